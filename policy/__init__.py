@@ -1,0 +1,47 @@
+"""agent-mesh's governance core: config, decision engine, gate, stores and trace.
+
+Adapters import from here, never from inner modules.
+"""
+
+from policy.config import Config, LoadedConfig, find_config, load_config, load_config_text, parse_duration
+from policy.engine import PolicySet, compile_policies, decide
+from policy.errors import ConfigError, StoreUnavailable
+from policy.model import (
+    Action,
+    Decision,
+    HttpInfo,
+    Outcome,
+    Surface,
+    ToolCall,
+    Verdict,
+    VerdictKind,
+    call_hash,
+    canonical_json,
+)
+from policy.refusal import refusal_payload, refusal_text
+
+__all__ = [
+    "Action",
+    "Config",
+    "ConfigError",
+    "Decision",
+    "HttpInfo",
+    "LoadedConfig",
+    "Outcome",
+    "PolicySet",
+    "StoreUnavailable",
+    "Surface",
+    "ToolCall",
+    "Verdict",
+    "VerdictKind",
+    "call_hash",
+    "canonical_json",
+    "compile_policies",
+    "decide",
+    "find_config",
+    "load_config",
+    "load_config_text",
+    "parse_duration",
+    "refusal_payload",
+    "refusal_text",
+]

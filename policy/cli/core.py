@@ -1,0 +1,206 @@
+"""Core commands: `check`, `explain`, `test` and `config show` — the policy without any adapter."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from policy.casefile import CaseResult, load_cases, run_cases
+from policy.cli.common import config_option, load_policy_set, parse_call_options
+from policy.config import default_config_text
+from policy.engine import CATCH_ALL, EXACT, PolicySet, decide
+from policy.errors import ConfigError
+
+_KIND = {EXACT: "exact", 1: "glob", CATCH_ALL: "catch-all"}
+
+
+def _summary(ps: PolicySet, file: str) -> str:
+    cfg = ps.config
+    lines = [f"{file}: OK (policy hash {ps.policy_hash})", f"state_dir: {cfg.state_dir}"]
+    agents = ", ".join(sorted(cfg.agents)) or "(none: identity from proxy user name or --agent)"
+    lines.append(f"agents:   {agents}")
+    servers = [f"{n} ({_server_kind(s.model_dump())})" for n, s in sorted(cfg.servers.items())]
+    lines.append(f"servers:  {', '.join(servers) or '(none)'}")
+    lines.append("policies, in evaluation order:")
+    for i, p in enumerate(ps.policies, 1):
+        limits = ""
+        if p.rate_limit:
+            limits = (
+                f", rate limit {p.rate_limit.max_per_minute or '-'}/min {p.rate_limit.max_total or '-'} total"
+            )
+        counts: dict[str, int] = {}
+        for r in p.rules:
+            counts[r.action.value] = counts.get(r.action.value, 0) + 1
+        per = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no rules"
+        lines.append(
+            f"  {i}. {p.name:<24} agent {p.agent!r} ({_KIND[p.specificity]}): {len(p.rules)} rules ({per}){limits}"
+        )
+    lines.append("anything no rule matches: deny (rule 'default')")
+    return "\n".join(lines)
+
+
+def _server_kind(s: dict[str, Any]) -> str:
+    if s.get("openapi"):
+        return f"openapi {s['openapi']}"
+    if s.get("mcp_url"):
+        return f"mcp {s['mcp_url']}"
+    return s.get("base_url") or "named"
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def check(config_path: str | None, as_json: bool) -> None:
+    """Validate a config file and its policy_dir; print a one-screen summary.
+
+    Exits 0 when the config is valid and 2 with the file, line and key path of the first error.
+
+    \b
+    Example:
+      agent-mesh check --config agent-mesh.yaml
+      agent-mesh check            # ./agent-mesh.yaml, $AGENT_MESH_CONFIG, or the built-in default
+    """
+    ps, file = load_policy_set(config_path)
+    if as_json:
+        out = {
+            "file": file,
+            "policy_hash": ps.policy_hash,
+            "policies": [
+                {"name": p.name, "agent": p.agent, "kind": _KIND[p.specificity], "rules": len(p.rules)}
+                for p in ps.policies
+            ],
+        }
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(_summary(ps, file))
+
+
+@click.command()
+@config_option
+@click.option("--agent", required=True, help="The calling agent's name.")
+@click.option("--tool", required=True, help="The tool's full name, server.tool (e.g. filesystem.write_file).")
+@click.option("--args", "args_json", default="{}", help="The call's arguments as a JSON object.")
+@click.option(
+    "--surface", default="mcp_stdio", type=click.Choice(["mcp_stdio", "mcp_http", "openapi", "http", "cli"])
+)
+@click.option("--http-method", default=None, help="HTTP method, for rules on http.method.")
+@click.option("--http-host", default=None, help="HTTP host, for rules on http.host.")
+@click.option("--http-path", default=None, help="HTTP path, for rules on http.path.")
+@click.option(
+    "--annotation",
+    "annotations",
+    multiple=True,
+    metavar="HINT=JSON",
+    help="A tool annotation, e.g. readOnlyHint=true.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def explain(config_path: str | None, as_json: bool, **opts: Any) -> None:
+    """Show what the policy decides for one call, the rule that decided, and why.
+
+    \b
+    Example:
+      agent-mesh explain --agent claude --tool filesystem.write_file --args '{"path": "/etc/passwd"}'
+      agent-mesh explain --agent ci --tool github.delete_repo --surface openapi --http-method DELETE --json
+    """
+    ps, _ = load_policy_set(config_path)
+    call = parse_call_options(**opts)
+    d = decide(call, ps)
+    matching = [p.name for p in ps.for_agent(call.agent)]
+    if as_json:
+        click.echo(json.dumps({
+            "agent": call.agent, "tool": call.full_name, "decision": d.action.value, "rule": d.rule,
+            "policy": d.policy, "reason": d.reason, "errors": list(d.errors),
+            "considered": list(d.considered), "policies_for_agent": matching,
+            "evaluation_order": [p.name for p in ps.policies], "call_hash": call.call_hash,
+        }, indent=2))  # fmt: skip
+        return
+    click.echo(f"decision:   {d.action.value}")
+    click.echo(f"rule:       {d.rule}")
+    click.echo(f"reason:     {d.reason}")
+    for e in d.errors:
+        click.echo(f"error:      {e}")
+    click.echo(f"call:       {call.agent} -> {call.full_name} {json.dumps(dict(call.arguments))}")
+    order = []
+    for p in ps.policies:
+        mark = (
+            "considered"
+            if p.name in d.considered
+            else ("skipped: agent does not match" if p.name not in matching else "not reached")
+        )
+        order.append(f"  {p.name} (agent {p.agent!r}, {_KIND[p.specificity]}): {mark}")
+    click.echo("policies in evaluation order:")
+    click.echo("\n".join(order) or "  (none)")
+
+
+def _print_results(results: list[CaseResult]) -> None:
+    width = max((len(r.name) for r in results), default=10)
+    for r in results:
+        mark = "PASS" if r.ok else "FAIL"
+        click.echo(f"{mark}  {r.name:<{width}}  expected {r.expected:<40}  got {r.got}")
+    failed = sum(not r.ok for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+
+
+@click.command("test")
+@config_option
+@click.argument("cases_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: bool) -> None:
+    """Run policy unit tests: each case is a call plus the expected decision and rule.
+
+    A cases file has an optional `config:` (inline YAML) or `config_file:`, and `cases:`, each with
+    `name`, `call: {agent, tool, args, surface, http, annotations}` and `expect: {decision, rule}` — or, for a
+    config that must be refused, its own `config:` and `expect: {error: TEXT, line: N}`.
+    Exits 1 when any case fails.
+
+    \b
+    Example:
+      agent-mesh test policies/cases.yaml --config agent-mesh.yaml
+    """
+    results: list[CaseResult] = []
+    for path in cases_files:
+        try:
+            suite = load_cases(path)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        results += run_cases(suite, config_path)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        _print_results(results)
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Show configuration.
+
+    \b
+    Example:
+      agent-mesh config show --default > agent-mesh.yaml
+    """
+
+
+@config_group.command("show")
+@config_option
+@click.option("--default", "show_default", is_flag=True, help="Print the built-in default config.")
+def config_show(config_path: str | None, show_default: bool) -> None:
+    """Print the built-in default config, or the effective config as loaded (YAML-compatible JSON).
+
+    \b
+    Example:
+      agent-mesh config show --default
+      agent-mesh config show --config agent-mesh.yaml
+    """
+    if show_default:
+        click.echo(default_config_text(), nl=False)
+        return
+    ps, _ = load_policy_set(config_path)
+    click.echo(json.dumps(ps.config.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
+
+
+core_commands = [check, explain, test_cmd, config_group]

@@ -1,0 +1,143 @@
+"""The vocabulary every layer shares: ToolCall in, Decision and Verdict out, Outcome afterwards.
+
+All types are frozen; the call hash is canonical so every process computes the same one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Surface = Literal["mcp_stdio", "mcp_http", "openapi", "http", "cli"]
+SURFACES: tuple[str, ...] = ("mcp_stdio", "mcp_http", "openapi", "http", "cli")
+
+
+class Action(StrEnum):
+    """What a policy rule says."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    HUMAN_APPROVAL = "human_approval"
+
+
+class VerdictKind(StrEnum):
+    """What happens to the call after the whole decision ladder."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    PENDING = "pending"
+    RATE_LIMITED = "rate_limited"
+    LOOP_DETECTED = "loop_detected"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the form hashes are computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def call_hash(agent: str, full_name: str, arguments: Mapping[str, Any]) -> str:
+    """SHA-256 of agent, full tool name and canonical JSON arguments."""
+    payload = canonical_json([agent, full_name, arguments])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpInfo:
+    """The HTTP request line of a call that arrived over HTTP."""
+
+    method: str
+    host: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ToolCall:
+    """One tool call by one agent, normalised from any surface."""
+
+    agent: str
+    surface: Surface
+    server: str
+    tool: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    http: HttpInfo | None = None
+    mcp_protocol_version: str | None = None
+    annotations: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.server}.{self.tool}" if self.server else self.tool
+
+    @property
+    def call_hash(self) -> str:
+        return call_hash(self.agent, self.full_name, self.arguments)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy says about a call, with the rule that said it and why."""
+
+    action: Action
+    rule: str
+    reason: str
+    policy: str | None = None
+    errors: tuple[str, ...] = ()
+    considered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What happens to a call: the Decision after rate limits, approvals, grants, memory and supervisor."""
+
+    kind: VerdictKind
+    decision: Decision
+    decided_by: str
+    reason: str
+    trace_id: str
+    approval_id: str | None = None
+    retry_after: float | None = None
+    precedents: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.kind is VerdictKind.ALLOW
+
+    @property
+    def code(self) -> str:
+        """The stable code agents see: allowed, denied, approval_pending, rate_limited, loop_detected."""
+        return _CODES[self.kind]
+
+
+_CODES: dict[VerdictKind, str] = {
+    VerdictKind.ALLOW: "allowed",
+    VerdictKind.DENY: "denied",
+    VerdictKind.PENDING: "approval_pending",
+    VerdictKind.RATE_LIMITED: "rate_limited",
+    VerdictKind.LOOP_DETECTED: "loop_detected",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened after the verdict: forwarded (with the upstream's status) or answered by the mesh."""
+
+    forwarded: bool
+    status: int | None = None
+    is_error: bool | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+
+    @property
+    def label(self) -> str:
+        if not self.forwarded:
+            return "refused" if self.error is None else "error"
+        if self.error is not None:
+            return "error"
+        if self.is_error or (self.status is not None and self.status >= 400) or self.exit_code:
+            return "upstream_error"
+        return "ok"
