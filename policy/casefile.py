@@ -116,9 +116,8 @@ def run_cases(loaded: LoadedSuite, config_path: str | None = None) -> list[CaseR
             env = {**os.environ, **case.env}
             try:
                 if text is not None:
-                    cache[key] = compile_policies(
-                        load_config_text(text, f"{loaded.file}[{case.name}]", str(base), env)
-                    )
+                    label = f"{loaded.file}[{case.name}]" if case.config is not None else f"{loaded.file}[config]"
+                    cache[key] = compile_policies(load_config_text(text, label, str(base), env))
                 elif loaded.suite.config_file:
                     cache[key] = compile_policies(load_config(str(base / loaded.suite.config_file), env))
                 else:

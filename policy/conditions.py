@@ -6,12 +6,13 @@ A compiled condition is a `Predicate`: `(call) -> bool`, raising `EvalError` whe
 
 from __future__ import annotations
 
+import operator
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from policy.model import SURFACES, ToolCall
+from policy.model import ToolCall
 
 Predicate = Callable[[ToolCall], bool]
 Getter = Callable[[ToolCall], Any]
@@ -172,16 +173,11 @@ def _number(v: Any) -> bool:
 def _ordered(op: str, value: Any) -> Callable[[Any], bool]:
     if not (_number(value) or isinstance(value, str)):
         raise ValueError(f"{op} needs a number or a string, not {value!r}")
-    cmp = {
-        "lt": lambda a: a < value,
-        "le": lambda a: a <= value,
-        "gt": lambda a: a > value,
-        "ge": lambda a: a >= value,
-    }[op]
+    cmp: Callable[[Any, Any], bool] = getattr(operator, op)
 
     def test(actual: Any) -> bool:
         if (_number(value) and _number(actual)) or (isinstance(value, str) and isinstance(actual, str)):
-            return bool(cmp(actual))
+            return cmp(actual, value)
         raise EvalError(f"{op} compares {type(actual).__name__} {actual!r:.60} with {value!r}")
 
     return test
@@ -327,8 +323,3 @@ class CompileError(ValueError):
         super().__init__(message)
         self.path = path
         self.message = message
-
-
-def validate_surface(value: Any) -> None:
-    if value not in SURFACES:
-        raise ValueError(f"{value!r} is not a surface ({', '.join(SURFACES)})")

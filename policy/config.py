@@ -193,10 +193,9 @@ class _PolicyFile(_Strict):
 
 
 def validation_error(exc: ValidationError, lines: Lines, prefix: Path = ()) -> ConfigError:
-    err = exc.errors()[0]
-    loc: Path = tuple(
-        part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-"))
-    )
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
+    err = errors[0]
+    loc: Path = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
     path = (*prefix, *loc)
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
@@ -255,9 +254,7 @@ def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> s
     return None
 
 
-def load_config_text(
-    text: str, file: str, base_dir: str = ".", env: Mapping[str, str] | None = None
-) -> LoadedConfig:
+def load_config_text(text: str, file: str, base_dir: str = ".", env: Mapping[str, str] | None = None) -> LoadedConfig:
     """Validate config text (and its policy_dir, relative to base_dir). Raises ConfigError."""
     data, lines = load_yaml(text, file, env)
     if data is None:

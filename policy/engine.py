@@ -54,6 +54,7 @@ class CompiledPolicy:
     rate_limit: RateLimit | None
     loop_detection: LoopDetection | None
     by_exact_tool: dict[str, tuple[int, ...]]
+    glob_rules_by_server: dict[str, tuple[int, ...]]
     glob_rules: tuple[int, ...]
     _candidates: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
 
@@ -62,7 +63,10 @@ class CompiledPolicy:
         hit = self._candidates.get(full_name)
         if hit is None:
             idx = set(self.by_exact_tool.get(full_name, ()))
-            idx.update(i for i in self.glob_rules if self.rules[i].matches_tool(full_name))
+            server = full_name.partition(".")[0]
+            for i in (*self.glob_rules_by_server.get(server, ()), *self.glob_rules):
+                if self.rules[i].matches_tool(full_name):
+                    idx.add(i)
             hit = tuple(self.rules[i] for i in sorted(idx))
             if len(self._candidates) >= _CACHE_LIMIT:
                 self._candidates.clear()
@@ -152,6 +156,12 @@ def _compile_rule(policy: PolicySpec, i: int, rule: Rule, src: PolicySource) -> 
     return CompiledRule(rule_id, i, rule.action, frozenset(exact), tuple(globs), predicate, rule.reason)
 
 
+def _literal_server(pattern: str) -> str | None:
+    """The server part of a tool glob when it has no wildcard (`github` for `github.get*`), else None."""
+    server, dot, _ = pattern.partition(".")
+    return server if dot and not is_glob(server) else None
+
+
 def compile_policies(loaded: LoadedConfig) -> PolicySet:
     """Compile every policy of a loaded config. Raises ConfigError naming file, line and key path."""
     compiled: list[CompiledPolicy] = []
@@ -162,9 +172,19 @@ def compile_policies(loaded: LoadedConfig) -> PolicySet:
             raise src.error(("agent",), str(exc)) from None
         rules = tuple(_compile_rule(spec, i, r, src) for i, r in enumerate(spec.rules))
         by_exact: dict[str, list[int]] = {}
-        for r in rules:
+        by_server: dict[str, list[int]] = {}
+        unindexed: list[int] = []
+        for r, rule_spec in zip(rules, spec.rules, strict=True):
             for name in r.exact_tools:
                 by_exact.setdefault(name, []).append(r.index)
+            if r.tool_globs:
+                # a glob whose server part is literal (`github.get*`) can only match that server's tools
+                servers = {_literal_server(t) for t in rule_spec.tools if is_glob(t)}
+                if None in servers:
+                    unindexed.append(r.index)
+                else:
+                    for srv in servers:
+                        by_server.setdefault(str(srv), []).append(r.index)
         compiled.append(
             CompiledPolicy(
                 name=spec.name,
@@ -176,7 +196,8 @@ def compile_policies(loaded: LoadedConfig) -> PolicySet:
                 rate_limit=spec.rate_limit,
                 loop_detection=spec.loop_detection,
                 by_exact_tool={k: tuple(v) for k, v in by_exact.items()},
-                glob_rules=tuple(r.index for r in rules if r.tool_globs),
+                glob_rules_by_server={k: tuple(v) for k, v in by_server.items()},
+                glob_rules=tuple(unindexed),
             )
         )
     digest = hashlib.sha256(canonical_json(loaded.config.model_dump(mode="json")).encode()).hexdigest()

@@ -12,9 +12,7 @@ from __future__ import annotations
 class ConfigError(ValueError):
     """A configuration error that points at the file, the line and the key path."""
 
-    def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None, path: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, path: str = "") -> None:
         self.message = message
         self.file = file
         self.line = line

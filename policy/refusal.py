@@ -37,8 +37,7 @@ def refusal_text(verdict: Verdict) -> str:
         )
     if kind is VerdictKind.RATE_LIMITED:
         return (
-            f"agent-mesh: rate limit reached ({verdict.reason}). "
-            f"Retry after {math.ceil(verdict.retry_after or 1)} s."
+            f"agent-mesh: rate limit reached ({verdict.reason}). Retry after {math.ceil(verdict.retry_after or 1)} s."
         )
     if kind is VerdictKind.LOOP_DETECTED:
         return (

@@ -79,9 +79,7 @@ class _Builder:
 
     def scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            raise ConfigError(
-                "a key must be a plain value", file=self.lines.file, line=node.start_mark.line + 1
-            )
+            raise ConfigError("a key must be a plain value", file=self.lines.file, line=node.start_mark.line + 1)
         return self.loader.construct_object(node, deep=True)
 
     def resolve_env(self, name: Any, path: Path) -> str:

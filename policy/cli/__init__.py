@@ -39,9 +39,7 @@ class _MeshGroup(click.Group):
         return self.commands.get(cmd_name)
 
 
-@click.group(
-    cls=_MeshGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
+@click.group(cls=_MeshGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="agent-mesh")
 def cli() -> None:
     """agent-mesh: govern AI agents' tool calls (MCP, REST, CLI) with one policy.

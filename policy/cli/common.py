@@ -25,7 +25,7 @@ class ConfigProblem(click.ClickException):
         return self.message
 
 
-def config_option(f: F) -> F:
+def config_option[F: Callable[..., Any]](f: F) -> F:
     return click.option(
         "--config",
         "config_path",
@@ -92,6 +92,4 @@ def parse_call_options(
     if http_method or http_host or http_path:
         http = HttpInfo((http_method or "GET").upper(), http_host or "", http_path or "/")
     surf: Surface = surface  # type: ignore[assignment]
-    return ToolCall(
-        agent, surf, server, name, parse_json_object(args_json, "--args"), http=http, annotations=ann
-    )
+    return ToolCall(agent, surf, server, name, parse_json_object(args_json, "--args"), http=http, annotations=ann)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from policy.casefile import CaseResult, load_cases, run_cases
-from policy.cli.common import config_option, load_policy_set, parse_call_options
+from policy.cli.common import ConfigProblem, config_option, load_policy_set, parse_call_options
 from policy.config import default_config_text
 from policy.engine import CATCH_ALL, EXACT, PolicySet, decide
 from policy.errors import ConfigError
@@ -28,9 +28,7 @@ def _summary(ps: PolicySet, file: str) -> str:
     for i, p in enumerate(ps.policies, 1):
         limits = ""
         if p.rate_limit:
-            limits = (
-                f", rate limit {p.rate_limit.max_per_minute or '-'}/min {p.rate_limit.max_total or '-'} total"
-            )
+            limits = f", rate limit {p.rate_limit.max_per_minute or '-'}/min {p.rate_limit.max_total or '-'} total"
         counts: dict[str, int] = {}
         for r in p.rules:
             counts[r.action.value] = counts.get(r.action.value, 0) + 1
@@ -83,9 +81,7 @@ def check(config_path: str | None, as_json: bool) -> None:
 @click.option("--agent", required=True, help="The calling agent's name.")
 @click.option("--tool", required=True, help="The tool's full name, server.tool (e.g. filesystem.write_file).")
 @click.option("--args", "args_json", default="{}", help="The call's arguments as a JSON object.")
-@click.option(
-    "--surface", default="mcp_stdio", type=click.Choice(["mcp_stdio", "mcp_http", "openapi", "http", "cli"])
-)
+@click.option("--surface", default="mcp_stdio", type=click.Choice(["mcp_stdio", "mcp_http", "openapi", "http", "cli"]))
 @click.option("--http-method", default=None, help="HTTP method, for rules on http.method.")
 @click.option("--http-host", default=None, help="HTTP host, for rules on http.host.")
 @click.option("--http-path", default=None, help="HTTP path, for rules on http.path.")
@@ -165,7 +161,7 @@ def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: boo
         try:
             suite = load_cases(path)
         except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise ConfigProblem(str(exc)) from None
         results += run_cases(suite, config_path)
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))

@@ -1,0 +1,141 @@
+"""Loading configs: policy_dir, the built-in default, where the config is found, durations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policy import ConfigError, compile_policies, load_config, parse_duration
+from policy.cli import cli
+from policy.config import ENV_VAR, find_config, load_config_text
+
+POLICY = "name: {name}\nagent: {agent}\nrules:\n  - {{tools: ['*'], action: allow}}\n"
+
+
+def _write_config(folder: Path, extra: str = "") -> Path:
+    cfg = folder / "agent-mesh.yaml"
+    cfg.write_text(f"version: 1\npolicy_dir: policies\nstate_dir: state\n{extra}")
+    return cfg
+
+
+def test_policy_dir_files_load_alphabetically_yaml_and_yml(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "b-team.yml").write_text(POLICY.format(name="b", agent="'team-*'"))
+    (tmp_path / "policies" / "a-team.yaml").write_text(
+        "policies:\n  - " + POLICY.format(name="a", agent="'team-*'").replace("\n", "\n    ")
+    )
+    (tmp_path / "policies" / "notes.txt").write_text("ignored")
+    loaded = load_config(str(_write_config(tmp_path)))
+    assert [p.name for p in loaded.config.policies] == ["a", "b"]
+    assert loaded.config.state_dir == str(tmp_path / "state")
+
+
+def test_duplicate_policy_names_across_files_name_the_second_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "one.yaml").write_text(POLICY.format(name="dup", agent="a"))
+    (tmp_path / "policies" / "two.yaml").write_text("# comment\n" + POLICY.format(name="dup", agent="b"))
+    with pytest.raises(ConfigError) as err:
+        load_config(str(_write_config(tmp_path)))
+    assert str(err.value).startswith(f"{tmp_path / 'policies' / 'two.yaml'}:2: name: duplicate policy name 'dup'")
+
+
+def test_an_error_inside_a_policy_dir_file_points_into_that_file(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    bad = tmp_path / "policies" / "x.yaml"
+    bad.write_text("name: x\nrules:\n  - tools: ['fs.[oops']\n    action: allow\n")
+    with pytest.raises(ConfigError) as err:
+        compile_policies(load_config(str(_write_config(tmp_path))))
+    assert str(err.value).startswith(f"{bad}:3: rules[0].tools[0]: bad glob")
+
+
+def test_a_missing_policy_dir_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"agent-mesh.yaml:2: policy_dir: .* is not a directory"):
+        load_config(str(_write_config(tmp_path)))
+
+
+def test_config_is_found_by_flag_then_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert find_config(None, {}) is None
+    (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")
+    assert find_config(None, {}) == "agent-mesh.yaml"
+    assert find_config(None, {ENV_VAR: "/elsewhere.yaml"}) == "/elsewhere.yaml"
+    assert find_config("flag.yaml", {ENV_VAR: "/elsewhere.yaml"}) == "flag.yaml"
+
+
+def test_a_missing_config_file_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: no such file"):
+        load_config("nope.yaml")
+
+
+def test_the_built_in_default_reads_freely_and_asks_for_everything_else(tmp_path: Path) -> None:
+    from policy import ToolCall, decide
+
+    ps = compile_policies(load_config(None, {}))
+    read = ToolCall("any", "mcp_stdio", "filesystem", "read_text_file", {"path": "/x"})
+    write = ToolCall("any", "mcp_stdio", "filesystem", "write_file", {"path": "/x"})
+    destructive_read = ToolCall("any", "mcp_stdio", "x", "get_and_delete", annotations={"destructiveHint": True})
+    assert decide(read, ps).action == "allow"
+    assert decide(write, ps).action == "human_approval"
+    assert decide(destructive_read, ps).action == "human_approval"
+
+
+def test_config_show_default_prints_a_config_that_loads_back() -> None:
+    result = CliRunner().invoke(cli, ["config", "show", "--default"])
+    assert result.exit_code == 0
+    assert load_config_text(result.output, "shown.yaml").config.policies[0].name == "default"
+
+
+def test_check_exits_two_with_the_precise_error(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text("version: 1\npolicies:\n  - name: p\n    rules:\n      - tools: [x]\n        action: alow\n")
+    result = CliRunner().invoke(cli, ["check", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:6: policies[0].rules[0].action: 'alow' is not one of allow, deny, human_approval" in result.output
+
+
+def test_check_summarises_policies_in_evaluation_order(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "version: 1\nservers: {notes: {mcp_url: 'http://127.0.0.1:9/mcp'}}\npolicies:\n"
+        "  - {name: all, agent: '*', rules: [{tools: ['*'], action: deny}]}\n"
+        "  - {name: ann, agent: ann, rules: [{tools: ['*'], action: allow}, {tools: [a.b], action: allow}]}\n"
+    )
+    result = CliRunner().invoke(cli, ["check", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert result.output.index("1. ann") < result.output.index("2. all")
+    assert "2 rules (2 allow)" in result.output
+    assert "notes (mcp http://127.0.0.1:9/mcp)" in result.output
+
+
+def test_explain_json_names_rule_reason_and_order() -> None:
+    import json
+
+    result = CliRunner().invoke(
+        cli, ["explain", "--agent", "a", "--tool", "filesystem.write_file", "--args", '{"path": "/x"}', "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["decision"] == "human_approval"
+    assert out["rule"] == "default/everything-else-asks"
+    assert out["evaluation_order"] == ["default"]
+
+
+def test_explain_rejects_arguments_that_are_not_a_json_object() -> None:
+    result = CliRunner().invoke(cli, ["explain", "--agent", "a", "--tool", "x.y", "--args", "[1]"])
+    assert result.exit_code == 2
+    assert "must be a JSON object" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [(25, 25.0), ("25s", 25.0), ("30m", 1800.0), ("1h", 3600.0), ("500ms", 0.5), ("7d", 604800.0)]
+)
+def test_durations_parse(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-1", -1, True, "5 minutes", None])
+def test_bad_durations_are_refused(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)

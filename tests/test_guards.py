@@ -1,0 +1,104 @@
+"""Project rules that must not drift: layering, the public API, help texts and README coverage."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+import policy
+from policy.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = ("mitmproxy", "mcp", "mcp_types", "addons", "mcpwrap")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "policy").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_core_imports_no_adapter_and_no_protocol_library(path: Path) -> None:
+    assert not _imports(path) & set(FORBIDDEN), f"{path} imports {_imports(path) & set(FORBIDDEN)}"
+
+
+def test_importing_every_core_module_loads_no_adapter() -> None:
+    code = (
+        "import importlib, pkgutil, sys, policy\n"
+        "for m in pkgutil.walk_packages(policy.__path__, 'policy.'):\n"
+        "    if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
+        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {FORBIDDEN!r})\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_addon_file_shadows_a_package_it_may_import() -> None:
+    names = {p.stem for p in (ROOT / "addons").glob("*.py")}
+    assert not names & {"mcp", "http", "policy", "mitmproxy", "json", "ssl", "asyncio"}
+
+
+def test_the_public_api_is_sorted_and_complete() -> None:
+    assert policy.__all__ == sorted(policy.__all__)
+    for name in policy.__all__:
+        assert hasattr(policy, name), name
+
+
+def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    out: list[tuple[str, click.Command]] = []
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None
+        full = f"{prefix} {name}"
+        out.append((full, cmd))
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, full)
+    return out
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    found = _commands(cli, "agent-mesh")
+    try:
+        mcpwrap_cli = importlib.import_module("mcpwrap.cli")
+    except ImportError:
+        return found
+    group = getattr(mcpwrap_cli, "cli", None)
+    if isinstance(group, click.Group):
+        found += _commands(group, "mcpwrap")
+    return found
+
+
+COMMANDS = _all_commands()
+
+
+@pytest.mark.parametrize(("name", "cmd"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_every_command_has_help_with_an_example(name: str, cmd: click.Command) -> None:
+    assert (cmd.help or "").strip(), f"{name} has no help"
+    assert "Example" in (cmd.help or ""), f"{name}'s help has no Example block"
+
+
+@pytest.mark.parametrize(("name", "cmd"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_every_command_appears_in_the_readme(name: str, cmd: click.Command) -> None:
+    assert name in (ROOT / "README.md").read_text("utf-8"), f"README.md does not mention `{name}`"
+
+
+def test_every_core_module_has_a_docstring() -> None:
+    for m in pkgutil.walk_packages(policy.__path__, "policy."):
+        mod = importlib.import_module(m.name) if not m.name.endswith("__main__") else None
+        if mod is not None:
+            assert (mod.__doc__ or "").strip(), f"{m.name} has no module docstring"
