@@ -1,0 +1,156 @@
+"""The schema of state.db as numbered migrations: append new ones, never edit an applied one.
+
+`PRAGMA user_version` records the last applied number; each migration runs in its own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "approvals, grants, facts, rate events and the traces table",
+        """
+        CREATE TABLE approvals (
+            id TEXT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired')),
+            call_hash TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            surface TEXT NOT NULL,
+            server TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            memory_key TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            trace_id TEXT,
+            session_id TEXT,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            resolved_at REAL,
+            resolved_by TEXT,
+            resolution TEXT,
+            used_at REAL,
+            used_by TEXT,
+            grant_id TEXT
+        );
+        CREATE INDEX approvals_call ON approvals (call_hash, state);
+        CREATE INDEX approvals_state ON approvals (state, created_at);
+
+        CREATE TABLE grants (
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            conditions TEXT,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            max_uses INTEGER,
+            uses INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            revoked_at REAL,
+            revoked_by TEXT
+        );
+        CREATE INDEX grants_active ON grants (revoked_at, expires_at);
+
+        CREATE TABLE facts (
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            memory_key TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approve', 'deny')),
+            decided_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            ts REAL NOT NULL,
+            approval_id TEXT,
+            call_hash TEXT,
+            arguments TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX facts_key ON facts (agent, tool, memory_key, ts);
+        CREATE INDEX facts_ts ON facts (ts);
+
+        CREATE TABLE rate_events (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            call_hash TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        CREATE INDEX rate_events_agent ON rate_events (scope, agent, ts);
+        CREATE INDEX rate_events_call ON rate_events (scope, agent, call_hash, ts);
+
+        CREATE TABLE rate_totals (
+            scope TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (scope, agent)
+        );
+
+        CREATE TABLE traces (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL,
+            trace_id TEXT UNIQUE,
+            session_id TEXT,
+            agent TEXT,
+            surface TEXT,
+            server TEXT,
+            tool TEXT,
+            args TEXT,
+            call_hash TEXT,
+            decision TEXT,
+            rule TEXT,
+            verdict TEXT,
+            decided_by TEXT,
+            approval_id TEXT,
+            outcome TEXT,
+            status INTEGER,
+            latency_ms REAL,
+            policy_hash TEXT,
+            prev_hash TEXT,
+            hash TEXT,
+            record TEXT
+        );
+        CREATE INDEX traces_agent ON traces (agent, ts);
+        CREATE INDEX traces_tool ON traces (tool, ts);
+        CREATE INDEX traces_verdict ON traces (verdict, ts);
+        CREATE INDEX traces_session ON traces (session_id);
+        """,
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the database's user_version; returns the version reached.
+
+    Concurrent openers are safe: BEGIN IMMEDIATE serialises them and each re-reads the version inside.
+    A database newer than this code is refused rather than guessed at.
+    """
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > LATEST:
+        raise sqlite3.DatabaseError(
+            f"state.db has schema version {current}, newer than this agent-mesh ({LATEST}): upgrade agent-mesh"
+        )
+    for number, _title, sql in MIGRATIONS:
+        if number <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if number > current:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current = max(current, number)
+    return current
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (migrations hold no semicolons inside literals)."""
+    return [s.strip() for s in sql.split(";") if s.strip()]

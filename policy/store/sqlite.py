@@ -1,0 +1,349 @@
+"""SqliteStore: the Store on one `state.db` (WAL) shared by every process of one machine.
+
+Writes run in `BEGIN IMMEDIATE` transactions, so check-then-write steps (resolve once, use once, one rate
+budget) hold across processes; any SQLite or OS failure surfaces as StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from policy.errors import StoreUnavailable
+from policy.store import rows
+from policy.store.base import (
+    ADMITTED,
+    WINDOW,
+    Admission,
+    Approval,
+    ApprovalState,
+    Fact,
+    Grant,
+    Limits,
+    StoreConflict,
+    check_prefix,
+)
+from policy.store.migrations import migrate
+
+DB_NAME = "state.db"
+BUSY_SECONDS = 5.0
+_PRUNE_EVERY = 64
+
+
+def connect(path: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
+    """Open state.db in WAL mode with a busy timeout and the schema migrated; raw sqlite3 errors escape.
+
+    Autocommit mode (isolation_level=None): transactions are explicit, so none is ever left open.
+    """
+    conn = sqlite3.connect(str(path), timeout=busy_seconds, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch to WAL mode (journal_mode is {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class SqliteStore:
+    """The Store on `<state_dir>/state.db`. Connects lazily, so a broken file refuses calls instead of
+    crashing the adapter at start; a later call reconnects once the file is fixed."""
+
+    def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> None:
+        self.path = Path(state_dir) / DB_NAME
+        self.busy_seconds = busy_seconds
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+        self._admits = 0
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = connect(self.path, busy_seconds=self.busy_seconds)
+        return self._conn
+
+    def _run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                return fn(self._db())
+            except (sqlite3.Error, OSError) as exc:
+                self._drop()
+                raise StoreUnavailable(f"state store {self.path}: {_explain(exc)}") from exc
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):  # already broken: the next call reconnects
+                self._conn.close()
+            self._conn = None
+
+    @staticmethod
+    @contextmanager
+    def _tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- rate limits and loop detection ---------------------------------------------------------------
+
+    def admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
+        if limits.empty:
+            return ADMITTED
+
+        def op(conn: sqlite3.Connection) -> Admission:
+            with self._tx(conn):
+                refused = self._refusal(conn, agent, call_hash, limits, now)
+                if refused is not None:
+                    return refused
+                conn.execute(
+                    "INSERT INTO rate_events (scope, agent, call_hash, ts) VALUES (?, ?, ?, ?)",
+                    (limits.scope, agent, call_hash, now),
+                )
+                if limits.total is not None:
+                    conn.execute(
+                        "INSERT INTO rate_totals (scope, agent, count) VALUES (?, ?, 1) "
+                        "ON CONFLICT (scope, agent) DO UPDATE SET count = count + 1",
+                        (limits.scope, agent),
+                    )
+                self._admits += 1
+                if self._admits % _PRUNE_EVERY == 0:
+                    keep = max(WINDOW, limits.loop_window)
+                    conn.execute(
+                        "DELETE FROM rate_events WHERE scope = ? AND agent = ? AND ts < ?",
+                        (limits.scope, agent, now - keep),
+                    )
+                return ADMITTED
+
+        return self._run(op)
+
+    @staticmethod
+    def _refusal(conn: sqlite3.Connection, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
+        scope = limits.scope
+        if limits.loop_max is not None:
+            where = "scope = ? AND agent = ? AND call_hash = ? AND ts > ?"
+            args: tuple[Any, ...] = (scope, agent, call_hash, now - limits.loop_window)
+            n = conn.execute(f"SELECT COUNT(*) FROM rate_events WHERE {where}", args).fetchone()[0]
+            if n >= limits.loop_max:
+                edge = conn.execute(
+                    f"SELECT ts FROM rate_events WHERE {where} ORDER BY ts DESC LIMIT 1 OFFSET ?",
+                    (*args, limits.loop_max - 1),
+                ).fetchone()[0]
+                return Admission(False, "loop", n, max(0.0, edge + limits.loop_window - now))
+        if limits.per_minute is not None:
+            where = "scope = ? AND agent = ? AND ts > ?"
+            args = (scope, agent, now - WINDOW)
+            n = conn.execute(f"SELECT COUNT(*) FROM rate_events WHERE {where}", args).fetchone()[0]
+            if n >= limits.per_minute:
+                edge = conn.execute(
+                    f"SELECT ts FROM rate_events WHERE {where} ORDER BY ts DESC LIMIT 1 OFFSET ?",
+                    (*args, limits.per_minute - 1),
+                ).fetchone()[0]
+                return Admission(False, "per_minute", n, max(0.0, edge + WINDOW - now))
+        if limits.total is not None:
+            row = conn.execute("SELECT count FROM rate_totals WHERE scope = ? AND agent = ?", (scope, agent)).fetchone()
+            if row is not None and row[0] >= limits.total:
+                return Admission(False, "total", row[0], None)
+        return None
+
+    # -- approvals -------------------------------------------------------------------------------------
+
+    def open_approval(self, approval: Approval) -> Approval:
+        def op(conn: sqlite3.Connection) -> Approval:
+            with self._tx(conn):
+                conn.execute(
+                    "UPDATE approvals SET state = 'expired' WHERE call_hash = ? AND state = 'pending' "
+                    "AND expires_at <= ?",
+                    (approval.call_hash, approval.created_at),
+                )
+                row = conn.execute(
+                    "SELECT * FROM approvals WHERE call_hash = ? AND state = 'pending' ORDER BY created_at LIMIT 1",
+                    (approval.call_hash,),
+                ).fetchone()
+                if row is not None:
+                    return rows.approval(row)
+                conn.execute(rows.INSERT_APPROVAL, rows.approval_params(approval))
+                return approval
+
+        return self._run(op)
+
+    def get_approval(self, approval_id: str) -> Approval | None:
+        def op(conn: sqlite3.Connection) -> Approval | None:
+            row = conn.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+            return None if row is None else rows.approval(row)
+
+        return self._run(op)
+
+    def find_approval(self, prefix: str) -> Approval:
+        p = check_prefix(prefix)
+        return rows.approval(self._run(lambda conn: _by_prefix(conn, "approvals", "approval", p)))
+
+    def list_approvals(self, state: ApprovalState | None, now: float, limit: int = 100) -> list[Approval]:
+        where, args = rows.state_filter(state, now)
+        sql = f"SELECT * FROM approvals {where} ORDER BY created_at DESC LIMIT ?"
+        found = self._run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
+        return [rows.approval(r) for r in found]
+
+    def resolve_approval(
+        self, approval_id: str, approve: bool, by: str, reason: str, now: float, usable_for: float
+    ) -> Approval:
+        def op(conn: sqlite3.Connection) -> Approval:
+            with self._tx(conn):
+                row = conn.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+                if row is None:
+                    raise StoreConflict(f"no approval {approval_id}")
+                current = rows.approval(row)
+                rows.check_resolvable(current, now)
+                resolved = rows.resolved(current, approve, by, reason, now, usable_for)
+                conn.execute(
+                    "UPDATE approvals SET state = ?, resolved_at = ?, resolved_by = ?, resolution = ?, "
+                    "expires_at = ? WHERE id = ? AND state = 'pending'",
+                    (resolved.state.value, now, by, reason, resolved.expires_at, approval_id),
+                )
+                conn.execute(rows.INSERT_FACT, rows.fact_params(rows.fact_of(resolved)))
+                return resolved
+
+        return self._run(op)
+
+    def consume_approval(self, call_hash: str, used_by: str, now: float) -> Approval | None:
+        # A lock-free read first: most calls have no approval waiting, and they must not queue for the lock.
+        sql = (
+            "SELECT id FROM approvals WHERE call_hash = ? AND state = 'approved' AND used_at IS NULL "
+            "AND expires_at > ? ORDER BY resolved_at LIMIT 1"
+        )
+        row = self._run(lambda conn: conn.execute(sql, (call_hash, now)).fetchone())
+        if row is None:
+            return None
+        return self.consume_approval_id(row[0], used_by, now) or self.consume_approval(call_hash, used_by, now)
+
+    def consume_approval_id(self, approval_id: str, used_by: str, now: float) -> Approval | None:
+        def op(conn: sqlite3.Connection) -> Approval | None:
+            row = conn.execute(
+                "UPDATE approvals SET used_at = ?, used_by = ? WHERE id = ? AND state = 'approved' "
+                "AND used_at IS NULL AND expires_at > ? RETURNING *",
+                (now, used_by, approval_id, now),
+            ).fetchone()
+            return None if row is None else rows.approval(row)
+
+        return self._run(op)
+
+    def recent_denial(self, call_hash: str, since: float) -> Approval | None:
+        sql = (
+            "SELECT * FROM approvals WHERE call_hash = ? AND state = 'denied' AND resolved_at >= ? "
+            "ORDER BY resolved_at DESC LIMIT 1"
+        )
+        row = self._run(lambda conn: conn.execute(sql, (call_hash, since)).fetchone())
+        return None if row is None else rows.approval(row)
+
+    def link_grant(self, approval_id: str, grant_id: str) -> None:
+        sql = "UPDATE approvals SET grant_id = ? WHERE id = ?"
+        self._run(lambda conn: conn.execute(sql, (grant_id, approval_id)))
+
+    # -- grants ----------------------------------------------------------------------------------------
+
+    def add_grant(self, grant: Grant) -> Grant:
+        self._run(lambda conn: conn.execute(rows.INSERT_GRANT, rows.grant_params(grant)))
+        return grant
+
+    def list_grants(self, now: float, include_inactive: bool = False) -> list[Grant]:
+        sql = "SELECT * FROM grants"
+        args: tuple[Any, ...] = ()
+        if not include_inactive:
+            sql += " WHERE revoked_at IS NULL AND expires_at > ? AND (max_uses IS NULL OR uses < max_uses)"
+            args = (now,)
+        found = self._run(lambda conn: conn.execute(sql + " ORDER BY created_at", args).fetchall())
+        return [rows.grant(r) for r in found]
+
+    def use_grant(self, grant_id: str, now: float) -> bool:
+        sql = (
+            "UPDATE grants SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL AND expires_at > ? "
+            "AND (max_uses IS NULL OR uses < max_uses)"
+        )
+        return self._run(lambda conn: conn.execute(sql, (grant_id, now)).rowcount == 1)
+
+    def revoke_grant(self, prefix: str, by: str, now: float) -> Grant:
+        p = check_prefix(prefix)
+
+        def op(conn: sqlite3.Connection) -> Grant:
+            with self._tx(conn):
+                current = rows.grant(_by_prefix(conn, "grants", "grant", p))
+                if current.revoked_at is not None:
+                    raise StoreConflict(f"grant {current.id} is already revoked (by {current.revoked_by})")
+                conn.execute("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ?", (now, by, current.id))
+                row = conn.execute("SELECT * FROM grants WHERE id = ?", (current.id,)).fetchone()
+                return rows.grant(row)
+
+        return self._run(op)
+
+    # -- decision memory -------------------------------------------------------------------------------
+
+    def add_fact(self, fact: Fact) -> Fact:
+        self._run(lambda conn: conn.execute(rows.INSERT_FACT, rows.fact_params(fact)))
+        return fact
+
+    def facts_for(self, agent: str, tool: str, memory_key: str, since: float) -> list[Fact]:
+        sql = "SELECT * FROM facts WHERE agent = ? AND tool = ? AND memory_key = ? AND ts >= ? ORDER BY ts"
+        found = self._run(lambda conn: conn.execute(sql, (agent, tool, memory_key, since)).fetchall())
+        return [rows.fact(r) for r in found]
+
+    def list_facts(self, agent: str | None = None, tool: str | None = None, limit: int = 100) -> list[Fact]:
+        where, args = rows.fact_filter(agent, tool)
+        sql = f"SELECT * FROM facts {where} ORDER BY ts DESC LIMIT ?"
+        found = self._run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
+        return [rows.fact(r) for r in found]
+
+    def forget_facts(self, ids: Sequence[str] = (), agent: str | None = None, tool: str | None = None) -> int:
+        prefixes = [check_prefix(i) for i in ids]
+        if not prefixes and agent is None and tool is None:
+            raise StoreConflict("name what to forget: fact ids, an agent or a tool")
+
+        def op(conn: sqlite3.Connection) -> int:
+            with self._tx(conn):
+                n = 0
+                for p in prefixes:
+                    n += conn.execute("DELETE FROM facts WHERE substr(id, 1, ?) = ?", (len(p), p)).rowcount
+                if agent is not None or tool is not None:
+                    where, args = rows.fact_filter(agent, tool)
+                    n += conn.execute(f"DELETE FROM facts {where}", args).rowcount
+                return n
+
+        return self._run(op)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+def _by_prefix(conn: sqlite3.Connection, table: str, what: str, prefix: str) -> sqlite3.Row:
+    found = conn.execute(f"SELECT * FROM {table} WHERE substr(id, 1, ?) = ? LIMIT 2", (len(prefix), prefix)).fetchall()
+    if not found:
+        raise StoreConflict(f"no {what} id starts with {prefix!r}")
+    if len(found) > 1:
+        raise StoreConflict(f"{prefix!r} matches several {what}s: give more characters")
+    row: sqlite3.Row = found[0]
+    return row
+
+
+def _explain(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    low = text.lower()
+    if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
+        return f"{text} (the file or its folder is read-only: fix the permissions)"
+    if "not a database" in low or "malformed" in low:
+        return f"{text} (the file is corrupt: move it aside to start with fresh state)"
+    if "locked" in low or "busy" in low:
+        return f"{text} (another process held the database too long)"
+    return text

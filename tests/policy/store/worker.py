@@ -1,0 +1,52 @@
+"""A separate OS process acting on a shared state dir: `python -m tests.policy.store.worker STATE CMD ARG...`.
+
+It waits for the file STATE/go (so racing workers start together), then prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from policy.store import Limits, SqliteStore, StoreConflict
+
+
+def _wait_for_go(state: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not (state / "go").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("no go signal")
+        time.sleep(0.001)
+
+
+def main(argv: list[str]) -> int:
+    state, cmd, *args = argv
+    store = SqliteStore(state)
+    store.list_grants(now=0.0)  # connect and migrate before the race starts
+    print(json.dumps({"ready": True}), flush=True)
+    _wait_for_go(Path(state))
+    out: dict[str, object]
+    if cmd == "resolve":
+        try:
+            a = store.resolve_approval(args[0], True, args[1], "race", now=time.time(), usable_for=600)
+            out = {"ok": True, "state": a.state.value}
+        except StoreConflict as exc:
+            out = {"ok": False, "error": str(exc)}
+    elif cmd == "consume":
+        used = store.consume_approval(args[0], args[1], now=time.time())
+        out = {"ok": used is not None}
+    elif cmd == "admit":
+        limits = Limits("p", per_minute=int(args[0]))
+        results = [store.admit(args[1], f"h{i}", limits, now=time.time()).admitted for i in range(int(args[2]))]
+        out = {"admitted": sum(results)}
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+    print(json.dumps(out), flush=True)
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
