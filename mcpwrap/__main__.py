@@ -1,0 +1,5 @@
+"""`python -m mcpwrap`: the same as the `mcpwrap` console script."""
+
+from mcpwrap.cli import main
+
+main()

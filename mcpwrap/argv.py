@@ -1,0 +1,82 @@
+"""Name a command line as a tool: `git -c x=y push --force` is `git.push` (pure, table-driven).
+
+Only binaries known to take subcommands get one, and their global options that take a separate value
+(`git -C dir`, `kubectl -n prod`, `docker --context x`) are skipped with it, so they cannot pose as the
+subcommand. Any other binary is named by itself: `rm -rf x` is `rm`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+# Per binary: the global options whose value is the next argument (the `--opt=value` form needs no entry).
+VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "git": frozenset(
+        {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env",
+         "--exec-path", "--list-cmds", "--attr-source"}
+    ),
+    "kubectl": frozenset(
+        {"-n", "--namespace", "--context", "--cluster", "--user", "-s", "--server", "--kubeconfig",
+         "--token", "--as", "--as-group", "--as-uid", "--request-timeout", "--certificate-authority",
+         "--client-certificate", "--client-key", "--tls-server-name", "-v", "--v", "--log-dir",
+         "--cache-dir", "--username", "--password", "-l", "--selector", "-o", "--output", "-f", "--filename"}
+    ),
+    "docker": frozenset(
+        {"-c", "--context", "-H", "--host", "--config", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"}
+    ),
+    "helm": frozenset(
+        {"-n", "--namespace", "--kube-context", "--kubeconfig", "--kube-apiserver", "--kube-as-user",
+         "--kube-as-group", "--kube-token", "--kube-ca-file", "--registry-config", "--repository-cache",
+         "--repository-config", "--burst-limit", "--qps"}
+    ),
+    "npm": frozenset({"--prefix", "-C", "--workspace", "-w", "--registry", "--userconfig", "--cache", "--loglevel"}),
+    "cargo": frozenset({"-C", "--config", "-Z", "--color"}),
+    "aws": frozenset({"--profile", "--region", "--output", "--endpoint-url", "--query", "--ca-bundle",
+                      "--cli-read-timeout", "--cli-connect-timeout", "--color"}),
+    "gh": frozenset({"-R", "--repo", "--hostname"}),
+    "terraform": frozenset(),
+    "systemctl": frozenset({"-H", "--host", "-M", "--machine", "-t", "--type", "-p", "--property", "--state",
+                            "-o", "--output", "-n", "--lines", "-s", "--signal"}),
+    "pip": frozenset({"--python", "--log", "--proxy", "--retries", "--timeout", "--exists-action",
+                      "--trusted-host", "--cert", "--client-cert", "--cache-dir"}),
+    "uv": frozenset({"--directory", "--project", "--config-file", "--cache-dir", "--color", "--python", "-p"}),
+}  # fmt: skip
+VALUE_OPTIONS["podman"] = VALUE_OPTIONS["docker"] | {"--connection", "--url", "--identity", "--root", "--runroot"}
+VALUE_OPTIONS["pip3"] = VALUE_OPTIONS["pip"]
+
+
+def binary_name(arg0: str) -> str:
+    """`/usr/bin/git` -> `git`. Raises ValueError on an empty command."""
+    name = os.path.basename(arg0.rstrip("/"))
+    if not name:
+        raise ValueError("no command given")
+    return name
+
+
+def subcommand(name: str, args: Sequence[str]) -> str | None:
+    """The subcommand of binary `name` given its arguments (without argv[0]); None if it has none."""
+    takes_value = VALUE_OPTIONS.get(name)
+    if takes_value is None:
+        return None
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--":
+            return args[i + 1] if i + 1 < len(args) and args[i + 1] else None
+        if arg.startswith("-") and arg != "-":
+            skip = arg in takes_value
+            continue
+        return arg or None
+    return None
+
+
+def tool_of(argv: Sequence[str]) -> tuple[str, str]:
+    """(server, tool) for a command line: ("git", "push") for `git -C d push`, ("", "rm") for `rm -rf x`."""
+    if not argv:
+        raise ValueError("no command given")
+    name = binary_name(argv[0])
+    sub = subcommand(name, argv[1:])
+    return (name, sub) if sub else ("", name)

@@ -1,0 +1,224 @@
+"""The `mcpwrap` command: wrap a stdio MCP server (the default), `exec` a CLI, make `shims`, `install`.
+
+`mcpwrap [OPTIONS] -- CMD ARGS…` needs no subcommand name, so client configs stay short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mcpwrap import clientconfig
+from mcpwrap.execute import NOT_FOUND_STATUS, become, prepare_exec
+from mcpwrap.process import SpawnError
+from mcpwrap.shims import exec_command, mcpwrap_command, write_shims
+from mcpwrap.wrap import DEFAULT_AGENT, new_session_id, wrap
+from policy import ConfigError, LoadedConfig, StoreUnavailable, load_config
+from policy.gate import Gate
+
+CONFIG_ERROR_STATUS = 2
+
+
+class _DefaultToRun(click.Group):
+    """A group whose default subcommand is `run`: `mcpwrap --agent x -- server` means `mcpwrap run …`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _config_option(f: Any) -> Any:
+    return click.option(
+        "--config",
+        "config_path",
+        metavar="FILE",
+        help="Config file (default: $AGENT_MESH_CONFIG, else ./agent-mesh.yaml, else the built-in default).",
+    )(f)
+
+
+def _agent_option(f: Any) -> Any:
+    return click.option(
+        "--agent",
+        default=DEFAULT_AGENT,
+        show_default=True,
+        help="Who is calling: the agent name policies match (a flag, since clients strip the environment).",
+    )(f)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="mcpwrap: %(message)s")
+
+
+def _load(config_path: str | None) -> LoadedConfig:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"mcpwrap: {exc}", err=True)
+        sys.exit(CONFIG_ERROR_STATUS)
+
+
+def _open_gate(loaded: LoadedConfig) -> Gate:
+    try:
+        return Gate.open(loaded)
+    except ConfigError as exc:
+        click.echo(f"mcpwrap: {exc}", err=True)
+        sys.exit(CONFIG_ERROR_STATUS)
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"the state store is unavailable: {exc}") from None
+
+
+@click.group(cls=_DefaultToRun, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="agent-mesh")
+def cli() -> None:
+    """mcpwrap: govern stdio MCP servers and CLI binaries with agent-mesh policies.
+
+    \b
+    Example:
+      mcpwrap --agent claude --server filesystem -- npx @modelcontextprotocol/server-filesystem /tmp
+      mcpwrap exec --agent claude -- git push --force
+      mcpwrap shims --dir ~/.agent-mesh/shims git kubectl
+      mcpwrap install --client-config ~/.cursor/mcp.json --agent cursor
+    """
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_config_option
+@_agent_option
+@click.option("--server", default=None, help="The server's name in policies (default: the name it reports).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(config_path: str | None, agent: str, server: str | None, command: tuple[str, ...]) -> None:
+    """Run a stdio MCP server with every tools/call judged (the default command).
+
+    \b
+    Example:
+      mcpwrap --agent claude --server time -- mcp-server-time --local-timezone UTC
+      mcpwrap run --config agent-mesh.yaml -- npx @modelcontextprotocol/server-everything stdio
+    """
+    _setup_logging()
+    gate = _open_gate(_load(config_path))
+
+    async def main() -> int:
+        try:
+            return await wrap(command, gate, agent=agent, server=server)
+        finally:
+            await gate.aclose()
+
+    try:
+        status = asyncio.run(main())
+    except SpawnError as exc:
+        click.echo(f"mcpwrap: {exc}", err=True)
+        sys.exit(NOT_FOUND_STATUS)
+    sys.exit(status)
+
+
+@cli.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_config_option
+@_agent_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(config_path: str | None, agent: str, command: tuple[str, ...]) -> None:
+    """Judge a command line as tool BIN.SUBCOMMAND, then run it, or refuse with exit status 126.
+
+    \b
+    The command replaces mcpwrap (no shell): its exit status, signals and terminal are its own.
+    A command waiting for approval is held here, with the approval id shown on stderr.
+    \b
+    Example:
+      mcpwrap exec --agent claude -- git -C repo push --force     # git.push, args.argv has --force
+      mcpwrap exec -- kubectl -n prod delete pod web-1           # kubectl.delete
+    """
+    _setup_logging()
+    gate = _open_gate(_load(config_path))
+
+    async def main() -> tuple[int, str | None]:
+        try:
+            return await prepare_exec(gate, command, agent=agent, session_id=new_session_id())
+        finally:
+            await gate.aclose()
+
+    try:
+        status, binary = asyncio.run(main())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if binary is None:
+        sys.exit(status)
+    become(binary, command)
+
+
+@cli.command()
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the shims; put it first on the agent's PATH.")  # fmt: skip
+@_config_option
+@_agent_option
+@click.option("--json", "as_json", is_flag=True, help="Print the shims written as JSON.")
+@click.argument("binaries", nargs=-1, required=True)
+def shims(directory: Path, config_path: str | None, agent: str, as_json: bool, binaries: tuple[str, ...]) -> None:
+    """Write PATH shims so that every run of BIN goes through `mcpwrap exec`.
+
+    \b
+    Example:
+      mcpwrap shims --dir ~/.agent-mesh/shims --agent claude git kubectl
+      PATH=~/.agent-mesh/shims:$PATH claude      # the agent's git is now governed
+    """
+    if config_path:
+        _load(config_path)  # refuse to write shims that would fail on every run
+    try:
+        written = write_shims(directory, binaries, exec_command(config=config_path, agent=agent))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"dir": str(directory.absolute()), "shims": [str(p) for p in written]}))
+        return
+    for shim in written:
+        click.echo(f"wrote {shim}")
+    click.echo(f"put {directory.absolute()} first on the agent's PATH")
+
+
+@cli.command()
+@click.option("--client-config", "client_config", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The client's MCP config (mcpServers JSON of Claude, Cursor; servers JSON of VS Code).")  # fmt: skip
+@_config_option
+@_agent_option
+@click.option("--undo", is_flag=True, help="Put every server back as it was (the backup stays).")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+def install(client_config: Path, config_path: str | None, agent: str, undo: bool, as_json: bool) -> None:
+    """Rewrite an MCP client config so every stdio server runs under mcpwrap (a backup is kept).
+
+    \b
+    Example:
+      mcpwrap install --client-config ~/.cursor/mcp.json --agent cursor --config ~/agent-mesh.yaml
+      mcpwrap install --client-config ~/.cursor/mcp.json --undo
+    """
+    command = mcpwrap_command()
+    try:
+        data = clientconfig.read_config(client_config)
+        if undo:
+            changed, skipped = clientconfig.unwrap_servers(data, command), list[str]()
+        else:
+            config = str(Path(config_path).absolute()) if config_path else None
+            if config:
+                _load(config)
+            changed, skipped = clientconfig.wrap_servers(data, command, agent=agent, config=config)
+        saved = clientconfig.backup(client_config)
+        if changed:
+            clientconfig.write_config(client_config, data)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        key = "unwrapped" if undo else "wrapped"
+        click.echo(json.dumps({key: changed, "skipped": skipped, "backup": str(saved)}))
+        return
+    verb = "unwrapped" if undo else "wrapped"
+    click.echo(f"{verb} {len(changed)} server(s) in {client_config}: {', '.join(changed) or '-'} (backup: {saved})")
+    for why in skipped:
+        click.echo(f"skipped {why}")
+
+
+def main() -> None:
+    cli.main(prog_name="mcpwrap")

@@ -1,0 +1,193 @@
+"""What mcpwrap decides with the Gate: judge each `tools/call`, record its outcome, filter `tools/list`.
+
+The Governor knows who is calling (`--agent`), which server this is (`--server`, else what the server
+reports), each tool's annotations and pins. It never decides itself: the Gate does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mcpwrap import jsonrpc, refusals
+from mcpwrap.jsonrpc import Message
+from mcpwrap.tools import ToolBook
+from policy import Outcome, ToolCall, Verdict, VerdictKind
+from policy.gate import Gate
+
+log = logging.getLogger("mcpwrap")
+
+# Seconds between progress keepalives while a call is held (clients reset their timeout on each).
+KEEPALIVE_SECONDS = 5.0
+# A server that lists more pages than this is cut short: annotations beyond are simply unknown.
+MAX_LIST_PAGES = 50
+
+type Notify = Callable[[Message], Awaitable[None]]
+type Ask = Callable[[str, dict[str, Any]], Awaitable[Message]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallTicket:
+    """A call the Gate let through: what to record when the server's response arrives."""
+
+    call: ToolCall
+    verdict: Verdict
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """Either an answer mcpwrap gives the client itself, or the request to forward with its ticket."""
+
+    answer: Message | None = None
+    forward: Message | None = None
+    ticket: CallTicket | None = None
+
+
+class Governor:
+    """Turns JSON-RPC frames into ToolCalls for the Gate and the Gate's verdicts into frames."""
+
+    def __init__(self, gate: Gate, *, agent: str, session_id: str, server: str | None, fallback_server: str) -> None:
+        self._gate = gate
+        self._agent = agent
+        self._session_id = session_id
+        self._server = server
+        self._fixed_server = server is not None
+        self._fallback_server = fallback_server
+        self._protocol_version: str | None = None
+        self._ask: Ask | None = None
+        self._tools = ToolBook(gate, agent=agent, session_id=session_id)
+
+    @property
+    def server(self) -> str:
+        return self._server or self._fallback_server
+
+    def bind(self, ask: Ask) -> None:
+        """Give the Governor a way to send the server requests of its own (server/discover, tools/list)."""
+        self._ask = ask
+
+    def learn_server(self, name: str | None) -> None:
+        if name and not self._fixed_server and self._server is None:
+            self._server = name
+
+    def learn_protocol_version(self, version: Any) -> None:
+        if isinstance(version, str):
+            self._protocol_version = version
+
+    def tools_changed(self) -> None:
+        self._tools.forget()
+
+    async def filter_tools(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A tools/list result without the tools this agent may never call; remembers annotations, pins."""
+        return self._tools.filter(self.server, body)
+
+    # -- tools/call --------------------------------------------------------------------------------
+
+    async def judge(self, msg: Message, notify: Notify) -> Judged:
+        """The whole life of a call before the server sees it: check, maybe hold, then forward or refuse."""
+        request_id = msg.get("id")
+        modern = jsonrpc.protocol_version(msg) is not None
+        params = jsonrpc.params_of(msg)
+        name, arguments = params.get("name"), params.get("arguments", {})
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            why = "tools/call needs params.name (a string) and params.arguments (an object)"
+            return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {why}"))
+        try:
+            await self._learn_before_call(msg, name)
+            call = self._call(name, arguments, jsonrpc.protocol_version(msg))
+            verdict = await self._verdict(call, params, notify)
+        except Exception as exc:  # the store or the server failed: fail closed, never forward unjudged
+            log.error("could not judge %s: %s: %s", name, type(exc).__name__, exc)
+            why = f"agent-mesh could not judge this call ({type(exc).__name__}); it was not run"
+            return Judged(answer=jsonrpc.error(request_id, jsonrpc.INTERNAL_ERROR, why))
+        if verdict.allowed:
+            return Judged(forward=msg, ticket=CallTicket(call, verdict, time.monotonic()))
+        self._gate.finish(call, verdict, Outcome(forwarded=False))
+        refuse_as = self._gate.config.mcp.refuse_as
+        return Judged(answer=refusals.refusal(request_id, verdict, modern=modern, refuse_as=refuse_as))
+
+    def _call(self, name: str, arguments: Mapping[str, Any], version: str | None) -> ToolCall:
+        return ToolCall(
+            agent=self._agent,
+            surface="mcp_stdio",
+            server=self.server,
+            tool=name,
+            arguments=arguments,
+            session_id=self._session_id,
+            mcp_protocol_version=version or self._protocol_version,
+            annotations=self._tools.annotations(name),
+        )
+
+    async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify) -> Verdict:
+        verdict = await self._tools.pin_verdict(call, await self._gate.check(call))
+        if verdict.kind is VerdictKind.PENDING:
+            verdict = await self._hold(call, verdict, params, notify)
+        if verdict.allowed and verdict.approval_id is not None:
+            self._tools.approved(call, self.server)
+        return verdict
+
+    async def _hold(self, call: ToolCall, verdict: Verdict, params: dict[str, Any], notify: Notify) -> Verdict:
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        log.warning("%s is waiting for approval %s", call.full_name, verdict.approval_id)
+        on_tick = None
+        if token is not None:
+            waiting = f"agent-mesh: waiting for a human to approve {verdict.approval_id}"
+
+            async def keepalive(elapsed: float) -> None:
+                body = {"progressToken": token, "progress": round(elapsed, 3), "message": waiting}
+                await notify(jsonrpc.notification("notifications/progress", body))
+
+            on_tick = keepalive
+        try:
+            return await self._gate.hold(verdict, on_tick=on_tick, tick_seconds=KEEPALIVE_SECONDS)
+        except asyncio.CancelledError:
+            # The client cancelled (or left) while the call was held: it never reached the server.
+            self._gate.finish(call, verdict, Outcome(forwarded=False, error="cancelled by the client"))
+            raise
+
+    async def _learn_before_call(self, msg: Message, name: str) -> None:
+        """Make sure the server's name and the tool's annotations and pin are known before judging."""
+        if self._ask is None:
+            return
+        meta = jsonrpc.params_of(msg).get("_meta")
+        envelope = {"_meta": meta} if jsonrpc.protocol_version(msg) is not None else {}
+        if self._server is None and envelope:
+            # The stateless era has no initialize: ask the server who it is, as a client would.
+            found = await self._ask("server/discover", envelope)
+            self.learn_server(jsonrpc.server_name_from_result(found.get("result")))
+        if not self._tools.listed:
+            await self._list_tools(envelope)
+
+    async def _list_tools(self, envelope: dict[str, Any]) -> None:
+        assert self._ask is not None
+        params = dict(envelope)
+        for _ in range(MAX_LIST_PAGES):
+            response = await self._ask("tools/list", params)
+            body = response.get("result")
+            if not isinstance(body, dict):
+                return
+            self.learn_server(jsonrpc.server_name_from_result(body))
+            self._tools.filter(self.server, body)
+            cursor = body.get("nextCursor")
+            if not isinstance(cursor, str):
+                return
+            params = {**envelope, "cursor": cursor}
+
+    # -- outcomes ----------------------------------------------------------------------------------
+
+    def finish(self, ticket: CallTicket, response: Message) -> None:
+        """Record what the server did with a forwarded call."""
+        latency = (time.monotonic() - ticket.started) * 1000.0
+        body = response.get("result")
+        err = response.get("error")
+        if isinstance(err, dict):
+            outcome = Outcome(forwarded=True, error=str(err.get("message", "error")), latency_ms=latency)
+        else:
+            is_error = bool(body.get("isError")) if isinstance(body, dict) else None
+            outcome = Outcome(forwarded=True, is_error=is_error, latency_ms=latency)
+        self._gate.finish(ticket.call, ticket.verdict, outcome)

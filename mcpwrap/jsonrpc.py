@@ -1,0 +1,103 @@
+"""JSON-RPC 2.0 messages as MCP uses them: parse, classify, and build responses of either era.
+
+Pure functions on plain dicts. The 2026-07-28 era is recognised by the protocol version in a request's
+`_meta`; its results must carry `resultType`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# Implementation-defined server errors (-32000..-32099): the wrapped server is gone.
+SERVER_EXITED = -32000
+# The mesh refused the call (used when config.mcp.refuse_as is "error").
+REFUSED = -32001
+
+META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+
+type Message = dict[str, Any]
+type Id = int | str | None
+
+
+def parse(frame: bytes) -> Message | list[Any]:
+    """Decode one frame. Raises ValueError when it is not JSON or not an object or array."""
+    try:
+        value = json.loads(frame)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict | list):
+        raise ValueError(f"a JSON-RPC message is an object or an array, not {type(value).__name__}")
+    return value
+
+
+def dump(message: Message | list[Any]) -> bytes:
+    """Encode compactly on one line (JSON escapes every newline inside strings)."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def is_request(msg: Message) -> bool:
+    return isinstance(msg.get("method"), str) and "id" in msg
+
+
+def is_notification(msg: Message) -> bool:
+    return isinstance(msg.get("method"), str) and "id" not in msg
+
+
+def is_response(msg: Message) -> bool:
+    return "method" not in msg and "id" in msg and ("result" in msg or "error" in msg)
+
+
+def id_key(request_id: Any) -> str:
+    """A dict key that keeps `1` and `"1"` apart and survives any JSON id (0, large ints, strings)."""
+    return json.dumps(request_id, sort_keys=True)
+
+
+def params_of(msg: Message) -> dict[str, Any]:
+    params = msg.get("params")
+    return params if isinstance(params, dict) else {}
+
+
+def protocol_version(msg: Message) -> str | None:
+    """The per-request protocol version in `params._meta`: only the stateless era (2026-07-28) sends it."""
+    meta = params_of(msg).get("_meta")
+    if isinstance(meta, dict):
+        version = meta.get(META_PROTOCOL_VERSION)
+        if isinstance(version, str):
+            return version
+    return None
+
+
+def result(request_id: Id, body: dict[str, Any], *, modern: bool = False) -> Message:
+    """A success response; `resultType: complete` is added for the stateless era (`modern`)."""
+    if modern and "resultType" not in body:
+        body = {**body, "resultType": "complete"}
+    return {"jsonrpc": "2.0", "id": request_id, "result": body}
+
+
+def error(request_id: Id, code: int, message: str, data: Any = None) -> Message:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": err}
+
+
+def notification(method: str, params: dict[str, Any]) -> Message:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def server_name_from_result(body: Any) -> str | None:
+    """The server's name from an initialize result (`serverInfo`) or a 2026-era result's `_meta` stamp."""
+    if not isinstance(body, dict):
+        return None
+    info = body.get("serverInfo")
+    if not isinstance(info, dict):
+        meta = body.get("_meta")
+        info = meta.get(META_SERVER_INFO) if isinstance(meta, dict) else None
+    name = info.get("name") if isinstance(info, dict) else None
+    return name if isinstance(name, str) and name else None

@@ -1,0 +1,31 @@
+"""The JSON-RPC answer mcpwrap gives for a call it refuses or still holds (ARCHITECTURE §6).
+
+By default a `CallToolResult` with `isError: true`, a readable text and the refusal payload as
+`structuredContent` (and under `_meta`), so an agent reads it like any tool error; with
+`mcp.refuse_as: error`, a JSON-RPC error carrying the same payload as `data`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpwrap import jsonrpc
+from mcpwrap.jsonrpc import Message
+from policy import Verdict, refusal_payload, refusal_text
+
+META_KEY = "agent-mesh/refusal"
+
+
+def refusal(request_id: Any, verdict: Verdict, *, modern: bool, refuse_as: str) -> Message:
+    """The response to a refused call (deny, pending, rate limited, loop detected)."""
+    payload = refusal_payload(verdict)
+    text = refusal_text(verdict)
+    if refuse_as == "error":
+        return jsonrpc.error(request_id, jsonrpc.REFUSED, text, payload)
+    body: dict[str, Any] = {
+        "content": [{"type": "text", "text": text}],
+        "isError": True,
+        "structuredContent": payload,
+        "_meta": {META_KEY: payload},
+    }
+    return jsonrpc.result(request_id, body, modern=modern)

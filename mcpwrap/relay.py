@@ -1,0 +1,327 @@
+"""The stdio relay: frames flow client <-> server unchanged, except what the Governor must judge.
+
+Client -> server: `tools/call` requests (alone or inside a batch) are judged, each in its own task, so a
+held call never stops other traffic; everything else is forwarded byte for byte. Server -> client:
+responses are matched to their requests (outcomes recorded, `tools/list` filtered); the rest passes.
+When the server goes away, every request still in flight gets a JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from mcpwrap import jsonrpc
+from mcpwrap.framing import ByteSink, FrameTooLarge, read_frames, write_frame
+from mcpwrap.governor import CallTicket, Governor, Judged
+from mcpwrap.jsonrpc import Message
+
+# An internal request mcpwrap sends the server itself (server/discover, tools/list) waits this long.
+INTERNAL_REQUEST_SECONDS = 10.0
+SERVER_GONE = "mcpwrap: the MCP server is gone; the call was not run"
+_INTERNAL_ID_PREFIX = "agent-mesh/mcpwrap:"
+
+log = logging.getLogger("mcpwrap")
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A client request the server has not answered yet."""
+
+    request_id: Any
+    method: str
+    ticket: CallTicket | None = None
+    batch: _Batch | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Answers mcpwrap gave inside a client batch, merged into the server's array response."""
+
+    answers: list[Message]
+    sent: bool = False
+
+
+def _unsent(flight: _InFlight | None) -> list[_Batch]:
+    """The batch this response belongs to, if mcpwrap's own answers for it are still to be sent."""
+    batch = flight.batch if flight is not None else None
+    if batch is None or batch.sent or not batch.answers:
+        return []
+    batch.sent = True
+    return [batch]
+
+
+class Relay:
+    """Relays one client (mcpwrap's stdio) to one server (the child's stdio) under a Governor."""
+
+    def __init__(
+        self,
+        client_in: asyncio.StreamReader,
+        client_out: ByteSink,
+        server_in: ByteSink,
+        server_out: asyncio.StreamReader,
+        governor: Governor,
+    ) -> None:
+        self._client_in = client_in
+        self._client_out = client_out
+        self._server_in = server_in
+        self._server_out = server_out
+        self._governor = governor
+        self._inflight: dict[str, _InFlight] = {}
+        self._judging: dict[str, tuple[Any, asyncio.Task[None]]] = {}
+        self._internal: dict[str, asyncio.Future[Message]] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server_open = True
+        self._drained = asyncio.Event()
+        self._drained.set()
+        governor.bind(self.ask_server)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _to_client(self, msg: Message | list[Any]) -> None:
+        write_frame(self._client_out, jsonrpc.dump(msg))
+
+    def _to_server(self, frame: bytes) -> None:
+        if self._server_open:
+            write_frame(self._server_in, frame)
+
+    async def notify_client(self, msg: Message) -> None:
+        self._to_client(msg)
+        await self._client_out.drain()
+
+    # -- client -> server --------------------------------------------------------------------------
+
+    async def pump_client(self) -> None:
+        """Read the client until EOF; returns once every judged call has been forwarded or answered."""
+        try:
+            async for frame in read_frames(self._client_in):
+                await self._from_client(frame)
+                await self._server_drain()
+        except FrameTooLarge as exc:
+            log.error("client frame refused: %s", exc)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _server_drain(self) -> None:
+        try:
+            await self._server_in.drain()
+        except (ConnectionError, BrokenPipeError):
+            self._server_open = False
+
+    async def _from_client(self, frame: bytes) -> None:
+        try:
+            msg = jsonrpc.parse(frame)
+        except ValueError as exc:
+            self._to_client(jsonrpc.error(None, jsonrpc.PARSE_ERROR, f"mcpwrap: {exc}"))
+            return
+        if isinstance(msg, list):
+            if any(isinstance(m, dict) and m.get("method") == "tools/call" for m in msg):
+                self._spawn(self._client_batch(msg))
+            else:
+                self._track_batch(msg, None)
+                self._to_server(frame)
+            return
+        if msg.get("method") == "tools/call" and "id" in msg:
+            key = jsonrpc.id_key(msg["id"])
+            self._judging[key] = (msg["id"], self._spawn(self._client_call(msg, key)))
+            return
+        if msg.get("method") == "notifications/cancelled" and self._cancel_judging(msg):
+            return
+        self._track(msg, None, None)
+        self._to_server(frame)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _track(self, msg: Message, ticket: CallTicket | None, batch: _Batch | None) -> None:
+        if jsonrpc.is_request(msg):
+            key = jsonrpc.id_key(msg["id"])
+            self._inflight[key] = _InFlight(msg["id"], msg["method"], ticket, batch)
+            self._drained.clear()
+            if msg["method"] == "initialize":
+                self._governor.learn_protocol_version(jsonrpc.params_of(msg).get("protocolVersion"))
+
+    def _track_batch(self, items: list[Any], batch: _Batch | None) -> None:
+        for item in items:
+            if isinstance(item, dict):
+                self._track(item, None, batch)
+
+    def _cancel_judging(self, msg: Message) -> bool:
+        """A cancellation of a call still being judged or held: the server never saw it, so drop both."""
+        key = jsonrpc.id_key(jsonrpc.params_of(msg).get("requestId"))
+        judging = self._judging.pop(key, None)
+        if judging is None:
+            return False
+        judging[1].cancel()
+        return True
+
+    async def _client_call(self, msg: Message, key: str) -> None:
+        try:
+            judged = await self._governor.judge(msg, self.notify_client)
+        except asyncio.CancelledError:
+            return  # the client cancelled it: no response is due (the Governor recorded it)
+        finally:
+            self._judging.pop(key, None)
+        self._deliver(msg, judged, None)
+        await self._server_drain()
+        await self._client_out.drain()
+
+    def _deliver(self, msg: Message, judged: Judged, batch: _Batch | None) -> None:
+        if judged.answer is not None:
+            self._to_client(judged.answer)
+            return
+        if not self._server_open:
+            self._answer_gone(msg["id"], judged.ticket, SERVER_GONE)
+            return
+        self._track(msg, judged.ticket, batch)
+        self._to_server(jsonrpc.dump(judged.forward or msg))
+
+    async def _client_batch(self, items: list[Any]) -> None:
+        """Judge every element (concurrently), forward the rest as one batch, merge mcpwrap's answers."""
+
+        async def judge(item: Any) -> Judged | None:
+            if isinstance(item, dict) and item.get("method") == "tools/call" and "id" in item:
+                return await self._governor.judge(item, self.notify_client)
+            return None
+
+        verdicts = await asyncio.gather(*(judge(item) for item in items))
+        batch = _Batch(answers=[])
+        forward: list[Any] = []
+        for item, judged in zip(items, verdicts, strict=True):
+            if judged is None:
+                forward.append(item)
+            elif judged.answer is not None:
+                batch.answers.append(judged.answer)
+            else:
+                forward.append(judged.forward or item)
+                self._track(item, judged.ticket, batch)
+        self._track_batch([i for i, j in zip(items, verdicts, strict=True) if j is None], batch)
+        if forward:
+            self._to_server(jsonrpc.dump(forward))
+        if batch.answers and not any(isinstance(i, dict) and jsonrpc.is_request(i) for i in forward):
+            batch.sent = True
+            self._to_client(batch.answers)
+        await self._server_drain()
+        await self._client_out.drain()
+
+    # -- server -> client --------------------------------------------------------------------------
+
+    async def pump_server(self) -> None:
+        """Read the server until EOF, then fail every request still in flight."""
+        try:
+            async for frame in read_frames(self._server_out):
+                await self._from_server(frame)
+                await self._client_out.drain()
+        except FrameTooLarge as exc:
+            log.error("server frame refused: %s", exc)
+        self._server_open = False
+
+    async def _from_server(self, frame: bytes) -> None:
+        try:
+            msg = jsonrpc.parse(frame)
+        except ValueError:
+            write_frame(self._client_out, frame)  # not ours to judge: the client sees what the server said
+            return
+        if isinstance(msg, list):
+            kept: list[Any] = []
+            batches: list[_Batch] = []
+            for item in msg:
+                out, flight = await self._server_item(item) if isinstance(item, dict) else (item, None)
+                if out is not None:
+                    kept.append(out)
+                batches += _unsent(flight)
+            for batch in batches:
+                kept += batch.answers
+            if kept:
+                self._to_client(kept)
+            return
+        out, flight = await self._server_item(msg)
+        if out is msg:
+            write_frame(self._client_out, frame)
+        elif out is not None:
+            self._to_client(out)
+        for batch in _unsent(flight):
+            # The server answered a batch element on its own: mcpwrap's answers follow as their own array.
+            self._to_client(batch.answers)
+
+    async def _server_item(self, msg: Message) -> tuple[Message | None, _InFlight | None]:
+        """What to send the client for one server message (itself, a changed copy, or None) and its request."""
+        if not jsonrpc.is_response(msg):
+            if msg.get("method") == "notifications/tools/list_changed":
+                self._governor.tools_changed()
+            return msg, None
+        key = jsonrpc.id_key(msg["id"])
+        waiter = self._internal.pop(key, None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(msg)
+            return None, None
+        flight = self._inflight.pop(key, None)
+        if flight is None:
+            return msg, None
+        if not self._inflight:
+            self._drained.set()
+        body = msg.get("result")
+        self._governor.learn_server(jsonrpc.server_name_from_result(body))
+        if flight.ticket is not None:
+            self._governor.finish(flight.ticket, msg)
+        if flight.method == "tools/list" and isinstance(body, dict):
+            filtered = await self._governor.filter_tools(body)
+            if filtered is not body:
+                return {**msg, "result": filtered}, flight
+        return msg, flight
+
+    # -- internal requests and shutdown --------------------------------------------------------------
+
+    async def ask_server(self, method: str, params: dict[str, Any]) -> Message:
+        """Send the server a request of mcpwrap's own and wait for its response (never seen by the client)."""
+        request_id = f"{_INTERNAL_ID_PREFIX}{next(self._ids)}"
+        key = jsonrpc.id_key(request_id)
+        waiter: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._internal[key] = waiter
+        self._to_server(jsonrpc.dump({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
+        await self._server_drain()
+        try:
+            return await asyncio.wait_for(waiter, INTERNAL_REQUEST_SECONDS)
+        finally:
+            self._internal.pop(key, None)
+
+    def fail_inflight(self, why: str) -> None:
+        """Answer every request the server will never answer, and record the calls' outcome."""
+        self._server_open = False
+        for waiter in self._internal.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(why))
+        self._internal.clear()
+        for flight in self._inflight.values():
+            self._answer_gone(flight.request_id, flight.ticket, why)
+        self._inflight.clear()
+        self._drained.set()
+
+    def _answer_gone(self, request_id: Any, ticket: CallTicket | None, why: str) -> None:
+        response = jsonrpc.error(request_id, jsonrpc.SERVER_EXITED, why)
+        if ticket is not None:
+            self._governor.finish(ticket, response)
+        self._to_client(response)
+
+    async def drained(self, seconds: float) -> bool:
+        """Wait until the server has answered every forwarded request (False after `seconds`)."""
+        try:
+            await asyncio.wait_for(self._drained.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def abandon_judging(self, why: str) -> None:
+        """The server is gone: stop judging and holding, and tell the client why (recorded as cancelled)."""
+        for request_id, task in self._judging.values():
+            task.cancel()
+            self._to_client(jsonrpc.error(request_id, jsonrpc.SERVER_EXITED, why))
+        self._judging.clear()

@@ -1,0 +1,75 @@
+"""`mcpwrap -- CMD`: run one stdio MCP server under the Gate, from start to exit status.
+
+Shutdown follows whichever side ends first. Client EOF: finish judging, let the server answer what it
+was sent, then close its stdin. Server EOF: stop the child, answer every request still in flight.
+Signals sent to mcpwrap go to the child's process group; mcpwrap exits with the child's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcpwrap.governor import Governor
+from mcpwrap.process import signal_group, spawn, stop
+from mcpwrap.relay import Relay
+from mcpwrap.streams import open_reader, open_writer
+from policy.gate import Gate
+
+DEFAULT_AGENT = "anonymous"
+# After the client's EOF, how long the server may take to answer requests it was already sent.
+DRAIN_AFTER_EOF_SECONDS = 5.0
+_FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def new_session_id() -> str:
+    """One session per mcpwrap process (ARCHITECTURE §7)."""
+    return f"mcpwrap-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def fallback_server_name(argv: Sequence[str]) -> str:
+    """The server's name when neither --server nor the server itself gives one: the command's basename."""
+    return Path(argv[0]).name if argv else "server"
+
+
+async def wrap(argv: Sequence[str], gate: Gate, *, agent: str, server: str | None) -> int:
+    """Relay stdin/stdout to `argv` under `gate`; returns the exit status to exit with."""
+    proc = await spawn(argv)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    loop = asyncio.get_running_loop()
+    for sig in _FORWARDED_SIGNALS:
+        loop.add_signal_handler(sig, signal_group, proc, sig)
+    try:
+        governor = Governor(
+            gate, agent=agent, session_id=new_session_id(), server=server, fallback_server=fallback_server_name(argv)
+        )
+        relay = Relay(await open_reader(0), await open_writer(1), proc.stdin, proc.stdout, governor)
+        client = asyncio.ensure_future(relay.pump_client())
+        server_side = asyncio.ensure_future(relay.pump_server())
+        await asyncio.wait({client, server_side}, return_when=asyncio.FIRST_COMPLETED)
+        if client.done() and not server_side.done():
+            await relay.drained(DRAIN_AFTER_EOF_SECONDS)
+            status = await stop(proc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server_side, DRAIN_AFTER_EOF_SECONDS)
+        else:
+            status = await stop(proc)
+        gone = f"mcpwrap: the MCP server exited with status {status} before answering"
+        relay.abandon_judging(gone)
+        relay.fail_inflight(gone)
+        for task in (client, server_side):
+            task.cancel()
+        await asyncio.gather(client, server_side, return_exceptions=True)
+        return status
+    finally:
+        for sig in _FORWARDED_SIGNALS:
+            loop.remove_signal_handler(sig)
+        if proc.returncode is None:
+            signal_group(proc, signal.SIGKILL)
+            await proc.wait()
