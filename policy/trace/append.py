@@ -1,0 +1,229 @@
+"""Appends chained batches to `traces.jsonl` and the `traces` table, linear across processes.
+
+Every batch runs under an exclusive `flock` on `traces.lock`: read the chain tip, rotate the file when it
+is full, append the lines, insert the rows. A failed batch leaves neither file nor table changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from policy.store.sqlite import DB_NAME, connect
+from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_line, prepare
+
+JSONL_NAME = "traces.jsonl"
+LOCK_NAME = "traces.lock"
+_ROTATED = re.compile(r"^traces\.(\d+)\.jsonl$")
+_INSERT = f"INSERT INTO traces ({', '.join(COLUMNS)}, record) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
+_TAIL_CHUNK = 8192
+
+
+def trace_files(state_dir: str | Path) -> list[Path]:
+    """Every JSONL file of the chain, oldest first: traces.1.jsonl, traces.2.jsonl, ..., traces.jsonl."""
+    folder = Path(state_dir)
+    numbered: list[tuple[int, Path]] = []
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            m = _ROTATED.match(entry.name)
+            if m:
+                numbered.append((int(m.group(1)), entry))
+    files = [p for _, p in sorted(numbered)]
+    current = folder / JSONL_NAME
+    if current.exists():
+        files.append(current)
+    return files
+
+
+@contextmanager
+def chain_lock(state_dir: Path, *, shared: bool = False) -> Iterator[None]:
+    """The cross-process lock that serialises chain appends (shared: a consistent read snapshot)."""
+    fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def last_line(path: Path) -> tuple[str | None, int]:
+    """(last complete line, byte offset just after it) of a file; (None, 0) when it holds none."""
+    with path.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        pos, buf = end, b""
+        while pos > 0:
+            step = min(_TAIL_CHUNK, pos)
+            pos -= step
+            f.seek(pos)
+            buf = f.read(step) + buf
+            complete = buf[: buf.rfind(b"\n") + 1]
+            start = complete.rfind(b"\n", 0, len(complete) - 1) if complete else -1
+            if start >= 0 or (pos == 0 and complete):
+                return complete[start + 1 : -1].decode("utf-8"), pos + len(complete)
+    return None, 0
+
+
+class ChainAppender:
+    """Writes batches for one process; connects lazily so a broken disk surfaces per batch, not at start."""
+
+    def __init__(self, state_dir: str | Path, *, jsonl: bool = True, sqlite: bool = True, max_bytes: int) -> None:
+        self.state_dir = Path(state_dir)
+        self.jsonl = jsonl
+        self.sqlite = sqlite
+        self.max_bytes = max_bytes
+        self._conn: sqlite3.Connection | None = None
+
+    def append(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Chain and write `records`; returns how many were written (duplicate trace ids are left out)."""
+        if not records or not (self.jsonl or self.sqlite):
+            return 0
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Serialise outside the lock: other processes wait only for the concat, hash and write.
+        prepared = [prepare(r, row=self.sqlite) for r in records]
+        with chain_lock(self.state_dir):
+            try:
+                self._append_locked(prepared)
+            except sqlite3.IntegrityError:
+                kept = self._without_duplicates(records)
+                if len(kept) < len(records):
+                    _report(f"left out {len(records) - len(kept)} trace record(s) whose trace_id was already written")
+                self._append_locked([prepared[i] for i in kept])
+                return len(kept)
+        return len(records)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.state_dir / DB_NAME)
+        return self._conn
+
+    def _append_locked(self, prepared: Sequence[Prepared]) -> None:
+        tip = self._tip()
+        lines: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        for item in prepared:
+            digest, line = item.seal(tip)
+            lines.append(line)
+            if self.sqlite:
+                rows.append((*item.row, tip, digest, line))
+            tip = digest
+        conn = self._db() if self.sqlite else None
+        opened: list[tuple[int, int]] = []  # (fd, size before this batch), to undo a failed batch
+        try:
+            if conn is not None:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(_INSERT, rows)
+            if self.jsonl:
+                for chunk in self._chunks(lines):
+                    fd = self._open_jsonl(len(chunk))
+                    opened.append((fd, -1))
+                    opened[-1] = (fd, os.fstat(fd).st_size)
+                    _write_all(fd, chunk)
+            if conn is not None:
+                conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn is not None:
+                self._abort(conn, drop=not isinstance(exc, sqlite3.IntegrityError))
+            for fd, start in opened:
+                if start >= 0:
+                    os.ftruncate(fd, start)
+            raise
+        finally:
+            for fd, _ in opened:
+                os.close(fd)
+
+    def _chunks(self, lines: list[str]) -> list[bytes]:
+        """The batch cut so no file grows past max_bytes: the first chunk fills the current file."""
+        try:
+            room = self.max_bytes - (self.state_dir / JSONL_NAME).stat().st_size
+        except FileNotFoundError:
+            room = self.max_bytes
+        chunks: list[bytes] = []
+        current: list[bytes] = []
+        size = 0
+        for line in lines:
+            data = (line + "\n").encode("utf-8")
+            if size + len(data) > room and (current or room < self.max_bytes):
+                chunks.append(b"".join(current))
+                current, size, room = [], 0, self.max_bytes
+            current.append(data)
+            size += len(data)
+        chunks.append(b"".join(current))
+        return [c for c in chunks if c]
+
+    def _abort(self, conn: sqlite3.Connection, *, drop: bool) -> None:
+        with suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        if drop:
+            # Reconnect on the next batch: the file may have been fixed or replaced meanwhile.
+            self.close()
+
+    def _tip(self) -> str:
+        if self.jsonl:
+            for path in reversed(trace_files(self.state_dir)):
+                line, end = last_line(path)
+                if path.name == JSONL_NAME and end != path.stat().st_size:
+                    # A writer died mid-line: that fragment was never a record; cut it off.
+                    _report(f"{path}: removed an incomplete last line ({path.stat().st_size - end} bytes)")
+                    os.truncate(path, end)
+                if line is not None:
+                    return _line_hash(path, line)
+        if self.sqlite:
+            row = self._db().execute("SELECT hash FROM traces ORDER BY seq DESC LIMIT 1").fetchone()
+            if row is not None:
+                return str(row[0])
+        return GENESIS
+
+    def _open_jsonl(self, incoming: int) -> int:
+        current = self.state_dir / JSONL_NAME
+        try:
+            size = current.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size and size + incoming > self.max_bytes:
+            numbers = [int(m.group(1)) for p in trace_files(self.state_dir) if (m := _ROTATED.match(p.name))]
+            current.rename(self.state_dir / f"traces.{max(numbers, default=0) + 1}.jsonl")
+        return os.open(current, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def _without_duplicates(self, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Indexes of the records whose trace_id is neither in the table nor earlier in the batch."""
+        ids = [str(r.get("trace_id")) for r in records]
+        marks = ",".join("?" * len(ids))
+        seen = {row[0] for row in self._db().execute(f"SELECT trace_id FROM traces WHERE trace_id IN ({marks})", ids)}
+        kept: list[int] = []
+        for i, trace_id in enumerate(ids):
+            if trace_id not in seen:
+                seen.add(trace_id)
+                kept.append(i)
+        return kept
+
+
+def _line_hash(path: Path, line: str) -> str:
+    try:
+        return str(parse_line(line)["hash"])
+    except ValueError as exc:
+        # Never stop recording over a damaged tail: chain from its raw bytes; `verify` names the line.
+        _report(f"{path}: the last line is not a trace record ({exc}); chaining from its sha256")
+        return chain_hash(GENESIS, line)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _report(message: str) -> None:
+    print(f"agent-mesh trace: {message}", file=sys.stderr, flush=True)

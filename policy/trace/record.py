@@ -1,0 +1,132 @@
+"""One trace record per tool call (ARCHITECTURE §8) and the hash chain that seals records in order.
+
+`build_record` is pure; `seal` adds `prev_hash` and `hash` = sha256(prev_hash + canonical JSON of the
+record without `hash`) and returns the JSONL line; `expected_hash` recomputes it for `verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from policy.model import Outcome, ToolCall, Verdict, canonical_json
+from policy.redact import redact, redact_text, redaction_keys
+
+GENESIS = "0" * 64
+
+# The columns of the `traces` table filled from a record, in table order (seq is the table's own).
+COLUMNS = (
+    "ts", "trace_id", "session_id", "agent", "surface", "server", "tool", "args", "call_hash", "decision",
+    "rule", "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms", "policy_hash",
+    "prev_hash", "hash",
+)  # fmt: skip
+_ARGS = COLUMNS.index("args")
+
+
+def build_record(
+    call: ToolCall,
+    verdict: Verdict,
+    outcome: Outcome,
+    *,
+    policy_hash: str,
+    redact_keys: Iterable[str],
+    ts: float,
+) -> dict[str, Any]:
+    """The JSON-native record of one call, with secrets redacted from everything taken from the call."""
+    keys = redaction_keys(redact_keys)
+    record: dict[str, Any] = {
+        "ts": ts,
+        "trace_id": verdict.trace_id,
+        "session_id": call.session_id,
+        "agent": call.agent,
+        "surface": call.surface,
+        "server": call.server,
+        "tool": call.full_name,
+        "args": redact(call.arguments, keys),
+        "call_hash": call.call_hash,
+        "decision": verdict.decision.action.value,
+        "rule": verdict.decision.rule,
+        "reason": verdict.reason,
+        "verdict": verdict.kind.value,
+        "decided_by": verdict.decided_by,
+        "approval_id": verdict.approval_id,
+        "outcome": outcome.label,
+        "status": outcome.status if outcome.status is not None else outcome.exit_code,
+        "latency_ms": outcome.latency_ms,
+        "policy_hash": policy_hash,
+    }
+    if call.http is not None:
+        path = redact_text(call.http.path, keys)
+        record["http"] = {"method": call.http.method, "host": call.http.host, "path": path}
+    if call.annotations:
+        # Kept so `replay` can re-evaluate `tool.annotations.*` conditions.
+        record["annotations"] = redact(call.annotations, keys)
+    if verdict.precedents:
+        record["precedents"] = list(verdict.precedents)
+    if verdict.retry_after is not None:
+        record["retry_after"] = verdict.retry_after
+    if outcome.error is not None:
+        record["error"] = redact_text(outcome.error, keys)
+    return record
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
+    """The link of the chain: sha256 of the previous hash followed by the record's canonical JSON."""
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record serialised around its future `prev_hash`, so sealing under the chain lock is a concat."""
+
+    head: str
+    tail: str
+    row: tuple[Any, ...] = ()
+
+    def seal(self, prev_hash: str) -> tuple[str, str]:
+        """(hash, JSONL line without newline) of the record chained after `prev_hash`."""
+        body = f'{self.head}"prev_hash":{canonical_json(prev_hash)}{self.tail}'
+        digest = chain_hash(prev_hash, body)
+        # The canonical body plus the hash as last key: readable, and `expected_hash` re-derives the body.
+        return digest, f'{body[:-1]},"hash":"{digest}"}}'
+
+
+def prepare(record: Mapping[str, Any], *, row: bool = False) -> Prepared:
+    """Serialise a record's keys before and after `prev_hash` (canonical JSON sorts keys), and its row."""
+    before = canonical_json({k: v for k, v in record.items() if k < "prev_hash" and k != "hash"})
+    after = canonical_json({k: v for k, v in record.items() if k > "prev_hash"})
+    head = before[:-1] + ("," if len(before) > 2 else "")
+    tail = "," + after[1:] if len(after) > 2 else "}"
+    if not row:
+        return Prepared(head, tail)
+    values = [record.get(c) for c in COLUMNS[:-2]]
+    values[_ARGS] = canonical_json(record.get("args"))
+    return Prepared(head, tail, tuple(values))
+
+
+def seal(record: Mapping[str, Any], prev_hash: str) -> tuple[str, str]:
+    """(hash, JSONL line without newline) of `record` chained after `prev_hash`."""
+    return prepare(record).seal(prev_hash)
+
+
+def parse_line(line: str) -> dict[str, Any]:
+    """A JSONL line -> record. Raises ValueError when it is not a JSON object with string hashes."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for key in ("prev_hash", "hash"):
+        if not isinstance(record.get(key), str):
+            raise ValueError(f"no {key}")
+    return record
+
+
+def expected_hash(record: Mapping[str, Any]) -> str:
+    """The hash a record should carry, recomputed from its own content and its prev_hash."""
+    body = canonical_json({k: v for k, v in record.items() if k != "hash"})
+    return chain_hash(str(record["prev_hash"]), body)
