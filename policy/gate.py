@@ -1,0 +1,192 @@
+"""The Gate: the one decision ladder (ARCHITECTURE §4) every adapter calls — check, hold, finish.
+
+Store work runs inline on the event loop: it is a few indexed statements on a WAL database (tens of µs),
+and a thread hop per call would cost more than the work itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from policy.config import Config, LoadedConfig
+from policy.engine import PolicySet, compile_policies, decide
+from policy.errors import StoreUnavailable
+from policy.ladder import Ladder
+from policy.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
+from policy.ratelimit import limits_for, refusal
+from policy.store.base import Limits, Store
+from policy.store.sqlite import SqliteStore
+from policy.supervisor import Supervisor
+from policy.trace import TraceSink, TraceWriter, record_call
+
+log = logging.getLogger("agent_mesh.gate")
+
+HOLD_POLL_SECONDS = 0.05
+_CACHE_LIMIT = 8192
+
+
+def new_trace_id() -> str:
+    """128 random bits in hex: unique across processes, and usable as an OpenTelemetry trace id."""
+    return os.urandom(16).hex()
+
+
+class Gate:
+    """Judges calls for adapters. Resolving approvals is not here: that is the Governor's (CLI, control)."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        policy_set: PolicySet,
+        store: Store,
+        sink: TraceSink,
+        clock: Callable[[], float],
+        supervisor: Supervisor | None,
+    ) -> None:
+        self.loaded = loaded
+        self.config: Config = loaded.config
+        self.policy_set = policy_set
+        self.store = store
+        self.sink = sink
+        self._clock = clock
+        self._ladder = Ladder(self.config, store, clock, supervisor)
+        self._limits: dict[tuple[str | None, str], Limits] = {}
+
+    @classmethod
+    def open(
+        cls,
+        loaded: LoadedConfig,
+        *,
+        store: Store | None = None,
+        sink: TraceSink | None = None,
+        clock: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
+    ) -> Gate:
+        """A gate on the config's state dir (SQLite store, batched trace writer) unless others are given."""
+        config = loaded.config
+        state_dir = Path(config.state_dir)
+        if supervisor is None and config.supervisor.url:
+            supervisor = Supervisor(
+                config.supervisor.url,
+                timeout=config.supervisor.timeout_seconds,
+                expose_content=config.supervisor.expose_content,
+                redact_keys=config.traces.redact,
+            )
+        return cls(
+            loaded,
+            compile_policies(loaded),
+            SqliteStore(state_dir) if store is None else store,
+            TraceWriter(state_dir, config.traces) if sink is None else sink,
+            clock,
+            supervisor,
+        )
+
+    async def check(self, call: ToolCall) -> Verdict:
+        """The whole ladder: limits, policy, then approval / grant / memory / supervisor / pending."""
+        trace_id = new_trace_id()
+        now = self._clock()
+        decision = decide(call, self.policy_set, now)
+        try:
+            limits = self._limits_for(decision, call.agent)
+            admission = self.store.admit(call.agent, call.call_hash, limits, now)
+            if not admission.admitted:
+                return refusal(admission, limits, call.agent, decision, trace_id)
+            if decision.action is Action.ALLOW:
+                return Verdict(VerdictKind.ALLOW, decision, _by_policy(decision), decision.reason, trace_id)
+            if decision.action is Action.DENY:
+                return Verdict(VerdictKind.DENY, decision, _by_policy(decision), decision.reason, trace_id)
+            return await self._ladder.climb(call, decision, trace_id, now)
+        except StoreUnavailable as exc:
+            return _store_failed(decision, trace_id, exc)
+
+    def _limits_for(self, decision: Decision, agent: str) -> Limits:
+        # Default denies belong to no policy: they count under the agent's most specific one.
+        key = (decision.policy, "" if decision.policy is not None else agent)
+        hit = self._limits.get(key)
+        if hit is None:
+            policy = self.policy_set.policy(decision.policy) if decision.policy is not None else None
+            if policy is None:
+                for_agent = self.policy_set.for_agent(agent)
+                policy = for_agent[0] if for_agent else None
+            if len(self._limits) >= _CACHE_LIMIT:
+                self._limits.clear()
+            hit = self._limits[key] = limits_for(policy)
+        return hit
+
+    async def hold(
+        self,
+        verdict: Verdict,
+        *,
+        seconds: float | None = None,
+        on_tick: Callable[[float], Awaitable[None]] | None = None,
+        tick_seconds: float = 5.0,
+    ) -> Verdict:
+        """Wait for a PENDING verdict's approval to be decided by any process; other verdicts pass through."""
+        if verdict.kind is not VerdictKind.PENDING or verdict.approval_id is None:
+            return verdict
+        budget = self.config.approval.hold_seconds if seconds is None else seconds
+        start = time.monotonic()
+        next_tick = tick_seconds
+        while True:
+            decided = self._decided(verdict)
+            if decided is not None:
+                return decided
+            elapsed = time.monotonic() - start
+            if elapsed >= budget:
+                return verdict
+            if on_tick is not None and elapsed >= next_tick:
+                await on_tick(elapsed)
+                next_tick += tick_seconds
+            wait = min(HOLD_POLL_SECONDS, budget - elapsed)
+            if on_tick is not None:
+                wait = min(wait, max(0.0, next_tick - elapsed))
+            await asyncio.sleep(wait)
+
+    def _decided(self, verdict: Verdict) -> Verdict | None:
+        try:
+            return self._ladder.settle(verdict)
+        except StoreUnavailable as exc:
+            return _store_failed(verdict.decision, verdict.trace_id, exc, verdict.approval_id)
+
+    def visible(self, call: ToolCall) -> bool:
+        """False iff this agent's policy denies the tool whatever the arguments (for tools/list filtering)."""
+        for policy in self.policy_set.for_agent(call.agent):
+            for rule in policy.candidates(call.full_name):
+                if rule.predicate is None:
+                    return rule.action is not Action.DENY
+                if rule.action is not Action.DENY:
+                    return True  # a conditional rule that lets some arguments through
+        return False
+
+    def finish(self, call: ToolCall, verdict: Verdict, outcome: Outcome) -> None:
+        """Queue exactly one trace record for the call; never blocks, never raises into the adapter."""
+        try:
+            record_call(
+                self.sink,
+                call,
+                verdict,
+                outcome,
+                policy_hash=self.policy_set.policy_hash,
+                redact_keys=self.config.traces.redact,
+                ts=self._clock(),
+            )
+        except Exception:
+            log.exception("agent-mesh: could not record trace %s", verdict.trace_id)
+
+    async def aclose(self) -> None:
+        """Flush the trace and close the store."""
+        await asyncio.to_thread(self.sink.close)
+        self.store.close()
+
+
+def _by_policy(decision: Decision) -> str:
+    return "default" if decision.rule == "default" else f"policy:{decision.rule}"
+
+
+def _store_failed(decision: Decision, trace_id: str, exc: StoreUnavailable, approval_id: str | None = None) -> Verdict:
+    reason = f"fail closed: the state store is unavailable, so no call may pass: {exc}"
+    return Verdict(VerdictKind.DENY, decision, "error", reason, trace_id, approval_id)

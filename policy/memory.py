@@ -1,0 +1,48 @@
+"""Decision memory: the argument key a precedent must share, and when precedents auto-approve a call.
+
+A call is auto-approved when the facts for the same agent, tool and argument key hold at least
+`memory.auto_approve_after` approvals and no rejection within `memory.window`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from policy.conditions import MISSING, Getter, compile_field
+from policy.config import MemorySettings
+from policy.model import ToolCall, canonical_json
+from policy.store.base import Fact
+
+
+class MemoryKey:
+    """`memory.key` compiled: which fields of a call must match a precedent (default: all arguments)."""
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        self.fields = tuple(fields)
+        self._getters: tuple[Getter, ...] = tuple(compile_field(f) for f in self.fields)
+
+    def __call__(self, call: ToolCall) -> str:
+        values = [_plain(get(call)) for get in self._getters]
+        return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()[:32]
+
+
+def _plain(value: object) -> object:
+    return {"$missing": True} if value is MISSING else value
+
+
+def precedents(facts: Sequence[Fact], settings: MemorySettings) -> tuple[Fact, ...] | None:
+    """The approvals that auto-approve a call, or None: too few, memory off, or any rejection."""
+    if not settings.enabled or settings.auto_approve_after < 1:
+        return None
+    if any(f.decision != "approve" for f in facts):
+        return None
+    if len(facts) < settings.auto_approve_after:
+        return None
+    return tuple(facts)
+
+
+def explain(found: Sequence[Fact]) -> str:
+    """A reason naming the precedents: how many, by whom, the latest."""
+    who = ", ".join(sorted({f.by for f in found}))
+    return f"{len(found)} earlier approvals of this call (by {who}) and no rejection: approved from memory"
