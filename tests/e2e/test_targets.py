@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from tests.support import Proc, ServerCommand, Targets, free_port, proxy_env, run, short_tmp_dir
 from tests.support.fixtures import need
@@ -212,6 +212,28 @@ def test_node_fetch_goes_through_the_proxy_variables(
         out = run([node, "-e", script], env=env, timeout=30).stdout
     assert out.strip() == "via-proxy"
     assert RecordingProxyHandler.seen[0] in (f"CONNECT {origin}", f"GET {upstream}")
+
+
+@pytest.mark.parametrize(
+    ("node_version", "keep_preload"),
+    [("node20", True), ("node22", False)],
+    ids=["node20-with-undici-preload", "node22-with-NODE_USE_ENV_PROXY"],
+)
+async def test_github_server_reaches_api_github_com_through_the_proxy_variables(
+    request: pytest.FixtureRequest, targets: Targets, node_version: str, keep_preload: bool
+) -> None:
+    node: Path = request.getfixturevalue(node_version)
+    RecordingProxyHandler.seen = []
+    with serve(RecordingProxyHandler) as proxy_url:
+        env = proxy_env(proxy_url, targets=targets) | {"GITHUB_PERSONAL_ACCESS_TOKEN": "test-token"}
+        if not keep_preload:
+            del env["NODE_OPTIONS"]
+        params = ServerCommand("github", [str(node), str(targets.npm_bin("mcp-server-github"))], env).stdio_params()
+        async with asyncio.timeout(MCP_SECONDS), Client(params, mode="legacy") as client:
+            # The stand-in proxy cannot speak TLS, so the call fails after the CONNECT we are looking for.
+            with pytest.raises(MCPError):
+                await client.call_tool("get_issue", {"owner": "octocat", "repo": "hello-world", "issue_number": 1})
+    assert RecordingProxyHandler.seen == ["CONNECT api.github.com:443"]
 
 
 def test_chromium_starts_headless_and_renders_a_local_page(chromium: Path) -> None:

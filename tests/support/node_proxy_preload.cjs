@@ -4,4 +4,16 @@
 "use strict";
 const path = require("node:path");
 const undici = require(path.resolve(__dirname, "../../.targets/npm/node_modules/undici"));
-undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent());
+
+// undici warns that the agent is experimental; keep that line out of the stderr of every server under test.
+const emitWarning = process.emitWarning;
+process.emitWarning = function (warning, ...rest) {
+  const code = typeof rest[0] === "object" && rest[0] !== null ? rest[0].code : rest[1];
+  if (code === "UNDICI-EHPA") return;
+  return emitWarning.call(this, warning, ...rest);
+};
+try {
+  undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent());
+} finally {
+  process.emitWarning = emitWarning;
+}
