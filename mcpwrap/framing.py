@@ -83,3 +83,23 @@ class FdSink:
 
     def close(self) -> None:
         self._closed = True
+
+
+class MemoryPipe:
+    """A ByteSink whose bytes come out of `reader`: the in-memory twin of a pipe, for tests and recipes."""
+
+    def __init__(self) -> None:
+        self.reader = asyncio.StreamReader()
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        if not self._closed:
+            self.reader.feed_data(data)
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.reader.feed_eof()

@@ -51,8 +51,18 @@ class Judged:
 class Governor:
     """Turns JSON-RPC frames into ToolCalls for the Gate and the Gate's verdicts into frames."""
 
-    def __init__(self, gate: Gate, *, agent: str, session_id: str, server: str | None, fallback_server: str) -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        *,
+        agent: str,
+        session_id: str,
+        server: str | None,
+        fallback_server: str,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+    ) -> None:
         self._gate = gate
+        self._keepalive_seconds = keepalive_seconds
         self._agent = agent
         self._session_id = session_id
         self._server = server
@@ -144,7 +154,7 @@ class Governor:
 
             on_tick = keepalive
         try:
-            return await self._gate.hold(verdict, on_tick=on_tick, tick_seconds=KEEPALIVE_SECONDS)
+            return await self._gate.hold(verdict, on_tick=on_tick, tick_seconds=self._keepalive_seconds)
         except asyncio.CancelledError:
             # The client cancelled (or left) while the call was held: it never reached the server.
             self._gate.finish(call, verdict, Outcome(forwarded=False, error="cancelled by the client"))

@@ -93,7 +93,8 @@ class ToolBook:
             known = self._unpinned.get(name)
             if known is not None and known.fingerprint == prints[name]:
                 continue  # already reported; still waiting for its action
-            log.warning("tool %s.%s is %s since pinned: %s", server, name, state.value, action)
+            what = "changed since it was pinned" if state is PinState.CHANGED else "new (no pin yet)"
+            log.warning("tool %s.%s is %s: %s", server, name, what, action)
             self._trace_pin(server, name, state, prints[name], action)
             if action == "warn":
                 self._pins.accept(server, name, prints[name])

@@ -1,0 +1,94 @@
+"""A scripted MCP server on in-memory streams: the stand-in for a third-party server in unit tests.
+
+It answers initialize, server/discover, tools/list and tools/call (echoing the arguments), records every
+frame it receives, and can be told to wait, to change a tool, to send requests of its own, or to die.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from mcpwrap.framing import MemoryPipe, read_frames
+
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+
+
+def tool(name: str, description: str = "", **annotations: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": name,
+        "description": description or f"the {name} tool",
+        "inputSchema": {"type": "object"},
+    }
+    if annotations:
+        out["annotations"] = annotations
+    return out
+
+
+class FakeServer:
+    """Reads frames from `inbox`, writes answers to `outbox`."""
+
+    def __init__(self, tools: list[dict[str, Any]], name: str = "fake") -> None:
+        self.tools = tools
+        self.name = name
+        self.inbox = MemoryPipe()
+        self.outbox = MemoryPipe()
+        self.frames: list[bytes] = []
+        self.received: list[Any] = []
+        self.gate = asyncio.Event()  # calls to the tool `slow` wait for it
+        self.gate.set()
+
+    def methods(self) -> list[str]:
+        return [m.get("method") for m in self.received if isinstance(m, dict)]
+
+    def calls(self) -> list[str]:
+        return [m["params"]["name"] for m in self.received if isinstance(m, dict) and m.get("method") == "tools/call"]
+
+    def send(self, msg: Any) -> None:
+        self.outbox.write(json.dumps(msg).encode() + b"\n")
+
+    def die(self) -> None:
+        self.outbox.close()
+
+    async def serve(self) -> None:
+        async for frame in read_frames(self.inbox.reader):
+            self.frames.append(frame)
+            msg = json.loads(frame)
+            self.received.append(msg)
+            if isinstance(msg, list):
+                answers = [a for a in [self.answer(m) for m in msg] if a is not None]
+                if answers:
+                    self.send(answers)
+            elif isinstance(msg, dict) and msg.get("method") == "tools/call" and msg["params"]["name"] == "slow":
+                asyncio.ensure_future(self._slow(msg))
+            else:
+                answer = self.answer(msg)
+                if answer is not None:
+                    self.send(answer)
+
+    async def _slow(self, msg: dict[str, Any]) -> None:
+        await self.gate.wait()
+        self.send(self.answer(msg))
+
+    def answer(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        if "id" not in msg or "method" not in msg:
+            return None
+        modern = META_VERSION in (msg.get("params") or {}).get("_meta", {})
+        method = msg["method"]
+        info = {"name": self.name, "version": "1"}
+        body: dict[str, Any]
+        if method == "initialize":
+            body = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": info}
+        elif method == "server/discover":
+            body = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}
+        elif method == "tools/list":
+            body = {"tools": self.tools}
+        elif method == "tools/call":
+            args = msg["params"].get("arguments", {})
+            body = {"content": [{"type": "text", "text": json.dumps(args)}], "isError": False}
+        else:
+            body = {}
+        if modern:
+            body = {**body, "resultType": "complete", "_meta": {"io.modelcontextprotocol/serverInfo": info}}
+        return {"jsonrpc": "2.0", "id": msg["id"], "result": body}
