@@ -15,7 +15,7 @@ CONFIG = """
 version: 1
 state_dir: {state}
 policies:
-  - name: dev
+{more_policies}  - name: dev
     agent: claude
     rules:
       - {{name: reads, tools: ["fs.read*"], action: allow}}
@@ -28,6 +28,12 @@ policies:
 approval: {{hold_seconds: 2, expire_after: 1h, deny_cooldown: 5m}}
 {extra}
 """
+
+
+def config_text(state: Path, extra: str = "", more_policies: str = "") -> str:
+    if "memory:" not in extra:
+        extra += "\nmemory: {auto_approve_after: 3, window: 7d}"
+    return CONFIG.format(state=state, extra=extra, more_policies=more_policies)
 
 
 class Clock:
@@ -44,10 +50,10 @@ class Clock:
 class Mesh:
     """One gate plus a governor on the same state, as an adapter and a human would have."""
 
-    def __init__(self, state: Path, store: Store, extra: str = "", clock: Clock | None = None) -> None:
-        if "memory:" not in extra:
-            extra += "\nmemory: {auto_approve_after: 3, window: 7d}"
-        self.loaded = load_config_text(CONFIG.format(state=state, extra=extra), "test.yaml", str(state))
+    def __init__(
+        self, state: Path, store: Store, extra: str = "", clock: Clock | None = None, more_policies: str = ""
+    ) -> None:
+        self.loaded = load_config_text(config_text(state, extra, more_policies), "test.yaml", str(state))
         self.clock = clock or Clock()
         self.sink = MemoryTraceSink()
         self.gate = Gate.open(self.loaded, store=store, sink=self.sink, clock=self.clock)

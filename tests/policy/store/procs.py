@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def wait_for_go(state: Path, timeout: float = 20.0) -> None:
+    """In a worker: block until the test releases every worker at once (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not (state / "go").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("no go signal")
+        time.sleep(0.001)
 
 
 def spawn(module: str, *args: str) -> subprocess.Popen[str]:

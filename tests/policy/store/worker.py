@@ -11,14 +11,7 @@ import time
 from pathlib import Path
 
 from policy.store import Limits, SqliteStore, StoreConflict
-
-
-def _wait_for_go(state: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not (state / "go").exists():
-        if time.monotonic() > deadline:
-            raise SystemExit("no go signal")
-        time.sleep(0.001)
+from tests.policy.store.procs import wait_for_go
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +19,7 @@ def main(argv: list[str]) -> int:
     store = SqliteStore(state)
     store.list_grants(now=0.0)  # connect and migrate before the race starts
     print(json.dumps({"ready": True}), flush=True)
-    _wait_for_go(Path(state))
+    wait_for_go(Path(state))
     out: dict[str, object]
     if cmd == "resolve":
         try:
