@@ -23,7 +23,8 @@ _TOKEN_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("earer", "EARER"), r"(?P<keep>\b(?:[Bb]earer|BEARER)\s+)[A-Za-z0-9\-._~+/]{8,}=*"),
     (
         ("asic", "ASIC"),
-        r"(?P<keep>(?:^|[Aa]uthorization:\s*)(?:[Bb]asic|BASIC)\s+)[A-Za-z0-9+/]{8,}={0,2}",
+        # After `Authorization:`, or as a whole value ("Basic functionality" is prose, not a credential).
+        r"(?P<keep>(?:^(?=\w+\s+[A-Za-z0-9+/]+=*$)|[Aa]uthorization:\s*)(?:[Bb]asic|BASIC)\s+)[A-Za-z0-9+/]{8,}=*",
     ),
     (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
     (("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
@@ -79,7 +80,7 @@ def _string_rules(keys: frozenset[tuple[str, ...]]) -> Rules:
     names = sorted({"_".join(k) for k in keys} | set(_QUERY_SECRETS))
     params = "|".join(re.escape(n).replace("_", "[_-]?") for n in names)
     # `token=` also catches `access_token=`: any word-prefix before a configured name.
-    query = rf"(?P<keep>(?<![A-Za-z0-9_\-])(?:[A-Za-z0-9]+[_-])*(?i:{params})=)[^&\s#;\"']+"
+    query = rf"(?P<keep>(?<![A-Za-z0-9_])(?:[A-Za-z0-9]+[_-])*(?i:{params})=)[^&\s#;\"']+"
     return (("=",), re.compile(query)), *((t, re.compile(p)) for t, p in _TOKEN_RULES)
 
 

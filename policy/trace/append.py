@@ -137,7 +137,8 @@ class ChainAppender:
                 self._abort(conn, drop=not isinstance(exc, sqlite3.IntegrityError))
             for fd, start in opened:
                 if start >= 0:
-                    os.ftruncate(fd, start)
+                    with suppress(OSError):
+                        os.ftruncate(fd, start)
             raise
         finally:
             for fd, _ in opened:
