@@ -44,7 +44,7 @@ class Judged:
     """Either an answer mcpwrap gives the client itself, or the request to forward with its ticket."""
 
     answer: Message | None = None
-    forward: Message | None = None
+    forward: bytes | None = None
     ticket: CallTicket | None = None
 
 
@@ -107,6 +107,10 @@ class Governor:
             why = "tools/call needs params.name (a string) and params.arguments (an object)"
             return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {why}"))
         try:
+            forward = jsonrpc.dump(msg)  # what the server gets is exactly what was judged
+        except ValueError as exc:
+            return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}"))
+        try:
             await self._learn_before_call(msg, name)
             call = self._call(name, arguments, jsonrpc.protocol_version(msg))
             verdict = await self._verdict(call, params, notify)
@@ -115,7 +119,7 @@ class Governor:
             why = f"agent-mesh could not judge this call ({type(exc).__name__}); it was not run"
             return Judged(answer=jsonrpc.error(request_id, jsonrpc.INTERNAL_ERROR, why))
         if verdict.allowed:
-            return Judged(forward=msg, ticket=CallTicket(call, verdict, time.monotonic()))
+            return Judged(forward=forward, ticket=CallTicket(call, verdict, time.monotonic()))
         self._gate.finish(call, verdict, Outcome(forwarded=False))
         refuse_as = self._gate.config.mcp.refuse_as
         return Judged(answer=refusals.refusal(request_id, verdict, modern=modern, refuse_as=refuse_as))

@@ -181,7 +181,7 @@ class Relay:
             self._answer_gone(msg["id"], judged.ticket, SERVER_GONE)
             return
         self._track(msg, judged.ticket, batch)
-        self._to_server(jsonrpc.dump(judged.forward or msg))
+        self._to_server(judged.forward or jsonrpc.dump(msg))
 
     async def _client_batch(self, items: list[Any]) -> None:
         """Judge every element (concurrently), forward the rest as one batch, merge mcpwrap's answers."""
@@ -200,7 +200,7 @@ class Relay:
             elif judged.answer is not None:
                 batch.answers.append(judged.answer)
             else:
-                forward.append(judged.forward or item)
+                forward.append(item)
                 self._track(item, judged.ticket, batch)
         self._track_batch([i for i, j in zip(items, verdicts, strict=True) if j is None], batch)
         if forward:

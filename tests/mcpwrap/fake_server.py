@@ -38,6 +38,7 @@ class FakeServer:
         self.received: list[Any] = []
         self.gate = asyncio.Event()  # calls to the tool `slow` wait for it
         self.gate.set()
+        self._pending: set[asyncio.Task[None]] = set()
 
     def methods(self) -> list[str]:
         return [m.get("method") for m in self.received if isinstance(m, dict)]
@@ -61,7 +62,7 @@ class FakeServer:
                 if answers:
                     self.send(answers)
             elif isinstance(msg, dict) and msg.get("method") == "tools/call" and msg["params"]["name"] == "slow":
-                asyncio.ensure_future(self._slow(msg))
+                self._pending.add(asyncio.ensure_future(self._slow(msg)))
             else:
                 answer = self.answer(msg)
                 if answer is not None:

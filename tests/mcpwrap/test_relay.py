@@ -101,7 +101,7 @@ async def test_a_batch_is_judged_element_by_element_and_answered_as_one_array(ha
     assert set(by_id) == {1, 2, 3}
     assert by_id[1]["result"]["isError"] is False
     assert by_id[2]["result"]["structuredContent"]["code"] == "denied"
-    forwarded = [m for m in h.server.received if isinstance(m, list)][0]
+    forwarded = next(m for m in h.server.received if isinstance(m, list))
     assert [m.get("id") for m in forwarded] == [1, None, 3]
 
 
@@ -167,3 +167,12 @@ async def test_every_request_in_flight_gets_an_error_when_the_server_dies(harnes
     assert replies[1]["error"]["code"] == -32000
     assert replies["two"]["error"]["message"] == "the server exited with status 1"
     assert h.traces()[-1]["outcome"] == "error"
+
+
+async def test_a_call_with_a_number_json_cannot_carry_is_refused_as_invalid_params(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    h.send(
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"n": 1e999}}}'
+    )
+    assert (await h.recv())["error"]["code"] == -32602
+    assert h.server.calls() == []
