@@ -54,7 +54,9 @@ async def wrap(argv: Sequence[str], gate: Gate, *, agent: str, server: str | Non
         server_side = asyncio.ensure_future(relay.pump_server())
         await asyncio.wait({client, server_side}, return_when=asyncio.FIRST_COMPLETED)
         if client.done() and not server_side.done():
-            await relay.drained(DRAIN_AFTER_EOF_SECONDS)
+            drained = asyncio.ensure_future(relay.drained(DRAIN_AFTER_EOF_SECONDS))
+            await asyncio.wait({drained, server_side}, return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
             status = await stop(proc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server_side, DRAIN_AFTER_EOF_SECONDS)

@@ -1,0 +1,174 @@
+"""mcpwrap as a process: exit status, signals, stderr, files and /dev/null on stdio, the child's lifetime."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SERVER = Path(__file__).with_name("stdio_server.py")
+RUN_SECONDS = 30
+
+CONFIG = """
+version: 1
+state_dir: {state}
+policies:
+  - name: all
+    agent: "*"
+    rules:
+      - tools: ["stdlib.forbidden"]
+        action: deny
+      - tools: ["stdlib.*"]
+        action: allow
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "agent-mesh.yaml"
+    path.write_text(CONFIG.format(state=tmp_path / "state"))
+    return path
+
+
+def mcpwrap(config: Path, *server_args: str) -> list[str]:
+    return [sys.executable, "-m", "mcpwrap", "--config", str(config), "--", sys.executable, str(SERVER), *server_args]
+
+
+def frames(*messages: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+def call(request_id: int, name: str, **arguments: Any) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
+
+
+INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+
+
+def run(argv: list[str], stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, input=stdin, capture_output=True, timeout=RUN_SECONDS, check=False, env=env)
+
+
+def replies(out: bytes) -> dict[Any, dict[str, Any]]:
+    return {m["id"]: m for m in map(json.loads, out.splitlines())}
+
+
+def test_client_eof_closes_the_server_cleanly_after_it_answered_everything(config: Path) -> None:
+    done = run(mcpwrap(config), frames(INIT, call(1, "echo", text="hi"), call(2, "forbidden")))
+    assert done.returncode == 0, done.stderr
+    got = replies(done.stdout)
+    assert got[1]["result"]["content"][0]["text"] == '{"text": "hi"}'
+    assert got[2]["result"]["isError"] is True
+
+
+def test_the_server_exit_status_becomes_mcpwraps_and_the_call_in_flight_gets_an_error(config: Path) -> None:
+    done = run(mcpwrap(config), frames(INIT, call(1, "crash", status=3)))
+    assert done.returncode == 3
+    assert replies(done.stdout)[1]["error"]["message"].endswith("exited with status 3 before answering")
+
+
+def test_a_server_killed_by_a_signal_gives_128_plus_the_signal(config: Path) -> None:
+    done = run(mcpwrap(config), frames(INIT, call(1, "die_by_signal", signal=int(signal.SIGTERM))))
+    assert done.returncode == 128 + signal.SIGTERM
+
+
+def test_the_server_stderr_passes_through_and_stdout_carries_only_frames(config: Path) -> None:
+    done = run(mcpwrap(config), frames(INIT, call(1, "shout", text="hello from the server")))
+    assert b"hello from the server\n" in done.stderr
+    assert all(json.loads(line)["jsonrpc"] == "2.0" for line in done.stdout.splitlines())
+
+
+def test_stdin_from_dev_null_ends_the_session_with_the_server_status(config: Path) -> None:
+    env = os.environ | {"STDLIB_SERVER_EXIT": "5"}
+    with open(os.devnull, "rb") as null:
+        done = subprocess.run(
+            mcpwrap(config), stdin=null, capture_output=True, timeout=RUN_SECONDS, check=False, env=env
+        )
+    assert done.returncode == 5
+    assert done.stdout == b""
+
+
+def test_stdin_and_stdout_can_be_regular_files(config: Path, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_bytes(frames(INIT, call(1, "echo", n=1)))
+    with open(tmp_path / "in.jsonl", "rb") as stdin, open(tmp_path / "out.jsonl", "wb") as stdout:
+        code = subprocess.run(mcpwrap(config), stdin=stdin, stdout=stdout, timeout=RUN_SECONDS, check=False).returncode
+    assert code == 0
+    assert replies((tmp_path / "out.jsonl").read_bytes())[1]["result"]["isError"] is False
+
+
+def test_the_server_dies_with_mcpwrap_even_when_mcpwrap_is_sigkilled(config: Path, tmp_path: Path) -> None:
+    pidfile = tmp_path / "server.pid"
+    proc = subprocess.Popen(mcpwrap(config, "--pidfile", str(pidfile)), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + RUN_SECONDS
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert time.monotonic() < deadline, "the server never started"
+            time.sleep(0.02)
+        server_pid = int(pidfile.read_text())
+        proc.kill()
+        proc.wait(RUN_SECONDS)
+        while _alive(server_pid):
+            assert time.monotonic() < deadline, "the server outlived mcpwrap"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait(RUN_SECONDS)
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.close()
+        proc.stdout.close()
+
+
+def test_sigterm_to_mcpwrap_reaches_the_server_and_its_status_comes_back(config: Path, tmp_path: Path) -> None:
+    pidfile = tmp_path / "server.pid"
+    proc = subprocess.Popen(mcpwrap(config, "--pidfile", str(pidfile)), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + RUN_SECONDS
+    while not (pidfile.exists() and pidfile.read_text()):
+        assert time.monotonic() < deadline, "the server never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(RUN_SECONDS) == 128 + signal.SIGTERM
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.close()
+    proc.stdout.close()
+
+
+def test_a_command_that_does_not_exist_exits_127_with_a_message(config: Path) -> None:
+    done = run([sys.executable, "-m", "mcpwrap", "--config", str(config), "--", "/no/such/server"])
+    assert done.returncode == 127
+    assert b"command not found: /no/such/server" in done.stderr
+
+
+def test_a_bad_config_exits_2_and_starts_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\npolicies:\n  - name: x\n    rules: [{tools: [a], action: maybe}]\n")
+    done = run([sys.executable, "-m", "mcpwrap", "--config", str(bad), "--", sys.executable, str(SERVER)])
+    assert done.returncode == 2
+    assert b"bad.yaml:4" in done.stderr
+    assert b"maybe" in done.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (dead, not yet reaped by init) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
