@@ -16,16 +16,20 @@ key_of() { cat "$@" | sha256sum | cut -c1-16; }
 # pip reads machine-wide find-links that may point at folders absent here; its warnings about them are noise.
 quiet_pip() { grep -v "^WARNING: Location 'file:" || true; }
 
+# Built beside the live tree and swapped in at the end, so tests running meanwhile keep a whole tree.
 install_npm() {
-  local stamp
-  stamp="$T/npm/.stamp-$(key_of package.json package-lock.json)"
-  [ -f "$stamp" ] && return 0
+  local stamp next="$T/npm.next"
+  stamp=".stamp-$(key_of package.json package-lock.json)"
+  [ -f "$T/npm/$stamp" ] && return 0
   log "npm: installing package-lock.json into $T/npm"
-  rm -rf "$T/npm"
-  mkdir -p "$T/npm"
-  cp package.json package-lock.json "$T/npm/"
-  (cd "$T/npm" && npm ci --no-audit --no-fund --loglevel=error)
-  touch "$stamp"
+  rm -rf "$next" "$T/npm.old"
+  mkdir -p "$next"
+  cp package.json package-lock.json "$next/"
+  (cd "$next" && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$next/$stamp"
+  if [ -d "$T/npm" ]; then mv "$T/npm" "$T/npm.old"; fi
+  mv "$next" "$T/npm"
+  rm -rf "$T/npm.old"
 }
 
 install_venv() {

@@ -173,22 +173,20 @@ def test_node22_binary_runs_next_to_the_machines_node20(node20: Path, node22: Pa
     assert run([node20, "--version"]).stdout.startswith("v20.")
 
 
-def test_conformance_suite_lists_its_scenarios_on_node22(targets: Targets, node22: Path) -> None:
-    out = run([node22, targets.npm_bin("conformance"), "list"], timeout=60).stdout
+def test_conformance_suite_lists_its_scenarios_on_node22(targets: Targets) -> None:
+    out = run([*targets.conformance, "list"], timeout=60).stdout
     assert "server-initialize" in out
 
 
+@pytest.mark.parametrize("version", ["inspector", "inspector2"])
 def test_inspector_cli_lists_and_calls_the_tools_of_server_everything(
-    targets: Targets, node20: Path, stdio_server: Callable[[str], ServerCommand]
+    targets: Targets, version: str, stdio_server: Callable[[str], ServerCommand]
 ) -> None:
-    inspector: list[str | Path] = [node20, targets.npm_bin("mcp-inspector"), "--cli", *stdio_server("everything").argv]
+    inspector = [*need(lambda: getattr(targets, version)), "--cli", *stdio_server("everything").argv]
     listed = json.loads(run([*inspector, "--method", "tools/list"], timeout=60).stdout)
     assert "echo" in {t["name"] for t in listed["tools"]}
-    called = json.loads(
-        run(
-            [*inspector, "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "message=hi"], timeout=60
-        ).stdout
-    )
+    call = ["--method", "tools/call", "--tool-name", "echo", "--tool-arg", "message=hi"]
+    called = json.loads(run([*inspector, *call], timeout=60).stdout)
     assert "hi" in called["content"][0]["text"]
 
 

