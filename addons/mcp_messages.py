@@ -23,7 +23,7 @@ VERSION_HEADER = "mcp-protocol-version"
 SESSION_HEADER = "mcp-session-id"
 # Which params key each name-bearing method mirrors into `Mcp-Name` (mcp.shared.inbound.NAME_BEARING_METHODS).
 NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
 HEADER_MISMATCH = -32020
 REFUSED = -32001  # the code mcpwrap uses for `mcp.refuse_as: error`
 REFUSAL_META_KEY = "agent-mesh/refusal"

@@ -1,0 +1,349 @@
+"""The mitmproxy addon: every intercepted request becomes ToolCalls judged by the Gate, then is forwarded,
+held, or answered in the agent's own protocol (problem+json for REST, JSON-RPC results for MCP)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from mitmproxy import command, connection, contentviews, ctx, exceptions, http
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from addons.classify import McpBody, Request, RestCall, ServerMap, Target, classify
+from addons.http_answers import Answer, problem, refusal_answer
+from addons.judging import Judge, annotate
+from addons.mcp_exchange import ResponseTracker, SseRewriter
+from addons.mcp_flow import McpHandler, header_mismatch, lower_headers
+from addons.mcp_messages import check_routing_headers
+from addons.mcp_view import McpView
+from addons.proxy_auth import REALM, AgentAuth, AuthRequired
+from policy import (
+    Action,
+    ConfigError,
+    Decision,
+    Gate,
+    HttpInfo,
+    LoadedConfig,
+    Outcome,
+    ToolCall,
+    Verdict,
+    VerdictKind,
+    load_config,
+)
+
+log = logging.getLogger("agent_mesh.proxy")
+
+GateFactory = Callable[[LoadedConfig], Gate]
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+@dataclass(slots=True)
+class _Rest:
+    call: ToolCall
+    verdict: Verdict
+    started: float
+
+
+def _default_gate(loaded: LoadedConfig) -> Gate:
+    return Gate.open(loaded)
+
+
+class Governance:
+    """Options: `mesh_config` (the agent-mesh config file) and `mesh_reverse` (NAME=URL per reverse listener)."""
+
+    def __init__(self, gate_factory: GateFactory = _default_gate) -> None:
+        self._gate_factory = gate_factory
+        self.judge: Judge | None = None
+        self.loaded: LoadedConfig | None = None
+        self.servers = ServerMap()
+        self.auth = AgentAuth({})
+        self.mcp: McpHandler | None = None
+        self.reverse: dict[str, str] = {}
+        self.control: tuple[str, int] | None = None
+        self.identities: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
+        self.rest: dict[str, _Rest] = {}
+        self.exchanges: dict[str, ResponseTracker] = {}
+        self.legacy: dict[tuple[str, int, str], ResponseTracker] = {}
+        self.streams: dict[str, list[tuple[str, int, str]]] = {}
+        self._view = McpView()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def load(self, loader: object) -> None:
+        add = loader.add_option  # type: ignore[attr-defined]
+        add("mesh_config", str, "", "agent-mesh config file (default: $AGENT_MESH_CONFIG, ./agent-mesh.yaml).")
+        add("mesh_reverse", Sequence[str], [], "NAME=URL: traffic of the reverse listener to URL is server NAME.")
+        contentviews.add(self._view)
+
+    def configure(self, updated: set[str]) -> None:
+        if "mesh_config" in updated or self.judge is None:
+            self._open(ctx.options.mesh_config or None)
+        if "mesh_reverse" in updated:
+            self.reverse = parse_reverse(ctx.options.mesh_reverse)
+
+    def _open(self, path: str | None) -> None:
+        try:
+            loaded = load_config(path)
+            base_dir = Path(loaded.file).parent if not loaded.file.startswith("<") else Path(".")
+            servers = ServerMap.from_config(loaded.config, base_dir)
+            control = parse_listen(loaded.config.control.listen)
+        except (ConfigError, ValueError) as exc:
+            raise exceptions.OptionsError(f"agent-mesh: {exc}") from None  # type: ignore[no-untyped-call]
+        old = self.judge
+        self.loaded = loaded
+        self.servers = servers
+        self.control = control
+        self.auth = AgentAuth.from_config(loaded.config)
+        self.judge = Judge(self._gate_factory(loaded))
+        self.mcp = McpHandler(self.judge, loaded.config.mcp.refuse_as)
+        if old is not None:
+            ctx.master.event_loop.create_task(old.gate.aclose())
+        log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))
+
+    async def done(self) -> None:
+        if self.judge is not None:
+            for tracker in [*self.exchanges.values(), *self.legacy.values()]:
+                tracker.close("the proxy shut down")
+            await self.judge.gate.aclose()
+            self.judge = None
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    @command.command("mesh.approve")  # type: ignore[untyped-decorator]
+    def approve(self, approval_id: str) -> str:
+        """Approve a held call (the id shown in the flow's comment)."""
+        return self._judge().decide(approval_id, approve=True, by="human:mitmproxy", reason="mesh.approve")
+
+    @command.command("mesh.deny")  # type: ignore[untyped-decorator]
+    def deny(self, approval_id: str) -> str:
+        """Deny a held call (the id shown in the flow's comment)."""
+        return self._judge().decide(approval_id, approve=False, by="human:mitmproxy", reason="mesh.deny")
+
+    def _judge(self) -> Judge:
+        if self.judge is None:
+            raise exceptions.CommandError("agent-mesh is not configured")
+        return self.judge
+
+    # -- hooks -----------------------------------------------------------------------------------
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        agent = self._identify(flow)
+        if agent is None:
+            return
+        if self._is_control_plane(flow.request.host, flow.request.port):
+            _answer(flow, _control_plane_answer())
+            return
+        self.identities[flow.client_conn] = agent
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.error is not None or flow.websocket is not None:
+            return
+        if self.judge is None or self.mcp is None or self.loaded is None:
+            _answer(flow, problem(503, "not_configured", "agent-mesh is not configured", "no config loaded"))
+            return
+        agent = self.identities.get(flow.client_conn) or self._identify(flow)
+        if agent is None:
+            return
+        req = flow.request
+        if self._is_control_plane(req.host, req.port):
+            _answer(flow, _control_plane_answer())
+            return
+        try:
+            content = req.content or b""
+        except ValueError as exc:
+            _answer(flow, problem(400, "bad_request", "Unreadable request body", str(exc)))
+            return
+        limit = self.loaded.config.proxy.max_body_bytes
+        if len(content) > limit:
+            _answer(flow, problem(413, "too_large", "Request too large to judge", f"bodies over {limit} bytes"))
+            return
+        headers = lower_headers(req.headers)
+        creq = Request(req.method, req.scheme, req.host, req.port, req.path, headers, content)
+        try:
+            kind = classify(creq, self._target(flow))
+        except ValueError as exc:
+            _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
+            return
+        if isinstance(kind, RestCall):
+            await self._rest(flow, agent, kind)
+        elif isinstance(kind, McpBody):
+            await self._mcp(flow, agent, kind, headers)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        if "text/event-stream" not in flow.response.headers.get("content-type", ""):
+            return
+        status = flow.response.status_code
+        tracker = self.exchanges.get(flow.id)
+        if tracker is not None:
+            flow.response.stream = SseRewriter(tracker, status)
+        elif flow.request.method == "GET" and self.judge is not None and self.mcp is not None:
+            session = ResponseTracker(self.judge.gate.finish, self.mcp.visible)
+            self.streams[flow.id] = []
+            flow.response.stream = SseRewriter(session, status, lambda data: self._endpoint(flow, data, session))
+        else:
+            flow.response.stream = True
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        status = flow.response.status_code
+        rest = self.rest.pop(flow.id, None)
+        if rest is not None and self.judge is not None:
+            latency = (time.perf_counter() - rest.started) * 1000
+            self.judge.gate.finish(rest.call, rest.verdict, Outcome(True, status=status, latency_ms=latency))
+        tracker = self.exchanges.pop(flow.id, None)
+        if tracker is not None:
+            if not flow.response.stream and flow.response.raw_content:
+                rewritten = tracker.process_body(flow.response.content or b"", status)
+                if rewritten is not None:
+                    flow.response.content = rewritten
+            tracker.close(f"the upstream answered HTTP {status} without a response to this call")
+        self._end_stream(flow.id, "the event stream ended")
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        message = flow.error.msg if flow.error else "connection failed"
+        rest = self.rest.pop(flow.id, None)
+        if rest is not None and self.judge is not None:
+            self.judge.gate.finish(rest.call, rest.verdict, Outcome(True, error=message))
+        tracker = self.exchanges.pop(flow.id, None)
+        if tracker is not None:
+            tracker.close(message)
+        self._end_stream(flow.id, message)
+
+    # -- REST and MCP --------------------------------------------------------------------------------
+
+    async def _rest(self, flow: http.HTTPFlow, agent: str, kind: RestCall) -> None:
+        assert self.judge is not None
+        assert self.loaded is not None
+        unknown = self.loaded.config.proxy.unknown_hosts
+        if not kind.known_host and unknown == "allow":
+            return
+        req = flow.request
+        info = HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
+        call = ToolCall(agent, kind.surface, kind.server, kind.tool, kind.arguments, flow.client_conn.id, info)
+        if not kind.known_host and unknown == "deny":
+            verdict = _unknown_host_verdict(req.host)
+        else:
+            verdict = await self.judge.judge(flow, call)
+        annotate(flow, [(call, verdict)])
+        if verdict.allowed:
+            self.rest[flow.id] = _Rest(call, verdict, time.perf_counter())
+            return
+        self.judge.gate.finish(call, verdict, Outcome(False))
+        _answer(flow, refusal_answer(verdict))
+
+    async def _mcp(self, flow: http.HTTPFlow, agent: str, body: McpBody, headers: dict[str, str]) -> None:
+        assert self.judge is not None
+        assert self.mcp is not None
+        try:
+            check_routing_headers(body.messages, headers)
+        except ValueError as exc:
+            header_mismatch(flow, body, str(exc))
+            return
+        req = flow.request
+        session = self.legacy.get((req.host, req.port, req.path))
+        tracker = session or ResponseTracker(self.judge.gate.finish, self.mcp.visible)
+        await self.mcp.handle(flow, agent, body, tracker, legacy=session is not None)
+        if flow.response is None and session is None:
+            self.exchanges[flow.id] = tracker
+
+    def _endpoint(self, flow: http.HTTPFlow, data: str, session: ResponseTracker) -> None:
+        """A 2024-11-05 event stream announced where its client POSTs: calls there belong to this stream."""
+        url = urlsplit(urljoin(flow.request.url, data.strip()))
+        key = (
+            url.hostname or flow.request.host,
+            url.port or flow.request.port,
+            url.path + (f"?{url.query}" if url.query else ""),
+        )
+        self.legacy[key] = session
+        self.streams.setdefault(flow.id, []).append(key)
+
+    def _end_stream(self, flow_id: str, message: str) -> None:
+        for key in self.streams.pop(flow_id, []):
+            tracker = self.legacy.pop(key, None)
+            if tracker is not None:
+                tracker.close(message)
+
+    # -- identity and targets ----------------------------------------------------------------------
+
+    def _identify(self, flow: http.HTTPFlow) -> str | None:
+        """The agent, with the proxy credentials removed; None after answering 407."""
+        header = flow.request.headers.get("proxy-authorization")
+        try:
+            agent = self.auth.identify(header)
+        except AuthRequired as exc:
+            flow.response = http.Response.make(
+                407,
+                problem(407, "proxy_auth", "Proxy authentication required", str(exc)).body,
+                {"proxy-authenticate": f'Basic realm="{REALM}"', "content-type": "application/problem+json"},
+            )
+            return None
+        if header is not None:
+            del flow.request.headers["proxy-authorization"]
+        return agent
+
+    def _target(self, flow: http.HTTPFlow) -> Target | None:
+        mode = flow.client_conn.proxy_mode
+        if isinstance(mode, ReverseMode):
+            name = self.reverse.get(mode.data)
+            if name is not None:
+                return self.servers.by_name.get(name) or Target(name, "")
+        req = flow.request
+        return self.servers.lookup(req.host, req.port, req.path)
+
+    def _is_control_plane(self, host: str, port: int) -> bool:
+        if self.control is None or port != self.control[1]:
+            return False
+        name = host.strip("[]").lower()
+        if name == self.control[0] or name in _LOOPBACK_NAMES:
+            return True
+        try:
+            addr = ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return addr.is_loopback or addr.is_unspecified
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`127.0.0.1:8181` -> ("127.0.0.1", 8181). Raises ValueError."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{listen!r} is not HOST:PORT")
+    return host.strip("[]").lower() or "127.0.0.1", int(port)
+
+
+def parse_reverse(entries: Sequence[str]) -> dict[str, str]:
+    """`NAME=URL` entries -> {URL: NAME}. Raises exceptions.OptionsError."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        name, eq, url = entry.partition("=")
+        if not eq or not name or "://" not in url:
+            raise exceptions.OptionsError(f"mesh_reverse: {entry!r} is not NAME=URL")  # type: ignore[no-untyped-call]
+        out[url] = name
+    return out
+
+
+def _answer(flow: http.HTTPFlow, answer: Answer) -> None:
+    flow.response = http.Response.make(answer.status, answer.body, answer.headers)
+
+
+def _control_plane_answer() -> Answer:
+    return problem(
+        403,
+        "control_plane",
+        "The control plane is not reachable through the proxy",
+        "agents cannot reach agent-mesh's control plane: approvals are for humans",
+    )
+
+
+def _unknown_host_verdict(host: str) -> Verdict:
+    reason = f"{host} is not a configured server and proxy.unknown_hosts is deny"
+    decision = Decision(Action.DENY, "proxy.unknown_hosts", reason)
+    return Verdict(VerdictKind.DENY, decision, "default", reason, uuid.uuid4().hex)

@@ -1,0 +1,72 @@
+"""Who is calling: proxy credentials (`http://agent:token@host:port`) checked against `agents:`.
+
+Tokens are compared in constant time and never leave this module; without `agents:` the identity is the
+proxy user name, else `anonymous`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from policy import Config
+
+ANONYMOUS = "anonymous"
+REALM = "agent-mesh"
+
+
+class AuthRequired(ValueError):
+    """The request must be refused with 407: missing, malformed or wrong credentials."""
+
+
+def parse_basic(value: str) -> tuple[str, str]:
+    """`Basic base64(user:pass)` -> (user, pass). Raises ValueError."""
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise ValueError("credentials must use the Basic scheme")
+    try:
+        user, colon, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("credentials are not valid base64 of user:password") from None
+    if not colon or not user:
+        raise ValueError("credentials must be user:password")
+    return user, password
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAuth:
+    """Validates proxy credentials; built once from the config."""
+
+    tokens: Mapping[str, str | None]
+
+    @classmethod
+    def from_config(cls, config: Config) -> AgentAuth:
+        return cls({name: spec.token for name, spec in config.agents.items()})
+
+    @property
+    def required(self) -> bool:
+        return bool(self.tokens)
+
+    def identify(self, header: str | None) -> str:
+        """The agent name for a `Proxy-Authorization` value (None when absent). Raises AuthRequired."""
+        if header is None:
+            if self.required:
+                raise AuthRequired("proxy credentials required: use http://AGENT:TOKEN@host:port")
+            return ANONYMOUS
+        try:
+            user, password = parse_basic(header)
+        except ValueError as exc:
+            raise AuthRequired(str(exc)) from None
+        if not self.required:
+            return user
+        expected = self.tokens.get(user)
+        # Compare against a dummy for unknown agents too, so timing does not reveal which names exist.
+        known = user in self.tokens
+        secret = (expected or "") if known else "\x00unknown-agent"
+        ok = hmac.compare_digest(password.encode("utf-8"), secret.encode("utf-8"))
+        if not known or (expected is not None and not ok):
+            raise AuthRequired("unknown agent or wrong token")
+        return user
