@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import click
 
 from policy.cli.core import core_commands
+from policy.cli.state import state_commands
 
 
 class _MeshGroup(click.Group):
@@ -51,7 +52,7 @@ def cli() -> None:
     """
 
 
-for _cmd in core_commands:
+for _cmd in (*core_commands, *state_commands):
     cli.add_command(_cmd)
 
 

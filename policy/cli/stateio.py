@@ -1,0 +1,124 @@
+"""Shared pieces of the state commands: opening the Governor, store errors as clean CLI errors, and
+rendering approvals, grants and facts for people (text) and scripts (JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any
+
+import click
+
+from policy.cli.common import load_loaded
+from policy.config import parse_duration
+from policy.errors import StoreUnavailable
+from policy.governor import Governor
+from policy.store.base import Approval, Fact, Grant, StoreConflict
+
+
+def default_user() -> str:
+    """Who is deciding: $USER, else the login name."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+by_option = click.option(
+    "--by", default=default_user, show_default="$USER", help="Who decides (recorded with the decision)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@contextmanager
+def governor(config_path: str | None) -> Iterator[Governor]:
+    """The Governor on the config's state dir; store problems become one-line CLI errors."""
+    gov = Governor.open(load_loaded(config_path))
+    try:
+        yield gov
+    except (StoreConflict, StoreUnavailable) as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        gov.close()
+
+
+def duration(value: str, flag: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=flag) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than zero", param_hint=flag)
+    return seconds
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """`3m ago` / `in 57m`: a relative time a person can read at a glance."""
+    if ts is None:
+        return "-"
+    delta = (time.time() if now is None else now) - ts
+    span = abs(delta)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if span >= size:
+            text = f"{int(span // size)}{unit}"
+            break
+    else:
+        text = f"{int(span)}s"
+    return f"{text} ago" if delta >= 0 else f"in {text}"
+
+
+def as_dict(record: Approval | Grant | Fact) -> dict[str, Any]:
+    out = dataclasses.asdict(record)
+    for k, v in out.items():
+        if isinstance(v, Enum):
+            out[k] = v.value
+    if isinstance(record, Approval):
+        out["full_name"] = record.full_name
+        out["state"] = record.effective_state(time.time()).value
+    return out
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def approval_card(a: Approval) -> str:
+    """Everything a human needs to decide, arguments pretty-printed."""
+    now = time.time()
+    state = a.effective_state(now).value
+    lines = [
+        f"approval {a.id}  [{state}]",
+        f"  agent:     {a.agent}  ({a.surface}{', session ' + a.session_id if a.session_id else ''})",
+        f"  tool:      {a.full_name}",
+        f"  rule:      {a.rule}: {a.reason}",
+        f"  asked:     {ago(a.created_at, now)}   expires {ago(a.expires_at, now)}",
+    ]
+    if a.resolved_at is not None:
+        lines.append(f"  decided:   {state} by {a.resolved_by} {ago(a.resolved_at, now)}: {a.resolution or '-'}")
+    if a.used_at is not None:
+        lines.append(f"  used:      {ago(a.used_at, now)} by call {a.used_by}")
+    if a.grant_id:
+        lines.append(f"  grant:     {a.grant_id}")
+    args = json.dumps(a.arguments, indent=2, ensure_ascii=False, sort_keys=True)
+    lines.append("  arguments:")
+    lines += [f"    {line}" for line in args.splitlines()]
+    return "\n".join(lines)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt: Callable[[list[str]], str] = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join(fmt(r).rstrip() for r in [header, *rows])
+
+
+def short_args(args: Any, width: int = 48) -> str:
+    text = json.dumps(args, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
