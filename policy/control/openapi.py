@@ -1,0 +1,151 @@
+"""The control API's own OpenAPI 3.1 document, served at /openapi.json (and checked against the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"$ref": "#/components/responses/Problem"}
+_AUTH = {"401": {"$ref": "#/components/responses/Unauthorized"}}
+
+
+def _q(name: str, text: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": kind}}
+
+
+_ID = {"name": "id", "in": "path", "required": True, "description": "Full id or a unique prefix of 6+ characters",
+       "schema": {"type": "string"}}  # fmt: skip
+_TRACE_FILTERS = [
+    _q("agent", "Exact agent name"),
+    _q("tool", "Glob over the full tool name (server.tool)"),
+    _q("verdict", "allow, deny, pending, rate_limited or loop_detected"),
+    _q("session", "Session id"),
+    _q("decided_by", "Prefix of decided_by, e.g. human: or grant:"),
+    _q("since", "Unix time (seconds), inclusive", "number"),
+    _q("until", "Unix time (seconds), inclusive", "number"),
+    _q("after_seq", "Only rows after this trace table sequence number", "integer"),
+]
+_LIMIT = _q("limit", "At most this many items (1-1000, default 100)", "integer")
+
+
+def _op(summary: str, *, params: list[dict[str, Any]] | None = None, body: str | None = None,
+        ok: str = "200", errors: tuple[str, ...] = (), media: str = "application/json") -> dict[str, Any]:  # fmt: skip
+    responses: dict[str, Any] = {ok: {"description": "OK", "content": {media: {"schema": {"type": "object"}}}}}
+    responses.update(_AUTH)
+    for code in errors:
+        responses[code] = _ERR
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    return op
+
+
+def _obj(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+_S = {"type": "string"}
+_RESOLUTION = {
+    "reason": {**_S, "description": "Why (lands in the trace and in decision memory)"},
+    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    "by": {**_S, "description": "Human name recorded as human:<by> (default: the operator)"},
+    "supervisor": {**_S, "description": "Resolve as supervisor:<name> instead of as a human"},
+}
+
+
+def document(version: str) -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/health": {"get": {"summary": "Liveness and store readability (no token needed)", "security": [],
+                            "responses": {"200": {"description": "OK"}, "503": {"description": "Store unreadable"}}}},
+        "/metrics": {"get": _op("Prometheus metrics", media="text/plain")},
+        "/openapi.json": {"get": _op("This document")},
+        "/api/approvals": {"get": _op("List approvals", errors=("400",), params=[
+            _q("status", "pending (default), approved, denied, expired or all"),
+            _q("agent", "Glob over the agent name"), _q("tool", "Glob over the full tool name"), _LIMIT])},
+        "/api/approvals/{id}": {"get": _op("One approval with the agent's recent traces, grants and memory facts",
+                                           params=[_ID], errors=("404",))},
+        "/api/approvals/{id}/approve": {"post": _op("Approve a pending call (optionally grant it for a while)",
+                                                    params=[_ID], body="Approve", errors=("400", "404", "409"))},
+        "/api/approvals/{id}/deny": {"post": _op("Deny a pending call", params=[_ID], body="Deny",
+                                                 errors=("400", "404", "409"))},
+        "/api/grants": {
+            "get": _op("List grants", params=[_q("all", "true: include expired, used up and revoked", "boolean")]),
+            "post": _op("Create a grant", body="Grant", ok="201", errors=("400",)),
+        },
+        "/api/grants/{id}": {"delete": _op("Revoke a grant", params=[_ID], errors=("404", "409"))},
+        "/api/memory": {"get": _op("List decision-memory facts",
+                                   params=[_q("agent", "Exact agent"), _q("tool", "Exact full tool name"), _LIMIT])},
+        "/api/memory/{id}": {"delete": _op("Forget one fact", params=[_ID], errors=("404",))},
+        "/api/memory/forget": {"post": _op("Forget every fact of an agent and/or tool", body="Forget",
+                                           errors=("400",))},
+        "/api/traces": {"get": _op("Query trace records, newest first", params=[*_TRACE_FILTERS, _LIMIT],
+                                   errors=("400",))},
+        "/api/traces/stream": {"get": _op("Live trace records (Server-Sent Events `trace`)", params=_TRACE_FILTERS,
+                                          media="text/event-stream")},
+        "/api/events": {"get": _op("Live events for the page: `trace` and `approvals`", media="text/event-stream")},
+        "/api/sessions": {"get": _op("Sessions seen in the trace", params=[_LIMIT])},
+        "/api/policies": {"get": _op("Effective policies in evaluation order")},
+        "/api/decide": {"post": _op("Dry run: what would happen to this call (changes nothing)", body="Call",
+                                    errors=("400",))},
+        "/decide": {"post": _op("Alias of /api/decide", body="Call", errors=("400",))},
+    }  # fmt: skip
+    schemas = {
+        "Approve": _obj({**_RESOLUTION, "for": {**_S, "description": "Also grant this agent this tool, e.g. 30m"}}),
+        "Deny": _obj(_RESOLUTION),
+        "Grant": _obj(
+            {
+                "agent": {**_S, "description": "Agent glob"},
+                "tool": {**_S, "description": "Tool glob (server.tool)"},
+                "for": {**_S, "description": "Duration, e.g. 30m"},
+                "when": {"type": "object", "description": "Conditions on the call, as in policy rules"},
+                "max_uses": {"type": "integer", "minimum": 1},
+                "reason": _S,
+            },
+            ("agent", "tool", "for"),
+        ),
+        "Forget": _obj({"agent": _S, "tool": _S}),
+        "Call": _obj(
+            {
+                "agent": _S,
+                "tool": {**_S, "description": "Full name server.tool"},
+                "args": {"type": "object"},
+                "surface": {"enum": ["mcp_stdio", "mcp_http", "openapi", "http", "cli"]},
+                "http": _obj({"method": _S, "host": _S, "path": _S}),
+                "annotations": {"type": "object"},
+            },
+            ("agent", "tool"),
+        ),
+        "Problem": _obj(
+            {"type": _S, "title": _S, "status": {"type": "integer"}, "code": _S, "detail": _S},
+            ("status", "code", "detail"),
+        ),
+    }
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "agent-mesh control plane",
+            "version": version,
+            "description": "Approvals, grants, decision memory, traces and policies of one agent-mesh state dir. "
+            "Every route except /health needs `Authorization: Bearer <operator token>` "
+            "(the file operator.token in the state dir).",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"operator": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"operator": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+            "responses": {
+                "Problem": {"description": "Error (problem+json)", "content": problem},
+                "Unauthorized": {"description": "Missing or wrong operator token", "content": problem},
+            },
+        },
+    }

@@ -1,0 +1,99 @@
+// agent-mesh operator page: live updates over SSE and the approve / deny / revoke buttons.
+// It never builds HTML from data: it swaps in fragments the server rendered (and escaped).
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) { location.assign("/login"); }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) { throw new Error(data.detail || ("HTTP " + response.status)); }
+  return data;
+}
+
+function traceQuery() {
+  const params = new URLSearchParams();
+  for (const [key, value] of new FormData(document.getElementById("trace-filter"))) {
+    if (value) { params.set(key, value); }
+  }
+  const text = params.toString();
+  return text ? "?" + text : "";
+}
+
+async function refresh(name) {
+  const query = name === "traces" ? traceQuery() : "";
+  const response = await fetch("/ui/" + name + query, { credentials: "same-origin" });
+  if (response.status === 401) { location.assign("/login"); return; }
+  document.getElementById(name).innerHTML = await response.text();
+  if (name === "inbox") { countPending(); }
+}
+
+function countPending() {
+  const n = document.querySelectorAll("#inbox .approval").length;
+  document.getElementById("pending-count").textContent = n ? "(" + n + ")" : "";
+  document.title = n ? "(" + n + ") agent-mesh" : "agent-mesh";
+}
+
+function debounce(fn, ms) {
+  let timer = null;
+  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+}
+
+const refreshTraces = debounce(() => refresh("traces"), 150);
+
+function connect() {
+  const live = document.getElementById("live");
+  const events = new EventSource("/api/events");
+  events.addEventListener("ready", () => { live.textContent = "live"; refresh("inbox"); });
+  events.addEventListener("approvals", () => { refresh("inbox"); refresh("grants"); });
+  events.addEventListener("trace", refreshTraces);
+  events.onerror = () => { live.textContent = "reconnecting…"; };
+}
+
+async function act(button) {
+  const id = button.dataset.id;
+  const card = button.closest(".approval");
+  const reasonInput = card ? card.querySelector("input.reason") : null;
+  const reason = reasonInput ? reasonInput.value.trim() : "";
+  const action = button.dataset.action;
+  button.disabled = true;
+  try {
+    if (action === "approve") {
+      await api("POST", "/api/approvals/" + id + "/approve", { reason });
+    } else if (action === "approve-for") {
+      await api("POST", "/api/approvals/" + id + "/approve", { reason, for: button.dataset.for });
+    } else if (action === "deny") {
+      await api("POST", "/api/approvals/" + id + "/deny", { reason });
+    } else if (action === "revoke") {
+      await api("DELETE", "/api/grants/" + id);
+    }
+    await Promise.all([refresh("inbox"), refresh("grants")]);
+  } catch (err) {
+    button.disabled = false;
+    alert("agent-mesh: " + err.message);
+  }
+}
+
+function tick() {
+  const now = Date.now() / 1000;
+  for (const el of document.querySelectorAll(".waiting[data-created]")) {
+    const s = Math.max(0, Math.floor(now - Number(el.dataset.created)));
+    el.textContent = "waiting " + (s < 60 ? s + " s" : Math.floor(s / 60) + " min " + (s % 60) + " s");
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (button) { event.preventDefault(); act(button); }
+});
+document.getElementById("trace-filter").addEventListener("input", debounce(() => refresh("traces"), 250));
+document.getElementById("trace-filter").addEventListener("submit", (event) => event.preventDefault());
+countPending();
+connect();
+setInterval(tick, 1000);

@@ -1,0 +1,139 @@
+"""The operator's web page: login (one-time link or token form), the page, its live HTML fragments and
+its static files. State changes go through the JSON API with the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from policy.control import render
+from policy.control.auth import SESSION_COOKIE, SESSION_SECONDS, Session
+from policy.control.common import plane_of
+from policy.control.feed import TraceFilter, parse_filter
+from policy.control.plane import ControlPlane
+from policy.control.problems import ApiError
+from policy.control.views import approval_view, grant_view, policies_view
+from policy.store.base import ApprovalState
+
+TRACE_ROWS = 50
+_STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+MAX_LOGIN_BODY = 4096
+
+
+def _logged_in(request: Request, plane: ControlPlane) -> Session | None:
+    return plane.auth.session(request.cookies.get(SESSION_COOKIE))
+
+
+def _with_session(response: Response, session: Session) -> Response:
+    response.set_cookie(
+        SESSION_COOKIE, session.id, max_age=int(SESSION_SECONDS), httponly=True, samesite="strict", path="/"
+    )
+    return response
+
+
+def inbox_html(plane: ControlPlane) -> str:
+    now = plane.now()
+    pending = plane.governor.approvals(ApprovalState.PENDING, limit=200)
+    return render.inbox(approval_view(a, now, plane.redact_keys) for a in reversed(pending))
+
+
+def traces_html(plane: ControlPlane, flt: TraceFilter) -> str:
+    return render.traces(plane.feed.query(flt, TRACE_ROWS))
+
+
+def grants_html(plane: ControlPlane) -> str:
+    now = plane.now()
+    return render.grants(grant_view(g, now) for g in plane.governor.grants())
+
+
+def policies_html(plane: ControlPlane) -> str:
+    return render.policies(policies_view(plane.policy_set), plane.policy_set.policy_hash)
+
+
+async def index(request: Request) -> Response:
+    plane = plane_of(request)
+    session = _logged_in(request, plane)
+    if session is None:
+        return RedirectResponse("/login", 303)
+    return HTMLResponse(
+        render.page(
+            operator=session.operator,
+            csrf=session.csrf,
+            inbox_html=inbox_html(plane),
+            traces_html=traces_html(plane, TraceFilter()),
+            grants_html=grants_html(plane),
+            policies_html=policies_html(plane),
+        )
+    )
+
+
+async def login_page(request: Request) -> Response:
+    plane = plane_of(request)
+    code = request.query_params.get("code")
+    if code is None:
+        return HTMLResponse(render.login())
+    session = plane.auth.redeem(code)
+    if session is None:
+        return HTMLResponse(render.login("That login link was already used or has expired."), 401)
+    return _with_session(HTMLResponse(render.enter()), session)
+
+
+async def login_form(request: Request) -> Response:
+    plane = plane_of(request)
+    body = await request.body()
+    token = parse_qs(body[:MAX_LOGIN_BODY].decode("utf-8", "replace")).get("token", [""])[0]
+    session = plane.auth.login_with_token(token)
+    if session is None:
+        return HTMLResponse(render.login("Wrong token."), 401)
+    return _with_session(RedirectResponse("/", 303), session)
+
+
+async def logout(request: Request) -> Response:
+    plane = plane_of(request)
+    plane.principal(request)  # a logout must carry the CSRF token too
+    plane.auth.logout(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def fragment(request: Request) -> Response:
+    plane = plane_of(request)
+    plane.principal(request)
+    name = request.path_params["name"]
+    if name == "inbox":
+        return HTMLResponse(inbox_html(plane))
+    if name == "traces":
+        try:
+            flt = parse_filter(dict(request.query_params))
+        except ValueError as exc:
+            return HTMLResponse(f'<p class="flag">{render.escape(exc)}</p>', 400)
+        return HTMLResponse(traces_html(plane, flt))
+    if name == "grants":
+        return HTMLResponse(grants_html(plane))
+    if name == "policies":
+        return HTMLResponse(policies_html(plane))
+    raise ApiError(404, "not_found", f"no fragment {name!r}")
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in _STATIC:
+        raise ApiError(404, "not_found", f"no static file {name!r}")
+    text = resources.files("policy.control").joinpath("static", name).read_text("utf-8")
+    return Response(text, media_type=_STATIC[name], headers={"Cache-Control": "no-cache"})
+
+
+routes = [
+    Route("/", index, methods=["GET"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login_form, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/ui/{name}", fragment, methods=["GET"]),
+    Route("/static/{name}", static, methods=["GET"]),
+]
