@@ -13,6 +13,9 @@ mkdir -p "$T/venvs" "$LOGS"
 log() { echo "targets: $*" >&2; }
 key_of() { cat "$@" | sha256sum | cut -c1-16; }
 
+# One retry rides out a registry hiccup without hiding a real failure (the second error is the one shown).
+retry() { "$@" || { log "retrying: $*"; "$@"; }; }
+
 # pip reads machine-wide find-links that may point at folders absent here; its warnings about them are noise.
 quiet_pip() { grep -v "^WARNING: Location 'file:" || true; }
 
@@ -25,7 +28,7 @@ install_npm() {
   rm -rf "$next" "$T/npm.old"
   mkdir -p "$next"
   cp package.json package-lock.json "$next/"
-  (cd "$next" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$next" && retry npm ci --no-audit --no-fund --loglevel=error)
   touch "$next/$stamp"
   if [ -d "$T/npm" ]; then mv "$T/npm" "$T/npm.old"; fi
   mv "$next" "$T/npm"
@@ -39,7 +42,7 @@ install_venv() {
   log "pip: creating $dir from $lock"
   rm -rf "$dir"
   "$base" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$lock" 2>&1 | quiet_pip
+  retry "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$lock" 2>&1 | quiet_pip
   touch "$stamp"
 }
 
