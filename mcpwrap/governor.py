@@ -122,7 +122,9 @@ class Governor:
             return Judged(forward=forward, ticket=CallTicket(call, verdict, time.monotonic()))
         self._gate.finish(call, verdict, Outcome(forwarded=False))
         refuse_as = self._gate.config.mcp.refuse_as
-        return Judged(answer=refusals.refusal(request_id, verdict, modern=modern, refuse_as=refuse_as))
+        structured = not self._tools.has_output_schema(name)
+        answer = refusals.refusal(request_id, verdict, modern=modern, refuse_as=refuse_as, structured=structured)
+        return Judged(answer=answer)
 
     def _call(self, name: str, arguments: Mapping[str, Any], version: str | None) -> ToolCall:
         return ToolCall(

@@ -41,6 +41,7 @@ class ToolBook:
         self._agent = agent
         self._session_id = session_id
         self._annotations: dict[str, Mapping[str, Any]] = {}
+        self._with_output_schema: set[str] = set()
         self._unpinned: dict[str, _Unpinned] = {}
         self._pins = PinBook(Path(gate.config.state_dir) / PINS_FILE)
         self.listed = False
@@ -52,6 +53,9 @@ class ToolBook:
     def annotations(self, tool: str) -> Mapping[str, Any]:
         return self._annotations.get(tool, {})
 
+    def has_output_schema(self, tool: str) -> bool:
+        return tool in self._with_output_schema
+
     def filter(self, server: str, body: dict[str, Any]) -> dict[str, Any]:
         """`body` without the tools this agent may never call (or whose changed pin says deny)."""
         tools = body.get("tools")
@@ -61,6 +65,10 @@ class ToolBook:
         for name, tool in listed.items():
             ann = tool.get("annotations")
             self._annotations[name] = ann if isinstance(ann, dict) else {}
+            if isinstance(tool.get("outputSchema"), dict):
+                self._with_output_schema.add(name)
+            else:
+                self._with_output_schema.discard(name)
         self._check_pins(server, listed)
         self.listed = True
         hide = self._gate.config.mcp.hide_denied_tools

@@ -176,3 +176,11 @@ async def test_a_call_with_a_number_json_cannot_carry_is_refused_as_invalid_para
     )
     assert (await h.recv())["error"]["code"] == -32602
     assert h.server.calls() == []
+
+
+async def test_a_refused_tool_with_an_output_schema_gets_its_payload_in_meta_only(harness: MakeHarness) -> None:
+    typed = {**tool("forbidden"), "outputSchema": {"type": "object", "required": ["content"]}}
+    h = harness([typed], name="srv")
+    reply = await h.call(1, "forbidden", {})
+    assert "structuredContent" not in reply["result"]
+    assert reply["result"]["_meta"]["agent-mesh/refusal"]["code"] == "denied"
