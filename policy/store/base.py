@@ -6,6 +6,7 @@ same guarantees (a pending approval resolved once, an approval used once, one sh
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -147,7 +148,28 @@ class Admission:
 
 
 ADMITTED = Admission(True)
-WINDOW = 60.0
+WINDOW = 60
+
+
+def window_start(now: float) -> int:
+    """The oldest one-second bucket still inside the per-minute window at `now`."""
+    return math.floor(now) - WINDOW + 1
+
+
+def per_minute_refusal(buckets: Sequence[tuple[int, int]], limit: int, now: float) -> Admission | None:
+    """Judge the per-minute window from its (second, count) buckets, oldest first; None when under the limit.
+
+    retry_after is when enough of the oldest buckets leave the window for one more call to fit.
+    """
+    count = sum(c for _, c in buckets)
+    if count < limit:
+        return None
+    excess, seen = count - limit, 0
+    for second, c in buckets:
+        seen += c
+        if seen > excess:
+            return Admission(False, "per_minute", count, max(0.0, second + WINDOW - now))
+    raise AssertionError("unreachable: the buckets sum to more than the excess")
 
 
 @runtime_checkable
@@ -224,4 +246,6 @@ __all__ = [
     "StoreUnavailable",
     "check_prefix",
     "new_id",
+    "per_minute_refusal",
+    "window_start",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -10,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from policy.store import rows
 from policy.store.base import (
     ADMITTED,
-    WINDOW,
     Admission,
     Approval,
     ApprovalState,
@@ -19,7 +19,11 @@ from policy.store.base import (
     Limits,
     StoreConflict,
     check_prefix,
+    per_minute_refusal,
+    window_start,
 )
+
+_SWEEP_EVERY = 1024
 
 
 class MemoryStore:
@@ -30,34 +34,52 @@ class MemoryStore:
         self._approvals: dict[str, Approval] = {}
         self._grants: dict[str, Grant] = {}
         self._facts: dict[str, Fact] = {}
-        self._events: dict[tuple[str, str], deque[tuple[float, str]]] = {}
+        self._loops: dict[tuple[str, str, str], deque[float]] = {}
+        self._buckets: dict[tuple[str, str], dict[int, int]] = {}
         self._totals: dict[tuple[str, str], int] = {}
+        self._admits = 0
+        self._horizon = 0.0  # the longest loop window seen: older histories can go
 
     def admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
         if limits.empty:
             return ADMITTED
         key = (limits.scope, agent)
         with self._lock:
-            events = self._events.setdefault(key, deque())
-            keep = max(WINDOW, limits.loop_window)
-            while events and events[0][0] < now - keep:
-                events.popleft()
+            self._admits += 1
+            if self._admits % _SWEEP_EVERY == 0:
+                self._sweep(now)
+            loop: deque[float] = deque()
             if limits.loop_max is not None:
-                same = [ts for ts, h in events if h == call_hash and ts > now - limits.loop_window]
-                if len(same) >= limits.loop_max:
-                    edge = sorted(same, reverse=True)[limits.loop_max - 1]
-                    return Admission(False, "loop", len(same), max(0.0, edge + limits.loop_window - now))
+                self._horizon = max(self._horizon, limits.loop_window)
+                loop = self._loops.setdefault((*key, call_hash), loop)
+                while loop and loop[0] <= now - limits.loop_window:
+                    loop.popleft()
+                if len(loop) >= limits.loop_max:
+                    edge = loop[-limits.loop_max]
+                    return Admission(False, "loop", len(loop), max(0.0, edge + limits.loop_window - now))
+            buckets = self._buckets.setdefault(key, {})
+            start = window_start(now)
+            for second in [s for s in buckets if s < start]:
+                del buckets[second]
             if limits.per_minute is not None:
-                recent = [ts for ts, _ in events if ts > now - WINDOW]
-                if len(recent) >= limits.per_minute:
-                    edge = sorted(recent, reverse=True)[limits.per_minute - 1]
-                    return Admission(False, "per_minute", len(recent), max(0.0, edge + WINDOW - now))
+                refused = per_minute_refusal(sorted(buckets.items()), limits.per_minute, now)
+                if refused is not None:
+                    return refused
             if limits.total is not None and self._totals.get(key, 0) >= limits.total:
                 return Admission(False, "total", self._totals[key], None)
-            events.append((now, call_hash))
+            if limits.loop_max is not None:
+                loop.append(now)
+            if limits.per_minute is not None:
+                buckets[math.floor(now)] = buckets.get(math.floor(now), 0) + 1
             if limits.total is not None:
                 self._totals[key] = self._totals.get(key, 0) + 1
             return ADMITTED
+
+    def _sweep(self, now: float) -> None:
+        """Drop loop histories that only hold old calls, so memory follows the live calls, not all calls."""
+        horizon = now - self._horizon
+        for k in [k for k, q in self._loops.items() if not q or q[-1] < horizon]:
+            del self._loops[k]
 
     def open_approval(self, approval: Approval) -> Approval:
         with self._lock:

@@ -117,6 +117,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX traces_session ON traces (session_id);
         """,
     ),
+    (
+        2,
+        "per-second buckets for the per-minute window: counting stays O(60) however busy an agent is",
+        """
+        CREATE TABLE rate_buckets (
+            scope TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            second INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (scope, agent, second)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -7,8 +7,10 @@ budget) hold across processes; any SQLite or OS failure surfaces as StoreUnavail
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,6 @@ from policy.errors import StoreUnavailable
 from policy.store import rows
 from policy.store.base import (
     ADMITTED,
-    WINDOW,
     Admission,
     Approval,
     ApprovalState,
@@ -27,12 +28,16 @@ from policy.store.base import (
     Limits,
     StoreConflict,
     check_prefix,
+    per_minute_refusal,
+    window_start,
 )
 from policy.store.migrations import migrate
 
 DB_NAME = "state.db"
 BUSY_SECONDS = 5.0
 _PRUNE_EVERY = 64
+_FIRST_PAUSE = 0.00005
+_MAX_PAUSE = 0.002
 
 
 def connect(path: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
@@ -69,16 +74,29 @@ class SqliteStore:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path, busy_seconds=self.busy_seconds)
+            conn = connect(self.path, busy_seconds=self.busy_seconds)
+            conn.execute("PRAGMA busy_timeout = 0")  # contention is retried in _run, with finer sleeps
+            self._conn = conn
         return self._conn
 
     def _run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
-            try:
-                return fn(self._db())
-            except (sqlite3.Error, OSError) as exc:
-                self._drop()
-                raise StoreUnavailable(f"state store {self.path}: {_explain(exc)}") from exc
+            deadline: float | None = None
+            pause = _FIRST_PAUSE
+            while True:
+                try:
+                    return fn(self._db())
+                except (sqlite3.Error, OSError) as exc:
+                    if _busy(exc):
+                        # Our own short backoff: SQLite's busy handler sleeps whole milliseconds at first.
+                        now = time.monotonic()
+                        deadline = now + self.busy_seconds if deadline is None else deadline
+                        if now < deadline:
+                            time.sleep(pause)
+                            pause = min(pause * 2, _MAX_PAUSE)
+                            continue
+                    self._drop()
+                    raise StoreUnavailable(f"state store {self.path}: {_explain(exc)}") from exc
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -103,28 +121,39 @@ class SqliteStore:
     def admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
         if limits.empty:
             return ADMITTED
+        scope = limits.scope
 
         def op(conn: sqlite3.Connection) -> Admission:
             with self._tx(conn):
                 refused = self._refusal(conn, agent, call_hash, limits, now)
                 if refused is not None:
                     return refused
-                conn.execute(
-                    "INSERT INTO rate_events (scope, agent, call_hash, ts) VALUES (?, ?, ?, ?)",
-                    (limits.scope, agent, call_hash, now),
-                )
+                if limits.loop_max is not None:
+                    conn.execute(
+                        "INSERT INTO rate_events (scope, agent, call_hash, ts) VALUES (?, ?, ?, ?)",
+                        (scope, agent, call_hash, now),
+                    )
+                if limits.per_minute is not None:
+                    conn.execute(
+                        "INSERT INTO rate_buckets (scope, agent, second, count) VALUES (?, ?, ?, 1) "
+                        "ON CONFLICT (scope, agent, second) DO UPDATE SET count = count + 1",
+                        (scope, agent, math.floor(now)),
+                    )
                 if limits.total is not None:
                     conn.execute(
                         "INSERT INTO rate_totals (scope, agent, count) VALUES (?, ?, 1) "
                         "ON CONFLICT (scope, agent) DO UPDATE SET count = count + 1",
-                        (limits.scope, agent),
+                        (scope, agent),
                     )
                 self._admits += 1
                 if self._admits % _PRUNE_EVERY == 0:
-                    keep = max(WINDOW, limits.loop_window)
                     conn.execute(
                         "DELETE FROM rate_events WHERE scope = ? AND agent = ? AND ts < ?",
-                        (limits.scope, agent, now - keep),
+                        (scope, agent, now - limits.loop_window),
+                    )
+                    conn.execute(
+                        "DELETE FROM rate_buckets WHERE scope = ? AND agent = ? AND second < ?",
+                        (scope, agent, window_start(now)),
                     )
                 return ADMITTED
 
@@ -134,25 +163,22 @@ class SqliteStore:
     def _refusal(conn: sqlite3.Connection, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
         scope = limits.scope
         if limits.loop_max is not None:
-            where = "scope = ? AND agent = ? AND call_hash = ? AND ts > ?"
-            args: tuple[Any, ...] = (scope, agent, call_hash, now - limits.loop_window)
-            n = conn.execute(f"SELECT COUNT(*) FROM rate_events WHERE {where}", args).fetchone()[0]
-            if n >= limits.loop_max:
-                edge = conn.execute(
-                    f"SELECT ts FROM rate_events WHERE {where} ORDER BY ts DESC LIMIT 1 OFFSET ?",
-                    (*args, limits.loop_max - 1),
-                ).fetchone()[0]
-                return Admission(False, "loop", n, max(0.0, edge + limits.loop_window - now))
+            # Refused calls are not recorded, so this reads at most loop_max rows.
+            found = conn.execute(
+                "SELECT ts FROM rate_events WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? "
+                "ORDER BY ts DESC",
+                (scope, agent, call_hash, now - limits.loop_window),
+            ).fetchall()
+            if len(found) >= limits.loop_max:
+                edge = found[limits.loop_max - 1][0]
+                return Admission(False, "loop", len(found), max(0.0, edge + limits.loop_window - now))
         if limits.per_minute is not None:
-            where = "scope = ? AND agent = ? AND ts > ?"
-            args = (scope, agent, now - WINDOW)
-            n = conn.execute(f"SELECT COUNT(*) FROM rate_events WHERE {where}", args).fetchone()[0]
-            if n >= limits.per_minute:
-                edge = conn.execute(
-                    f"SELECT ts FROM rate_events WHERE {where} ORDER BY ts DESC LIMIT 1 OFFSET ?",
-                    (*args, limits.per_minute - 1),
-                ).fetchone()[0]
-                return Admission(False, "per_minute", n, max(0.0, edge + WINDOW - now))
+            where = "scope = ? AND agent = ? AND second >= ?"
+            args = (scope, agent, window_start(now))
+            total = conn.execute(f"SELECT COALESCE(SUM(count), 0) FROM rate_buckets WHERE {where}", args).fetchone()
+            if total[0] >= limits.per_minute:
+                buckets = conn.execute(f"SELECT second, count FROM rate_buckets WHERE {where} ORDER BY second", args)
+                return per_minute_refusal([(r[0], r[1]) for r in buckets], limits.per_minute, now)
         if limits.total is not None:
             row = conn.execute("SELECT count FROM rate_totals WHERE scope = ? AND agent = ?", (scope, agent)).fetchone()
             if row is not None and row[0] >= limits.total:
@@ -335,6 +361,11 @@ def _by_prefix(conn: sqlite3.Connection, table: str, what: str, prefix: str) -> 
         raise StoreConflict(f"{prefix!r} matches several {what}s: give more characters")
     row: sqlite3.Row = found[0]
     return row
+
+
+def _busy(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _explain(exc: BaseException) -> str:
