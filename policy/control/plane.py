@@ -47,7 +47,7 @@ class ControlPlane:
         *,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
-        sink_stats: Callable[[], SinkStats] | None = None,
+        sink_stats: Callable[[], SinkStats | None] | None = None,
         notifier: Notifier | None = None,
         public_url: str | None = None,
         allowed_hosts: frozenset[str] | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from policy.config import Rule
 from policy.engine import CATCH_ALL, EXACT, PolicySet
 from policy.redact import redact, redaction_keys
 from policy.store.base import Approval, Fact, Grant
@@ -81,6 +82,14 @@ def fact_view(f: Fact, redact_keys: Iterable[str]) -> dict[str, Any]:
     }
 
 
+def _conditions(rule: Rule) -> dict[str, Any] | None:
+    """A rule's conditions as written (when / any / not, and the seed's condition forms), or None."""
+    out = rule.model_dump(by_alias=True, exclude_none=True, include={"when", "any", "not_", "condition", "conditions"})
+    if set(out) == {"when"}:
+        return dict(out["when"])
+    return out or None
+
+
 def policies_view(ps: PolicySet) -> list[dict[str, Any]]:
     """Every policy in evaluation order (most specific agent pattern first), with its rules in order."""
     out: list[dict[str, Any]] = []
@@ -94,7 +103,7 @@ def policies_view(ps: PolicySet) -> list[dict[str, Any]]:
                     "id": compiled.id if compiled else rule.name or str(i),
                     "tools": list(rule.tools),
                     "action": rule.action.value,
-                    "when": rule.model_dump(by_alias=True, exclude_none=True, include={"when", "any", "not_"}) or None,
+                    "when": _conditions(rule),
                     "reason": rule.reason,
                 }
             )

@@ -1,0 +1,93 @@
+"""Runs mitmproxy in-process with the governance addon, on the caller's event loop, for `agent-mesh serve`.
+
+The addon refuses agent traffic to the control plane; `ControlAddress` keeps the address it protects equal
+to the one serve actually listens on, even when `--listen-control` overrides the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from pathlib import Path
+
+from mitmproxy import options
+from mitmproxy.tools.dump import DumpMaster
+
+from addons.governance import Governance
+from addons.mesh_ca import ensure_ca, upstream_bundle
+from policy import LoadedConfig
+from policy.trace import SinkStats
+
+POLL_SECONDS = 0.02
+
+
+class ControlAddress:
+    """Runs after Governance on every configure, so its view of the control plane is serve's real address."""
+
+    def __init__(self, governance: Governance, control: tuple[str, int]) -> None:
+        self._governance = governance
+        self._control = control
+
+    def configure(self, updated: set[str]) -> None:
+        self._governance.control = self._control
+
+
+def _listening(addr: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(addr, timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class ProxyRunner:
+    """One DumpMaster: `start()` returns once the proxy accepts connections; `stop()` flushes the traces."""
+
+    def __init__(self, loaded: LoadedConfig, listen: tuple[str, int], *, control: tuple[str, int]) -> None:
+        self.loaded = loaded
+        builtin = loaded.file.startswith("<")
+        # The addon loads the config itself: the same file, or "" for the same discovery (built-in default).
+        self.config_file = "" if builtin else str(Path(loaded.file).resolve())
+        self.base_dir = Path(".") if builtin else Path(loaded.file).parent
+        self.listen = listen
+        self.control = control
+        self.governance = Governance()
+        self.master: DumpMaster | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        assert self._task is not None, "start() first"
+        return self._task
+
+    async def start(self, seconds: float) -> None:
+        config = self.loaded.config
+        ca = ensure_ca(config.state_dir)
+        trusted = upstream_bundle(config.state_dir, config.proxy.extra_ca, self.base_dir)
+        opts = options.Options(listen_host=self.listen[0], listen_port=self.listen[1], confdir=str(ca.confdir))
+        master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+        master.addons.add(self.governance, ControlAddress(self.governance, self.control))  # type: ignore[no-untyped-call]
+        opts.update(mesh_config=self.config_file)  # type: ignore[no-untyped-call]
+        if trusted is not None:
+            opts.update(ssl_verify_upstream_trusted_ca=str(trusted))  # type: ignore[no-untyped-call]
+        self.master = master
+        self._task = asyncio.create_task(master.run(), name="proxy")
+        async with asyncio.timeout(seconds):
+            while not await asyncio.to_thread(_listening, self.listen):
+                if self._task.done():
+                    self._task.result()
+                    raise RuntimeError("the proxy stopped while starting")
+                await asyncio.sleep(POLL_SECONDS)
+
+    def trace_stats(self) -> SinkStats | None:
+        judge = self.governance.judge
+        return judge.gate.sink.stats() if judge is not None else None
+
+    async def stop(self, seconds: float) -> None:
+        """Stop accepting, let mitmproxy run its `done` hooks (the addon closes its gate: traces flushed)."""
+        if self.master is None or self._task is None:
+            return
+        self.master.shutdown()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), seconds)
