@@ -19,8 +19,7 @@ from mcpwrap.execute import NOT_FOUND_STATUS, become, prepare_exec
 from mcpwrap.process import SpawnError
 from mcpwrap.shims import exec_command, mcpwrap_command, write_shims
 from mcpwrap.wrap import DEFAULT_AGENT, new_session_id, wrap
-from policy import ConfigError, LoadedConfig, StoreUnavailable, load_config
-from policy.gate import Gate
+from policy import ConfigError, Gate, LoadedConfig, StoreUnavailable, load_config
 
 CONFIG_ERROR_STATUS = 2
 

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mcpwrap.argv import tool_of
-from policy import Outcome, ToolCall, Verdict, VerdictKind, refusal_text
-from policy.gate import Gate
+from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind, refusal_text
 
 REFUSED_STATUS = 126
 NOT_FOUND_STATUS = 127

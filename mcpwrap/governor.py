@@ -16,8 +16,7 @@ from typing import Any
 from mcpwrap import jsonrpc, refusals
 from mcpwrap.jsonrpc import Message
 from mcpwrap.tools import ToolBook
-from policy import Outcome, ToolCall, Verdict, VerdictKind
-from policy.gate import Gate
+from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind
 
 log = logging.getLogger("mcpwrap")
 

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mcpwrap.pins import PINS_FILE, PinBook, PinState, fingerprint
-from policy import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
-from policy.gate import Gate
-from policy.store import Approval, new_id
+from policy import Action, Approval, Decision, Gate, Outcome, ToolCall, Verdict, VerdictKind
+from policy.store import new_id
 
 log = logging.getLogger("mcpwrap")
 

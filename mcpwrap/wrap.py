@@ -19,7 +19,7 @@ from mcpwrap.governor import Governor
 from mcpwrap.process import signal_group, spawn, stop
 from mcpwrap.relay import Relay
 from mcpwrap.streams import open_reader, open_writer
-from policy.gate import Gate
+from policy import Gate
 
 DEFAULT_AGENT = "anonymous"
 # After the client's EOF, how long the server may take to answer requests it was already sent.

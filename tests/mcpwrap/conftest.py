@@ -14,9 +14,7 @@ import pytest
 from mcpwrap.framing import MemoryPipe, read_frames
 from mcpwrap.governor import Governor
 from mcpwrap.relay import Relay
-from policy import load_config_text
-from policy.gate import Gate
-from policy.store import MemoryStore
+from policy import Gate, MemoryStore, load_config_text
 from policy.trace import MemoryTraceSink
 from tests.mcpwrap.fake_server import FakeServer, tool
 
