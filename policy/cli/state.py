@@ -109,7 +109,8 @@ def approve(config_path: str | None, approval_id: str, reason: str, for_: str | 
         return
     click.echo(f"approved {done.id}: {done.agent} may call {done.full_name} once with these arguments")
     if grant is not None:
-        click.echo(f"grant {grant.id}: {grant.agent} may call {grant.tool} until {ago(grant.expires_at)}")
+        expires = ago(grant.expires_at)
+        click.echo(f"grant {grant.id}: {grant.agent} may call {grant.tool} without asking (expires {expires})")
 
 
 @approvals.command()

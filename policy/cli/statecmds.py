@@ -68,7 +68,7 @@ def add(
     if as_json:
         echo_json(as_dict(g))
     else:
-        click.echo(f"grant {g.id}: {g.agent} may call {g.tool} without asking, until {ago(g.expires_at)}")
+        click.echo(f"grant {g.id}: {g.agent} may call {g.tool} without asking (expires {ago(g.expires_at)})")
 
 
 @grants.command("list")

@@ -130,6 +130,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        3,
+        "loop events keyed by the call itself: one B-tree to update per call instead of a table and two indexes",
+        """
+        DROP TABLE rate_events;
+        CREATE TABLE loop_events (
+            scope TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            call_hash TEXT NOT NULL,
+            ts REAL NOT NULL,
+            PRIMARY KEY (scope, agent, call_hash, ts)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

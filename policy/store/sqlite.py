@@ -129,8 +129,10 @@ class SqliteStore:
                 if refused is not None:
                     return refused
                 if limits.loop_max is not None:
+                    # Two identical calls in the same microsecond count once; that cannot hide a loop.
                     conn.execute(
-                        "INSERT INTO rate_events (scope, agent, call_hash, ts) VALUES (?, ?, ?, ?)",
+                        "INSERT INTO loop_events (scope, agent, call_hash, ts) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
                         (scope, agent, call_hash, now),
                     )
                 if limits.per_minute is not None:
@@ -148,7 +150,7 @@ class SqliteStore:
                 self._admits += 1
                 if self._admits % _PRUNE_EVERY == 0:
                     conn.execute(
-                        "DELETE FROM rate_events WHERE scope = ? AND agent = ? AND ts < ?",
+                        "DELETE FROM loop_events WHERE scope = ? AND agent = ? AND ts < ?",
                         (scope, agent, now - limits.loop_window),
                     )
                     conn.execute(
@@ -165,7 +167,7 @@ class SqliteStore:
         if limits.loop_max is not None:
             # Refused calls are not recorded, so this reads at most loop_max rows.
             found = conn.execute(
-                "SELECT ts FROM rate_events WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? "
+                "SELECT ts FROM loop_events WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? "
                 "ORDER BY ts DESC",
                 (scope, agent, call_hash, now - limits.loop_window),
             ).fetchall()

@@ -9,7 +9,7 @@ import pytest
 
 from policy.errors import StoreUnavailable
 from policy.store import ApprovalState, Limits, SqliteStore, connect
-from policy.store.migrations import LATEST
+from policy.store.migrations import LATEST, MIGRATIONS
 from tests.policy.store import factories as f
 from tests.policy.store.procs import race
 from tests.policy.store.readonly import read_only
@@ -42,6 +42,25 @@ def test_reopening_keeps_the_state_and_does_not_migrate_again(tmp_path: Path) ->
     again = SqliteStore(tmp_path)
     assert again.get_approval(a.id) == a
     again.close()
+
+
+def test_an_older_database_is_migrated_forward_and_keeps_its_rows(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "state.db")
+    number, _title, sql = MIGRATIONS[0]
+    conn.executescript(sql + f"; PRAGMA user_version = {number};")
+    conn.execute(
+        "INSERT INTO grants (id, agent, tool, created_at, expires_at, created_by) "
+        "VALUES ('abcdef123456', 'claude', 'fs.*', 0, 1e12, 'alice')"
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(tmp_path)
+    assert [g.id for g in store.list_grants(now=1.0)] == ["abcdef123456"]
+    assert store.admit("a", "h", Limits("p", per_minute=5, loop_max=3), now=1.0).admitted
+    store.close()
+    conn = sqlite3.connect(tmp_path / "state.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+    conn.close()
 
 
 def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
