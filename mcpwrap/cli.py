@@ -52,7 +52,7 @@ def _agent_option(f: Any) -> Any:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="mcpwrap: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mcpwrap: %(message)s")
 
 
 def _load(config_path: str | None) -> LoadedConfig:

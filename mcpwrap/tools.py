@@ -100,8 +100,10 @@ class ToolBook:
             known = self._unpinned.get(name)
             if known is not None and known.fingerprint == prints[name]:
                 continue  # already reported; still waiting for its action
-            what = "changed since it was pinned" if state is PinState.CHANGED else "new (no pin yet)"
-            log.warning("tool %s.%s is %s: %s", server, name, what, action)
+            if state is PinState.CHANGED:
+                log.warning("tool %s.%s changed since it was pinned: %s", server, name, action)
+            else:
+                log.info("tool %s.%s is new (no pin yet): %s", server, name, action)
             self._trace_pin(server, name, state, prints[name], action)
             if action == "warn":
                 self._pins.accept(server, name, prints[name])
