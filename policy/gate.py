@@ -102,6 +102,9 @@ class Gate:
             return await self._ladder.climb(call, decision, trace_id, now)
         except StoreUnavailable as exc:
             return _store_failed(decision, trace_id, exc)
+        except Exception as exc:  # a bug must never become an allow, nor crash the adapter
+            log.exception("agent-mesh: the gate failed on %s", call.full_name)
+            return _failed(decision, trace_id, exc)
 
     def _limits_for(self, decision: Decision, agent: str) -> Limits:
         # Default denies belong to no policy: they count under the agent's most specific one.
@@ -151,6 +154,9 @@ class Gate:
             return self._ladder.settle(verdict)
         except StoreUnavailable as exc:
             return _store_failed(verdict.decision, verdict.trace_id, exc, verdict.approval_id)
+        except Exception as exc:
+            log.exception("agent-mesh: the gate failed while holding approval %s", verdict.approval_id)
+            return _failed(verdict.decision, verdict.trace_id, exc, verdict.approval_id)
 
     def visible(self, call: ToolCall) -> bool:
         """False iff this agent's policy denies the tool whatever the arguments (for tools/list filtering)."""
@@ -189,4 +195,9 @@ def _by_policy(decision: Decision) -> str:
 
 def _store_failed(decision: Decision, trace_id: str, exc: StoreUnavailable, approval_id: str | None = None) -> Verdict:
     reason = f"fail closed: the state store is unavailable, so no call may pass: {exc}"
+    return Verdict(VerdictKind.DENY, decision, "error", reason, trace_id, approval_id)
+
+
+def _failed(decision: Decision, trace_id: str, exc: Exception, approval_id: str | None = None) -> Verdict:
+    reason = f"fail closed: internal error {type(exc).__name__}: {exc}"
     return Verdict(VerdictKind.DENY, decision, "error", reason, trace_id, approval_id)

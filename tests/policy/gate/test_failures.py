@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from policy import Gate, MemoryStore, ToolCall, Verdict, VerdictKind, load_config_text
 from policy.store import SqliteStore, connect
@@ -67,3 +68,18 @@ async def test_a_vanished_approval_fails_closed(tmp_path: Path) -> None:
     v = await other.hold(pending, seconds=1)
     assert (v.kind, v.decided_by) == (VerdictKind.DENY, "error")
     assert "no longer exists" in v.reason
+
+
+class BuggyStore(MemoryStore):
+    """A store with a bug (not an outage): the gate must still refuse, not raise into the adapter."""
+
+    def list_grants(self, now: float, include_inactive: bool = False) -> list[Any]:
+        raise KeyError("a bug")
+
+
+async def test_an_unexpected_error_in_the_ladder_is_a_deny_not_a_crash(tmp_path: Path) -> None:
+    loaded = load_config_text(config_text(tmp_path), "test.yaml", str(tmp_path))
+    gate = Gate.open(loaded, store=BuggyStore(), sink=MemoryTraceSink())
+    v = await gate.check(WRITE)
+    assert (v.kind, v.decided_by) == (VerdictKind.DENY, "error")
+    assert "internal error KeyError" in v.reason
