@@ -26,9 +26,7 @@ def limits_for(policy: CompiledPolicy | None) -> Limits:
     )
 
 
-def refusal(
-    admission: Admission, limits: Limits, agent: str, decision: Decision, trace_id: str
-) -> Verdict:
+def refusal(admission: Admission, limits: Limits, agent: str, decision: Decision, trace_id: str) -> Verdict:
     """The rate_limited / loop_detected verdict for a refused admission, with retry_after."""
     if admission.limit == "loop":
         return Verdict(
