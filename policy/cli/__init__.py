@@ -10,6 +10,7 @@ import click
 
 from policy.cli.core import core_commands
 from policy.cli.state import state_commands
+from policy.cli.traces import trace_commands
 
 
 class _MeshGroup(click.Group):
@@ -52,7 +53,7 @@ def cli() -> None:
     """
 
 
-for _cmd in (*core_commands, *state_commands):
+for _cmd in (*core_commands, *state_commands, *trace_commands):
     cli.add_command(_cmd)
 
 

@@ -24,6 +24,7 @@ LOCK_NAME = "traces.lock"
 _ROTATED = re.compile(r"^traces\.(\d+)\.jsonl$")
 _INSERT = f"INSERT INTO traces ({', '.join(COLUMNS)}, record) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
 _TAIL_CHUNK = 8192
+CHECKPOINT_EVERY = 1024  # records: keeps the WAL under SQLite's 1000-page auto-checkpoint of other connections
 
 
 def trace_files(state_dir: str | Path) -> list[Path]:
@@ -79,6 +80,7 @@ class ChainAppender:
         self.sqlite = sqlite
         self.max_bytes = max_bytes
         self._conn: sqlite3.Connection | None = None
+        self._since_checkpoint = 0
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Chain and write `records`; returns how many were written (duplicate trace ids are left out)."""
@@ -87,6 +89,7 @@ class ChainAppender:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Serialise outside the lock: other processes wait only for the concat, hash and write.
         prepared = [prepare(r, row=self.sqlite) for r in records]
+        written = len(records)
         with chain_lock(self.state_dir):
             try:
                 self._append_locked(prepared)
@@ -95,8 +98,21 @@ class ChainAppender:
                 if len(kept) < len(records):
                     _report(f"left out {len(records) - len(kept)} trace record(s) whose trace_id was already written")
                 self._append_locked([prepared[i] for i in kept])
-                return len(kept)
-        return len(records)
+                written = len(kept)
+        if self.sqlite:
+            self._checkpoint(written)
+        return written
+
+    def _checkpoint(self, written: int) -> None:
+        """Copy the WAL into state.db now and then, outside the chain lock and on this background thread.
+
+        Traces are most of what is written to state.db: left to SQLite's auto-checkpoint, that copy (and its
+        fsyncs) would land on whichever connection commits next, often a gate's store on an agent's call.
+        """
+        self._since_checkpoint += written
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            self._db().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         if self._conn is not None:
@@ -106,6 +122,7 @@ class ChainAppender:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect(self.state_dir / DB_NAME)
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
         return self._conn
 
     def _append_locked(self, prepared: Sequence[Prepared]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,23 +89,31 @@ class Prepared:
 
     def seal(self, prev_hash: str) -> tuple[str, str]:
         """(hash, JSONL line without newline) of the record chained after `prev_hash`."""
-        body = f'{self.head}"prev_hash":{canonical_json(prev_hash)}{self.tail}'
+        quoted = f'"{prev_hash}"' if prev_hash.isascii() and prev_hash.isalnum() else _encode(prev_hash)
+        body = f"{self.head}{quoted}{self.tail}"
         digest = chain_hash(prev_hash, body)
         # The canonical body plus the hash as last key: readable, and `expected_hash` re-derives the body.
         return digest, f'{body[:-1]},"hash":"{digest}"}}'
 
 
+# Identical output to policy.model.canonical_json, without building an encoder per call.
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+# A per-process random stand-in for the prev_hash value: no record content can contain it by chance.
+_MARK_VALUE = secrets.token_hex(16)
+_MARK = f'"prev_hash":"{_MARK_VALUE}"'
+
+
 def prepare(record: Mapping[str, Any], *, row: bool = False) -> Prepared:
-    """Serialise a record's keys before and after `prev_hash` (canonical JSON sorts keys), and its row."""
-    before = canonical_json({k: v for k, v in record.items() if k < "prev_hash" and k != "hash"})
-    after = canonical_json({k: v for k, v in record.items() if k > "prev_hash"})
-    head = before[:-1] + ("," if len(before) > 2 else "")
-    tail = "," + after[1:] if len(after) > 2 else "}"
+    """Serialise a record once, cut where `prev_hash` goes (canonical JSON sorts keys), and build its row."""
+    body = dict(record)
+    body.pop("hash", None)
+    body["prev_hash"] = _MARK_VALUE
+    head, _, tail = _encode(body).rpartition(_MARK)
     if not row:
-        return Prepared(head, tail)
+        return Prepared(head + '"prev_hash":', tail)
     values = [record.get(c) for c in COLUMNS[:-2]]
-    values[_ARGS] = canonical_json(record.get("args"))
-    return Prepared(head, tail, tuple(values))
+    values[_ARGS] = _encode(record.get("args"))
+    return Prepared(head + '"prev_hash":', tail, tuple(values))
 
 
 def seal(record: Mapping[str, Any], prev_hash: str) -> tuple[str, str]:
