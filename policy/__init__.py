@@ -22,6 +22,17 @@ from policy.model import (
 )
 from policy.refusal import refusal_payload, refusal_text
 from policy.store import Approval, ApprovalState, Fact, Grant, MemoryStore, SqliteStore, Store, StoreConflict
+from policy.trace import (
+    MemoryTraceSink,
+    SinkStats,
+    TraceSink,
+    TraceWriter,
+    build_record,
+    configure_otel,
+    exit_on_sigterm,
+    record_call,
+    verify_state,
+)
 
 __all__ = [
     "Action",
@@ -37,24 +48,33 @@ __all__ = [
     "HttpInfo",
     "LoadedConfig",
     "MemoryStore",
+    "MemoryTraceSink",
     "Outcome",
     "PolicySet",
+    "SinkStats",
     "SqliteStore",
     "Store",
     "StoreConflict",
     "StoreUnavailable",
     "Surface",
     "ToolCall",
+    "TraceSink",
+    "TraceWriter",
     "Verdict",
     "VerdictKind",
+    "build_record",
     "call_hash",
     "canonical_json",
     "compile_policies",
+    "configure_otel",
     "decide",
+    "exit_on_sigterm",
     "find_config",
     "load_config",
     "load_config_text",
     "parse_duration",
+    "record_call",
     "refusal_payload",
     "refusal_text",
+    "verify_state",
 ]

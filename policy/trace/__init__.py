@@ -4,6 +4,7 @@ from policy.trace.append import ChainAppender, trace_files
 from policy.trace.otel import configure_otel, otlp_traces_url, record_span
 from policy.trace.record import GENESIS, build_record, expected_hash, parse_line, seal
 from policy.trace.sink import MemoryTraceSink, SinkStats, TraceSink, record_call
+from policy.trace.verify import VerifyReport, verify_state
 from policy.trace.writer import TraceWriter, exit_on_sigterm
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "SinkStats",
     "TraceSink",
     "TraceWriter",
+    "VerifyReport",
     "build_record",
     "configure_otel",
     "exit_on_sigterm",
@@ -23,4 +25,5 @@ __all__ = [
     "record_span",
     "seal",
     "trace_files",
+    "verify_state",
 ]
