@@ -6,17 +6,12 @@ budget) hold across processes; any SQLite or OS failure surfaces as StoreUnavail
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from policy.errors import StoreUnavailable
 from policy.store import rows
 from policy.store.base import (
     ADMITTED,
@@ -31,33 +26,9 @@ from policy.store.base import (
     per_minute_refusal,
     window_start,
 )
-from policy.store.migrations import migrate
+from policy.store.db import BUSY_SECONDS, DB_NAME, Database, connect, tx
 
-DB_NAME = "state.db"
-BUSY_SECONDS = 5.0
 _PRUNE_EVERY = 64
-_FIRST_PAUSE = 0.00005
-_MAX_PAUSE = 0.002
-
-
-def connect(path: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
-    """Open state.db in WAL mode with a busy timeout and the schema migrated; raw sqlite3 errors escape.
-
-    Autocommit mode (isolation_level=None): transactions are explicit, so none is ever left open.
-    """
-    conn = sqlite3.connect(str(path), timeout=busy_seconds, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"cannot switch to WAL mode (journal_mode is {mode})")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 class SqliteStore:
@@ -66,55 +37,8 @@ class SqliteStore:
 
     def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> None:
         self.path = Path(state_dir) / DB_NAME
-        self.busy_seconds = busy_seconds
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
+        self._db = Database(self.path, busy_seconds)
         self._admits = 0
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = connect(self.path, busy_seconds=self.busy_seconds)
-            conn.execute("PRAGMA busy_timeout = 0")  # contention is retried in _run, with finer sleeps
-            self._conn = conn
-        return self._conn
-
-    def _run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            deadline: float | None = None
-            pause = _FIRST_PAUSE
-            while True:
-                try:
-                    return fn(self._db())
-                except (sqlite3.Error, OSError) as exc:
-                    if _busy(exc):
-                        # Our own short backoff: SQLite's busy handler sleeps whole milliseconds at first.
-                        now = time.monotonic()
-                        deadline = now + self.busy_seconds if deadline is None else deadline
-                        if now < deadline:
-                            time.sleep(pause)
-                            pause = min(pause * 2, _MAX_PAUSE)
-                            continue
-                    self._drop()
-                    raise StoreUnavailable(f"state store {self.path}: {_explain(exc)}") from exc
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):  # already broken: the next call reconnects
-                self._conn.close()
-            self._conn = None
-
-    @staticmethod
-    @contextmanager
-    def _tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     # -- rate limits and loop detection ---------------------------------------------------------------
 
@@ -124,7 +48,7 @@ class SqliteStore:
         scope = limits.scope
 
         def op(conn: sqlite3.Connection) -> Admission:
-            with self._tx(conn):
+            with tx(conn):
                 refused = self._refusal(conn, agent, call_hash, limits, now)
                 if refused is not None:
                     return refused
@@ -159,7 +83,7 @@ class SqliteStore:
                     )
                 return ADMITTED
 
-        return self._run(op)
+        return self._db.run(op)
 
     @staticmethod
     def _refusal(conn: sqlite3.Connection, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
@@ -191,7 +115,7 @@ class SqliteStore:
 
     def open_approval(self, approval: Approval) -> Approval:
         def op(conn: sqlite3.Connection) -> Approval:
-            with self._tx(conn):
+            with tx(conn):
                 conn.execute(
                     "UPDATE approvals SET state = 'expired' WHERE call_hash = ? AND state = 'pending' "
                     "AND expires_at <= ?",
@@ -206,30 +130,30 @@ class SqliteStore:
                 conn.execute(rows.INSERT_APPROVAL, rows.approval_params(approval))
                 return approval
 
-        return self._run(op)
+        return self._db.run(op)
 
     def get_approval(self, approval_id: str) -> Approval | None:
         def op(conn: sqlite3.Connection) -> Approval | None:
             row = conn.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,)).fetchone()
             return None if row is None else rows.approval(row)
 
-        return self._run(op)
+        return self._db.run(op)
 
     def find_approval(self, prefix: str) -> Approval:
         p = check_prefix(prefix)
-        return rows.approval(self._run(lambda conn: _by_prefix(conn, "approvals", "approval", p)))
+        return rows.approval(self._db.run(lambda conn: _by_prefix(conn, "approvals", "approval", p)))
 
     def list_approvals(self, state: ApprovalState | None, now: float, limit: int = 100) -> list[Approval]:
         where, args = rows.state_filter(state, now)
         sql = f"SELECT * FROM approvals {where} ORDER BY created_at DESC LIMIT ?"
-        found = self._run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
+        found = self._db.run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
         return [rows.approval(r) for r in found]
 
     def resolve_approval(
         self, approval_id: str, approve: bool, by: str, reason: str, now: float, usable_for: float
     ) -> Approval:
         def op(conn: sqlite3.Connection) -> Approval:
-            with self._tx(conn):
+            with tx(conn):
                 row = conn.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,)).fetchone()
                 if row is None:
                     raise StoreConflict(f"no approval {approval_id}")
@@ -244,7 +168,7 @@ class SqliteStore:
                 conn.execute(rows.INSERT_FACT, rows.fact_params(rows.fact_of(resolved)))
                 return resolved
 
-        return self._run(op)
+        return self._db.run(op)
 
     def consume_approval(self, call_hash: str, used_by: str, now: float) -> Approval | None:
         # A lock-free read first: most calls have no approval waiting, and they must not queue for the lock.
@@ -252,7 +176,7 @@ class SqliteStore:
             "SELECT id FROM approvals WHERE call_hash = ? AND state = 'approved' AND used_at IS NULL "
             "AND expires_at > ? ORDER BY resolved_at LIMIT 1"
         )
-        row = self._run(lambda conn: conn.execute(sql, (call_hash, now)).fetchone())
+        row = self._db.run(lambda conn: conn.execute(sql, (call_hash, now)).fetchone())
         if row is None:
             return None
         return self.consume_approval_id(row[0], used_by, now) or self.consume_approval(call_hash, used_by, now)
@@ -266,24 +190,24 @@ class SqliteStore:
             ).fetchone()
             return None if row is None else rows.approval(row)
 
-        return self._run(op)
+        return self._db.run(op)
 
     def recent_denial(self, call_hash: str, since: float) -> Approval | None:
         sql = (
             "SELECT * FROM approvals WHERE call_hash = ? AND state = 'denied' AND resolved_at >= ? "
             "ORDER BY resolved_at DESC LIMIT 1"
         )
-        row = self._run(lambda conn: conn.execute(sql, (call_hash, since)).fetchone())
+        row = self._db.run(lambda conn: conn.execute(sql, (call_hash, since)).fetchone())
         return None if row is None else rows.approval(row)
 
     def link_grant(self, approval_id: str, grant_id: str) -> None:
         sql = "UPDATE approvals SET grant_id = ? WHERE id = ?"
-        self._run(lambda conn: conn.execute(sql, (grant_id, approval_id)))
+        self._db.run(lambda conn: conn.execute(sql, (grant_id, approval_id)))
 
     # -- grants ----------------------------------------------------------------------------------------
 
     def add_grant(self, grant: Grant) -> Grant:
-        self._run(lambda conn: conn.execute(rows.INSERT_GRANT, rows.grant_params(grant)))
+        self._db.run(lambda conn: conn.execute(rows.INSERT_GRANT, rows.grant_params(grant)))
         return grant
 
     def list_grants(self, now: float, include_inactive: bool = False) -> list[Grant]:
@@ -292,7 +216,7 @@ class SqliteStore:
         if not include_inactive:
             sql += " WHERE revoked_at IS NULL AND expires_at > ? AND (max_uses IS NULL OR uses < max_uses)"
             args = (now,)
-        found = self._run(lambda conn: conn.execute(sql + " ORDER BY created_at", args).fetchall())
+        found = self._db.run(lambda conn: conn.execute(sql + " ORDER BY created_at", args).fetchall())
         return [rows.grant(r) for r in found]
 
     def use_grant(self, grant_id: str, now: float) -> bool:
@@ -300,13 +224,13 @@ class SqliteStore:
             "UPDATE grants SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL AND expires_at > ? "
             "AND (max_uses IS NULL OR uses < max_uses)"
         )
-        return self._run(lambda conn: conn.execute(sql, (grant_id, now)).rowcount == 1)
+        return self._db.run(lambda conn: conn.execute(sql, (grant_id, now)).rowcount == 1)
 
     def revoke_grant(self, prefix: str, by: str, now: float) -> Grant:
         p = check_prefix(prefix)
 
         def op(conn: sqlite3.Connection) -> Grant:
-            with self._tx(conn):
+            with tx(conn):
                 current = rows.grant(_by_prefix(conn, "grants", "grant", p))
                 if current.revoked_at is not None:
                     raise StoreConflict(f"grant {current.id} is already revoked (by {current.revoked_by})")
@@ -314,23 +238,23 @@ class SqliteStore:
                 row = conn.execute("SELECT * FROM grants WHERE id = ?", (current.id,)).fetchone()
                 return rows.grant(row)
 
-        return self._run(op)
+        return self._db.run(op)
 
     # -- decision memory -------------------------------------------------------------------------------
 
     def add_fact(self, fact: Fact) -> Fact:
-        self._run(lambda conn: conn.execute(rows.INSERT_FACT, rows.fact_params(fact)))
+        self._db.run(lambda conn: conn.execute(rows.INSERT_FACT, rows.fact_params(fact)))
         return fact
 
     def facts_for(self, agent: str, tool: str, memory_key: str, since: float) -> list[Fact]:
         sql = "SELECT * FROM facts WHERE agent = ? AND tool = ? AND memory_key = ? AND ts >= ? ORDER BY ts"
-        found = self._run(lambda conn: conn.execute(sql, (agent, tool, memory_key, since)).fetchall())
+        found = self._db.run(lambda conn: conn.execute(sql, (agent, tool, memory_key, since)).fetchall())
         return [rows.fact(r) for r in found]
 
     def list_facts(self, agent: str | None = None, tool: str | None = None, limit: int = 100) -> list[Fact]:
         where, args = rows.fact_filter(agent, tool)
         sql = f"SELECT * FROM facts {where} ORDER BY ts DESC LIMIT ?"
-        found = self._run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
+        found = self._db.run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
         return [rows.fact(r) for r in found]
 
     def forget_facts(self, ids: Sequence[str] = (), agent: str | None = None, tool: str | None = None) -> int:
@@ -339,7 +263,7 @@ class SqliteStore:
             raise StoreConflict("name what to forget: fact ids, an agent or a tool")
 
         def op(conn: sqlite3.Connection) -> int:
-            with self._tx(conn):
+            with tx(conn):
                 n = 0
                 for p in prefixes:
                     n += conn.execute("DELETE FROM facts WHERE substr(id, 1, ?) = ?", (len(p), p)).rowcount
@@ -348,11 +272,10 @@ class SqliteStore:
                     n += conn.execute(f"DELETE FROM facts {where}", args).rowcount
                 return n
 
-        return self._run(op)
+        return self._db.run(op)
 
     def close(self) -> None:
-        with self._lock:
-            self._drop()
+        self._db.close()
 
 
 def _by_prefix(conn: sqlite3.Connection, table: str, what: str, prefix: str) -> sqlite3.Row:
@@ -365,18 +288,4 @@ def _by_prefix(conn: sqlite3.Connection, table: str, what: str, prefix: str) -> 
     return row
 
 
-def _busy(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _explain(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    low = text.lower()
-    if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
-        return f"{text} (the file or its folder is read-only: fix the permissions)"
-    if "not a database" in low or "malformed" in low:
-        return f"{text} (the file is corrupt: move it aside to start with fresh state)"
-    if "locked" in low or "busy" in low:
-        return f"{text} (another process held the database too long)"
-    return text
+__all__ = ["BUSY_SECONDS", "DB_NAME", "SqliteStore", "connect"]

@@ -1,0 +1,117 @@
+"""The SQLite connection behind SqliteStore: WAL, migrations, a lazy (re)connect, a fine-grained retry when
+another process holds the write lock, and every failure turned into StoreUnavailable with advice."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from policy.errors import StoreUnavailable
+from policy.store.migrations import migrate
+
+DB_NAME = "state.db"
+BUSY_SECONDS = 5.0
+_FIRST_PAUSE = 0.00005
+_MAX_PAUSE = 0.002
+
+
+def connect(path: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
+    """Open state.db in WAL mode with a busy timeout and the schema migrated; raw sqlite3 errors escape.
+
+    Autocommit mode (isolation_level=None): transactions are explicit, so none is ever left open.
+    """
+    conn = sqlite3.connect(str(path), timeout=busy_seconds, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch to WAL mode (journal_mode is {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@contextmanager
+def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the write lock up front, so its reads and writes are one atomic step."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class Database:
+    """One lazily opened connection to state.db, used under a lock; `run` retries while the file is busy."""
+
+    def __init__(self, path: Path, busy_seconds: float) -> None:
+        self.path = path
+        self.busy_seconds = busy_seconds
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path, busy_seconds=self.busy_seconds)
+            conn.execute("PRAGMA busy_timeout = 0")  # contention is retried in `run`, with finer sleeps
+            self._conn = conn
+        return self._conn
+
+    def run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            deadline: float | None = None
+            pause = _FIRST_PAUSE
+            while True:
+                try:
+                    return fn(self._connection())
+                except (sqlite3.Error, OSError) as exc:
+                    if _busy(exc):
+                        # Our own short backoff: SQLite's busy handler sleeps whole milliseconds at first.
+                        now = time.monotonic()
+                        deadline = now + self.busy_seconds if deadline is None else deadline
+                        if now < deadline:
+                            time.sleep(pause)
+                            pause = min(pause * 2, _MAX_PAUSE)
+                            continue
+                    self._drop()
+                    raise StoreUnavailable(f"state store {self.path}: {_explain(exc)}") from exc
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):  # already broken: the next call reconnects
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+def _busy(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _explain(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    low = text.lower()
+    if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
+        return f"{text} (the file or its folder is read-only: fix the permissions)"
+    if "not a database" in low or "malformed" in low:
+        return f"{text} (the file is corrupt: move it aside to start with fresh state)"
+    if "locked" in low or "busy" in low:
+        return f"{text} (another process held the database too long)"
+    return text
