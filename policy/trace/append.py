@@ -190,7 +190,7 @@ class ChainAppender:
 
     def _tip(self) -> str:
         if self.jsonl:
-            for path in reversed(trace_files(self.state_dir)):
+            for path in self._newest_first():
                 line, end = last_line(path)
                 if path.name == JSONL_NAME and end != path.stat().st_size:
                     # A writer died mid-line: that fragment was never a record; cut it off.
@@ -203,6 +203,13 @@ class ChainAppender:
             if row is not None:
                 return str(row[0])
         return GENESIS
+
+    def _newest_first(self) -> Iterator[Path]:
+        # The current file nearly always holds the tip: list the rotated ones only when it is empty.
+        current = self.state_dir / JSONL_NAME
+        if current.exists():
+            yield current
+        yield from (p for p in reversed(trace_files(self.state_dir)) if p != current)
 
     def _open_jsonl(self, incoming: int) -> int:
         current = self.state_dir / JSONL_NAME
