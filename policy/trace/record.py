@@ -50,7 +50,7 @@ def build_record(
         "call_hash": call.call_hash,
         "decision": verdict.decision.action.value,
         "rule": verdict.decision.rule,
-        "reason": verdict.reason,
+        "reason": redact_text(verdict.reason, keys),  # a supervisor's reasoning may quote arguments
         "verdict": verdict.kind.value,
         "decided_by": verdict.decided_by,
         "approval_id": verdict.approval_id,

@@ -49,6 +49,12 @@ def test_cli_exit_codes_land_in_status_and_errors_are_redacted() -> None:
     assert rec["error"] == f"fatal: auth failed for https://bob:{REDACTED}@github.com/x"
 
 
+def test_a_reason_that_quotes_a_secret_is_redacted() -> None:
+    v = verdict(reason="supervisor: fine, the call sends Bearer abcdefghijklmnopqrstuvwxyz to the API")
+    rec = build_record(call(), v, Outcome(True), policy_hash="p", redact_keys=[], ts=1)
+    assert rec["reason"] == f"supervisor: fine, the call sends Bearer {REDACTED} to the API"
+
+
 def test_memory_auto_approvals_keep_their_precedents_and_annotations_are_kept_for_replay() -> None:
     v = verdict(decided_by="memory:3", precedents=("f1", "f2", "f3"))
     c = call(annotations={"destructiveHint": True})
