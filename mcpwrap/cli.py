@@ -8,20 +8,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mcpwrap import clientconfig
-from mcpwrap.execute import NOT_FOUND_STATUS, become, prepare_exec
-from mcpwrap.process import SpawnError
-from mcpwrap.shims import exec_command, mcpwrap_command, write_shims
-from mcpwrap.wrap import DEFAULT_AGENT, new_session_id, wrap
-from policy import ConfigError, Gate, LoadedConfig, StoreUnavailable, load_config
+from mcpwrap.process import SpawnError, forwarding_signals, signal_group, spawn
 
-CONFIG_ERROR_STATUS = 2
+# The identity when no --agent is given: the same name the proxy uses for an unauthenticated agent.
+DEFAULT_AGENT = "anonymous"
+NOT_FOUND_STATUS = 127
 
 
 class _DefaultToRun(click.Group):
@@ -55,22 +54,24 @@ def _setup_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mcpwrap: %(message)s")
 
 
-def _load(config_path: str | None) -> LoadedConfig:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"mcpwrap: {exc}", err=True)
-        sys.exit(CONFIG_ERROR_STATUS)
+async def _serve(command: Sequence[str], config_path: str | None, agent: str, server: str | None) -> int:
+    # The server starts first and the core loads meanwhile (both take a few hundred ms on a cold start).
+    # It is sent no frame before the Gate is open, and is killed if the config turns out wrong.
+    proc = await spawn(command)
+    with forwarding_signals(proc):
+        try:
+            from mcpwrap.gateway import open_gate
+            from mcpwrap.wrap import wrap
 
-
-def _open_gate(loaded: LoadedConfig) -> Gate:
-    try:
-        return Gate.open(loaded)
-    except ConfigError as exc:
-        click.echo(f"mcpwrap: {exc}", err=True)
-        sys.exit(CONFIG_ERROR_STATUS)
-    except StoreUnavailable as exc:
-        raise click.ClickException(f"the state store is unavailable: {exc}") from None
+            gate = open_gate(config_path)
+        except BaseException:
+            signal_group(proc, signal.SIGKILL)
+            await proc.wait()
+            raise
+        try:
+            return await wrap(proc, command, gate, agent=agent, server=server)
+        finally:
+            await gate.aclose()
 
 
 @click.group(cls=_DefaultToRun, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -101,16 +102,8 @@ def run(config_path: str | None, agent: str, server: str | None, command: tuple[
       mcpwrap run --config agent-mesh.yaml -- npx @modelcontextprotocol/server-everything stdio
     """
     _setup_logging()
-    gate = _open_gate(_load(config_path))
-
-    async def main() -> int:
-        try:
-            return await wrap(command, gate, agent=agent, server=server)
-        finally:
-            await gate.aclose()
-
     try:
-        status = asyncio.run(main())
+        status = asyncio.run(_serve(command, config_path, agent, server))
     except SpawnError as exc:
         click.echo(f"mcpwrap: {exc}", err=True)
         sys.exit(NOT_FOUND_STATUS)
@@ -132,8 +125,12 @@ def exec_(config_path: str | None, agent: str, command: tuple[str, ...]) -> None
       mcpwrap exec --agent claude -- git -C repo push --force     # git.push, args.argv has --force
       mcpwrap exec -- kubectl -n prod delete pod web-1           # kubectl.delete
     """
+    from mcpwrap.execute import become, prepare_exec
+    from mcpwrap.gateway import open_gate
+    from mcpwrap.wrap import new_session_id
+
     _setup_logging()
-    gate = _open_gate(_load(config_path))
+    gate = open_gate(config_path)
 
     async def main() -> tuple[int, str | None]:
         try:
@@ -165,8 +162,11 @@ def shims(directory: Path, config_path: str | None, agent: str, as_json: bool, b
       mcpwrap shims --dir ~/.agent-mesh/shims --agent claude git kubectl
       PATH=~/.agent-mesh/shims:$PATH claude      # the agent's git is now governed
     """
+    from mcpwrap.gateway import load
+    from mcpwrap.shims import exec_command, write_shims
+
     if config_path:
-        _load(config_path)  # refuse to write shims that would fail on every run
+        load(config_path)  # refuse to write shims that would fail on every run
     try:
         written = write_shims(directory, binaries, exec_command(config=config_path, agent=agent))
     except (ValueError, OSError) as exc:
@@ -194,6 +194,10 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
       mcpwrap install --client-config ~/.cursor/mcp.json --agent cursor --config ~/agent-mesh.yaml
       mcpwrap install --client-config ~/.cursor/mcp.json --undo
     """
+    from mcpwrap import clientconfig
+    from mcpwrap.gateway import load
+    from mcpwrap.shims import mcpwrap_command
+
     command = mcpwrap_command()
     try:
         data = clientconfig.read_config(client_config)
@@ -202,7 +206,7 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
         else:
             config = str(Path(config_path).absolute()) if config_path else None
             if config:
-                _load(config)
+                load(config)
             changed, skipped = clientconfig.wrap_servers(data, command, agent=agent, config=config)
         saved = clientconfig.backup(client_config)
         if changed:

@@ -8,15 +8,17 @@ wait, SIGTERM the group, wait, SIGKILL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 # How long a child may take to exit after its stdin closes, then after SIGTERM, before SIGKILL.
 EXIT_AFTER_EOF_SECONDS = 2.0
 EXIT_AFTER_TERM_SECONDS = 2.0
 _PR_SET_PDEATHSIG = 1
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -56,6 +58,19 @@ async def spawn(argv: Sequence[str], env: dict[str, str] | None = None) -> async
         raise SpawnError(f"command not found: {argv[0]}") from None
     except PermissionError:
         raise SpawnError(f"not executable: {argv[0]}") from None
+
+
+@contextlib.contextmanager
+def forwarding_signals(proc: asyncio.subprocess.Process) -> Iterator[None]:
+    """While inside, SIGTERM, SIGINT and SIGHUP sent to mcpwrap go to the child's process group instead."""
+    loop = asyncio.get_running_loop()
+    for sig in FORWARDED_SIGNALS:
+        loop.add_signal_handler(sig, signal_group, proc, sig)
+    try:
+        yield
+    finally:
+        for sig in FORWARDED_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 def signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:

@@ -2,7 +2,7 @@
 
 Shutdown follows whichever side ends first. Client EOF: finish judging, let the server answer what it
 was sent, then close its stdin. Server EOF: stop the child, answer every request still in flight.
-Signals sent to mcpwrap go to the child's process group; mcpwrap exits with the child's status.
+mcpwrap exits with the child's status.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mcpwrap.governor import Governor
-from mcpwrap.process import signal_group, spawn, stop
+from mcpwrap.process import signal_group, stop
 from mcpwrap.relay import Relay
 from mcpwrap.streams import open_reader, open_writer
 from policy import Gate
 
-DEFAULT_AGENT = "anonymous"
 # After the client's EOF, how long the server may take to answer requests it was already sent.
 DRAIN_AFTER_EOF_SECONDS = 5.0
-_FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def new_session_id() -> str:
@@ -37,14 +35,14 @@ def fallback_server_name(argv: Sequence[str]) -> str:
     return Path(argv[0]).name if argv else "server"
 
 
-async def wrap(argv: Sequence[str], gate: Gate, *, agent: str, server: str | None) -> int:
-    """Relay stdin/stdout to `argv` under `gate`; returns the exit status to exit with."""
-    proc = await spawn(argv)
+async def wrap(
+    proc: asyncio.subprocess.Process, argv: Sequence[str], gate: Gate, *, agent: str, server: str | None
+) -> int:
+    """Relay stdin/stdout to the started server `proc` (`argv`) under `gate`; returns the status to exit with."""
     assert proc.stdin is not None
     assert proc.stdout is not None
-    loop = asyncio.get_running_loop()
-    for sig in _FORWARDED_SIGNALS:
-        loop.add_signal_handler(sig, signal_group, proc, sig)
+    # A call the Gate allows at once is judged and forwarded without a trip through the event loop.
+    asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
     try:
         governor = Governor(
             gate, agent=agent, session_id=new_session_id(), server=server, fallback_server=fallback_server_name(argv)
@@ -70,8 +68,6 @@ async def wrap(argv: Sequence[str], gate: Gate, *, agent: str, server: str | Non
         await asyncio.gather(client, server_side, return_exceptions=True)
         return status
     finally:
-        for sig in _FORWARDED_SIGNALS:
-            loop.remove_signal_handler(sig)
         if proc.returncode is None:
             signal_group(proc, signal.SIGKILL)
             await proc.wait()
