@@ -83,20 +83,29 @@ class ChainAppender:
         self._since_checkpoint = 0
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> int:
-        """Chain and write `records`; returns how many were written (duplicate trace ids are left out)."""
+        """Chain and write `records`; returns how many were handled: all, less duplicate trace ids and records
+        that cannot be serialised (all of them when both outputs are off: spans may be the only output)."""
         if not records or not (self.jsonl or self.sqlite):
-            return 0
+            return len(records)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Serialise outside the lock: other processes wait only for the concat, hash and write.
-        prepared = [prepare(r, row=self.sqlite) for r in records]
-        written = len(records)
+        good: list[Mapping[str, Any]] = []
+        prepared: list[Prepared] = []
+        for record in records:
+            try:
+                prepared.append(prepare(record, row=self.sqlite))
+            except (TypeError, ValueError) as exc:  # one bad record must not cost the whole batch
+                _report(f"left out trace record {record.get('trace_id')!r}: it is not JSON ({exc})")
+                continue
+            good.append(record)
+        written = len(good)
         with chain_lock(self.state_dir):
             try:
                 self._append_locked(prepared)
             except sqlite3.IntegrityError:
-                kept = self._without_duplicates(records)
-                if len(kept) < len(records):
-                    _report(f"left out {len(records) - len(kept)} trace record(s) whose trace_id was already written")
+                kept = self._without_duplicates(good)
+                if len(kept) < len(good):
+                    _report(f"left out {len(good) - len(kept)} trace record(s) whose trace_id was already written")
                 self._append_locked([prepared[i] for i in kept])
                 written = len(kept)
         if self.sqlite:

@@ -135,6 +135,27 @@ def test_a_repeated_trace_id_is_left_out_and_the_rest_of_the_batch_is_kept(
     assert "already written" in capsys.readouterr().err
 
 
+def test_a_record_that_is_not_json_is_left_out_and_the_rest_of_the_batch_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = TraceWriter(tmp_path, TraceSettings())
+    writer.emit(record(1))
+    writer.emit(record(2, args={1: "x", "a": "y"}))  # mixed key types cannot be sorted
+    writer.emit(record(3))
+    writer.close()
+    assert [r["trace_id"] for r in lines(tmp_path)] == ["t-000001", "t-000003"]
+    assert writer.stats().dropped == 1
+    assert "left out trace record 't-000002': it is not JSON" in capsys.readouterr().err
+
+
+def test_with_both_outputs_off_nothing_is_written_and_nothing_counts_as_dropped(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path, TraceSettings(jsonl=False, sqlite=False))
+    writer.emit(record(1))
+    writer.close()
+    assert list(tmp_path.iterdir()) == []
+    assert (writer.stats().written, writer.stats().dropped) == (1, 0)
+
+
 def test_a_full_disk_is_reported_and_counted_never_raised_and_leaves_the_table_unchanged(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
