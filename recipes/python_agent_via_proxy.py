@@ -180,6 +180,8 @@ def serve(config: Path, proxy: int, control: int) -> Iterator[subprocess.Popen[s
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def story(out: list[str]) -> list[str]:
