@@ -121,7 +121,10 @@ class ChainAppender:
         self._since_checkpoint += written
         if self._since_checkpoint >= CHECKPOINT_EVERY:
             self._since_checkpoint = 0
-            self._db().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                self._db().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # the batch is committed: a failed copy must not make it retry
+                _report(f"WAL checkpoint of {DB_NAME} failed (SQLite will retry later): {exc}")
 
     def close(self) -> None:
         if self._conn is not None:
@@ -153,7 +156,7 @@ class ChainAppender:
             if self.jsonl:
                 for chunk in self._chunks(lines):
                     fd = self._open_jsonl(len(chunk))
-                    opened.append((fd, -1))
+                    opened.append((fd, -1))  # registered before fstat, so it is closed whatever happens
                     opened[-1] = (fd, os.fstat(fd).st_size)
                     _write_all(fd, chunk)
             if conn is not None:
@@ -168,7 +171,8 @@ class ChainAppender:
             raise
         finally:
             for fd, _ in opened:
-                os.close(fd)
+                with suppress(OSError):
+                    os.close(fd)
 
     def _chunks(self, lines: list[str]) -> list[bytes]:
         """The batch cut so no file grows past max_bytes: the first chunk fills the current file."""
