@@ -3,6 +3,7 @@ the first record that does not hold: bad JSON, a hash that does not match, or a 
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -117,7 +118,8 @@ def _column_disagreement(values: tuple[Any, ...], line: str) -> str | None:
         return None
     for name, value in zip(COLUMNS, values, strict=True):
         want = canonical_json(record.get(name)) if name == "args" else record.get(name)
-        if value != want and not (isinstance(want, float) and value is not None and abs(value - want) < 1e-9):
+        # SQLite stores NaN as NULL; every other value round-trips exactly (REAL is an IEEE double).
+        if value != want and not (value is None and isinstance(want, float) and math.isnan(want)):
             return name
     return None
 

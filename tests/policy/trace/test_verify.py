@@ -118,6 +118,14 @@ def test_an_edited_table_column_is_named_by_its_seq(state: Path) -> None:
     assert report.jsonl.broken is None
 
 
+def test_a_table_column_changed_to_another_type_is_named_too(state: Path) -> None:
+    db(state, "UPDATE traces SET ts = 'yesterday' WHERE seq = 3")
+    report = verify_state(state)
+    assert report.table is not None
+    assert report.table.broken is not None
+    assert "column ts differs" in report.table.broken.problem
+
+
 def test_an_edited_table_record_is_named_by_its_seq(state: Path) -> None:
     db(state, "UPDATE traces SET record = replace(record, '\"allow\"', '\"deny\"') WHERE seq = 9")
     report = verify_state(state)
