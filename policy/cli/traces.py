@@ -70,10 +70,13 @@ def _state_dir(config_path: str | None, state_dir: Path | None) -> Path:
 
 
 def _source(config_path: str | None, state_dir: Path | None, traces_file: Path | None = None) -> TraceSource:
+    """--traces FILE, else --state-dir, else the config's state dir (its table unless `traces.sqlite` is off)."""
     if traces_file is not None:
         return open_source(Path("."), traces_file)
-    table = True if state_dir is not None else load_loaded(config_path).config.traces.sqlite
-    return open_source(_state_dir(config_path, state_dir), table=table)
+    if state_dir is not None:
+        return open_source(state_dir)
+    config = load_loaded(config_path).config
+    return open_source(Path(config.state_dir), table=config.traces.sqlite)
 
 
 def _cell(value: Any, width: int) -> str:
@@ -154,7 +157,10 @@ def tail(count: int, follow: bool, config_path: str | None, state_dir: Path | No
     """
     filters = _filters(opts)
     source = _source(config_path, state_dir)
-    position = source.position() if follow else None
+    try:
+        position = source.position() if follow else None
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot read the trace: {exc}") from None
     recent = list(islice(_read(source, filters, newest_first=True), count))
     shown = _print(reversed(recent), as_json)
     if not follow:
