@@ -7,6 +7,7 @@ and a thread hop per call would cost more than the work itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -86,7 +87,15 @@ class Gate:
         )
 
     async def check(self, call: ToolCall) -> Verdict:
-        """The whole ladder: limits, policy, then approval / grant / memory / supervisor / pending."""
+        """The whole ladder: limits, policy, then approval / grant / memory / supervisor / pending.
+
+        The verdict carries `decision_ms`, how long deciding took; the trace records it for /metrics.
+        """
+        started = time.perf_counter()
+        verdict = await self._check(call)
+        return dataclasses.replace(verdict, decision_ms=(time.perf_counter() - started) * 1000.0)
+
+    async def _check(self, call: ToolCall) -> Verdict:
         trace_id = new_trace_id()
         now = self._clock()
         decision = decide(call, self.policy_set, now)

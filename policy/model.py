@@ -101,6 +101,7 @@ class Verdict:
     approval_id: str | None = None
     retry_after: float | None = None
     precedents: tuple[str, ...] = ()
+    decision_ms: float | None = None  # time Gate.check took, recorded for the latency histogram of /metrics
 
     @property
     def allowed(self) -> bool:

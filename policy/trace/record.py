@@ -67,6 +67,8 @@ def build_record(
         record["annotations"] = redact(call.annotations, keys)
     if verdict.precedents:
         record["precedents"] = list(verdict.precedents)
+    if verdict.decision_ms is not None:
+        record["decision_ms"] = round(verdict.decision_ms, 3)
     if verdict.retry_after is not None:
         record["retry_after"] = verdict.retry_after
     if outcome.error is not None:
