@@ -70,6 +70,7 @@ async def test_metrics_count_calls_recorded_by_any_process(
     assert 'agent_mesh_calls_total{agent="claude",tool="fs.write_file",verdict="pending"} 1' in text
     assert "agent_mesh_pending_approvals 1" in text
     assert "# TYPE agent_mesh_decision_latency_seconds histogram" in text
+    assert "agent_mesh_decision_latency_seconds_count 2" in text  # decision_ms of the two calls after the seed
     assert 'agent_mesh_upstream_latency_seconds_bucket{le="0.005"} 2' in text
 
 
