@@ -78,8 +78,10 @@ class Session:
 
     async def close(self) -> None:
         assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.close()
         try:
+            await asyncio.wait_for(self.proc.stdout.read(), 10)  # to EOF, so the pipe transport closes
             await asyncio.wait_for(self.proc.wait(), 10)
         except TimeoutError:
             self.proc.kill()
@@ -139,7 +141,8 @@ async def main_async(calls: int, warmup: int, runs: int) -> int:
     added50 = (pct(gov, 0.5) - pct(base, 0.5)) * ms
     added99 = (pct(gov, 0.99) - pct(base, 0.99)) * ms
     print(f"added: p50 {added50:.3f} ms (target <= 0.5), p99 {added99:.3f} ms (target <= 2)")
-    print(f"ratio wrapped/direct: p50 {pct(gov, 0.5) / pct(base, 0.5):.2f}x, p99 {pct(gov, 0.99) / pct(base, 0.99):.2f}x")
+    ratio50, ratio99 = pct(gov, 0.5) / pct(base, 0.5), pct(gov, 0.99) / pct(base, 0.99)
+    print(f"ratio wrapped/direct: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x")
     overhead = (start_wrapped - start_direct) * ms
     print(f"start-up to initialize answer, median of {runs}: direct {start_direct * ms:.0f} ms, "
           f"mcpwrap {start_wrapped * ms:.0f} ms, overhead {overhead:.0f} ms (target <= 150)")  # fmt: skip

@@ -125,7 +125,7 @@ def exec_(config_path: str | None, agent: str, command: tuple[str, ...]) -> None
       mcpwrap exec --agent claude -- git -C repo push --force     # git.push, args.argv has --force
       mcpwrap exec -- kubectl -n prod delete pod web-1           # kubectl.delete
     """
-    from mcpwrap.execute import become, prepare_exec
+    from mcpwrap.execute import REFUSED_STATUS, become, prepare_exec
     from mcpwrap.gateway import open_gate
     from mcpwrap.wrap import new_session_id
 
@@ -144,7 +144,11 @@ def exec_(config_path: str | None, agent: str, command: tuple[str, ...]) -> None
         raise click.ClickException(str(exc)) from None
     if binary is None:
         sys.exit(status)
-    become(binary, command)
+    try:
+        become(binary, command)
+    except OSError as exc:
+        click.echo(f"mcpwrap: cannot run {binary}: {exc.strerror}", err=True)
+        sys.exit(REFUSED_STATUS)
 
 
 @cli.command()

@@ -125,7 +125,10 @@ class Relay:
                 self._track_batch(msg, None)
                 self._to_server(frame)
             return
-        if msg.get("method") == "tools/call" and "id" in msg:
+        if msg.get("method") == "tools/call" and "id" not in msg:
+            log.warning("dropped a tools/call without an id: a call is judged only as a request")
+            return
+        if msg.get("method") == "tools/call":
             key = jsonrpc.id_key(msg["id"])
             self._judging[key] = (msg["id"], self._spawn(self._client_call(msg, key)))
             return
@@ -191,6 +194,7 @@ class Relay:
                 return await self._governor.judge(item, self.notify_client)
             return None
 
+        items = [i for i in items if not (isinstance(i, dict) and i.get("method") == "tools/call" and "id" not in i)]
         verdicts = await asyncio.gather(*(judge(item) for item in items))
         batch = _Batch(answers=[])
         forward: list[Any] = []
@@ -204,12 +208,28 @@ class Relay:
                 self._track(item, judged.ticket, batch)
         self._track_batch([i for i, j in zip(items, verdicts, strict=True) if j is None], batch)
         if forward:
-            self._to_server(jsonrpc.dump(forward))
+            try:
+                frame = jsonrpc.dump(forward)
+            except ValueError as exc:  # a number JSON cannot carry: answer rather than forward half a batch
+                self._refuse_batch(forward, batch, f"mcpwrap: {exc}")
+                forward = []
+            else:
+                self._to_server(frame)
         if batch.answers and not any(isinstance(i, dict) and jsonrpc.is_request(i) for i in forward):
             batch.sent = True
             self._to_client(batch.answers)
         await self._server_drain()
         await self._client_out.drain()
+
+    def _refuse_batch(self, forward: list[Any], batch: _Batch, why: str) -> None:
+        for item in forward:
+            if isinstance(item, dict) and jsonrpc.is_request(item):
+                flight = self._inflight.pop(jsonrpc.id_key(item["id"]), None)
+                if flight is not None and flight.ticket is not None:
+                    self._governor.finish(flight.ticket, jsonrpc.error(item["id"], jsonrpc.INVALID_PARAMS, why))
+                batch.answers.append(jsonrpc.error(item["id"], jsonrpc.INVALID_PARAMS, why))
+        if not self._inflight:
+            self._drained.set()
 
     # -- server -> client --------------------------------------------------------------------------
 

@@ -184,3 +184,22 @@ async def test_a_refused_tool_with_an_output_schema_gets_its_payload_in_meta_onl
     reply = await h.call(1, "forbidden", {})
     assert "structuredContent" not in reply["result"]
     assert reply["result"]["_meta"]["agent-mesh/refusal"]["code"] == "denied"
+
+
+async def test_a_tools_call_without_an_id_is_dropped_never_forwarded(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    h.send({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "forbidden", "arguments": {}}})
+    h.send([{"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "forbidden", "arguments": {}}}])
+    assert (await h.call(1, "echo", {"text": "after"}))["id"] == 1
+    assert h.server.calls() == ["echo"]
+
+
+async def test_a_batch_with_a_number_json_cannot_carry_is_answered_not_forwarded(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    h.send(
+        b'[{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {}}},'
+        b' {"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"n": 1e999}}]'
+    )
+    reply = await h.recv()
+    assert sorted(r["error"]["code"] for r in reply) == [-32602, -32602]
+    assert h.server.calls() == []
