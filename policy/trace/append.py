@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from policy.store.sqlite import DB_NAME, connect
+from policy.store.db import DB_NAME, connect
 from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_line, prepare
 
 JSONL_NAME = "traces.jsonl"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from policy.model import canonical_json
-from policy.store.sqlite import DB_NAME
+from policy.store.db import DB_NAME
 from policy.trace.append import chain_lock, trace_files
 from policy.trace.record import COLUMNS, GENESIS, expected_hash, parse_line
 
