@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from policy.conditions import compile_glob, is_glob
 from policy.config import parse_duration
+from policy.store.db import DB_NAME
 from policy.trace.append import trace_files
 
 VERDICTS = ("allow", "deny", "pending", "rate_limited", "loop_detected")
@@ -194,7 +195,7 @@ def open_source(state_dir: Path, traces_file: Path | None = None, *, table: bool
     """--traces FILE, else the table when it exists and `table` is on, else the state dir's JSONL files."""
     if traces_file is not None:
         return FileSource([traces_file])
-    db = state_dir / "state.db"
+    db = state_dir / DB_NAME
     if table and db.exists() and _has_rows(db):
         return TableSource(db)
     return FileSource(state_dir=state_dir)
