@@ -11,7 +11,7 @@ import contextlib
 import socket
 from pathlib import Path
 
-from mitmproxy import options
+from mitmproxy import exceptions, options
 from mitmproxy.tools.dump import DumpMaster
 
 from addons.governance import Governance
@@ -62,13 +62,17 @@ class ProxyRunner:
         return self._task
 
     async def start(self, seconds: float) -> None:
+        """Configure the addon (ValueError when it refuses the config), listen, return once connectable."""
         config = self.loaded.config
         ca = ensure_ca(config.state_dir)
         trusted = upstream_bundle(config.state_dir, config.proxy.extra_ca, self.base_dir)
         opts = options.Options(listen_host=self.listen[0], listen_port=self.listen[1], confdir=str(ca.confdir))
         master = DumpMaster(opts, with_termlog=False, with_dumper=False)
         master.addons.add(self.governance, ControlAddress(self.governance, self.control))  # type: ignore[no-untyped-call]
-        opts.update(mesh_config=self.config_file)  # type: ignore[no-untyped-call]
+        try:
+            opts.update(mesh_config=self.config_file)  # type: ignore[no-untyped-call]
+        except exceptions.OptionsError as exc:
+            raise ValueError(str(exc).removeprefix("agent-mesh: ")) from None
         if trusted is not None:
             opts.update(ssl_verify_upstream_trusted_ca=str(trusted))  # type: ignore[no-untyped-call]
         self.master = master
