@@ -155,3 +155,17 @@ def test_serve_runs_on_the_built_in_default_in_an_empty_folder(tmp_path: Path) -
         assert r.json()["policies"][0]["name"] == "default"
         p.popen.send_signal(2)
         assert p.wait_exit(timeout=15) == 0
+
+
+def test_serve_exports_a_span_per_call_to_an_opentelemetry_collector(tmp_path: Path) -> None:
+    with receiver() as collector, upstream() as up:
+        endpoint = collector.url.removesuffix("/hook")
+        config = _config().replace("approval:", f"traces: {{{{otlp_endpoint: {endpoint}}}}}\napproval:")
+        with running_serve(tmp_path, config) as s:
+            r = httpx.get(f"{up}/items", proxy=_proxy(s.proxy_port), trust_env=False, timeout=10)
+            assert r.status_code == 200
+            assert s.interrupt() == 0  # the SDK's batch processor flushes at exit
+        [(headers, body)] = [(h, b) for h, b in collector.received if b"execute_tool" in b]
+    assert headers["content-type"] == "application/x-protobuf"
+    assert b"agent_mesh.agent" in body
+    assert b"claude" in body
