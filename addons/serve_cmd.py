@@ -167,6 +167,13 @@ async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> Non
             await asyncio.sleep(0.02)
 
 
+def _login_name() -> str:
+    try:
+        return getpass.getuser() or "operator"
+    except OSError:  # no USER/LOGNAME and no passwd entry (a container with an arbitrary uid)
+        return "operator"
+
+
 @click.command("serve")
 @config_option
 @click.option("--listen-proxy", default=None, metavar="HOST:PORT", help="Proxy address (default: proxy.listen).")
@@ -210,5 +217,5 @@ def serve(
             configure_otel(config.traces.otlp_endpoint)
         except ValueError as exc:
             raise click.ClickException(f"traces.otlp_endpoint: {exc}") from None
-    who = operator or getpass.getuser() or "operator"
+    who = operator or _login_name()
     asyncio.run(run_serve(loaded, config_path, listen, secret, token_from, who))
