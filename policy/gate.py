@@ -146,7 +146,8 @@ class Gate:
         while True:
             decided = self._decided(verdict)
             if decided is not None:
-                return decided
+                # The decision latency of a held call is its check's, not the human's time.
+                return dataclasses.replace(decided, decision_ms=verdict.decision_ms)
             elapsed = time.monotonic() - start
             if elapsed >= budget:
                 return verdict
