@@ -89,6 +89,13 @@ async def test_an_operator_approves_grants_and_denies_an_agents_calls_from_the_p
             assert time.monotonic() - started < 5.0
             await asyncio.to_thread(b.wait_for_text, "#traces td.decided-by", "grant:")
             b.screenshot("web-grant.png")
+            b.fill("#trace-filter input[name=decided_by]", "grant:")
+            await asyncio.to_thread(b.wait_for, "#traces tbody tr >> nth=0")
+            await asyncio.to_thread(lambda: b.wait_for("#traces td.decided-by >> text=/^(?!grant:)/", state="detached"))
+            assert b.count("#traces tbody tr") == 1
+            b.fill("#trace-filter input[name=decided_by]", "")
+            b.click("#grants button[data-action=revoke]")
+            await asyncio.to_thread(b.wait_for_text, "#grants", "No active grants.")
 
             # 3. A denial with a reason reaches the agent as its readable result.
             call, approval = await held_on_page(s, b, lambda: agent.call_tool("get-sum", {"a": 1, "b": 2}))
