@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import shlex
 import signal
 import socket
 import sys
@@ -74,18 +75,23 @@ def _operator_token(loaded: LoadedConfig, given: str | None) -> tuple[str, str]:
         raise click.ClickException(f"operator token: {exc}") from None
 
 
-def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str, config_path: str | None) -> str:
-    """The few lines an operator needs on start: where things are and how agents and clients join."""
-    cfg = f" --config {config_path}" if config_path else ""
+def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str) -> str:
+    """The few lines an operator needs on start: where things are and how agents and clients join.
+
+    The config is named by its absolute path: agents' shells and MCP clients start elsewhere (clients even
+    strip the environment), and they must share this state dir.
+    """
+    cfg = "" if loaded.file.startswith("<") else f" --config {shlex.quote(str(Path(loaded.file).resolve()))}"
     control = Listen.url(listen.control)
     proxy = Listen.url(listen.proxy)
+    env_flags = cfg
     if listen.proxy != parse_listen(loaded.config.proxy.listen):
-        cfg += f" --listen {listen.proxy[0]}:{listen.proxy[1]}"
+        env_flags += f" --listen {listen.proxy[0]}:{listen.proxy[1]}"
     return "\n".join(
         [
             f"agent-mesh serve: governing with {loaded.file} (state in {loaded.config.state_dir})",
-            f'  proxy        {proxy}   agents: eval "$(agent-mesh env{cfg} --agent NAME)"',
-            "  MCP clients  mcpwrap install --client-config FILE --agent NAME   (e.g. ~/.claude.json)",
+            f'  proxy        {proxy}   agents: eval "$(agent-mesh env{env_flags} --agent NAME)"',
+            f"  MCP clients  mcpwrap install{cfg} --client-config FILE --agent NAME   (e.g. ~/.claude.json)",
             f"  web page     {control}/   one-time login link: {login_url}",
             f"  API          {control}/openapi.json   operator token: {token_from}",
             "  Ctrl-C stops everything; traces are flushed first.",
@@ -95,7 +101,6 @@ def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str
 
 async def run_serve(
     loaded: LoadedConfig,
-    config_path: str | None,
     listen: Listen,
     token: str,
     token_from: str,
@@ -140,7 +145,7 @@ async def run_serve(
     try:
         await _wait_started(server, server_task)
         login = f"{control_url}/login?code={plane.auth.login_code()}"
-        click.echo(banner(loaded, listen, login, token_from, config_path))
+        click.echo(banner(loaded, listen, login, token_from))
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())
@@ -218,4 +223,4 @@ def serve(
         except ValueError as exc:
             raise click.ClickException(f"traces.otlp_endpoint: {exc}") from None
     who = operator or _login_name()
-    asyncio.run(run_serve(loaded, config_path, listen, secret, token_from, who))
+    asyncio.run(run_serve(loaded, listen, secret, token_from, who))

@@ -67,7 +67,10 @@ def test_serve_governs_proxy_traffic_and_flushes_the_trace_on_ctrl_c(tmp_path: P
         assert r.status_code == 200
         assert r.json()["ok"] is True
         assert s.interrupt() == 0
-        assert "stopped; traces flushed" in s.proc.output()
+        out = s.proc.output()
+        assert "stopped; traces flushed" in out
+        assert f"mcpwrap install --config {s.config.resolve()} --client-config FILE" in out
+        assert f'eval "$(agent-mesh env --config {s.config.resolve()} --agent NAME)"' in out
     records = [json.loads(line) for line in (s.state / "traces.jsonl").read_text().splitlines()]
     assert [(r["agent"], r["verdict"], r["outcome"]) for r in records] == [("claude", "allow", "ok")]
     assert run([AGENT_MESH, "traces", "verify", "--config", s.config]).returncode == 0
