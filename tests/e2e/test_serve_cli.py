@@ -70,7 +70,8 @@ def test_serve_governs_proxy_traffic_and_flushes_the_trace_on_ctrl_c(tmp_path: P
         out = s.proc.output()
         assert "stopped; traces flushed" in out
         assert f"mcpwrap install --config {s.config.resolve()} --client-config FILE" in out
-        assert f'eval "$(agent-mesh env --config {s.config.resolve()} --agent NAME)"' in out
+        env = f"agent-mesh env --config {s.config.resolve()} --listen 127.0.0.1:{s.proxy_port} --agent NAME"
+        assert f'eval "$({env})"' in out
     records = [json.loads(line) for line in (s.state / "traces.jsonl").read_text().splitlines()]
     assert [(r["agent"], r["verdict"], r["outcome"]) for r in records] == [("claude", "allow", "ok")]
     assert run([AGENT_MESH, "traces", "verify", "--config", s.config]).returncode == 0
