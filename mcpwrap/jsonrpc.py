@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # Implementation-defined server errors (-32000..-32099): the wrapped server is gone.
@@ -43,10 +42,6 @@ def dump(message: Message | list[Any]) -> bytes:
 
 def is_request(msg: Message) -> bool:
     return isinstance(msg.get("method"), str) and "id" in msg
-
-
-def is_notification(msg: Message) -> bool:
-    return isinstance(msg.get("method"), str) and "id" not in msg
 
 
 def is_response(msg: Message) -> bool:
