@@ -25,7 +25,7 @@ from policy.control.feed import TraceFilter
 from policy.control.plane import ControlPlane, Principal
 from policy.control.problems import ApiError, bad_request, not_found
 from policy.control.views import approval_view, fact_view, grant_view
-from policy.store.base import Approval, ApprovalState, Grant, StoreConflict
+from policy.store.base import MIN_PREFIX, Approval, ApprovalState, Grant, StoreConflict
 
 SUPERVISOR_PREFIX = "supervisor:"
 STATES = {s.value: s for s in ApprovalState}
@@ -49,9 +49,13 @@ def _approval(plane: ControlPlane, approval_id: str) -> Approval:
 
 
 def _grant(plane: ControlPlane, grant_id: str) -> Grant:
+    if len(grant_id) < MIN_PREFIX:
+        raise not_found(f"grant id {grant_id!r} is too short: give at least {MIN_PREFIX} characters")
     found = [g for g in plane.governor.grants(include_inactive=True) if g.id.startswith(grant_id.lower())]
-    if len(found) != 1 or len(grant_id) < 6:
-        raise not_found(f"no grant id starts with {grant_id!r}" if not found else f"{grant_id!r} is ambiguous")
+    if len(found) != 1:
+        raise not_found(
+            f"no grant id starts with {grant_id!r}" if not found else f"{grant_id!r} matches several grants"
+        )
     return found[0]
 
 
