@@ -27,13 +27,13 @@ _TRACE_FILTERS = [
 _LIMIT = _q("limit", "At most this many items (1-1000, default 100)", "integer")
 
 
-def _op(summary: str, *, params: list[dict[str, Any]] | None = None, body: str | None = None,
+def _op(op_id: str, summary: str, *, params: list[dict[str, Any]] | None = None, body: str | None = None,
         ok: str = "200", errors: tuple[str, ...] = (), media: str = "application/json") -> dict[str, Any]:  # fmt: skip
     responses: dict[str, Any] = {ok: {"description": "OK", "content": {media: {"schema": {"type": "object"}}}}}
     responses.update(_AUTH)
     for code in errors:
         responses[code] = _ERR
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses}
     if params:
         op["parameters"] = params
     if body:
@@ -62,40 +62,92 @@ _RESOLUTION = {
 
 def document(version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {
-        "/health": {"get": {"summary": "Liveness and store readability (no token needed)", "security": [],
-                            "responses": {"200": {"description": "OK"}, "503": {"description": "Store unreadable"}}}},
-        "/metrics": {"get": _op("Prometheus metrics", media="text/plain")},
-        "/openapi.json": {"get": _op("This document")},
-        "/api/approvals": {"get": _op("List approvals", errors=("400",), params=[
-            _q("status", "pending (default), approved, denied, expired or all"),
-            _q("agent", "Glob over the agent name"), _q("tool", "Glob over the full tool name"), _LIMIT])},
-        "/api/approvals/{id}": {"get": _op("One approval with the agent's recent traces, grants and memory facts",
-                                           params=[_ID], errors=("404",))},
-        "/api/approvals/{id}/approve": {"post": _op("Approve a pending call (optionally grant it for a while)",
-                                                    params=[_ID], body="Approve", errors=("400", "404", "409"))},
-        "/api/approvals/{id}/deny": {"post": _op("Deny a pending call", params=[_ID], body="Deny",
-                                                 errors=("400", "404", "409"))},
-        "/api/grants": {
-            "get": _op("List grants", params=[_q("all", "true: include expired, used up and revoked", "boolean")]),
-            "post": _op("Create a grant", body="Grant", ok="201", errors=("400",)),
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness and store readability (no token needed)",
+                "security": [],
+                "responses": {"200": {"description": "OK"}, "503": {"description": "Store unreadable"}},
+            }
         },
-        "/api/grants/{id}": {"delete": _op("Revoke a grant", params=[_ID], errors=("404", "409"))},
-        "/api/memory": {"get": _op("List decision-memory facts",
-                                   params=[_q("agent", "Exact agent"), _q("tool", "Exact full tool name"), _LIMIT])},
-        "/api/memory/{id}": {"delete": _op("Forget one fact", params=[_ID], errors=("404",))},
-        "/api/memory/forget": {"post": _op("Forget every fact of an agent and/or tool", body="Forget",
-                                           errors=("400",))},
-        "/api/traces": {"get": _op("Query trace records, newest first", params=[*_TRACE_FILTERS, _LIMIT],
-                                   errors=("400",))},
-        "/api/traces/stream": {"get": _op("Live trace records (Server-Sent Events `trace`)", params=_TRACE_FILTERS,
-                                          media="text/event-stream")},
-        "/api/events": {"get": _op("Live events for the page: `trace` and `approvals`", media="text/event-stream")},
-        "/api/sessions": {"get": _op("Sessions seen in the trace", params=[_LIMIT])},
-        "/api/policies": {"get": _op("Effective policies in evaluation order")},
-        "/api/decide": {"post": _op("Dry run: what would happen to this call (changes nothing)", body="Call",
-                                    errors=("400",))},
-        "/decide": {"post": _op("Alias of /api/decide", body="Call", errors=("400",))},
-    }  # fmt: skip
+        "/metrics": {"get": _op("metrics", "Prometheus metrics", media="text/plain")},
+        "/openapi.json": {"get": _op("openapi", "This document")},
+        "/api/approvals": {
+            "get": _op(
+                "listApprovals",
+                "List approvals",
+                errors=("400",),
+                params=[
+                    _q("status", "pending (default), approved, denied, expired or all"),
+                    _q("agent", "Glob over the agent name"),
+                    _q("tool", "Glob over the full tool name"),
+                    _LIMIT,
+                ],
+            )
+        },
+        "/api/approvals/{id}": {
+            "get": _op(
+                "getApproval",
+                "One approval with the agent's recent traces, grants and memory facts",
+                params=[_ID],
+                errors=("404",),
+            )
+        },
+        "/api/approvals/{id}/approve": {
+            "post": _op(
+                "approve",
+                "Approve a pending call (optionally grant it for a while)",
+                params=[_ID],
+                body="Approve",
+                errors=("400", "404", "409"),
+            )
+        },
+        "/api/approvals/{id}/deny": {
+            "post": _op("deny", "Deny a pending call", params=[_ID], body="Deny", errors=("400", "404", "409"))
+        },
+        "/api/grants": {
+            "get": _op(
+                "listGrants", "List grants", params=[_q("all", "true: include expired, used up and revoked", "boolean")]
+            ),
+            "post": _op("createGrant", "Create a grant", body="Grant", ok="201", errors=("400",)),
+        },
+        "/api/grants/{id}": {"delete": _op("revokeGrant", "Revoke a grant", params=[_ID], errors=("404", "409"))},
+        "/api/memory": {
+            "get": _op(
+                "listFacts",
+                "List decision-memory facts",
+                params=[_q("agent", "Exact agent"), _q("tool", "Exact full tool name"), _LIMIT],
+            )
+        },
+        "/api/memory/{id}": {"delete": _op("forgetFact", "Forget one fact", params=[_ID], errors=("404",))},
+        "/api/memory/forget": {
+            "post": _op("forgetFacts", "Forget every fact of an agent and/or tool", body="Forget", errors=("400",))
+        },
+        "/api/traces": {
+            "get": _op(
+                "queryTraces", "Query trace records, newest first", params=[*_TRACE_FILTERS, _LIMIT], errors=("400",)
+            )
+        },
+        "/api/traces/stream": {
+            "get": _op(
+                "streamTraces",
+                "Live trace records (Server-Sent Events `trace`)",
+                params=_TRACE_FILTERS,
+                media="text/event-stream",
+            )
+        },
+        "/api/events": {
+            "get": _op("streamEvents", "Live events for the page: `trace` and `approvals`", media="text/event-stream")
+        },
+        "/api/sessions": {"get": _op("listSessions", "Sessions seen in the trace", params=[_LIMIT])},
+        "/api/policies": {"get": _op("listPolicies", "Effective policies in evaluation order")},
+        "/api/decide": {
+            "post": _op(
+                "decide", "Dry run: what would happen to this call (changes nothing)", body="Call", errors=("400",)
+            )
+        },
+        "/decide": {"post": _op("decideAlias", "Alias of /api/decide", body="Call", errors=("400",))},
+    }
     schemas = {
         "Approve": _obj({**_RESOLUTION, "for": {**_S, "description": "Also grant this agent this tool, e.g. 30m"}}),
         "Deny": _obj(_RESOLUTION),

@@ -86,3 +86,13 @@ async def test_the_openapi_document_describes_every_api_route(client: httpx.Asyn
         for m in (r.methods or ()) - {"HEAD"}
     }
     assert served == documented
+
+
+def test_the_openapi_document_loads_in_the_proxys_own_openapi_parser_with_unique_operation_ids() -> None:
+    from addons.openapi_spec import parse_spec
+    from policy.control.openapi import document
+
+    ops = parse_spec(document("1"), "control").operations
+    ids = [o.tool for o in ops]
+    assert len(ids) == len(set(ids)) == 20
+    assert "approve" in ids
