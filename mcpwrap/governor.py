@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mcpwrap import jsonrpc, refusals
@@ -22,6 +23,9 @@ log = logging.getLogger("mcpwrap")
 
 # Seconds between progress keepalives while a call is held (clients reset their timeout on each).
 KEEPALIVE_SECONDS = 5.0
+# How long the client has to retry a call the server answered `input_required` (2026-07-28) without
+# being judged again: it is the same call, continued with the user's input.
+CONTINUATION_SECONDS = 600.0
 # A server that lists more pages than this is cut short: annotations beyond are simply unknown.
 MAX_LIST_PAGES = 50
 
@@ -69,6 +73,7 @@ class Governor:
         self._fallback_server = fallback_server
         self._protocol_version: str | None = None
         self._ask: Ask | None = None
+        self._continuations: dict[str, tuple[Verdict, float]] = {}
         self._tools = ToolBook(gate, agent=agent, session_id=session_id)
 
     @property
@@ -138,6 +143,13 @@ class Governor:
         )
 
     async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify) -> Verdict:
+        if "inputResponses" in params or "requestState" in params:
+            granted = self._continuations.pop(call.call_hash, None)
+            if granted is not None and granted[1] > time.monotonic():
+                # The retry of a call the server answered `input_required`: the same call, already judged.
+                return replace(
+                    granted[0], trace_id=secrets.token_hex(16), decided_by=f"continues:{granted[0].trace_id}"
+                )
         verdict = await self._tools.pin_verdict(call, await self._gate.check(call))
         if verdict.kind is VerdictKind.PENDING:
             verdict = await self._hold(call, verdict, params, notify)
@@ -205,4 +217,7 @@ class Governor:
         else:
             is_error = bool(body.get("isError")) if isinstance(body, dict) else None
             outcome = Outcome(forwarded=True, is_error=is_error, latency_ms=latency)
+            if isinstance(body, dict) and body.get("resultType") == "input_required":
+                deadline = time.monotonic() + CONTINUATION_SECONDS
+                self._continuations[ticket.call.call_hash] = (ticket.verdict, deadline)
         self._gate.finish(ticket.call, ticket.verdict, outcome)

@@ -1,6 +1,7 @@
 """A scripted MCP server on in-memory streams: the stand-in for a third-party server in unit tests.
 
-It answers initialize, server/discover, tools/list and tools/call (echoing the arguments), records every
+It answers initialize, server/discover, tools/list and tools/call (echoing the arguments; `ask` first answers
+`input_required`, as a 2026-07-28 server asking the user), records every
 frame it receives, and can be told to wait, to change a tool, to send requests of its own, or to die.
 """
 
@@ -85,11 +86,14 @@ class FakeServer:
             body = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}
         elif method == "tools/list":
             body = {"tools": self.tools}
+        elif method == "tools/call" and msg["params"]["name"] == "ask" and "inputResponses" not in msg["params"]:
+            question = {"method": "elicitation/create", "params": {"message": "sure?", "requestedSchema": {}}}
+            body = {"resultType": "input_required", "inputRequests": {"q1": question}, "requestState": "s1"}
         elif method == "tools/call":
             args = msg["params"].get("arguments", {})
             body = {"content": [{"type": "text", "text": json.dumps(args)}], "isError": False}
         else:
             body = {}
         if modern:
-            body = {**body, "resultType": "complete", "_meta": {"io.modelcontextprotocol/serverInfo": info}}
+            body = {"resultType": "complete", **body, "_meta": {"io.modelcontextprotocol/serverInfo": info}}
         return {"jsonrpc": "2.0", "id": msg["id"], "result": body}

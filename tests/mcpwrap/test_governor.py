@@ -167,3 +167,21 @@ async def _pending_approval(h: Any) -> str:
 
 def test_fake_server_tools_are_json() -> None:
     assert json.loads(json.dumps(tool("x", readOnlyHint=True)))["annotations"] == {"readOnlyHint": True}
+
+
+async def test_the_retry_of_an_input_required_call_continues_without_a_second_approval(harness: MakeHarness) -> None:
+    h = harness([tool("ask", destructiveHint=True)], name="srv")
+    modern = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
+    h.send(call(1, "ask", {"x": 1}, **modern))
+    h.approve(await _pending_approval(h))
+    first = await h.recv()
+    assert first["result"]["resultType"] == "input_required"
+    answers = {"q1": {"action": "accept", "content": {}}}
+    retry = await h.call(2, "ask", {"x": 1}, inputResponses=answers, requestState="s1", **modern)
+    assert retry["result"]["isError"] is False
+    assert len(h.store.list_approvals(None, 0.0)) == 1
+    records = _calls(h, "srv.ask")
+    assert records[-1]["decided_by"] == f"continues:{records[0]['trace_id']}"
+    # A fresh call (no input responses) is judged again from scratch.
+    h.send(call(3, "ask", {"x": 1}, **modern))
+    await until(lambda: len(h.store.list_approvals(None, 0.0)) == 2, "a second approval")
