@@ -74,6 +74,7 @@ class Governor:
         self._protocol_version: str | None = None
         self._ask: Ask | None = None
         self._continuations: dict[str, tuple[Verdict, float]] = {}
+        self._learning = asyncio.Lock()
         self._tools = ToolBook(gate, agent=agent, session_id=session_id)
 
     @property
@@ -183,12 +184,14 @@ class Governor:
             return
         meta = jsonrpc.params_of(msg).get("_meta")
         envelope = {"_meta": meta} if jsonrpc.protocol_version(msg) is not None else {}
-        if self._server is None and envelope:
-            # The stateless era has no initialize: ask the server who it is, as a client would.
-            found = await self._ask("server/discover", envelope)
-            self.learn_server(jsonrpc.server_name_from_result(found.get("result")))
-        if not self._tools.listed:
-            await self._list_tools(envelope)
+        if (self._server is None and envelope) or not self._tools.listed:
+            async with self._learning:  # concurrent first calls share one discover and one listing
+                if self._server is None and envelope:
+                    # The stateless era has no initialize: ask the server who it is, as a client would.
+                    found = await self._ask("server/discover", envelope)
+                    self.learn_server(jsonrpc.server_name_from_result(found.get("result")))
+                if not self._tools.listed:
+                    await self._list_tools(envelope)
 
     async def _list_tools(self, envelope: dict[str, Any]) -> None:
         assert self._ask is not None

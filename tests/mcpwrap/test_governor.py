@@ -185,3 +185,12 @@ async def test_the_retry_of_an_input_required_call_continues_without_a_second_ap
     # A fresh call (no input responses) is judged again from scratch.
     h.send(call(3, "ask", {"x": 1}, **modern))
     await until(lambda: len(h.store.list_approvals(None, 0.0)) == 2, "a second approval")
+
+
+async def test_concurrent_first_calls_share_one_tools_listing(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    h.send([call(1, "echo", {"text": "a"}), call(2, "echo", {"text": "b"})])
+    h.send(call(3, "echo", {"text": "c"}))
+    replies = [await h.recv(), await h.recv()]
+    assert sorted(len(r) if isinstance(r, list) else 1 for r in replies) == [1, 2]
+    assert h.server.methods().count("tools/list") == 1
