@@ -85,6 +85,11 @@ class Governor:
         """Give the Governor a way to send the server requests of its own (server/discover, tools/list)."""
         self._ask = ask
 
+    @property
+    def needs_server_name(self) -> bool:
+        """True until the server's name is known (from --server or from what the server reported)."""
+        return self._server is None
+
     def learn_server(self, name: str | None) -> None:
         if name and not self._fixed_server and self._server is None:
             self._server = name

@@ -252,15 +252,18 @@ class Relay:
         if isinstance(msg, list):
             kept: list[Any] = []
             batches: list[_Batch] = []
+            answered: list[tuple[_InFlight | None, Any]] = []
             for item in msg:
                 out, flight = await self._server_item(item) if isinstance(item, dict) else (item, None)
                 if out is not None:
                     kept.append(out)
                 batches += _unsent(flight)
+                answered.append((flight, item))
             for batch in batches:
                 kept += batch.answers
             if kept:
                 self._to_client(kept)
+            self._record(answered)
             return
         out, flight = await self._server_item(msg)
         if out is msg:
@@ -270,6 +273,13 @@ class Relay:
         for batch in _unsent(flight):
             # The server answered a batch element on its own: mcpwrap's answers follow as their own array.
             self._to_client(batch.answers)
+        self._record([(flight, msg)])
+
+    def _record(self, answered: list[tuple[_InFlight | None, Any]]) -> None:
+        # After the client has its answer: recording is not on the call's critical path.
+        for flight, response in answered:
+            if flight is not None and flight.ticket is not None:
+                self._governor.finish(flight.ticket, response)
 
     async def _server_item(self, msg: Message) -> tuple[Message | None, _InFlight | None]:
         """What to send the client for one server message (itself, a changed copy, or None) and its request."""
@@ -289,9 +299,8 @@ class Relay:
         if not self._inflight:
             self._drained.set()
         body = msg.get("result")
-        self._governor.learn_server(jsonrpc.server_name_from_result(body))
-        if flight.ticket is not None:
-            self._governor.finish(flight.ticket, msg)
+        if self._governor.needs_server_name:
+            self._governor.learn_server(jsonrpc.server_name_from_result(body))
         if flight.method == "tools/list" and isinstance(body, dict):
             filtered = await self._governor.filter_tools(body)
             if filtered is not body:
