@@ -14,6 +14,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Decisions take microseconds to milliseconds; upstream calls milliseconds to minutes.
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+# Plain-HTTP tools carry their path (`GET /items/123`): past this many series, new tools count as "_other".
+MAX_SERIES = 5000
+OTHER = "_other"
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -70,19 +73,23 @@ class Metrics:
         self._upstream = Histogram(CALL_BUCKETS)
         self._gauges: dict[str, float] = {}
 
+    def _count(self, key: tuple[str, str, str], n: int) -> None:
+        if key not in self._calls and len(self._calls) >= MAX_SERIES:
+            key = (key[0], OTHER, key[2])
+        self._calls[key] = self._calls.get(key, 0) + n
+
     def seed(self, totals: Iterable[tuple[str, str, str, int]]) -> None:
         """Start the call counters from the history already in the trace table."""
         with self._lock:
             for agent, tool, verdict, n in totals:
-                key = (agent, tool, verdict)
-                self._calls[key] = self._calls.get(key, 0) + n
+                self._count((agent, tool, verdict), n)
 
     def observe(self, record: Mapping[str, Any]) -> None:
         key = (str(record.get("agent")), str(record.get("tool")), str(record.get("verdict")))
         decision_ms = record.get("decision_ms")
         latency_ms = record.get("latency_ms")
         with self._lock:
-            self._calls[key] = self._calls.get(key, 0) + 1
+            self._count(key, 1)
             if isinstance(decision_ms, int | float) and not isinstance(decision_ms, bool):
                 self._decision.observe(decision_ms / 1000.0)
             if isinstance(latency_ms, int | float) and not isinstance(latency_ms, bool):
