@@ -205,6 +205,8 @@ class Governor:
             response = await self._ask("tools/list", params)
             body = response.get("result")
             if not isinstance(body, dict):
+                # The server cannot list its tools: judge without annotations rather than ask on every call.
+                self._tools.listed = True
                 return
             self.learn_server(jsonrpc.server_name_from_result(body))
             self._tools.filter(self.server, body)

@@ -194,3 +194,20 @@ async def test_concurrent_first_calls_share_one_tools_listing(harness: MakeHarne
     replies = [await h.recv(), await h.recv()]
     assert sorted(len(r) if isinstance(r, list) else 1 for r in replies) == [1, 2]
     assert h.server.methods().count("tools/list") == 1
+
+
+async def test_a_server_that_cannot_list_its_tools_is_asked_once_and_calls_are_still_judged(
+    harness: MakeHarness,
+) -> None:
+    h = harness(name="srv")
+    original = h.server.answer
+
+    def no_listing(msg: dict[str, Any]) -> dict[str, Any] | None:
+        if msg.get("method") == "tools/list":
+            return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "no tools/list"}}
+        return original(msg)
+
+    h.server.answer = no_listing
+    assert (await h.call(1, "echo", {"text": "a"}))["result"]["isError"] is False
+    assert (await h.call(2, "forbidden", {}))["result"]["structuredContent"]["code"] == "denied"
+    assert h.server.methods().count("tools/list") == 1
