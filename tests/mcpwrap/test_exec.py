@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,19 @@ def test_the_call_carries_argv_with_the_binary_basename_and_the_working_director
     call = command_call(["/usr/bin/git", "-C", "r", "push"], agent="a", session_id="s", cwd="/w")
     assert (call.full_name, call.surface) == ("git.push", "cli")
     assert call.arguments == {"argv": ["git", "-C", "r", "push"], "cwd": "/w"}
+
+
+def test_a_held_command_shows_its_approval_id_and_the_identical_rerun_passes_once_approved(tmp_path: Path) -> None:
+    config = tmp_path / "held.yaml"
+    config.write_text(
+        f"version: 1\nstate_dir: {tmp_path / 'state'}\napproval: {{hold_seconds: 0.2}}\n"
+        "policies:\n  - name: p\n    agent: '*'\n    rules:\n      - {tools: [sh], action: human_approval}\n"
+    )
+    first = mcpwrap_exec(config, "sh", "-c", "exit 3")
+    assert first.returncode == 126
+    approval = re.search(r"agent-mesh approvals approve ([0-9a-f]+)", first.stderr)
+    assert approval is not None, first.stderr
+    mesh = Path(sys.executable).with_name("agent-mesh")
+    subprocess.run([mesh, "approvals", "approve", approval.group(1), "--config", str(config)], check=True, timeout=60)
+    assert mcpwrap_exec(config, "sh", "-c", "exit 3").returncode == 3
+    assert mcpwrap_exec(config, "sh", "-c", "exit 3").returncode == 126
