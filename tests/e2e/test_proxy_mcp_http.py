@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.proxy_harness import AGENT_MESH, RunningProxy, running_proxy
@@ -29,6 +30,7 @@ agents: {{claude: {{token: s3cret}}}}
 servers:
   notes_sse: {{mcp_url: "{sse}"}}
   notes_json: {{mcp_url: "{json}"}}
+  notes_legacy: {{mcp_url: "{legacy}"}}
 approval: {{hold_seconds: 60}}
 policies:
   - name: claude
@@ -46,12 +48,16 @@ def servers() -> Iterator[dict[str, str]]:
     urls: dict[str, str] = {}
     procs = []
     try:
-        for kind, extra in (("sse", []), ("json", ["--json"])):
+        for kind, args, path in (
+            ("sse", ["streamable-http"], "/mcp"),
+            ("json", ["streamable-http", "--json"], "/mcp"),
+            ("legacy", ["sse"], "/sse"),
+        ):
             port = free_port()
-            proc = Proc([sys.executable, SERVER, str(port), "streamable-http", *extra], name=f"notes-{kind}").start()
+            proc = Proc([sys.executable, SERVER, str(port), *args], name=f"notes-{kind}").start()
             procs.append(proc)
             proc.wait_for_port(port, timeout=20)
-            urls[kind] = f"http://127.0.0.1:{port}/mcp"
+            urls[kind] = f"http://127.0.0.1:{port}{path}"
         yield urls
     finally:
         for proc in procs:
@@ -173,3 +179,28 @@ async def test_a_header_that_disagrees_with_the_body_is_refused(proxy: RunningPr
         answer = await http.post(servers["json"], json=body, headers=headers)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == -32020
+
+
+async def test_the_deprecated_http_sse_transport_is_governed(proxy: RunningProxy, servers: dict[str, str]) -> None:
+    """2024-11-05: calls POSTed to the announced endpoint are judged; a refusal arrives on the event stream."""
+
+    def factory(
+        headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+    ) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            proxy=f"http://claude:s3cret@127.0.0.1:{proxy.port}", headers=headers, timeout=timeout, auth=auth
+        )
+
+    async with Client(sse_client(servers["legacy"], httpx_client_factory=factory), mode="legacy") as c:
+        listed = sorted(t.name for t in (await c.list_tools()).tools)
+        read = await c.call_tool("read_note", {"name": "hello"})
+        denied = await c.call_tool("delete_note", {"name": "legacy"})
+        again = await c.call_tool("read_note", {"name": "hello"})
+    assert listed == ["read_note", "wait_for_ack", "write_note"]
+    assert read.content[0].text == "world"  # type: ignore[union-attr]
+    assert denied.is_error
+    assert denied.structured_content is not None
+    assert denied.structured_content["code"] == "denied"
+    assert not again.is_error
+    want = {("notes_legacy.read_note", "allow", "ok"), ("notes_legacy.delete_note", "deny", "refused")}
+    assert want <= await traced(proxy, "notes_legacy", want)
