@@ -104,17 +104,26 @@ def starter_policy(server: str, tools: Sequence[dict[str, Any]]) -> str:
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--server", default=None, help="The server's name in policies (default: the name it reports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tools and the policy as JSON.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def discover(server: str | None, as_json: bool, command: tuple[str, ...]) -> None:
+@click.option("--openapi", "spec", metavar="SPEC", help="An OpenAPI spec (file or URL) instead of a stdio server.")
+@click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
+def discover(server: str | None, as_json: bool, spec: str | None, command: tuple[str, ...]) -> None:
     """Start a stdio MCP server, list its tools and annotations, print a starter policy.
 
     \b
     The policy goes to stdout (redirect it to a file); the tool summary goes to stderr.
+    With --openapi SPEC --server NAME, the policy covers a REST API instead (GET/HEAD allowed,
+    other methods held for a human), for the HTTP proxy.
     \b
     Example:
       agent-mesh discover --server fs -- npx @modelcontextprotocol/server-filesystem /tmp > fs.yaml
+      agent-mesh discover --openapi specs/github.json --server github > github.yaml
       agent-mesh check --config fs.yaml
     """
+    if spec is not None:
+        _discover_openapi(spec, server, command)
+        return
+    if not command:
+        raise click.UsageError("give the server's command after --, or --openapi SPEC --server NAME")
     try:
         reported, tools = asyncio.run(list_tools(command))
         name = policy_name(server or reported or command[0].rsplit("/", 1)[-1])
@@ -129,3 +138,17 @@ def discover(server: str | None, as_json: bool, command: tuple[str, ...]) -> Non
         hints = ", ".join(f"{k}={v}" for k, v in (tool.get("annotations") or {}).items() if k.endswith("Hint"))
         click.echo(f"{name}.{tool['name']}" + (f"  ({hints})" if hints else ""), err=True)
     click.echo(text, nl=False)
+
+
+def _discover_openapi(spec: str, server: str | None, command: tuple[str, ...]) -> None:
+    """The REST flavour: the HTTP adapter reads the spec (imported here only, so mcpwrap does not need it)."""
+    if command:
+        raise click.UsageError("--openapi takes no server command")
+    if not server:
+        raise click.UsageError("--openapi needs --server NAME (the API's name in tool names)")
+    from addons.openapi_spec import starter_policy as openapi_starter_policy
+
+    try:
+        click.echo(openapi_starter_policy(spec, server), nl=False)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
