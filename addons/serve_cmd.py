@@ -106,6 +106,7 @@ async def run_serve(
     token_from: str,
     operator: str,
     *,
+    mitm_options: tuple[str, ...] = (),
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -115,7 +116,7 @@ async def run_serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
-    proxy = ProxyRunner(loaded, listen.proxy, control=listen.control)
+    proxy = ProxyRunner(loaded, listen.proxy, control=listen.control, mitm_options=mitm_options)
     try:
         await proxy.start(READY_SECONDS)
     except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
@@ -187,12 +188,20 @@ def _login_name() -> str:
 )
 @click.option("--token", default=None, help="Operator token (default: control.token, else <state_dir>/operator.token).")
 @click.option("--operator", default=None, help="Name recorded as human:<name> for the page's decisions ($USER).")
+@click.option(
+    "--set",
+    "mitm_options",
+    multiple=True,
+    metavar="OPTION=VALUE",
+    help="A mitmproxy option for the proxy (repeatable), e.g. map_remote or modify_headers.",
+)
 def serve(
     config_path: str | None,
     listen_proxy: str | None,
     listen_control: str | None,
     token: str | None,
     operator: str | None,
+    mitm_options: tuple[str, ...],
 ) -> None:
     """Run the proxy and the control plane (API, web page, metrics) until Ctrl-C.
 
@@ -203,6 +212,7 @@ def serve(
     Example:
       agent-mesh serve                                  # the built-in default, ./.agent-mesh
       agent-mesh serve --config agent-mesh.yaml --listen-control 127.0.0.1:9181
+      agent-mesh serve --set 'map_remote=|https://api.github.com|http://127.0.0.1:4010'
       curl -H "Authorization: Bearer $(cat .agent-mesh/operator.token)" 127.0.0.1:8181/api/approvals
     """
     loaded = load_loaded(config_path)
@@ -223,4 +233,4 @@ def serve(
         except ValueError as exc:
             raise click.ClickException(f"traces.otlp_endpoint: {exc}") from None
     who = operator or _login_name()
-    asyncio.run(run_serve(loaded, listen, secret, token_from, who))
+    asyncio.run(run_serve(loaded, listen, secret, token_from, who, mitm_options=mitm_options))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 from mitmproxy import exceptions, options
@@ -44,8 +45,16 @@ def _listening(addr: tuple[str, int]) -> bool:
 class ProxyRunner:
     """One DumpMaster: `start()` returns once the proxy accepts connections; `stop()` flushes the traces."""
 
-    def __init__(self, loaded: LoadedConfig, listen: tuple[str, int], *, control: tuple[str, int]) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        listen: tuple[str, int],
+        *,
+        control: tuple[str, int],
+        mitm_options: Sequence[str] = (),
+    ) -> None:
         self.loaded = loaded
+        self.mitm_options = tuple(mitm_options)
         builtin = loaded.file.startswith("<")
         # The addon loads the config itself: the same file, or "" for the same discovery (built-in default).
         self.config_file = "" if builtin else str(Path(loaded.file).resolve())
@@ -70,6 +79,7 @@ class ProxyRunner:
         master = DumpMaster(opts, with_termlog=False, with_dumper=False)
         master.addons.add(self.governance, ControlAddress(self.governance, self.control))  # type: ignore[no-untyped-call]
         try:
+            opts.set(*self.mitm_options)
             opts.update(mesh_config=self.config_file)  # type: ignore[no-untyped-call]
         except exceptions.OptionsError as exc:
             raise ValueError(str(exc).removeprefix("agent-mesh: ")) from None
