@@ -79,9 +79,13 @@ def test_serve_governs_proxy_traffic_and_flushes_the_trace_on_ctrl_c(tmp_path: P
 
 def test_the_control_plane_refuses_agents_directly_and_through_the_proxy(tmp_path: Path) -> None:
     with running_serve(tmp_path, _config()) as s:
-        through = httpx.get(f"{s.control}/api/approvals", proxy=_proxy(s.proxy_port), trust_env=False, timeout=10)
-        assert through.status_code == 403
-        assert through.json()["code"] == "control_plane"
+        with httpx.Client(proxy=_proxy(s.proxy_port), trust_env=False, timeout=10) as agent:
+            for method, path in [("GET", "/api/approvals"), ("POST", "/api/approvals/abcdef123456/approve"),
+                                 ("GET", "/metrics"), ("GET", "/health"), ("GET", "/"), ("POST", "/login")]:  # fmt: skip
+                headers = {"Authorization": f"Bearer {TOKEN}"}  # even an agent that stole the operator token
+                through = agent.request(method, f"{s.control}{path}", headers=headers, json={})
+                assert through.status_code == 403, path
+                assert through.json()["code"] == "control_plane"
         basic = "Basic " + base64.b64encode(f"claude:{AGENT_TOKEN}".encode()).decode()
         for headers in ({}, {"Authorization": f"Bearer {AGENT_TOKEN}"}, {"Authorization": basic}):
             r = httpx.get(f"{s.control}/api/approvals", headers=headers, trust_env=False)
