@@ -80,8 +80,9 @@ def test_serve_governs_proxy_traffic_and_flushes_the_trace_on_ctrl_c(tmp_path: P
 def test_the_control_plane_refuses_agents_directly_and_through_the_proxy(tmp_path: Path) -> None:
     with running_serve(tmp_path, _config()) as s:
         with httpx.Client(proxy=_proxy(s.proxy_port), trust_env=False, timeout=10) as agent:
-            for method, path in [("GET", "/api/approvals"), ("POST", "/api/approvals/abcdef123456/approve"),
-                                 ("GET", "/metrics"), ("GET", "/health"), ("GET", "/"), ("POST", "/login")]:  # fmt: skip
+            routes = [("GET", "/api/approvals"), ("POST", "/api/approvals/abcdef123456/approve"), ("GET", "/metrics"),
+                      ("GET", "/health"), ("GET", "/"), ("POST", "/login")]  # fmt: skip
+            for method, path in routes:
                 headers = {"Authorization": f"Bearer {TOKEN}"}  # even an agent that stole the operator token
                 through = agent.request(method, f"{s.control}{path}", headers=headers, json={})
                 assert through.status_code == 403, path
