@@ -1,0 +1,197 @@
+"""Benchmark the HTTP adapter: small JSON-RPC `tools/call` POSTs through plain mitmdump and through mitmdump with
+the governance addon (gate check, SQLite store, batched trace writer, outcome parsing), and direct for reference.
+
+Throughput: requests/s with CONCURRENCY keep-alive connections for a fixed time. Latency: p50/p99 of one
+connection's sequential requests. Ratios are against plain mitmdump measured in the same run.
+Run: `make bench` or `.venv/bin/python bench/proxy.py [--seconds S] [--requests N]`.
+Targets: the addon keeps >= 85 % of plain mitmdump's throughput and adds <= 0.5 ms at p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MITMDUMP = Path(sys.executable).with_name("mitmdump")
+ADDON = ROOT / "addons" / "mesh_addon.py"
+CONCURRENCY = 8
+START_SECONDS = 30.0
+CONFIG = """
+version: 1
+state_dir: {state}
+agents: {{bench: {{token: t0ken}}}}
+servers:
+  bench: {{mcp_url: "http://127.0.0.1:{port}/mcp"}}
+policies:
+  - name: bench
+    agent: bench
+    rules:
+      - {{tools: ["bench.echo"], action: allow}}
+"""
+AUTH = "Basic " + base64.b64encode(b"bench:t0ken").decode()
+REPLY = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "ok"}]}}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Upstream(asyncio.Protocol):
+    """A minimal keep-alive HTTP/1.1 server answering every request with the same small JSON-RPC result."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buf[:head_end].lower()
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            end = head_end + 4 + length
+            if len(self.buf) < end:
+                return
+            self.buf = self.buf[end:]
+            out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            self.transport.write(out % (len(REPLY), REPLY))  # type: ignore[attr-defined]
+
+
+def request(i: int, upstream: int, via_proxy: bool) -> bytes:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"n": i}}}
+    ).encode()
+    target = f"http://127.0.0.1:{upstream}/mcp" if via_proxy else "/mcp"
+    auth = f"proxy-authorization: {AUTH}\r\n" if via_proxy else ""
+    return (
+        f"POST {target} HTTP/1.1\r\nhost: 127.0.0.1:{upstream}\r\n{auth}content-type: application/json\r\n"
+        f"accept: application/json, text/event-stream\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected answer: {head[:200]!r}")
+    length = next(int(h.split(b":")[1]) for h in head.lower().split(b"\r\n") if h.startswith(b"content-length:"))
+    await reader.readexactly(length)
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def latency(port: int, upstream: int, via_proxy: bool, n: int, counter: Iterator[int]) -> tuple[float, float]:
+    reader, writer = await connect(port)
+    samples: list[float] = []
+    for k in range(n + n // 10):
+        start = time.perf_counter()
+        writer.write(request(next(counter), upstream, via_proxy))
+        await read_response(reader)
+        if k >= n // 10:  # the first tenth warms up
+            samples.append((time.perf_counter() - start) * 1000)
+    writer.close()
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+async def throughput(port: int, upstream: int, via_proxy: bool, seconds: float, counter: Iterator[int]) -> float:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        reader, writer = await connect(port)
+        while time.perf_counter() < deadline:
+            writer.write(request(next(counter), upstream, via_proxy))
+            await read_response(reader)
+            done += 1
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return done / (time.perf_counter() - start)
+
+
+@contextmanager
+def mitmdump(port: int, extra: list[str]) -> Iterator[None]:
+    argv = [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port), *extra]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mitmdump did not start: {proc.stderr.read() if proc.stderr else ''}") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def measure(port: int, upstream: int, via_proxy: bool, args: argparse.Namespace) -> dict[str, float]:
+    counter = iter(range(10**9))
+    p50, p99 = await latency(port, upstream, via_proxy, args.requests, counter)
+    rps = await throughput(port, upstream, via_proxy, args.seconds, counter)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    upstream_port = free_port()
+    server = await asyncio.get_running_loop().create_server(Upstream, "127.0.0.1", upstream_port)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp:
+        config = Path(tmp) / "agent-mesh.yaml"
+        config.write_text(CONFIG.format(state=Path(tmp) / "state", port=upstream_port))
+        confdir = ["--set", f"confdir={Path(tmp) / 'mitmproxy'}"]
+        results["direct"] = await measure(upstream_port, upstream_port, False, args)
+        runs = {"plain mitmdump": confdir, "mitmdump + agent-mesh": [*confdir, "-s", str(ADDON),
+                                                                     "--set", f"mesh_config={config}"]}  # fmt: skip
+        for name, extra in runs.items():
+            port = free_port()
+            with mitmdump(port, extra):
+                results[name] = await measure(port, upstream_port, True, args)
+    server.close()
+    plain, mesh = results["plain mitmdump"], results["mitmdump + agent-mesh"]
+    print(f"{'':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in results.items():
+        print(f"{name:24} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+    kept = mesh["rps"] / plain["rps"]
+    added, added99 = mesh["p50_ms"] - plain["p50_ms"], mesh["p99_ms"] - plain["p99_ms"]
+    print(f"addon keeps {kept:.0%} of plain mitmdump's throughput (target >= 85 %); ")
+    print(f"adds {added:.2f} ms at p50 (target <= 0.5 ms) and {added99:.2f} ms at p99")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="throughput run per target")
+    parser.add_argument("--requests", type=int, default=1000, help="sequential requests for latency")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
