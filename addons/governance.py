@@ -41,6 +41,8 @@ from policy import (
 log = logging.getLogger("agent_mesh.proxy")
 
 GateFactory = Callable[[LoadedConfig], Gate]
+# Accepted credential headers remembered (config lifetime), so each request skips base64 and the compare.
+_KNOWN_CREDENTIALS = 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -73,6 +75,7 @@ class Governance:
         self.legacy: dict[tuple[str, int, str], ResponseTracker] = {}
         self.streams: dict[str, list[tuple[str, int, str]]] = {}
         self._view = McpView()
+        self._known: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -101,6 +104,7 @@ class Governance:
         self.servers = servers
         self.control = control
         self.auth = AgentAuth.from_config(loaded.config)
+        self._known = {}
         self.judge = Judge(self._gate_factory(loaded))
         self.mcp = McpHandler(self.judge, loaded.config.mcp.refuse_as)
         if old is not None:
@@ -250,7 +254,7 @@ class Governance:
         req = flow.request
         session = self.legacy.get((req.host, req.port, req.path))
         tracker = session or ResponseTracker(self.judge.gate.finish, self.mcp.visible)
-        await self.mcp.handle(flow, agent, body, tracker, legacy=session is not None)
+        await self.mcp.handle(flow, agent, body, headers, tracker, legacy=session is not None)
         if flow.response is None and session is None:
             self.exchanges[flow.id] = tracker
 
@@ -276,8 +280,14 @@ class Governance:
     def _identify(self, flow: http.HTTPFlow) -> str | None:
         """The agent, with the proxy credentials removed; None after answering 407."""
         header = flow.request.headers.get("proxy-authorization")
+        agent = self._known.get(header) if header is not None else None
         try:
-            agent = self.auth.identify(header)
+            if agent is None:
+                agent = self.auth.identify(header)
+                if header is not None:
+                    if len(self._known) >= _KNOWN_CREDENTIALS:
+                        self._known.clear()
+                    self._known[header] = agent
         except AuthRequired as exc:
             flow.response = http.Response.make(
                 407,

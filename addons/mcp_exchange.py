@@ -18,9 +18,9 @@ Finish = Callable[[ToolCall, Verdict, Outcome], None]
 Visible = Callable[[str, str, str | None, dict[str, Any]], bool]
 
 
-def id_key(request_id: RequestId | None) -> str:
+def id_key(request_id: object) -> str:
     """A dictionary key that keeps 1 and "1" apart, as JSON-RPC does."""
-    return json.dumps(request_id)
+    return f"s:{request_id}" if isinstance(request_id, str) else f"{type(request_id).__name__}:{request_id}"
 
 
 @dataclass(slots=True)

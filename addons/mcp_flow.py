@@ -57,10 +57,15 @@ class McpHandler:
         return self.judge.gate.visible(call)
 
     async def handle(
-        self, flow: http.HTTPFlow, agent: str, body: McpBody, tracker: ResponseTracker, legacy: bool
+        self,
+        flow: http.HTTPFlow,
+        agent: str,
+        body: McpBody,
+        headers: dict[str, str],
+        tracker: ResponseTracker,
+        legacy: bool,
     ) -> None:
         """Set `flow.response` (answered here) or leave the request to be forwarded, maybe rewritten."""
-        headers = lower_headers(flow.request.headers)
         session = headers.get("mcp-session-id") or flow.client_conn.id
         info = HttpInfo(flow.request.method, flow.request.host, flow.request.path.split("?", 1)[0])
         judged: list[_Judged] = []
@@ -79,7 +84,10 @@ class McpHandler:
             ann = self.annotations.get((body.server, name), {})
             call = ToolCall(agent, "mcp_http", body.server, name, args, session, info, version, ann)
             judged.append(_Judged(msg, call, is_modern(version)))
-        verdicts = await asyncio.gather(*(self.judge.judge(flow, j.call) for j in judged))
+        if len(judged) == 1:
+            verdicts = [await self.judge.judge(flow, judged[0].call)]
+        else:
+            verdicts = list(await asyncio.gather(*(self.judge.judge(flow, j.call) for j in judged)))
         for j, verdict in zip(judged, verdicts, strict=True):
             j.verdict = verdict
         annotate(flow, [(j.call, v) for j, v in zip(judged, verdicts, strict=True)])
@@ -147,5 +155,13 @@ def header_mismatch(flow: http.HTTPFlow, body: McpBody, message: str) -> None:
 
 
 def lower_headers(headers: http.Headers) -> dict[str, str]:
-    """Header names in lower case; repeated headers joined with ", " (so duplicates cannot agree by accident)."""
-    return {k.lower(): str(headers[k]) for k in headers}
+    """Header names in lower case; repeated headers joined with ", " (so duplicates cannot agree by accident).
+
+    Reads the raw fields once: mitmproxy's per-name lookups cost more than the rest of the hot path.
+    """
+    out: dict[str, str] = {}
+    for raw_key, raw_value in headers.fields:
+        key = raw_key.decode("latin-1").lower()
+        value = raw_value.decode("utf-8", "surrogateescape")
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
