@@ -24,6 +24,7 @@ from policy.trace.sink import SinkStats
 MAX_QUEUE = 100_000
 MAX_BATCH = 2048
 RETRY_DELAYS = (0.05, 0.25)
+LINGER_SECONDS = 0.02
 REPORT_EVERY = 30.0
 
 
@@ -107,6 +108,10 @@ class TraceWriter:
             batch: list[Mapping[str, Any]] = []
             waiters: list[threading.Event] = []
             item = self._queue.get()
+            if not isinstance(item, _Stop | threading.Event):
+                # Let a batch gather: an append per record costs the adapters' hot path CPU and the GIL
+                # (bench/proxy.py: +2.2 ms per proxied call at p50 without this, +0.3 ms with it).
+                time.sleep(LINGER_SECONDS)
             while True:
                 if isinstance(item, _Stop):
                     stop = True
