@@ -67,14 +67,15 @@ class ToolCall:
     http: HttpInfo | None = None
     mcp_protocol_version: str | None = None
     annotations: Mapping[str, Any] = field(default_factory=dict)
+    # Computed once: the gate, the store and the trace all need it for the same call.
+    call_hash: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "call_hash", call_hash(self.agent, self.full_name, self.arguments))
 
     @property
     def full_name(self) -> str:
         return f"{self.server}.{self.tool}" if self.server else self.tool
-
-    @property
-    def call_hash(self) -> str:
-        return call_hash(self.agent, self.full_name, self.arguments)
 
 
 @dataclass(frozen=True, slots=True)
