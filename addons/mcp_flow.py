@@ -44,6 +44,7 @@ class McpHandler:
         self.judge = judge
         self.refuse_as = refuse_as
         self.annotations: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.with_output_schema: set[tuple[str, str]] = set()
 
     def visible(self, agent: str, server: str, session: str | None, tool: dict[str, Any]) -> bool:
         """tools/list filtering; remembers each tool's annotations for the calls that follow."""
@@ -53,6 +54,8 @@ class McpHandler:
         ann = tool.get("annotations")
         if isinstance(ann, dict):
             self.annotations[(server, name)] = ann
+        if tool.get("outputSchema") is not None:
+            self.with_output_schema.add((server, name))
         call = ToolCall(agent, "mcp_http", server, name, session_id=session, annotations=ann or {})
         return self.judge.gate.visible(call)
 
@@ -105,6 +108,7 @@ class McpHandler:
                     refusal_text(j.verdict),
                     modern=j.modern,
                     refuse_as=self.refuse_as,
+                    structured=(body.server, j.call.tool) not in self.with_output_schema,
                 )
             else:
                 answers[index[id(j.msg)]] = {}

@@ -157,18 +157,26 @@ def check_routing_headers(messages: Sequence[RpcMessage], headers: Mapping[str, 
 
 
 def refusal_response(
-    request_id: RequestId | None, payload: Mapping[str, Any], text: str, *, modern: bool, refuse_as: str = "result"
+    request_id: RequestId | None,
+    payload: Mapping[str, Any],
+    text: str,
+    *,
+    modern: bool,
+    refuse_as: str = "result",
+    structured: bool = True,
 ) -> dict[str, Any]:
     """The JSON-RPC answer to a refused call, in mcpwrap's shape: a CallToolResult with `isError`, the
-    text and the payload (`structuredContent` and `_meta`), or with `refuse_as: error` a JSON-RPC error."""
+    text and the payload (`_meta`, and `structuredContent` unless the tool declares an `outputSchema`,
+    which clients validate even on errors), or with `refuse_as: error` a JSON-RPC error."""
     if refuse_as == "error":
         return error_response(request_id, REFUSED, text, dict(payload))
     result: dict[str, Any] = {
         "content": [{"type": "text", "text": text}],
         "isError": True,
-        "structuredContent": dict(payload),
         "_meta": {REFUSAL_META_KEY: dict(payload)},
     }
+    if structured:
+        result["structuredContent"] = dict(payload)
     if modern:
         result["resultType"] = "complete"
     return {"jsonrpc": "2.0", "id": request_id, "result": result}

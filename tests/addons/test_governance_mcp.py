@@ -172,3 +172,16 @@ async def test_json_rpc_to_an_unknown_host_is_still_governed_as_mcp(tmp_path: Pa
         assert flow.response is not None
         assert json.loads(flow.response.content or b"")["result"]["isError"] is True
         assert h.records[0]["server"] == "127.0.0.1"
+
+
+async def test_a_refusal_leaves_out_structured_content_when_the_tool_declares_an_output_schema(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        listing = make_flow("POST", URL, rpc("tools/list", {}, 1))
+        await h.addon.request(listing)
+        tool = {"name": "delete_note", "outputSchema": {"type": "object"}}
+        h.respond(listing, 200, {"jsonrpc": "2.0", "id": 1, "result": {"tools": [tool]}})
+        flow = make_flow("POST", URL, call("delete_note", rid=2))
+        await h.addon.request(flow)
+        result = json.loads(flow.response.content or b"")["result"]  # type: ignore[union-attr]
+        assert "structuredContent" not in result
+        assert result["_meta"]["agent-mesh/refusal"]["code"] == "denied"

@@ -166,6 +166,7 @@ def test_a_refusal_is_a_tool_error_result_with_the_request_id() -> None:
     assert result["resultType"] == "complete"
     assert result["content"] == [{"type": "text", "text": "denied: no"}]
     assert "resultType" not in refusal_response("x", PAYLOAD, "t", modern=False)["result"]
+    assert "structuredContent" not in refusal_response("x", PAYLOAD, "t", modern=False, structured=False)["result"]
 
 
 def test_a_refusal_can_be_a_json_rpc_error_when_configured() -> None:

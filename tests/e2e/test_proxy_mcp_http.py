@@ -126,8 +126,8 @@ async def test_allowed_denied_and_held_calls(
     assert read.content[0].text == "world"  # type: ignore[union-attr]
     assert denied.is_error
     assert "notes are kept" in denied.content[0].text  # type: ignore[union-attr]
-    assert denied.structured_content is not None
-    assert denied.structured_content["code"] == "denied"
+    assert denied.meta is not None
+    assert denied.meta["agent-mesh/refusal"]["code"] == "denied"
     assert not written.is_error
     assert written.content[0].text == f"wrote n-{mode}-{kind}"  # type: ignore[union-attr]
     want = {
@@ -199,8 +199,8 @@ async def test_the_deprecated_http_sse_transport_is_governed(proxy: RunningProxy
     assert listed == ["read_note", "wait_for_ack", "write_note"]
     assert read.content[0].text == "world"  # type: ignore[union-attr]
     assert denied.is_error
-    assert denied.structured_content is not None
-    assert denied.structured_content["code"] == "denied"
+    assert denied.meta is not None
+    assert denied.meta["agent-mesh/refusal"]["code"] == "denied"
     assert not again.is_error
     want = {("notes_legacy.read_note", "allow", "ok"), ("notes_legacy.delete_note", "deny", "refused")}
     assert want <= await traced(proxy, "notes_legacy", want)
