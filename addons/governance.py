@@ -43,6 +43,7 @@ log = logging.getLogger("agent_mesh.proxy")
 GateFactory = Callable[[LoadedConfig], Gate]
 # Accepted credential headers remembered (config lifetime), so each request skips base64 and the compare.
 _KNOWN_CREDENTIALS = 1024
+_PARKED_SESSIONS = 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -74,6 +75,10 @@ class Governance:
         self.exchanges: dict[str, ResponseTracker] = {}
         self.legacy: dict[tuple[str, int, str], ResponseTracker] = {}
         self.streams: dict[str, list[tuple[str, int, str]]] = {}
+        # Calls whose SSE stream ended unanswered, by Mcp-Session-Id: the client resumes with a GET
+        # (Last-Event-ID) and the answers arrive there.
+        self.parked: dict[str, ResponseTracker] = {}
+        self.get_streams: dict[str, tuple[ResponseTracker, str | None]] = {}
         self._view = McpView()
         self._known: dict[str, str] = {}
 
@@ -113,7 +118,8 @@ class Governance:
 
     async def done(self) -> None:
         if self.judge is not None:
-            for tracker in [*self.exchanges.values(), *self.legacy.values()]:
+            streams = [t for t, _s in self.get_streams.values()]
+            for tracker in [*self.exchanges.values(), *self.legacy.values(), *streams, *self.parked.values()]:
                 tracker.close("the proxy shut down")
             await self.judge.gate.aclose()
             self.judge = None
@@ -190,6 +196,11 @@ class Governance:
             flow.response.stream = SseRewriter(tracker, status)
         elif flow.request.method == "GET" and self.judge is not None and self.mcp is not None:
             session = ResponseTracker(self.judge.gate.finish, self.mcp.visible)
+            session_id = flow.request.headers.get("mcp-session-id")
+            parked = self.parked.pop(session_id, None) if session_id else None
+            if parked is not None:
+                session.adopt(parked)
+            self.get_streams[flow.id] = (session, session_id)
             self.streams[flow.id] = []
             flow.response.stream = SseRewriter(session, status, lambda data: self._endpoint(flow, data, session))
         else:
@@ -208,7 +219,11 @@ class Governance:
                 rewritten = tracker.process_body(flow.response.content or b"", status)
                 if rewritten is not None:
                     flow.response.content = rewritten
-            tracker.close(f"the upstream answered HTTP {status} without a response to this call")
+            session_id = flow.request.headers.get("mcp-session-id")
+            if flow.response.stream and session_id and tracker.calls:
+                self._park(session_id, tracker)
+            else:
+                tracker.close(f"the upstream answered HTTP {status} without a response to this call")
         self._end_stream(flow.id, "the event stream ended")
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -274,6 +289,21 @@ class Governance:
             tracker = self.legacy.pop(key, None)
             if tracker is not None:
                 tracker.close(message)
+        stream = self.get_streams.pop(flow_id, None)
+        if stream is not None:
+            tracker, session_id = stream
+            if session_id and tracker.calls:
+                self._park(session_id, tracker)
+            else:
+                tracker.close(message)
+
+    def _park(self, session_id: str, tracker: ResponseTracker) -> None:
+        held = self.parked.setdefault(session_id, tracker)
+        if held is not tracker:
+            held.adopt(tracker)
+        while len(self.parked) > _PARKED_SESSIONS:
+            oldest = next(iter(self.parked))
+            self.parked.pop(oldest).close("the session's stream ended and was never resumed")
 
     # -- identity and targets ----------------------------------------------------------------------
 

@@ -50,6 +50,13 @@ class ResponseTracker:
         """The upstream's answer to this id (to the ping sent in place of a refused call) becomes `response`."""
         self.substitutes[id_key(request_id)] = response
 
+    def adopt(self, other: ResponseTracker) -> None:
+        """Take over what another tracker still waits for (a resumed stream of the same session)."""
+        self.calls.update(other.calls)
+        self.lists.update(other.lists)
+        self.substitutes.update(other.substitutes)
+        other.calls, other.lists, other.substitutes = {}, {}, {}
+
     @property
     def waiting(self) -> bool:
         return bool(self.calls or self.lists or self.substitutes)

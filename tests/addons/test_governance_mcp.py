@@ -185,3 +185,25 @@ async def test_a_refusal_leaves_out_structured_content_when_the_tool_declares_an
         result = json.loads(flow.response.content or b"")["result"]  # type: ignore[union-attr]
         assert "structuredContent" not in result
         assert result["_meta"]["agent-mesh/refusal"]["code"] == "denied"
+
+
+async def test_a_call_whose_stream_ends_unanswered_is_answered_on_the_resumed_get_stream(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        post = make_flow("POST", URL, call("read_note", rid=4), {"mcp-session-id": "s9"})
+        await h.addon.request(post)
+        post.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(post)
+        assert callable(post.response.stream)
+        post.response.stream(b"id: e1\nretry: 500\ndata: \n\n")
+        post.response.stream(b"")
+        h.addon.response(post)
+        assert h.records == []
+
+        resumed = make_flow("GET", URL, headers={"mcp-session-id": "s9", "last-event-id": "e1"})
+        await h.addon.request(resumed)
+        resumed.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(resumed)
+        assert callable(resumed.response.stream)
+        resumed.response.stream(f"event: message\nid: e2\ndata: {json.dumps(result(4))}\n\n".encode())
+        (rec,) = h.records
+        assert (rec["tool"], rec["outcome"]) == ("notes.read_note", "ok")
