@@ -12,11 +12,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mcpwrap.process import SpawnError, forwarding_signals, signal_group, spawn
+
+if TYPE_CHECKING:
+    from policy import LoadedConfig
 
 # The identity when no --agent is given: the same name the proxy uses for an unauthenticated agent.
 DEFAULT_AGENT = "anonymous"
@@ -54,16 +57,16 @@ def _setup_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mcpwrap: %(message)s")
 
 
-async def _serve(command: Sequence[str], config_path: str | None, agent: str, server: str | None) -> int:
-    # The server starts first and the core loads meanwhile (both take a few hundred ms on a cold start).
-    # It is sent no frame before the Gate is open, and is killed if the config turns out wrong.
+async def _serve(command: Sequence[str], loaded: LoadedConfig, agent: str, server: str | None) -> int:
+    # The config is already checked (a wrong one starts nothing); the server starts while the store and
+    # the trace writer open, and is sent no frame before the Gate is ready.
     proc = await spawn(command)
     with forwarding_signals(proc):
         try:
             from mcpwrap.gateway import open_gate
             from mcpwrap.wrap import wrap
 
-            gate = open_gate(config_path)
+            gate = open_gate(loaded)
         except BaseException:
             signal_group(proc, signal.SIGKILL)
             await proc.wait()
@@ -102,8 +105,11 @@ def run(config_path: str | None, agent: str, server: str | None, command: tuple[
       mcpwrap run --config agent-mesh.yaml -- npx @modelcontextprotocol/server-everything stdio
     """
     _setup_logging()
+    from mcpwrap.gateway import load
+
+    loaded = load(config_path)
     try:
-        status = asyncio.run(_serve(command, config_path, agent, server))
+        status = asyncio.run(_serve(command, loaded, agent, server))
     except SpawnError as exc:
         click.echo(f"mcpwrap: {exc}", err=True)
         sys.exit(NOT_FOUND_STATUS)

@@ -12,13 +12,14 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from policy.model import Decision, ToolCall, canonical_json
 from policy.redact import redact, redaction_keys
+
+if TYPE_CHECKING:  # httpx costs ~40 ms to import; only a configured supervisor needs it
+    import httpx
 
 # (name, pattern), matched case-insensitively against every string in the arguments.
 INJECTION_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -140,6 +141,8 @@ class Supervisor:
         }
 
     async def review(self, call: ToolCall, decision: Decision, trace_id: str) -> SupervisorReply:
+        import httpx
+
         body = self.payload(call, decision, trace_id)
         try:
             async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client:

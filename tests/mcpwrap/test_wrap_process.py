@@ -172,3 +172,17 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_wrong_config_exits_two_and_starts_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "agent-mesh.yaml"
+    bad.write_text(
+        "version: 1\npolicies:\n  - name: p\n    rules:\n      - tools: ['fs.[oops']\n        action: allow\n"
+    )
+    marker = tmp_path / "server-started"
+    argv = [sys.executable, "-m", "mcpwrap", "--config", str(bad), "--", "sh", "-c", f"touch {marker}; cat"]
+    proc = subprocess.run(argv, input=b"", capture_output=True, timeout=RUN_SECONDS, check=False)
+    assert proc.returncode == 2
+    assert f"{bad}:5: policies[0].rules[0].tools[0]: bad glob".encode() in proc.stderr
+    assert b"Traceback" not in proc.stderr
+    assert not marker.exists()
