@@ -58,6 +58,7 @@ def reverse_modes(entries: tuple[str, ...], host: str, port: int) -> tuple[list[
 @click.option("--web-port", type=int, default=8081, show_default=True, help="mitmweb's port (with --web).")
 @click.option("--reverse", multiple=True, metavar="NAME=URL[@PORT]", help="Also serve URL as server NAME.")
 @click.option("--quiet", is_flag=True, help="Do not print each flow.")
+@click.option("--set", "mitm_options", multiple=True, metavar="OPTION=VALUE", help="A mitmproxy option (repeatable).")
 @click.option("--addon-path", is_flag=True, help="Print the addon script's path (for mitmdump -s) and exit.")
 def proxy(
     config_path: str | None,
@@ -66,6 +67,7 @@ def proxy(
     web_port: int,
     reverse: tuple[str, ...],
     quiet: bool,
+    mitm_options: tuple[str, ...],
     addon_path: bool,
 ) -> None:
     """Run the governing HTTP(S) proxy: REST (OpenAPI) and MCP over HTTP, judged by the policy.
@@ -77,6 +79,7 @@ def proxy(
       agent-mesh proxy --config agent-mesh.yaml --listen 127.0.0.1:8080
       agent-mesh proxy --web                     # mitmweb on http://127.0.0.1:8081
       agent-mesh proxy --reverse notes=https://notes.internal@9000
+      agent-mesh proxy --set connection_strategy=lazy --set 'map_remote=|https://api.github.com|http://127.0.0.1:4010'
       mitmdump -s "$(agent-mesh proxy --addon-path)" --set mesh_config=agent-mesh.yaml
     """
     if addon_path:
@@ -107,6 +110,10 @@ def proxy(
         args += ["--set", f"ssl_verify_upstream_trusted_ca={trusted}"]
     if quiet:
         args += ["--quiet"]
+    for option in mitm_options:
+        if "=" not in option:
+            raise click.BadParameter(f"{option!r} is not OPTION=VALUE", param_hint="--set")
+        args += ["--set", option]
     click.echo(f"agent-mesh proxy on http://{host}:{port} ({loaded.file}); CA bundle for agents: {ca.bundle}", err=True)
     from mitmproxy.tools import main as mitm
 
