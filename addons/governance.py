@@ -11,7 +11,6 @@ import weakref
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 from mitmproxy import command, connection, contentviews, ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
@@ -19,9 +18,9 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.classify import McpBody, Request, RestCall, ServerMap, Target, classify
 from addons.http_answers import Answer, problem, refusal_answer
 from addons.judging import Judge, annotate
-from addons.mcp_exchange import ResponseTracker, SseRewriter
 from addons.mcp_flow import McpHandler, header_mismatch, lower_headers
 from addons.mcp_messages import check_routing_headers
+from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
 from addons.proxy_auth import REALM, AgentAuth, AuthRequired
 from policy import (
@@ -43,7 +42,6 @@ log = logging.getLogger("agent_mesh.proxy")
 GateFactory = Callable[[LoadedConfig], Gate]
 # Accepted credential headers remembered (config lifetime), so each request skips base64 and the compare.
 _KNOWN_CREDENTIALS = 1024
-_PARKED_SESSIONS = 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -72,13 +70,7 @@ class Governance:
         self.control: tuple[str, int] | None = None
         self.identities: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
         self.rest: dict[str, _Rest] = {}
-        self.exchanges: dict[str, ResponseTracker] = {}
-        self.legacy: dict[tuple[str, int, str], ResponseTracker] = {}
-        self.streams: dict[str, list[tuple[str, int, str]]] = {}
-        # Calls whose SSE stream ended unanswered, by Mcp-Session-Id: the client resumes with a GET
-        # (Last-Event-ID) and the answers arrive there.
-        self.parked: dict[str, ResponseTracker] = {}
-        self.get_streams: dict[str, tuple[ResponseTracker, str | None]] = {}
+        self.streams: McpStreams | None = None
         self._view = McpView()
         self._known: dict[str, str] = {}
 
@@ -112,15 +104,17 @@ class Governance:
         self._known = {}
         self.judge = Judge(self._gate_factory(loaded))
         self.mcp = McpHandler(self.judge, loaded.config.mcp.refuse_as)
+        if self.streams is not None:
+            self.streams.close("the configuration was reloaded")
+        self.streams = McpStreams(self.judge.gate.finish, self.mcp.visible)
         if old is not None:
             ctx.master.event_loop.create_task(old.gate.aclose())
         log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))
 
     async def done(self) -> None:
+        if self.streams is not None:
+            self.streams.close("the proxy shut down")
         if self.judge is not None:
-            streams = [t for t, _s in self.get_streams.values()]
-            for tracker in [*self.exchanges.values(), *self.legacy.values(), *streams, *self.parked.values()]:
-                tracker.close("the proxy shut down")
             await self.judge.gate.aclose()
             self.judge = None
 
@@ -188,53 +182,26 @@ class Governance:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
-        if "text/event-stream" not in flow.response.headers.get("content-type", ""):
-            return
-        status = flow.response.status_code
-        tracker = self.exchanges.get(flow.id)
-        if tracker is not None:
-            flow.response.stream = SseRewriter(tracker, status)
-        elif flow.request.method == "GET" and self.judge is not None and self.mcp is not None:
-            session = ResponseTracker(self.judge.gate.finish, self.mcp.visible)
-            session_id = flow.request.headers.get("mcp-session-id")
-            parked = self.parked.pop(session_id, None) if session_id else None
-            if parked is not None:
-                session.adopt(parked)
-            self.get_streams[flow.id] = (session, session_id)
-            self.streams[flow.id] = []
-            flow.response.stream = SseRewriter(session, status, lambda data: self._endpoint(flow, data, session))
-        else:
-            flow.response.stream = True
+        if self.streams is not None and "text/event-stream" in flow.response.headers.get("content-type", ""):
+            self.streams.responseheaders(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
-        status = flow.response.status_code
         rest = self.rest.pop(flow.id, None)
         if rest is not None and self.judge is not None:
             latency = (time.perf_counter() - rest.started) * 1000
-            self.judge.gate.finish(rest.call, rest.verdict, Outcome(True, status=status, latency_ms=latency))
-        tracker = self.exchanges.pop(flow.id, None)
-        if tracker is not None:
-            if not flow.response.stream and flow.response.raw_content:
-                rewritten = tracker.process_body(flow.response.content or b"", status)
-                if rewritten is not None:
-                    flow.response.content = rewritten
-            session_id = flow.request.headers.get("mcp-session-id")
-            if flow.response.stream and session_id and tracker.calls:
-                self._park(session_id, tracker)
-            else:
-                tracker.close(f"the upstream answered HTTP {status} without a response to this call")
-        self._end_stream(flow.id, "the event stream ended")
+            outcome = Outcome(True, status=flow.response.status_code, latency_ms=latency)
+            self.judge.gate.finish(rest.call, rest.verdict, outcome)
+        if self.streams is not None:
+            self.streams.response(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         message = flow.error.msg if flow.error else "connection failed"
         rest = self.rest.pop(flow.id, None)
         if rest is not None and self.judge is not None:
             self.judge.gate.finish(rest.call, rest.verdict, Outcome(True, error=message))
-        tracker = self.exchanges.pop(flow.id, None)
-        if tracker is not None:
-            tracker.close(message)
-        self._end_stream(flow.id, message)
+        if self.streams is not None:
+            self.streams.error(flow, message)
 
     # -- REST and MCP --------------------------------------------------------------------------------
 
@@ -259,51 +226,18 @@ class Governance:
         _answer(flow, refusal_answer(verdict))
 
     async def _mcp(self, flow: http.HTTPFlow, agent: str, body: McpBody, headers: dict[str, str]) -> None:
-        assert self.judge is not None
         assert self.mcp is not None
+        assert self.streams is not None
         try:
             check_routing_headers(body.messages, headers)
         except ValueError as exc:
             header_mismatch(flow, body, str(exc))
             return
-        req = flow.request
-        session = self.legacy.get((req.host, req.port, req.path))
-        tracker = session or ResponseTracker(self.judge.gate.finish, self.mcp.visible)
+        session = self.streams.legacy_session(flow.request)
+        tracker = session or self.streams.new_tracker()
         await self.mcp.handle(flow, agent, body, headers, tracker, legacy=session is not None)
         if flow.response is None and session is None:
-            self.exchanges[flow.id] = tracker
-
-    def _endpoint(self, flow: http.HTTPFlow, data: str, session: ResponseTracker) -> None:
-        """A 2024-11-05 event stream announced where its client POSTs: calls there belong to this stream."""
-        url = urlsplit(urljoin(flow.request.url, data.strip()))
-        key = (
-            url.hostname or flow.request.host,
-            url.port or flow.request.port,
-            url.path + (f"?{url.query}" if url.query else ""),
-        )
-        self.legacy[key] = session
-        self.streams.setdefault(flow.id, []).append(key)
-
-    def _end_stream(self, flow_id: str, message: str) -> None:
-        for key in self.streams.pop(flow_id, []):
-            tracker = self.legacy.pop(key, None)
-            if tracker is not None:
-                tracker.close(message)
-        stream = self.get_streams.pop(flow_id, None)
-        if stream is not None:
-            tracker, session_id = stream
-            if session_id and tracker.calls:
-                self._park(session_id, tracker)
-            else:
-                tracker.close(message)
-
-    def _park(self, session_id: str, tracker: ResponseTracker) -> None:
-        held = self.parked.setdefault(session_id, tracker)
-        if held is not tracker:
-            held.adopt(tracker)
-        while len(self.parked) > _PARKED_SESSIONS:
-            oldest = next(iter(self.parked))
-            self.parked.pop(oldest).close("the session's stream ended and was never resumed")
+            self.streams.exchanges[flow.id] = tracker
 
     # -- identity and targets ----------------------------------------------------------------------
 

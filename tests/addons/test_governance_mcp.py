@@ -153,7 +153,8 @@ async def test_the_legacy_event_stream_transport_delivers_refusals_on_the_stream
             ("notes.read_note", "ok"),
         ]
         h.addon.response(stream_flow)
-        assert h.addon.legacy == {}
+        assert h.addon.streams is not None
+        assert h.addon.streams.legacy == {}
 
 
 async def test_a_call_without_a_response_is_traced_as_an_error(tmp_path: Path) -> None:

@@ -1,0 +1,112 @@
+"""Where MCP answers arrive, per flow and per session: a POST's own response (JSON or SSE), the 2024-11-05
+event stream its endpoint belongs to, or the GET stream a client resumes after an SSE stream ended early."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+from mitmproxy import http
+
+from addons.mcp_exchange import Finish, ResponseTracker, SseRewriter, Visible
+
+# Sessions whose unanswered calls wait for a resumed stream; the oldest are given up beyond this.
+PARKED_SESSIONS = 1024
+Endpoint = tuple[str, int, str]
+
+
+class McpStreams:
+    """The trackers of MCP exchanges in flight, keyed by flow id, legacy endpoint or Mcp-Session-Id."""
+
+    def __init__(self, finish: Finish, visible: Visible) -> None:
+        self._finish = finish
+        self._visible = visible
+        self.exchanges: dict[str, ResponseTracker] = {}
+        self.legacy: dict[Endpoint, ResponseTracker] = {}
+        self.parked: dict[str, ResponseTracker] = {}
+        self._endpoints: dict[str, list[Endpoint]] = {}
+        self._gets: dict[str, tuple[ResponseTracker, str | None]] = {}
+
+    def new_tracker(self) -> ResponseTracker:
+        return ResponseTracker(self._finish, self._visible)
+
+    def legacy_session(self, req: http.Request) -> ResponseTracker | None:
+        """The event stream a POST to a 2024-11-05 endpoint belongs to, if any."""
+        return self.legacy.get((req.host, req.port, req.path))
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream every SSE response; read the ones that can carry answers to tracked calls."""
+        assert flow.response is not None
+        status = flow.response.status_code
+        tracker = self.exchanges.get(flow.id)
+        if tracker is not None:
+            flow.response.stream = SseRewriter(tracker, status)
+        elif flow.request.method == "GET":
+            stream = self.new_tracker()
+            session_id = flow.request.headers.get("mcp-session-id")
+            parked = self.parked.pop(session_id, None) if session_id else None
+            if parked is not None:
+                stream.adopt(parked)
+            self._gets[flow.id] = (stream, session_id)
+            flow.response.stream = SseRewriter(stream, status, lambda data: self._endpoint(flow, data, stream))
+        else:
+            flow.response.stream = True
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        status = flow.response.status_code
+        tracker = self.exchanges.pop(flow.id, None)
+        if tracker is not None:
+            if not flow.response.stream and flow.response.raw_content:
+                rewritten = tracker.process_body(flow.response.content or b"", status)
+                if rewritten is not None:
+                    flow.response.content = rewritten
+            session_id = flow.request.headers.get("mcp-session-id")
+            if flow.response.stream and session_id and tracker.calls:
+                self._park(session_id, tracker)
+            else:
+                tracker.close(f"the upstream answered HTTP {status} without a response to this call")
+        self._end(flow.id, "the event stream ended")
+
+    def error(self, flow: http.HTTPFlow, message: str) -> None:
+        tracker = self.exchanges.pop(flow.id, None)
+        if tracker is not None:
+            tracker.close(message)
+        self._end(flow.id, message)
+
+    def close(self, message: str) -> None:
+        gets = [tracker for tracker, _session in self._gets.values()]
+        for tracker in [*self.exchanges.values(), *self.legacy.values(), *gets, *self.parked.values()]:
+            tracker.close(message)
+
+    def _endpoint(self, flow: http.HTTPFlow, data: str, stream: ResponseTracker) -> None:
+        """A 2024-11-05 event stream announced where its client POSTs: calls there belong to this stream."""
+        url = urlsplit(urljoin(flow.request.url, data.strip()))
+        key = (
+            url.hostname or flow.request.host,
+            url.port or flow.request.port,
+            url.path + (f"?{url.query}" if url.query else ""),
+        )
+        self.legacy[key] = stream
+        self._endpoints.setdefault(flow.id, []).append(key)
+
+    def _end(self, flow_id: str, message: str) -> None:
+        for key in self._endpoints.pop(flow_id, []):
+            tracker = self.legacy.pop(key, None)
+            if tracker is not None:
+                tracker.close(message)
+        got = self._gets.pop(flow_id, None)
+        if got is not None:
+            tracker, session_id = got
+            if session_id and tracker.calls:
+                self._park(session_id, tracker)
+            else:
+                tracker.close(message)
+
+    def _park(self, session_id: str, tracker: ResponseTracker) -> None:
+        """Calls whose stream ended unanswered wait for the client to resume (GET with Last-Event-ID)."""
+        held = self.parked.setdefault(session_id, tracker)
+        if held is not tracker:
+            held.adopt(tracker)
+        while len(self.parked) > PARKED_SESSIONS:
+            oldest = next(iter(self.parked))
+            self.parked.pop(oldest).close("the session's stream ended and was never resumed")
