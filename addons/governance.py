@@ -22,7 +22,7 @@ from addons.mcp_flow import McpHandler, header_mismatch, lower_headers
 from addons.mcp_messages import check_routing_headers
 from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
-from addons.proxy_auth import REALM, AgentAuth, AuthRequired
+from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
 from policy import (
     Action,
     ConfigError,
@@ -68,11 +68,11 @@ class Governance:
         self.mcp: McpHandler | None = None
         self.reverse: dict[str, str] = {}
         self.control: tuple[str, int] | None = None
-        self.identities: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
+        self.identities: MutableMapping[connection.Client, Identity] = weakref.WeakKeyDictionary()
         self.rest: dict[str, _Rest] = {}
         self.streams: McpStreams | None = None
         self._view = McpView()
-        self._known: dict[str, str] = {}
+        self._known: dict[str, Identity] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -138,13 +138,13 @@ class Governance:
     # -- hooks -----------------------------------------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        agent = self._identify(flow)
-        if agent is None:
+        identity = self._identify(flow)
+        if identity is None:
             return
         if self._is_control_plane(flow.request.host, flow.request.port):
             _answer(flow, _control_plane_answer())
             return
-        self.identities[flow.client_conn] = agent
+        self.identities[flow.client_conn] = identity
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or flow.websocket is not None:
@@ -152,8 +152,8 @@ class Governance:
         if self.judge is None or self.mcp is None or self.loaded is None:
             _answer(flow, problem(503, "not_configured", "agent-mesh is not configured", "no config loaded"))
             return
-        agent = self.identities.get(flow.client_conn) or self._identify(flow)
-        if agent is None:
+        identity = self.identities.get(flow.client_conn) or self._identify(flow)
+        if identity is None:
             return
         req = flow.request
         if self._is_control_plane(req.host, req.port):
@@ -176,9 +176,9 @@ class Governance:
             _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
             return
         if isinstance(kind, RestCall):
-            await self._rest(flow, agent, kind)
+            await self._rest(flow, identity, kind)
         elif isinstance(kind, McpBody):
-            await self._mcp(flow, agent, kind, headers)
+            await self._mcp(flow, identity, kind, headers)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
@@ -205,7 +205,7 @@ class Governance:
 
     # -- REST and MCP --------------------------------------------------------------------------------
 
-    async def _rest(self, flow: http.HTTPFlow, agent: str, kind: RestCall) -> None:
+    async def _rest(self, flow: http.HTTPFlow, identity: Identity, kind: RestCall) -> None:
         assert self.judge is not None
         assert self.loaded is not None
         unknown = self.loaded.config.proxy.unknown_hosts
@@ -213,7 +213,8 @@ class Governance:
             return
         req = flow.request
         info = HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
-        call = ToolCall(agent, kind.surface, kind.server, kind.tool, kind.arguments, flow.client_conn.id, info)
+        session = identity.session or flow.client_conn.id
+        call = ToolCall(identity.agent, kind.surface, kind.server, kind.tool, kind.arguments, session, info)
         if not kind.known_host and unknown == "deny":
             verdict = _unknown_host_verdict(req.host)
         else:
@@ -225,7 +226,7 @@ class Governance:
         self.judge.gate.finish(call, verdict, Outcome(False))
         _answer(flow, refusal_answer(verdict))
 
-    async def _mcp(self, flow: http.HTTPFlow, agent: str, body: McpBody, headers: dict[str, str]) -> None:
+    async def _mcp(self, flow: http.HTTPFlow, identity: Identity, body: McpBody, headers: dict[str, str]) -> None:
         assert self.mcp is not None
         assert self.streams is not None
         try:
@@ -235,23 +236,23 @@ class Governance:
             return
         session = self.streams.legacy_session(flow.request)
         tracker = session or self.streams.new_tracker()
-        await self.mcp.handle(flow, agent, body, headers, tracker, legacy=session is not None)
+        await self.mcp.handle(flow, identity, body, headers, tracker, legacy=session is not None)
         if flow.response is None and session is None:
             self.streams.exchanges[flow.id] = tracker
 
     # -- identity and targets ----------------------------------------------------------------------
 
-    def _identify(self, flow: http.HTTPFlow) -> str | None:
-        """The agent, with the proxy credentials removed; None after answering 407."""
+    def _identify(self, flow: http.HTTPFlow) -> Identity | None:
+        """Who is calling, with the proxy credentials removed; None after answering 407."""
         header = flow.request.headers.get("proxy-authorization")
-        agent = self._known.get(header) if header is not None else None
+        identity = self._known.get(header) if header is not None else None
         try:
-            if agent is None:
-                agent = self.auth.identify(header)
+            if identity is None:
+                identity = self.auth.identify(header)
                 if header is not None:
                     if len(self._known) >= _KNOWN_CREDENTIALS:
                         self._known.clear()
-                    self._known[header] = agent
+                    self._known[header] = identity
         except AuthRequired as exc:
             flow.response = http.Response.make(
                 407,
@@ -261,7 +262,7 @@ class Governance:
             return None
         if header is not None:
             del flow.request.headers["proxy-authorization"]
-        return agent
+        return identity
 
     def _target(self, flow: http.HTTPFlow) -> Target | None:
         mode = flow.client_conn.proxy_mode

@@ -24,6 +24,7 @@ from addons.mcp_messages import (
     refusal_response,
     tool_call_of,
 )
+from addons.proxy_auth import Identity
 from policy import HttpInfo, Outcome, ToolCall, Verdict, refusal_payload, refusal_text
 
 JSON = {"content-type": "application/json"}
@@ -62,14 +63,15 @@ class McpHandler:
     async def handle(
         self,
         flow: http.HTTPFlow,
-        agent: str,
+        identity: Identity,
         body: McpBody,
         headers: dict[str, str],
         tracker: ResponseTracker,
         legacy: bool,
     ) -> None:
         """Set `flow.response` (answered here) or leave the request to be forwarded, maybe rewritten."""
-        session = headers.get("mcp-session-id") or flow.client_conn.id
+        agent = identity.agent
+        session = headers.get("mcp-session-id") or identity.session or flow.client_conn.id
         info = HttpInfo(flow.request.method, flow.request.host, flow.request.path.split("?", 1)[0])
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}

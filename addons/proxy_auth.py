@@ -1,7 +1,8 @@
 """Who is calling: proxy credentials (`http://agent:token@host:port`) checked against `agents:`.
 
 Tokens are compared in constant time and never leave this module; without `agents:` the identity is the
-proxy user name, else `anonymous`.
+proxy user name, else `anonymous`. A user name `AGENT/SESSION` (`%2F` in a URL) also tags the calls with a
+session id, so a process can link its proxied calls to its other traced calls.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from policy import Config
 
 ANONYMOUS = "anonymous"
 REALM = "agent-mesh"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    agent: str
+    session: str | None = None
 
 
 class AuthRequired(ValueError):
@@ -50,18 +57,22 @@ class AgentAuth:
     def required(self) -> bool:
         return bool(self.tokens)
 
-    def identify(self, header: str | None) -> str:
-        """The agent name for a `Proxy-Authorization` value (None when absent). Raises AuthRequired."""
+    def identify(self, header: str | None) -> Identity:
+        """Who sent a `Proxy-Authorization` value (None when absent). Raises AuthRequired."""
         if header is None:
             if self.required:
                 raise AuthRequired("proxy credentials required: use http://AGENT:TOKEN@host:port")
-            return ANONYMOUS
+            return Identity(ANONYMOUS)
         try:
-            user, password = parse_basic(header)
+            name, password = parse_basic(header)
         except ValueError as exc:
             raise AuthRequired(str(exc)) from None
+        user, _, session = name.partition("/")
+        identity = Identity(user, session or None)
+        if not user:
+            raise AuthRequired("credentials must name an agent")
         if not self.required:
-            return user
+            return identity
         expected = self.tokens.get(user)
         # Compare against a dummy for unknown agents too, so timing does not reveal which names exist.
         known = user in self.tokens
@@ -69,4 +80,4 @@ class AgentAuth:
         ok = hmac.compare_digest(password.encode("utf-8"), secret.encode("utf-8"))
         if not known or (expected is not None and not ok):
             raise AuthRequired("unknown agent or wrong token")
-        return user
+        return identity

@@ -168,3 +168,13 @@ async def test_a_path_that_upstreams_read_differently_is_refused(tmp_path: Path)
         await h.addon.request(flow)
         assert flow.response is not None
         assert flow.response.status_code == 400
+
+
+async def test_a_session_tag_in_the_proxy_user_name_becomes_the_calls_session(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        flow = make_flow("GET", "https://petstore.test/v2/pet/7", agent=None)
+        flow.request.headers["proxy-authorization"] = creds("claude/mcpwrap-42", "s3cret")
+        await h.addon.request(flow)
+        h.respond(flow, 200, {"id": 7})
+        (rec,) = h.records
+        assert (rec["agent"], rec["session_id"]) == ("claude", "mcpwrap-42")

@@ -11,7 +11,7 @@ import pytest
 from addons.agent_env import agent_env, proxy_url, render
 from addons.http_answers import refusal_answer
 from addons.mesh_ca import ensure_ca, upstream_bundle
-from addons.proxy_auth import ANONYMOUS, AgentAuth, AuthRequired, parse_basic
+from addons.proxy_auth import ANONYMOUS, AgentAuth, AuthRequired, Identity, parse_basic
 from policy import Action, Decision, Verdict, VerdictKind, load_config_text
 
 
@@ -21,8 +21,16 @@ def basic(user: str, password: str) -> str:
 
 def test_known_agents_are_identified_by_their_token() -> None:
     auth = AgentAuth({"claude": "s3cret", "tokenless": None})
-    assert auth.identify(basic("claude", "s3cret")) == "claude"
-    assert auth.identify(basic("tokenless", "anything")) == "tokenless"
+    assert auth.identify(basic("claude", "s3cret")) == Identity("claude")
+    assert auth.identify(basic("tokenless", "anything")) == Identity("tokenless")
+
+
+def test_a_user_name_can_tag_calls_with_a_session() -> None:
+    assert AgentAuth({"claude": "s3cret"}).identify(basic("claude/mcpwrap-42", "s3cret")) == Identity(
+        "claude", "mcpwrap-42"
+    )
+    with pytest.raises(AuthRequired):
+        AgentAuth({"claude": "s3cret"}).identify(basic("/s", "s3cret"))
 
 
 @pytest.mark.parametrize(
@@ -35,8 +43,8 @@ def test_missing_or_wrong_credentials_are_refused(header: str | None) -> None:
 
 def test_without_agents_the_user_name_or_anonymous_is_the_identity() -> None:
     auth = AgentAuth({})
-    assert auth.identify(None) == ANONYMOUS
-    assert auth.identify(basic("bot", "")) == "bot"
+    assert auth.identify(None) == Identity(ANONYMOUS)
+    assert auth.identify(basic("bot", "")) == Identity("bot")
     assert parse_basic(basic("a", "b:c")) == ("a", "b:c")
 
 
