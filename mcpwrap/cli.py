@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -60,7 +61,12 @@ def _setup_logging() -> None:
 async def _serve(command: Sequence[str], loaded: LoadedConfig, agent: str, server: str | None) -> int:
     # The config is already checked (a wrong one starts nothing); the server starts while the store and
     # the trace writer open, and is sent no frame before the Gate is ready.
-    proc = await spawn(command)
+    from mcpwrap.proxy_session import child_environment
+    from mcpwrap.wrap import new_session_id
+
+    session_id = new_session_id()
+    env = child_environment(os.environ, agent, session_id, loaded.config.proxy.listen)
+    proc = await spawn(command, env)
     with forwarding_signals(proc):
         try:
             from mcpwrap.gateway import open_gate
@@ -72,7 +78,7 @@ async def _serve(command: Sequence[str], loaded: LoadedConfig, agent: str, serve
             await proc.wait()
             raise
         try:
-            return await wrap(proc, command, gate, agent=agent, server=server)
+            return await wrap(proc, command, gate, agent=agent, server=server, session_id=session_id)
         finally:
             await gate.aclose()
 

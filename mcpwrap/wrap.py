@@ -36,7 +36,13 @@ def fallback_server_name(argv: Sequence[str]) -> str:
 
 
 async def wrap(
-    proc: asyncio.subprocess.Process, argv: Sequence[str], gate: Gate, *, agent: str, server: str | None
+    proc: asyncio.subprocess.Process,
+    argv: Sequence[str],
+    gate: Gate,
+    *,
+    agent: str,
+    server: str | None,
+    session_id: str,
 ) -> int:
     """Relay stdin/stdout to the started server `proc` (`argv`) under `gate`; returns the status to exit with."""
     assert proc.stdin is not None
@@ -45,7 +51,7 @@ async def wrap(
     asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
     try:
         governor = Governor(
-            gate, agent=agent, session_id=new_session_id(), server=server, fallback_server=fallback_server_name(argv)
+            gate, agent=agent, session_id=session_id, server=server, fallback_server=fallback_server_name(argv)
         )
         relay = Relay(await open_reader(0), await open_writer(1), proc.stdin, proc.stdout, governor)
         client = asyncio.ensure_future(relay.pump_client())

@@ -1,6 +1,7 @@
 """One policy, two views: `@modelcontextprotocol/server-github` (stdio, under mcpwrap) sends its REST calls
 through `agent-mesh proxy` to a Prism mock of GitHub's spec. A rule on the MCP tool and a rule on the REST
-operation both apply, and the trace shows both views of each call under the same agent."""
+operation both apply, and the trace links both views of each call by agent and session: mcpwrap tags the
+server's proxy credentials with its own session id."""
 
 from __future__ import annotations
 
@@ -88,3 +89,6 @@ async def test_a_rule_on_the_mcp_tool_and_a_rule_on_the_rest_operation_both_appl
     assert ("mcp_stdio", "gh.push_files", "deny") in seen
     assert not any(r["tool"].startswith("github.git/") for r in calls)  # the denied push never reached REST
     assert {r["agent"] for r in calls} == {"claude"}
+    sessions = {r["session_id"] for r in calls}
+    assert len(sessions) == 1, sessions
+    assert next(iter(sessions)).startswith("mcpwrap-")
