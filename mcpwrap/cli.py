@@ -45,6 +45,14 @@ def _config_option(f: Any) -> Any:
     )(f)
 
 
+def _state_dir_option(f: Any) -> Any:
+    return click.option(
+        "--state-dir",
+        metavar="DIR",
+        help="Use this state dir instead of the config's (written by install/shims for the built-in default).",
+    )(f)
+
+
 def _agent_option(f: Any) -> Any:
     return click.option(
         "--agent",
@@ -101,8 +109,11 @@ def cli() -> None:
 @_config_option
 @_agent_option
 @click.option("--server", default=None, help="The server's name in policies (default: the name it reports).")
+@_state_dir_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(config_path: str | None, agent: str, server: str | None, command: tuple[str, ...]) -> None:
+def run(
+    config_path: str | None, agent: str, server: str | None, state_dir: str | None, command: tuple[str, ...]
+) -> None:
     """Run a stdio MCP server with every tools/call judged (the default command).
 
     \b
@@ -113,7 +124,7 @@ def run(config_path: str | None, agent: str, server: str | None, command: tuple[
     _setup_logging()
     from mcpwrap.gateway import load
 
-    loaded = load(config_path)
+    loaded = load(config_path, state_dir)
     try:
         status = asyncio.run(_serve(command, loaded, agent, server))
     except SpawnError as exc:
@@ -125,8 +136,9 @@ def run(config_path: str | None, agent: str, server: str | None, command: tuple[
 @cli.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @_config_option
 @_agent_option
+@_state_dir_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(config_path: str | None, agent: str, command: tuple[str, ...]) -> None:
+def exec_(config_path: str | None, agent: str, state_dir: str | None, command: tuple[str, ...]) -> None:
     """Judge a command line as tool BIN.SUBCOMMAND, then run it, or refuse with exit status 126.
 
     \b
@@ -138,11 +150,11 @@ def exec_(config_path: str | None, agent: str, command: tuple[str, ...]) -> None
       mcpwrap exec -- kubectl -n prod delete pod web-1           # kubectl.delete
     """
     from mcpwrap.execute import REFUSED_STATUS, become, prepare_exec
-    from mcpwrap.gateway import open_gate
+    from mcpwrap.gateway import load, open_gate
     from mcpwrap.wrap import new_session_id
 
     _setup_logging()
-    gate = open_gate(config_path)
+    gate = open_gate(load(config_path, state_dir))
 
     async def main() -> tuple[int, str | None]:
         try:
@@ -178,13 +190,12 @@ def shims(directory: Path, config_path: str | None, agent: str, as_json: bool, b
       mcpwrap shims --dir ~/.agent-mesh/shims --agent claude git kubectl
       PATH=~/.agent-mesh/shims:$PATH claude      # the agent's git is now governed
     """
-    from mcpwrap.gateway import load
+    from mcpwrap.gateway import pinned_settings
     from mcpwrap.shims import exec_command, write_shims
 
-    if config_path:
-        load(config_path)  # refuse to write shims that would fail on every run
+    config, state_dir = pinned_settings(config_path)  # refuses a config that would fail on every run
     try:
-        written = write_shims(directory, binaries, exec_command(config=config_path, agent=agent))
+        written = write_shims(directory, binaries, exec_command(config=config, agent=agent, state_dir=state_dir))
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -211,7 +222,7 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
       mcpwrap install --client-config ~/.cursor/mcp.json --undo
     """
     from mcpwrap import clientconfig
-    from mcpwrap.gateway import load
+    from mcpwrap.gateway import pinned_settings
     from mcpwrap.shims import mcpwrap_command
 
     command = mcpwrap_command()
@@ -220,10 +231,8 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
         if undo:
             changed, skipped = clientconfig.unwrap_servers(data, command), list[str]()
         else:
-            config = str(Path(config_path).absolute()) if config_path else None
-            if config:
-                load(config)
-            changed, skipped = clientconfig.wrap_servers(data, command, agent=agent, config=config)
+            config, state_dir = pinned_settings(config_path)
+            changed, skipped = clientconfig.wrap_servers(data, command, agent=agent, config=config, state_dir=state_dir)
         saved = clientconfig.backup(client_config)
         if changed:
             clientconfig.write_config(client_config, data)

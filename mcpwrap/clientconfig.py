@@ -33,7 +33,7 @@ def _is_wrapped(entry: dict[str, Any], mcpwrap: Sequence[str]) -> bool:
 
 
 def wrap_servers(
-    data: dict[str, Any], mcpwrap: Sequence[str], *, agent: str, config: str | None
+    data: dict[str, Any], mcpwrap: Sequence[str], *, agent: str, config: str | None, state_dir: str | None = None
 ) -> tuple[list[str], list[str]]:
     """Rewrite `data` in place. Returns (wrapped server names, skipped names with why)."""
     wrapped: list[str] = []
@@ -50,6 +50,7 @@ def wrap_servers(
             if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
                 raise ValueError(f"server {name!r}: args must be a list of strings")
             flags = ["--agent", agent, "--server", name] + (["--config", config] if config else [])
+            flags += ["--state-dir", state_dir] if state_dir else []
             entry["args"] = [*mcpwrap[1:], *flags, "--", entry["command"], *args]
             entry["command"] = mcpwrap[0]
             wrapped.append(name)

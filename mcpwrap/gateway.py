@@ -6,25 +6,40 @@ the rest of the core (store, trace writer) loads: a wrong config starts nothing.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from policy import ConfigError, Gate, LoadedConfig, StoreUnavailable, compile_policies, load_config
+from policy import ConfigError, Gate, LoadedConfig, StoreUnavailable, compile_policies, find_config, load_config
 
 CONFIG_ERROR_STATUS = 2
 
 
-def load(config_path: str | None) -> LoadedConfig:
+def load(config_path: str | None, state_dir: str | None = None) -> LoadedConfig:
     """The config (found as ARCHITECTURE §5 says), fully checked — policies compiled too — so a wrong one
-    exits 2 with `file:line: key: message` before anything is started."""
+    exits 2 with `file:line: key: message` before anything is started. `state_dir` overrides the config's."""
     try:
         loaded = load_config(config_path)
         compile_policies(loaded)
     except ConfigError as exc:
         click.echo(f"mcpwrap: {exc}", err=True)
         sys.exit(CONFIG_ERROR_STATUS)
-    return loaded
+    if state_dir is None:
+        return loaded
+    config = loaded.config.model_copy(update={"state_dir": os.path.abspath(os.path.expanduser(state_dir))})
+    return LoadedConfig(config, loaded.sources, loaded.file)
+
+
+def pinned_settings(config_path: str | None) -> tuple[str | None, str | None]:
+    """(config, state_dir) to write into a client config or shim, so mcpwrap finds the same config and state
+    whatever folder a client starts it in: the config file found now, by absolute path; with none (the
+    built-in default), its state dir by absolute path. Exits 2 when the config is wrong."""
+    found = find_config(config_path)
+    loaded = load(found)
+    if found is not None:
+        return os.path.abspath(found), None
+    return None, loaded.config.state_dir
 
 
 def open_gate(config: str | LoadedConfig | None) -> Gate:

@@ -24,11 +24,13 @@ def mcpwrap_command() -> list[str]:
     return [sys.executable, "-m", "mcpwrap"]
 
 
-def exec_command(*, config: str | None, agent: str) -> list[str]:
+def exec_command(*, config: str | None, agent: str, state_dir: str | None = None) -> list[str]:
     """The `mcpwrap exec` prefix every shim runs, settings carried as flags."""
     cmd = [*mcpwrap_command(), "exec", "--agent", agent]
     if config:
         cmd += ["--config", os.path.abspath(config)]
+    if state_dir:
+        cmd += ["--state-dir", os.path.abspath(state_dir)]
     return cmd
 
 

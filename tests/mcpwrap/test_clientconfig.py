@@ -77,3 +77,35 @@ def test_the_backup_is_made_once_and_the_file_keeps_its_permissions(tmp_path: Pa
     clientconfig.backup(path)
     assert json.loads(first.read_text()) == CLAUDE
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def _install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> list[str]:
+    from click.testing import CliRunner
+
+    from mcpwrap.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGENT_MESH_CONFIG", raising=False)
+    client = tmp_path / "mcp.json"
+    client.write_text(json.dumps({"mcpServers": {"time": {"command": "mcp-server-time", "args": []}}}))
+    result = CliRunner().invoke(cli, ["install", "--client-config", str(client), "--agent", "a", *extra])
+    assert result.exit_code == 0, result.output
+    args: list[str] = json.loads(client.read_text())["mcpServers"]["time"]["args"]
+    return args
+
+
+def test_install_on_the_built_in_default_pins_its_state_dir_so_any_cwd_shares_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = _install(tmp_path, monkeypatch)
+    assert "--config" not in args
+    assert args[args.index("--state-dir") + 1] == str(tmp_path / ".agent-mesh")
+
+
+def test_install_pins_the_config_file_found_in_the_current_folder_by_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")
+    args = _install(tmp_path, monkeypatch)
+    assert args[args.index("--config") + 1] == str(tmp_path / "agent-mesh.yaml")
+    assert "--state-dir" not in args
