@@ -17,6 +17,7 @@ from pathlib import Path
 from policy.config import Config, LoadedConfig
 from policy.engine import PolicySet, compile_policies, decide
 from policy.errors import StoreUnavailable
+from policy.guard import state_guard
 from policy.ladder import Ladder
 from policy.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.ratelimit import limits_for, refusal
@@ -56,6 +57,7 @@ class Gate:
         self._clock = clock
         self._ladder = Ladder(self.config, store, clock, supervisor)
         self._limits: dict[tuple[str | None, str], Limits] = {}
+        self._guard = state_guard(self.config.state_dir)
 
     @classmethod
     def open(
@@ -98,7 +100,7 @@ class Gate:
     async def _check(self, call: ToolCall) -> Verdict:
         trace_id = new_trace_id()
         now = self._clock()
-        decision = decide(call, self.policy_set, now)
+        decision = self._guard(call) or decide(call, self.policy_set, now)
         try:
             limits = self._limits_for(decision, call.agent)
             admission = self.store.admit(call.agent, call.call_hash, limits, now)

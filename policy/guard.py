@@ -1,0 +1,68 @@
+"""The built-in guard: no tool call may reach the mesh's own state (approvals, grants, the operator token).
+
+An agent that could write `state.db` or read `operator.token` could approve its own calls, so any call whose
+arguments name the state dir is denied before the policy is consulted — whatever the policy says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from policy.model import Action, Decision, ToolCall
+
+GUARD_RULE = "guard/state-dir"
+_MAX_DEPTH = 32
+# A name counts only as whole path segments: preceded by the start, a slash, a space, a quote, `=` or `:`,
+# and followed by the end, a slash, a space or a quote.
+_BEFORE = r"""(?<![^/\s'"=:])"""
+_AFTER = r"""(?![^/\s'"])"""
+
+
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        out = [str(k) for k in value]
+        for v in value.values():
+            out += _strings(v, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        out = []
+        for v in value:
+            out += _strings(v, depth + 1)
+        return out
+    return []
+
+
+def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
+    """A check that denies calls whose arguments mention the state dir (by absolute path, or by its folder
+    name when that name is the mesh's own, like `.agent-mesh`) or the operator token file."""
+    absolute = os.path.abspath(state_dir)
+    names = {absolute, os.path.realpath(absolute), "operator.token"}
+    name = os.path.basename(absolute)
+    if "agent-mesh" in name:
+        names.add(name)
+    # Whole path segments only: `/srv/state` must not match `/srv/statement.txt`.
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(f"{_BEFORE}(?:{alternatives}){_AFTER}")
+
+    def check(call: ToolCall) -> Decision | None:
+        for text in _strings(call.arguments):
+            m = pattern.search(text)
+            if m is not None:
+                needle = m.group(0)
+                return Decision(
+                    Action.DENY,
+                    GUARD_RULE,
+                    f"the arguments name agent-mesh's own state ({needle!r}): agents may not read or change "
+                    "approvals, grants or the operator token",
+                    considered=(),
+                )
+        return None
+
+    return check
