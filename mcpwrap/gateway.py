@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from policy import ConfigError, Gate, LoadedConfig, StoreUnavailable, compile_policies, find_config, load_config
+from policy import ConfigError, LoadedConfig, compile_policies, find_config, load_config
+
+if TYPE_CHECKING:
+    from policy import Gate
 
 CONFIG_ERROR_STATUS = 2
 
@@ -44,6 +48,8 @@ def pinned_settings(config_path: str | None) -> tuple[str | None, str | None]:
 
 def open_gate(config: str | LoadedConfig | None) -> Gate:
     """A Gate on the config's state dir; exit 2 on a config error, a ClickException if the store fails."""
+    from policy import Gate, StoreUnavailable  # after the config check: the store and trace load here
+
     loaded = config if isinstance(config, LoadedConfig) else load(config)
     try:
         return Gate.open(loaded)

@@ -1,38 +1,90 @@
 """agent-mesh's governance core: config, decision engine, gate, stores and trace.
 
-Adapters import from here, never from inner modules.
+Adapters import from here, never from inner modules. Names load on first use (PEP 562), so a process
+that only checks a config does not pay for the store, the trace writer or asyncio.
 """
 
-from policy.config import Config, LoadedConfig, find_config, load_config, load_config_text, parse_duration
-from policy.engine import PolicySet, compile_policies, decide
-from policy.errors import ConfigError, StoreUnavailable
-from policy.gate import Gate
-from policy.governor import Governor
-from policy.model import (
-    Action,
-    Decision,
-    HttpInfo,
-    Outcome,
-    Surface,
-    ToolCall,
-    Verdict,
-    VerdictKind,
-    call_hash,
-    canonical_json,
-)
-from policy.refusal import refusal_payload, refusal_text
-from policy.store import Approval, ApprovalState, Fact, Grant, MemoryStore, SqliteStore, Store, StoreConflict
-from policy.trace import (
-    MemoryTraceSink,
-    SinkStats,
-    TraceSink,
-    TraceWriter,
-    build_record,
-    configure_otel,
-    exit_on_sigterm,
-    record_call,
-    verify_state,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policy.config import Config, LoadedConfig, find_config, load_config, load_config_text, parse_duration
+    from policy.engine import PolicySet, compile_policies, decide
+    from policy.errors import ConfigError, StoreUnavailable
+    from policy.gate import Gate
+    from policy.governor import Governor
+    from policy.model import (
+        Action,
+        Decision,
+        HttpInfo,
+        Outcome,
+        Surface,
+        ToolCall,
+        Verdict,
+        VerdictKind,
+        call_hash,
+        canonical_json,
+    )
+    from policy.refusal import refusal_payload, refusal_text
+    from policy.store import Approval, ApprovalState, Fact, Grant, MemoryStore, SqliteStore, Store, StoreConflict
+    from policy.trace import (
+        MemoryTraceSink,
+        SinkStats,
+        TraceSink,
+        TraceWriter,
+        build_record,
+        configure_otel,
+        exit_on_sigterm,
+        record_call,
+        verify_state,
+    )
+
+_MODULES: dict[str, str] = {
+    "Action": "policy.model",
+    "Approval": "policy.store",
+    "ApprovalState": "policy.store",
+    "Config": "policy.config",
+    "ConfigError": "policy.errors",
+    "Decision": "policy.model",
+    "Fact": "policy.store",
+    "Gate": "policy.gate",
+    "Governor": "policy.governor",
+    "Grant": "policy.store",
+    "HttpInfo": "policy.model",
+    "LoadedConfig": "policy.config",
+    "MemoryStore": "policy.store",
+    "MemoryTraceSink": "policy.trace",
+    "Outcome": "policy.model",
+    "PolicySet": "policy.engine",
+    "SinkStats": "policy.trace",
+    "SqliteStore": "policy.store",
+    "Store": "policy.store",
+    "StoreConflict": "policy.store",
+    "StoreUnavailable": "policy.errors",
+    "Surface": "policy.model",
+    "ToolCall": "policy.model",
+    "TraceSink": "policy.trace",
+    "TraceWriter": "policy.trace",
+    "Verdict": "policy.model",
+    "VerdictKind": "policy.model",
+    "build_record": "policy.trace",
+    "call_hash": "policy.model",
+    "canonical_json": "policy.model",
+    "compile_policies": "policy.engine",
+    "configure_otel": "policy.trace",
+    "decide": "policy.engine",
+    "exit_on_sigterm": "policy.trace",
+    "find_config": "policy.config",
+    "load_config": "policy.config",
+    "load_config_text": "policy.config",
+    "parse_duration": "policy.config",
+    "record_call": "policy.trace",
+    "refusal_payload": "policy.refusal",
+    "refusal_text": "policy.refusal",
+    "verify_state": "policy.trace",
+}
 
 __all__ = [
     "Action",
@@ -78,3 +130,16 @@ __all__ = [
     "refusal_text",
     "verify_state",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'policy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
