@@ -224,7 +224,7 @@ class Governance:
             self.rest[flow.id] = _Rest(call, verdict, time.perf_counter())
             return
         self.judge.gate.finish(call, verdict, Outcome(False))
-        _answer(flow, refusal_answer(verdict))
+        _answer(flow, refusal_answer(verdict, flow.request.headers.get("accept")))
 
     async def _mcp(self, flow: http.HTTPFlow, identity: Identity, body: McpBody, headers: dict[str, str]) -> None:
         assert self.mcp is not None

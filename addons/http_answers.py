@@ -42,14 +42,25 @@ def problem(status: int, code: str, title: str, detail: str, extra: Mapping[str,
     """
     body = {**(extra or {}), "type": PROBLEM_TYPE + code, "title": title, "status": status, "detail": detail}
     body["code"] = code
+    body["message"] = detail  # what GitHub-style API clients show their user
     return Answer(status, {"content-type": "application/problem+json"}, _dump(body))
 
 
-def refusal_answer(verdict: Verdict) -> Answer:
-    """403 for deny and pending (with `approval_id`), 429 for rate limits and loops; `Retry-After` when known."""
+def negotiated(answer: Answer, accept: str | None) -> Answer:
+    """Keep problem+json unless the client accepts JSON but not problem+json (many SDKs parse only
+    `application/json` bodies and would otherwise show a generic error instead of the mesh's reason)."""
+    wanted = (accept or "").lower()
+    if "problem+json" in wanted or "*/*" in wanted or "json" not in wanted:
+        return answer
+    return Answer(answer.status, {**answer.headers, "content-type": "application/json"}, answer.body)
+
+
+def refusal_answer(verdict: Verdict, accept: str | None = None) -> Answer:
+    """403 for deny and pending (with `approval_id`), 429 for rate limits and loops; `Retry-After` when known.
+    The content type follows the request's `Accept` (see `negotiated`)."""
     status = _STATUS[verdict.kind]
     payload = refusal_payload(verdict)
-    answer = problem(status, verdict.code, _TITLE[verdict.kind], refusal_text(verdict), payload)
+    answer = negotiated(problem(status, verdict.code, _TITLE[verdict.kind], refusal_text(verdict), payload), accept)
     if verdict.retry_after is not None:
         answer.headers["retry-after"] = str(max(1, math.ceil(verdict.retry_after)))
     return answer

@@ -2,9 +2,9 @@
 (`@modelcontextprotocol/server-github`, stdio, under mcpwrap); that server's own REST calls to
 api.github.com go through `agent-mesh serve`'s proxy (here mapped to a Prism mock of GitHub's real OpenAPI
 spec). A rule on the MCP tool (`github.create_issue`) and a rule on the REST operation (`github.issues/create`)
-both apply: the MCP view allows creating issues, the REST view refuses urgent ones (server-github turns the
-mesh's 403 into "Insufficient permissions" for the agent), and the trace shows both views of each call
-under the same agent.
+both apply: the MCP view allows creating issues, the REST view refuses urgent ones (the mesh answers JSON
+with a `message`, so server-github shows the agent the mesh's reason), and the trace shows both views of
+each call under the same agent and session.
 
 Needs the test targets (`make targets`: Node, server-github, Prism, @octokit/openapi); runs offline:
 

@@ -77,7 +77,7 @@ async def test_a_rule_on_the_mcp_tool_and_a_rule_on_the_rest_operation_both_appl
             pushed = await call(client, "push_files", {**repo, "branch": "main", "files": [], "message": "m"})
     assert listed[0], listed[1]
     assert not created[0]
-    assert "Insufficient permissions" in created[1]  # how this server reports the proxy's 403
+    assert "issues are filed by humans" in created[1]  # the proxy's reason, as `message` in application/json
     assert not pushed[0]
     assert "no pushes from agents" in pushed[1]
     calls = [r for r in records(tmp_path / "state") if "pin_event" not in r["args"]]
