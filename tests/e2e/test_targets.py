@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from mcp import Client, MCPError
 
 from tests.support import Proc, ServerCommand, Targets, free_port, proxy_env, run, short_tmp_dir
 from tests.support.fixtures import need
+from tests.support.httpserver import http_server
 
 MCP_SECONDS = 30
 PAGE = b"<!doctype html><html><head><title>mesh</title></head><body><h1>agent-mesh e2e page</h1></body></html>"
@@ -46,15 +46,8 @@ STDIO_SERVERS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
 @contextmanager
 def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """An in-process HTTP server on a free loopback port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_server(handler) as base:
+        yield base
 
 
 class PageHandler(BaseHTTPRequestHandler):

@@ -7,15 +7,16 @@ import importlib.util
 import json
 import re
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.support.httpserver import http_server
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "supervisor.py"
 
@@ -50,15 +51,8 @@ def fake_llm(content: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_server(Handler) as base:
+        yield f"{base}/v1", seen
 
 
 def test_the_recipe_runs_offline_and_checks_itself(recipe: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
