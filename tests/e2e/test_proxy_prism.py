@@ -102,10 +102,16 @@ def test_petstore_get_passes_delete_is_refused_and_post_waits_for_the_cli(
     with _client(proxy) as client:
         ok = client.get(f"{petstore_api}/pet/1")
         assert ok.status_code == 200
-        no = client.delete(f"{petstore_api}/pet/1")
+        problem_ok = {"Accept": "application/problem+json, application/json"}
+        no = client.delete(f"{petstore_api}/pet/1", headers=problem_ok)
         assert no.status_code == 403
         assert no.headers["content-type"] == "application/problem+json"
         assert no.json()["code"] == "denied"
+        # A client that accepts only JSON gets the same body as application/json (many SDKs parse only that).
+        plain = client.delete(f"{petstore_api}/pet/2", headers={"Accept": "application/json"})
+        assert plain.status_code == 403
+        assert plain.headers["content-type"] == "application/json"
+        assert plain.json()["code"] == "denied"
     created = _held_then_approved(proxy, f"{petstore_api}/pet", {"name": "rex", "photoUrls": []}, "petstore.addPet")
     # Forwarded once approved: Prism answers with the only response the spec defines for addPet (405).
     assert created.status_code == 405
