@@ -3,22 +3,13 @@ of GitHub's real spec; one policy governs both views."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "github_story.py"
+from tests.support.recipes import load_recipe
 
 
 def test_one_policy_governs_the_mcp_tool_and_the_rest_operation(capfd: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("github_story", RECIPE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_recipe("github_story")
     assert module.main() == 0, capfd.readouterr().out
     out = capfd.readouterr().out
     assert "trace: openapi   github.issues/create         deny  policy:claude/rest-no-urgent-issues" in out

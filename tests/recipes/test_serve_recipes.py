@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+from tests.support.recipes import load_recipe
 
 
 def test_a_python_agent_through_https_proxy_is_governed_by_serve(capfd: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("python_agent_via_proxy", RECIPES / "python_agent_via_proxy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_recipe("python_agent_via_proxy")
     assert module.main() == 0, capfd.readouterr().out
     out = capfd.readouterr().out
     assert "agent: GET /notes -> 200" in out

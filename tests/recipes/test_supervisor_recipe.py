@@ -3,33 +3,23 @@ against a fake endpoint here), and what it cannot use escalates to a human."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.support.httpserver import http_server
-
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "supervisor.py"
+from tests.support.recipes import load_recipe
 
 
 @pytest.fixture(scope="module")
 def recipe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("supervisor_recipe", RECIPE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe("supervisor")
 
 
 @contextmanager
