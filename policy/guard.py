@@ -23,7 +23,7 @@ _AFTER = r"""(?![^/\s'"])"""
 
 def _strings(value: Any, depth: int = 0) -> list[str]:
     if depth > _MAX_DEPTH:
-        return []
+        raise ValueError(f"arguments nested deeper than {_MAX_DEPTH} levels cannot be inspected")
     if isinstance(value, str):
         return [value]
     if isinstance(value, Mapping):
@@ -52,7 +52,11 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
     pattern = re.compile(f"{_BEFORE}(?:{alternatives}){_AFTER}")
 
     def check(call: ToolCall) -> Decision | None:
-        for text in _strings(call.arguments):
+        try:
+            texts = _strings(call.arguments)
+        except ValueError as exc:  # what cannot be inspected is refused, never waved through
+            return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
+        for text in texts:
             m = pattern.search(text)
             if m is not None:
                 needle = m.group(0)

@@ -64,3 +64,12 @@ def test_the_default_state_dir_name_is_recognised_in_relative_paths() -> None:
     guard = state_guard("/work/.agent-mesh")
     assert guard(call(path="../.agent-mesh/state.db")) is not None
     assert guard(call(path="other/.agent-mesh")) is not None
+
+
+def test_arguments_nested_too_deep_to_inspect_are_refused_not_skipped() -> None:
+    nested: dict[str, object] = {"path": "/srv/state/state.db"}
+    for _ in range(40):
+        nested = {"x": nested}
+    decision = state_guard("/srv/state")(call(**nested))
+    assert decision is not None
+    assert "fail closed" in decision.reason
