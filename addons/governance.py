@@ -147,6 +147,15 @@ class Governance:
         self.identities[flow.client_conn] = identity
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self._request(flow)
+        except Exception as exc:  # mitmproxy would log an addon error and forward the flow: never unjudged
+            log.exception("agent-mesh: could not judge %s %s", flow.request.method, flow.request.pretty_url)
+            if flow.response is None:
+                why = f"agent-mesh could not judge this request ({type(exc).__name__}); it was not forwarded"
+                _answer(flow, problem(500, "judge_error", "Request could not be judged", why))
+
+    async def _request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or flow.websocket is not None:
             return
         if self.judge is None or self.mcp is None or self.loaded is None:

@@ -178,3 +178,21 @@ async def test_a_session_tag_in_the_proxy_user_name_becomes_the_calls_session(tm
         h.respond(flow, 200, {"id": 7})
         (rec,) = h.records
         assert (rec["agent"], rec["session_id"]) == ("claude", "mcpwrap-42")
+
+
+async def test_a_bug_while_judging_refuses_the_request_instead_of_forwarding_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fault injection: mitmproxy forwards a flow whose addon hook raised, so the hook must answer itself.
+    def broken(*_: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("addons.governance.classify", broken)
+    with harness(tmp_path) as h:
+        flow = make_flow("GET", "https://petstore.test/v2/pet/7")
+        await h.addon.request(flow)
+        assert flow.response is not None
+        assert flow.response.status_code == 500
+        body = json.loads(flow.response.content or b"")
+        assert body["code"] == "judge_error"
+        assert "RuntimeError" in body["detail"]
