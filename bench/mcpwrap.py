@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -45,12 +46,12 @@ class Session:
         self.next_id = 0
 
     @classmethod
-    async def start(cls, argv: Sequence[str]) -> tuple[Session, float]:
+    async def start(cls, argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[Session, float]:
         """Spawn and initialize; returns the session and the seconds from spawn to the initialize answer."""
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            limit=16 * 1024 * 1024,
+            limit=16 * 1024 * 1024, env=env,
         )  # fmt: skip
         session = cls(proc)
         await session.request("initialize", INIT)
@@ -104,13 +105,23 @@ async def call_latencies(argv: Sequence[str], calls: int, warmup: int) -> list[f
         await session.close()
 
 
-async def startup(argv: Sequence[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        session, started = await Session.start(argv)
-        times.append(started)
-        await session.close()
-    return statistics.median(times)
+async def startup(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
+    session, started = await Session.start(argv, env)
+    await session.close()
+    return started
+
+
+async def startups(direct: Sequence[str], wrapped: Sequence[str], runs: int, tmp: Path) -> tuple[float, float, float]:
+    """Median seconds to the initialize answer: direct; mcpwrap on a config it has not checked before (it checks
+    before starting the server); mcpwrap on a config it checked before (it starts the server first)."""
+    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for i in range(runs):
+        times[0].append(await startup(direct))
+        fresh = dict(os.environ, XDG_CACHE_HOME=str(tmp / f"cache-{i}"))  # no record of the config yet
+        times[1].append(await startup(wrapped, fresh))
+        times[2].append(await startup(wrapped))
+    d, first, known = (statistics.median(t) for t in times)
+    return d, first, known
 
 
 def pct(values: list[float], q: float) -> float:
@@ -128,10 +139,10 @@ async def main_async(calls: int, warmup: int, runs: int) -> int:
         config = Path(tmp) / "agent-mesh.yaml"
         config.write_text(CONFIG.format(state=Path(tmp) / "state"))
         wrapped = [sys.executable, "-m", "mcpwrap", "--config", str(config), "--server", "everything", "--", *direct]
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # mcpwrap's checked-config records
         base = await call_latencies(direct, calls, warmup)
         gov = await call_latencies(wrapped, calls, warmup)
-        start_direct = await startup(direct, runs)
-        start_wrapped = await startup(wrapped, runs)
+        start_direct, start_first, start_known = await startups(direct, wrapped, runs, Path(tmp))
         traced = len((Path(tmp) / "state" / "traces.jsonl").read_text().splitlines())
     ms = 1000.0
     print(f"tools/call echo, {calls} sequential calls after {warmup} warm-up ({traced} trace records written)")
@@ -143,9 +154,10 @@ async def main_async(calls: int, warmup: int, runs: int) -> int:
     print(f"added: p50 {added50:.3f} ms (target <= 0.5), p99 {added99:.3f} ms (target <= 2)")
     ratio50, ratio99 = pct(gov, 0.5) / pct(base, 0.5), pct(gov, 0.99) / pct(base, 0.99)
     print(f"ratio wrapped/direct: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x")
-    overhead = (start_wrapped - start_direct) * ms
-    print(f"start-up to initialize answer, median of {runs}: direct {start_direct * ms:.0f} ms, "
-          f"mcpwrap {start_wrapped * ms:.0f} ms, overhead {overhead:.0f} ms (target <= 150)")  # fmt: skip
+    print(f"start-up to the initialize answer, median of {runs}: direct {start_direct * ms:.0f} ms")
+    for label, took in (("config checked before", start_known), ("config never checked", start_first)):
+        print(f"  mcpwrap, {label + ':':22} {took * ms:4.0f} ms, overhead {(took - start_direct) * ms:4.0f} ms "
+              "(target <= 150)")  # fmt: skip
     return 0
 
 

@@ -1,5 +1,5 @@
 """`python -m mcpwrap`: the same as the `mcpwrap` console script."""
 
-from mcpwrap.cli import main
+from mcpwrap.launch import main
 
 main()

@@ -13,18 +13,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from mcpwrap.process import SpawnError, forwarding_signals, signal_group, spawn
+from mcpwrap.process import Child, forwarding_signals, signal_group, start_or_exit
+from mcpwrap.proxy_session import DEFAULT_AGENT, child_environment, new_session_id
 
 if TYPE_CHECKING:
     from policy import LoadedConfig
-
-# The identity when no --agent is given: the same name the proxy uses for an unauthenticated agent.
-DEFAULT_AGENT = "anonymous"
-NOT_FOUND_STATUS = 127
 
 
 class _DefaultToRun(click.Group):
@@ -66,27 +63,51 @@ def _setup_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mcpwrap: %(message)s")
 
 
-async def _serve(command: Sequence[str], loaded: LoadedConfig, agent: str, server: str | None) -> int:
-    # The config is already checked (a wrong one starts nothing); the server starts while the store and
-    # the trace writer open, and is sent no frame before the Gate is ready.
-    from mcpwrap.proxy_session import child_environment
-    from mcpwrap.wrap import new_session_id
+def serve_started(
+    child: Child,
+    command: Sequence[str],
+    *,
+    config_path: str | None,
+    state_dir: str | None,
+    agent: str,
+    server: str | None,
+    session_id: str,
+) -> NoReturn:
+    """Finish starting a server launched early on a config known to be valid (mcpwrap.launch): load and
+    check the config again while it boots; a failed check stops it before it has been sent a frame."""
+    _setup_logging()
+    from mcpwrap.gateway import load
 
-    session_id = new_session_id()
-    env = child_environment(os.environ, agent, session_id, loaded.config.proxy.listen)
-    proc = await spawn(command, env)
-    with forwarding_signals(proc):
+    try:
+        loaded = load(config_path, state_dir)
+    except BaseException:
+        child.abandon()
+        raise
+    sys.exit(asyncio.run(_serve(child, command, loaded, agent, server, session_id)))
+
+
+async def _serve(
+    child: Child, command: Sequence[str], loaded: LoadedConfig, agent: str, server: str | None, session_id: str
+) -> int:
+    # The config is already checked (a wrong one starts nothing); the server boots while the store and
+    # the trace writer open, and is sent no frame before the Gate is ready.
+    try:
+        await child.attach()
+    except BaseException:
+        child.abandon()
+        raise
+    with forwarding_signals(child):
         try:
             from mcpwrap.gateway import open_gate
             from mcpwrap.wrap import wrap
 
             gate = open_gate(loaded)
         except BaseException:
-            signal_group(proc, signal.SIGKILL)
-            await proc.wait()
+            signal_group(child, signal.SIGKILL)
+            await child.wait()
             raise
         try:
-            return await wrap(proc, command, gate, agent=agent, server=server, session_id=session_id)
+            return await wrap(child, command, gate, agent=agent, server=server, session_id=session_id)
         finally:
             await gate.aclose()
 
@@ -124,13 +145,11 @@ def run(
     _setup_logging()
     from mcpwrap.gateway import load
 
-    loaded = load(config_path, state_dir)
-    try:
-        status = asyncio.run(_serve(command, loaded, agent, server))
-    except SpawnError as exc:
-        click.echo(f"mcpwrap: {exc}", err=True)
-        sys.exit(NOT_FOUND_STATUS)
-    sys.exit(status)
+    loaded = load(config_path, state_dir, note_checked=True)
+    session_id = new_session_id()
+    env = child_environment(os.environ, agent, session_id, loaded.config.proxy.listen)
+    child = start_or_exit(command, env)
+    sys.exit(asyncio.run(_serve(child, command, loaded, agent, server, session_id)))
 
 
 @cli.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -151,7 +170,6 @@ def exec_(config_path: str | None, agent: str, state_dir: str | None, command: t
     """
     from mcpwrap.execute import REFUSED_STATUS, become, prepare_exec
     from mcpwrap.gateway import load, open_gate
-    from mcpwrap.wrap import new_session_id
 
     _setup_logging()
     gate = open_gate(load(config_path, state_dir))

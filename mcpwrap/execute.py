@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mcpwrap.argv import tool_of
+from mcpwrap.process import NOT_FOUND_STATUS
 from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind, refusal_text
 
 REFUSED_STATUS = 126
-NOT_FOUND_STATUS = 127
 # Seconds between "still waiting" lines while a command is held for approval.
 WAITING_LINE_SECONDS = 10.0
 # A directory holding this file contains agent-mesh shims: never resolve a real binary there.

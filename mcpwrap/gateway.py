@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from policy import ConfigError, LoadedConfig, compile_policies, find_config, load_config
+from policy.checked import Checked, RecordingEnv, policy_folder, remember
 
 if TYPE_CHECKING:
     from policy import Gate
@@ -20,15 +21,21 @@ if TYPE_CHECKING:
 CONFIG_ERROR_STATUS = 2
 
 
-def load(config_path: str | None, state_dir: str | None = None) -> LoadedConfig:
+def load(config_path: str | None, state_dir: str | None = None, *, note_checked: bool = False) -> LoadedConfig:
     """The config (found as ARCHITECTURE §5 says), fully checked — policies compiled too — so a wrong one
-    exits 2 with `file:line: key: message` before anything is started. `state_dir` overrides the config's."""
+    exits 2 with `file:line: key: message` before anything is started. `state_dir` overrides the config's.
+    With `note_checked`, a clean check is recorded (policy.checked) so the next start can launch first."""
+    env = RecordingEnv(os.environ)
     try:
-        loaded = load_config(config_path)
+        loaded = load_config(config_path, env)
         compile_policies(loaded)
     except ConfigError as exc:
         click.echo(f"mcpwrap: {exc}", err=True)
         sys.exit(CONFIG_ERROR_STATUS)
+    if note_checked:
+        found = find_config(config_path)
+        folder = policy_folder(found, loaded.config.policy_dir)
+        remember(found, state_dir, folder, env.names, Checked(listen=loaded.config.proxy.listen))
     if state_dir is None:
         return loaded
     config = loaded.config.model_copy(update={"state_dir": os.path.abspath(os.path.expanduser(state_dir))})

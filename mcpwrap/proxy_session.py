@@ -6,10 +6,19 @@ A server such as server-github calls its REST API through `HTTPS_PROXY`; rewriti
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+# The identity when no --agent is given: the same name the proxy uses for an unauthenticated agent.
+DEFAULT_AGENT = "anonymous"
+
+
+def new_session_id() -> str:
+    """One session per mcpwrap process (ARCHITECTURE §7)."""
+    return f"mcpwrap-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def tag_proxy_url(url: str, agent: str, session: str, mesh_listen: str) -> str | None:

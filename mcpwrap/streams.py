@@ -10,6 +10,7 @@ import asyncio
 import os
 import stat
 import threading
+from typing import IO
 
 from mcpwrap.framing import CHUNK_BYTES, ByteSink, FdSink
 
@@ -24,9 +25,7 @@ async def open_reader(fd: int) -> asyncio.StreamReader:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     if _watchable(fd):
-        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        return reader
+        return await pipe_reader(os.fdopen(os.dup(fd), "rb", buffering=0))
 
     def pump() -> None:
         try:
@@ -45,7 +44,18 @@ async def open_writer(fd: int) -> ByteSink:
     """A ByteSink over `fd`: an asyncio writer for pipes and sockets, direct writes otherwise."""
     if not _watchable(fd):
         return FdSink(fd)
+    return await pipe_writer(os.fdopen(os.dup(fd), "wb", buffering=0))
+
+
+async def pipe_reader(pipe: IO[bytes]) -> asyncio.StreamReader:
+    """A StreamReader that owns `pipe` (a pipe, socket or terminal): it is closed with the stream."""
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    return reader
+
+
+async def pipe_writer(pipe: IO[bytes]) -> asyncio.StreamWriter:
+    """A StreamWriter that owns `pipe`: closing the writer closes the pipe (the reader then sees EOF)."""
     loop = asyncio.get_running_loop()
-    pipe = os.fdopen(os.dup(fd), "wb", buffering=0)
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, pipe)
     return asyncio.StreamWriter(transport, protocol, None, loop)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
 import signal
 from collections.abc import Sequence
 from pathlib import Path
 
 from mcpwrap.governor import Governor
-from mcpwrap.process import signal_group, stop
+from mcpwrap.process import Child, signal_group, stop
 from mcpwrap.relay import Relay
 from mcpwrap.streams import open_reader, open_writer
 from policy import Gate
@@ -25,18 +23,13 @@ from policy import Gate
 DRAIN_AFTER_EOF_SECONDS = 5.0
 
 
-def new_session_id() -> str:
-    """One session per mcpwrap process (ARCHITECTURE §7)."""
-    return f"mcpwrap-{os.getpid()}-{secrets.token_hex(4)}"
-
-
 def fallback_server_name(argv: Sequence[str]) -> str:
     """The server's name when neither --server nor the server itself gives one: the command's basename."""
     return Path(argv[0]).name if argv else "server"
 
 
 async def wrap(
-    proc: asyncio.subprocess.Process,
+    proc: Child,
     argv: Sequence[str],
     gate: Gate,
     *,

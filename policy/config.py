@@ -6,21 +6,17 @@ every error is a `ConfigError` naming the file, the line and the key path.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from policy.errors import ConfigError
+from policy.locate import default_config_path, find_config
 from policy.model import Action
 from policy.yamlsrc import Lines, Path, format_path, load_yaml
-
-DEFAULT_CONFIG_NAME = "agent-mesh.yaml"
-ENV_VAR = "AGENT_MESH_CONFIG"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -239,19 +235,8 @@ class LoadedConfig:
 
 def default_config_text() -> str:
     """The built-in default configuration (YAML), used when no config file is found."""
-    return resources.files("policy").joinpath("default.yaml").read_text("utf-8")
-
-
-def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> str | None:
-    """`--config`, else `$AGENT_MESH_CONFIG`, else `./agent-mesh.yaml`, else None (the built-in default)."""
-    env = os.environ if env is None else env
-    if explicit:
-        return explicit
-    if env.get(ENV_VAR):
-        return env[ENV_VAR]
-    if FsPath(DEFAULT_CONFIG_NAME).is_file():
-        return DEFAULT_CONFIG_NAME
-    return None
+    with open(default_config_path(), encoding="utf-8") as f:
+        return f.read()
 
 
 def load_config_text(text: str, file: str, base_dir: str = ".", env: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -30,10 +30,15 @@ policies:
 """
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
+@pytest.fixture(params=["first-start", "known-config"])
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Each test runs twice: on a config mcpwrap has never checked (it checks, then starts the server) and on
+    one it checked before (it starts the server first, then checks again before relaying; mcpwrap.launch)."""
     path = tmp_path / "agent-mesh.yaml"
     path.write_text(CONFIG.format(state=tmp_path / "state"))
+    if request.param == "known-config":
+        done = run([sys.executable, "-m", "mcpwrap", "--config", str(path), "--", "true"])
+        assert done.returncode == 0, done.stderr
     return path
 
 
@@ -186,3 +191,39 @@ def test_a_wrong_config_exits_two_and_starts_nothing(tmp_path: Path) -> None:
     assert f"{bad}:5: policies[0].rules[0].tools[0]: bad glob".encode() in proc.stderr
     assert b"Traceback" not in proc.stderr
     assert not marker.exists()
+
+
+def test_a_config_changed_to_wrong_after_a_clean_start_still_starts_nothing(config: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "server-started"
+    argv = [sys.executable, "-m", "mcpwrap", "--config", str(config), "--", "sh", "-c", f"touch {marker}; cat"]
+    assert run(argv).returncode == 0
+    assert marker.exists()
+    marker.unlink()
+    config.write_text(config.read_text().replace("action: deny", "action: maybe"))
+    done = run(argv, frames(INIT))
+    assert done.returncode == 2
+    assert b"maybe" in done.stderr
+    assert not marker.exists()
+
+
+def test_a_forged_checked_record_gets_the_server_stopped_before_it_hears_a_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policy.checked import Checked, remember
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "agent-mesh.yaml"
+    bad.write_text("version: 1\npolicies:\n  - name: x\n    rules: [{tools: [a], action: maybe}]\n")
+    # What a tampered cache would hold: a record claiming this wrong config passed the check.
+    remember(str(bad), None, None, [], Checked(listen="127.0.0.1:8080"))
+    received, pidfile = tmp_path / "received", tmp_path / "pid"
+    server = f"echo $$ > {pidfile}; exec cat > {received}"
+    argv = [sys.executable, "-m", "mcpwrap", "--config", str(bad), "--", "sh", "-c", server]
+    done = subprocess.run(argv, input=frames(INIT), capture_output=True, timeout=RUN_SECONDS, check=False, cwd=tmp_path)
+    assert done.returncode == 2
+    assert b"maybe" in done.stderr
+    assert b"Traceback" not in done.stderr
+    # The server was started before the check (it may not have got as far as writing its pid) and is gone.
+    if pidfile.exists() and pidfile.read_text().strip():
+        assert not _alive(int(pidfile.read_text()))
+    assert not received.exists() or received.read_bytes() == b""

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from policy import ConfigError, compile_policies, load_config, parse_duration
 from policy.cli import cli
-from policy.config import ENV_VAR, find_config, load_config_text
+from policy.config import find_config, load_config_text
+from policy.locate import ENV_VAR
 
 POLICY = "name: {name}\nagent: {agent}\nrules:\n  - {{tools: ['*'], action: allow}}\n"
 
