@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import os
-import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 import click
 
-from mcpwrap.process import Child, forwarding_signals, signal_group, start_or_exit
-from mcpwrap.proxy_session import DEFAULT_AGENT, child_environment, new_session_id
-
-if TYPE_CHECKING:
-    from policy import LoadedConfig
+from mcpwrap.proxy_session import DEFAULT_AGENT, new_session_id
+from mcpwrap.serve import setup_logging
 
 
 class _DefaultToRun(click.Group):
@@ -59,59 +52,6 @@ def _agent_option(f: Any) -> Any:
     )(f)
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mcpwrap: %(message)s")
-
-
-def serve_started(
-    child: Child,
-    command: Sequence[str],
-    *,
-    config_path: str | None,
-    state_dir: str | None,
-    agent: str,
-    server: str | None,
-    session_id: str,
-) -> NoReturn:
-    """Finish starting a server launched early on a config known to be valid (mcpwrap.launch): load and
-    check the config again while it boots; a failed check stops it before it has been sent a frame."""
-    _setup_logging()
-    from mcpwrap.gateway import load
-
-    try:
-        loaded = load(config_path, state_dir)
-    except BaseException:
-        child.abandon()
-        raise
-    sys.exit(asyncio.run(_serve(child, command, loaded, agent, server, session_id)))
-
-
-async def _serve(
-    child: Child, command: Sequence[str], loaded: LoadedConfig, agent: str, server: str | None, session_id: str
-) -> int:
-    # The config is already checked (a wrong one starts nothing); the server boots while the store and
-    # the trace writer open, and is sent no frame before the Gate is ready.
-    try:
-        await child.attach()
-    except BaseException:
-        child.abandon()
-        raise
-    with forwarding_signals(child):
-        try:
-            from mcpwrap.gateway import open_gate
-            from mcpwrap.wrap import wrap
-
-            gate = open_gate(loaded)
-        except BaseException:
-            signal_group(child, signal.SIGKILL)
-            await child.wait()
-            raise
-        try:
-            return await wrap(child, command, gate, agent=agent, server=server, session_id=session_id)
-        finally:
-            await gate.aclose()
-
-
 @click.group(cls=_DefaultToRun, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="agent-mesh")
 def cli() -> None:
@@ -142,14 +82,9 @@ def run(
       mcpwrap --agent claude --server time -- mcp-server-time --local-timezone UTC
       mcpwrap run --config agent-mesh.yaml -- npx @modelcontextprotocol/server-everything stdio
     """
-    _setup_logging()
-    from mcpwrap.gateway import load
+    from mcpwrap.serve import check_then_serve
 
-    loaded = load(config_path, state_dir, note_checked=True)
-    session_id = new_session_id()
-    env = child_environment(os.environ, agent, session_id, loaded.config.proxy.listen)
-    child = start_or_exit(command, env)
-    sys.exit(asyncio.run(_serve(child, command, loaded, agent, server, session_id)))
+    check_then_serve(command, config_path=config_path, state_dir=state_dir, agent=agent, server=server)
 
 
 @cli.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -171,7 +106,7 @@ def exec_(config_path: str | None, agent: str, state_dir: str | None, command: t
     from mcpwrap.execute import REFUSED_STATUS, become, prepare_exec
     from mcpwrap.gateway import load, open_gate
 
-    _setup_logging()
+    setup_logging()
     gate = open_gate(load(config_path, state_dir))
 
     async def main() -> tuple[int, str | None]:

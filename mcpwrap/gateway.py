@@ -1,16 +1,15 @@
 """Loading the config and opening the Gate for the mcpwrap commands, with their exit codes.
 
-Kept apart from `mcpwrap.cli` so that `mcpwrap -- CMD` can check the config, then start the server while
-the rest of the core (store, trace writer) loads: a wrong config starts nothing.
+Kept apart from `mcpwrap.cli` (and free of click) so that `mcpwrap -- CMD` can check the config, then start
+the server while the rest of the core (store, trace writer) loads: a wrong config starts nothing. Failures
+print `mcpwrap: …` on stderr and exit: 2 for a wrong config, 1 for an unavailable store.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
-
-import click
+from typing import TYPE_CHECKING, NoReturn
 
 from policy import ConfigError, LoadedConfig, compile_policies, find_config, load_config
 from policy.checked import Checked, RecordingEnv, policy_folder, remember
@@ -19,6 +18,13 @@ if TYPE_CHECKING:
     from policy import Gate
 
 CONFIG_ERROR_STATUS = 2
+STORE_ERROR_STATUS = 1
+
+
+def _fail(message: object, status: int) -> NoReturn:
+    sys.stderr.write(f"mcpwrap: {message}\n")
+    sys.stderr.flush()
+    sys.exit(status)
 
 
 def load(config_path: str | None, state_dir: str | None = None, *, note_checked: bool = False) -> LoadedConfig:
@@ -30,8 +36,7 @@ def load(config_path: str | None, state_dir: str | None = None, *, note_checked:
         loaded = load_config(config_path, env)
         compile_policies(loaded)
     except ConfigError as exc:
-        click.echo(f"mcpwrap: {exc}", err=True)
-        sys.exit(CONFIG_ERROR_STATUS)
+        _fail(exc, CONFIG_ERROR_STATUS)
     if note_checked:
         found = find_config(config_path)
         folder = policy_folder(found, loaded.config.policy_dir)
@@ -54,14 +59,13 @@ def pinned_settings(config_path: str | None) -> tuple[str | None, str | None]:
 
 
 def open_gate(config: str | LoadedConfig | None) -> Gate:
-    """A Gate on the config's state dir; exit 2 on a config error, a ClickException if the store fails."""
+    """A Gate on the config's state dir; exit 2 on a config error, 1 when the store is unavailable."""
     from policy import Gate, StoreUnavailable  # after the config check: the store and trace load here
 
     loaded = config if isinstance(config, LoadedConfig) else load(config)
     try:
         return Gate.open(loaded)
     except ConfigError as exc:
-        click.echo(f"mcpwrap: {exc}", err=True)
-        sys.exit(CONFIG_ERROR_STATUS)
+        _fail(exc, CONFIG_ERROR_STATUS)
     except StoreUnavailable as exc:
-        raise click.ClickException(f"the state store is unavailable: {exc}") from None
+        _fail(f"the state store is unavailable: {exc}", STORE_ERROR_STATUS)

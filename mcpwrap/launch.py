@@ -5,8 +5,8 @@ the store and the trace writer). When the config's exact inputs already passed t
 (`policy.checked`), the server is started first, with nothing heavier than `subprocess` and `hashlib`
 loaded, and boots while mcpwrap loads, checks the config again and opens the Gate; it is sent no frame
 before that, and a failed check stops it. Anything else — another subcommand, `--help`, an option this
-parser does not know, a config never checked or changed since — goes through the click CLI unchanged,
-where a wrong config still starts nothing.
+parser does not know — goes through the click CLI unchanged. A config never checked, or changed since, is
+checked before the server starts (`mcpwrap.serve.check_then_serve`): a wrong one still starts nothing.
 """
 
 from __future__ import annotations
@@ -72,28 +72,35 @@ def parse_run(argv: Sequence[str]) -> RunArgs | None:
 
 def main() -> None:
     run = parse_run(sys.argv[1:])
-    if run is not None:
-        from policy.checked import recall
+    if run is None:
+        from mcpwrap.cli import main as cli_main
 
-        checked = recall(run.config_path, run.state_dir)
-        if checked is not None:
-            from mcpwrap.process import start_or_exit
-            from mcpwrap.proxy_session import DEFAULT_AGENT, child_environment, new_session_id
+        cli_main()
+        return
+    from mcpwrap.proxy_session import DEFAULT_AGENT
+    from policy.checked import recall
 
-            agent = run.agent or DEFAULT_AGENT
-            session_id = new_session_id()
-            child = start_or_exit(run.command, child_environment(os.environ, agent, session_id, checked.listen))
-            from mcpwrap.cli import serve_started
+    agent = run.agent or DEFAULT_AGENT
+    checked = recall(run.config_path, run.state_dir)
+    if checked is None:
+        from mcpwrap.serve import check_then_serve
 
-            serve_started(
-                child,
-                run.command,
-                config_path=run.config_path,
-                state_dir=run.state_dir,
-                agent=agent,
-                server=run.server,
-                session_id=session_id,
-            )
-    from mcpwrap.cli import main as cli_main
+        check_then_serve(
+            run.command, config_path=run.config_path, state_dir=run.state_dir, agent=agent, server=run.server
+        )
+    from mcpwrap.process import start_or_exit
+    from mcpwrap.proxy_session import child_environment, new_session_id
 
-    cli_main()
+    session_id = new_session_id()
+    child = start_or_exit(run.command, child_environment(os.environ, agent, session_id, checked.listen))
+    from mcpwrap.serve import serve_started
+
+    serve_started(
+        child,
+        run.command,
+        config_path=run.config_path,
+        state_dir=run.state_dir,
+        agent=agent,
+        server=run.server,
+        session_id=session_id,
+    )

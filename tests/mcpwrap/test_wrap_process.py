@@ -227,3 +227,20 @@ def test_a_forged_checked_record_gets_the_server_stopped_before_it_hears_a_frame
     if pidfile.exists() and pidfile.read_text().strip():
         assert not _alive(int(pidfile.read_text()))
     assert not received.exists() or received.read_bytes() == b""
+
+
+def test_an_unusable_state_dir_refuses_every_call_in_either_start_order(tmp_path: Path) -> None:
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(CONFIG.format(state=tmp_path / "state"))
+    not_a_dir = tmp_path / "state-file"
+    not_a_dir.write_text("a file where the state dir should be")
+    argv = [sys.executable, "-m", "mcpwrap", "--config", str(config), "--state-dir", str(not_a_dir), "--"]
+    argv += [sys.executable, str(SERVER)]
+    for start in ("config never checked", "config checked before: the server starts first"):
+        done = run(argv, frames(INIT, call(1, "echo", text="hi")))
+        assert done.returncode == 0, (start, done.stderr)
+        error = replies(done.stdout)[1]["error"]
+        assert "could not judge this call" in error["message"], start
+        assert "it was not run" in error["message"], start
+        assert b"could not judge echo" in done.stderr, start
+        assert b"Traceback" not in done.stderr, start
