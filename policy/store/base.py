@@ -177,7 +177,13 @@ class Store(Protocol):
     """Durable governance state. Every method raises StoreUnavailable when the backend fails."""
 
     def admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
-        """Check the limits and, when admitted, count the call; one atomic step across processes."""
+        """Check the limits and, when admitted, count the call. Rate budgets are one atomic step across
+        processes; loop detection may see another process's calls a sync interval late (SqliteStore)."""
+        ...
+
+    def try_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
+        """`admit` without waiting: None (nothing counted) while another writer holds the store, so an event
+        loop can serve other work and retry instead of blocking."""
         ...
 
     def open_approval(self, approval: Approval) -> Approval:

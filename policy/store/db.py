@@ -20,12 +20,20 @@ _FIRST_PAUSE = 0.00005
 _MAX_PAUSE = 0.002
 
 
-def connect(path: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
+def connect(
+    path: str | Path, *, busy_seconds: float = BUSY_SECONDS, cached_statements: int = 128
+) -> sqlite3.Connection:
     """Open state.db in WAL mode with a busy timeout and the schema migrated; raw sqlite3 errors escape.
 
     Autocommit mode (isolation_level=None): transactions are explicit, so none is ever left open.
     """
-    conn = sqlite3.connect(str(path), timeout=busy_seconds, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path),
+        timeout=busy_seconds,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=cached_statements,
+    )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_seconds * 1000)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -53,6 +61,10 @@ def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+class Busy(Exception):
+    """`Database.run(..., wait=False)` found the write lock (or this connection) taken: try again later."""
+
+
 class Database:
     """One lazily opened connection to state.db, used under a lock; `run` retries while the file is busy."""
 
@@ -70,8 +82,12 @@ class Database:
             self._conn = conn
         return self._conn
 
-    def run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
+    def run[T](self, fn: Callable[[sqlite3.Connection], T], *, wait: bool = True) -> T:
+        """`fn(connection)`, retried while another connection holds the write lock; with `wait=False`, raise
+        Busy instead of waiting, so an event loop can await something else meanwhile."""
+        if not self._lock.acquire(blocking=wait):
+            raise Busy
+        try:
             deadline: float | None = None
             pause = _FIRST_PAUSE
             while True:
@@ -79,6 +95,8 @@ class Database:
                     return fn(self._connection())
                 except (sqlite3.Error, OSError) as exc:
                     if _busy(exc):
+                        if not wait:
+                            raise Busy from exc
                         # Our own short backoff: SQLite's busy handler sleeps whole milliseconds at first.
                         now = time.monotonic()
                         deadline = now + self.busy_seconds if deadline is None else deadline
@@ -88,6 +106,8 @@ class Database:
                             continue
                     self._drop()
                     raise StoreUnavailable(f"state store {self.path}: {_explain(exc)}") from exc
+        finally:
+            self._lock.release()
 
     def _drop(self) -> None:
         if self._conn is not None:

@@ -75,6 +75,9 @@ class MemoryStore:
                 self._totals[key] = self._totals.get(key, 0) + 1
             return ADMITTED
 
+    def try_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
+        return self.admit(agent, call_hash, limits, now)
+
     def _sweep(self, now: float) -> None:
         """Drop loop histories that only hold old calls, so memory follows the live calls, not all calls."""
         horizon = now - self._horizon

@@ -144,6 +144,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        4,
+        "loop detection judged in memory, shared through an append-only log each process syncs in batches",
+        """
+        DROP TABLE loop_events;
+        CREATE TABLE loop_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            origin TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            call_hash TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

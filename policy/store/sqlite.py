@@ -1,7 +1,8 @@
 """SqliteStore: the Store on one `state.db` (WAL) shared by every process of one machine.
 
 Writes run in `BEGIN IMMEDIATE` transactions, so check-then-write steps (resolve once, use once, one rate
-budget) hold across processes; any SQLite or OS failure surfaces as StoreUnavailable.
+budget) hold across processes; any SQLite or OS failure surfaces as StoreUnavailable. Loop detection is
+judged from memory and shared through a log synced in the background (loops.py).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from policy.store.base import (
     per_minute_refusal,
     window_start,
 )
-from policy.store.db import BUSY_SECONDS, DB_NAME, Database, connect, tx
+from policy.store.db import BUSY_SECONDS, DB_NAME, Busy, Database, connect, tx
+from policy.store.loops import LoopLedger
 
-_PRUNE_EVERY = 64
+_PRUNE_SECONDS = 10.0
+_PRUNED_AGENTS = 4096
 
 
 class SqliteStore:
@@ -38,78 +41,83 @@ class SqliteStore:
     def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> None:
         self.path = Path(state_dir) / DB_NAME
         self._db = Database(self.path, busy_seconds)
-        self._admits = 0
+        self._loops = LoopLedger(self.path, busy_seconds)
+        self._next_prune: dict[tuple[str, str], float] = {}
 
     # -- rate limits and loop detection ---------------------------------------------------------------
 
     def admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
-        if limits.empty:
-            return ADMITTED
-        scope = limits.scope
+        return self._admit(agent, call_hash, limits, now, wait=True)
 
-        def op(conn: sqlite3.Connection) -> Admission:
-            with tx(conn):
-                refused = self._refusal(conn, agent, call_hash, limits, now)
-                if refused is not None:
-                    return refused
-                if limits.loop_max is not None:
-                    # Two identical calls in the same microsecond count once; that cannot hide a loop.
-                    conn.execute(
-                        "INSERT INTO loop_events (scope, agent, call_hash, ts) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING",
-                        (scope, agent, call_hash, now),
-                    )
-                if limits.per_minute is not None:
-                    conn.execute(
-                        "INSERT INTO rate_buckets (scope, agent, second, count) VALUES (?, ?, ?, 1) "
-                        "ON CONFLICT (scope, agent, second) DO UPDATE SET count = count + 1",
-                        (scope, agent, math.floor(now)),
-                    )
-                if limits.total is not None:
-                    conn.execute(
-                        "INSERT INTO rate_totals (scope, agent, count) VALUES (?, ?, 1) "
-                        "ON CONFLICT (scope, agent) DO UPDATE SET count = count + 1",
-                        (scope, agent),
-                    )
-                self._admits += 1
-                if self._admits % _PRUNE_EVERY == 0:
-                    conn.execute(
-                        "DELETE FROM loop_events WHERE scope = ? AND agent = ? AND ts < ?",
-                        (scope, agent, now - limits.loop_window),
-                    )
-                    conn.execute(
-                        "DELETE FROM rate_buckets WHERE scope = ? AND agent = ? AND second < ?",
-                        (scope, agent, window_start(now)),
-                    )
-                return ADMITTED
+    def try_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
+        try:
+            return self._admit(agent, call_hash, limits, now, wait=False)
+        except Busy:
+            return None
 
-        return self._db.run(op)
+    def _admit(self, agent: str, call_hash: str, limits: Limits, now: float, *, wait: bool) -> Admission:
+        """Loops are judged from memory (see loops.py); rate budgets in one transaction, exact across
+        processes."""
+        if limits.per_minute is None and limits.total is None:
+            return ADMITTED if limits.loop_max is None else self._loops.admit(agent, call_hash, limits, now)
+
+        def count() -> Admission:
+            return self._db.run(lambda conn: self._count(conn, agent, limits, now), wait=wait)
+
+        admission = count() if limits.loop_max is None else self._loops.admit(agent, call_hash, limits, now, count)
+        if admission.admitted:
+            self._prune(agent, limits, now, wait)
+        return admission
 
     @staticmethod
-    def _refusal(conn: sqlite3.Connection, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
+    def _count(conn: sqlite3.Connection, agent: str, limits: Limits, now: float) -> Admission:
+        """Check the per-minute window and the total budget and, when both allow it, count the call."""
         scope = limits.scope
-        if limits.loop_max is not None:
-            # Refused calls are not recorded, so this reads at most loop_max rows.
-            found = conn.execute(
-                "SELECT ts FROM loop_events WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? "
-                "ORDER BY ts DESC",
-                (scope, agent, call_hash, now - limits.loop_window),
-            ).fetchall()
-            if len(found) >= limits.loop_max:
-                edge = found[limits.loop_max - 1][0]
-                return Admission(False, "loop", len(found), max(0.0, edge + limits.loop_window - now))
-        if limits.per_minute is not None:
-            where = "scope = ? AND agent = ? AND second >= ?"
-            args = (scope, agent, window_start(now))
-            total = conn.execute(f"SELECT COALESCE(SUM(count), 0) FROM rate_buckets WHERE {where}", args).fetchone()
-            if total[0] >= limits.per_minute:
-                buckets = conn.execute(f"SELECT second, count FROM rate_buckets WHERE {where} ORDER BY second", args)
-                return per_minute_refusal([(r[0], r[1]) for r in buckets], limits.per_minute, now)
-        if limits.total is not None:
-            row = conn.execute("SELECT count FROM rate_totals WHERE scope = ? AND agent = ?", (scope, agent)).fetchone()
-            if row is not None and row[0] >= limits.total:
-                return Admission(False, "total", row[0], None)
-        return None
+        with tx(conn):
+            if limits.per_minute is not None:
+                where = "scope = ? AND agent = ? AND second >= ?"
+                args = (scope, agent, window_start(now))
+                total = conn.execute(f"SELECT COALESCE(SUM(count), 0) FROM rate_buckets WHERE {where}", args).fetchone()
+                if total[0] >= limits.per_minute:
+                    buckets = conn.execute(
+                        f"SELECT second, count FROM rate_buckets WHERE {where} ORDER BY second", args
+                    )
+                    refused = per_minute_refusal([(r[0], r[1]) for r in buckets], limits.per_minute, now)
+                    if refused is not None:
+                        return refused
+            if limits.total is not None:
+                row = conn.execute(
+                    "SELECT count FROM rate_totals WHERE scope = ? AND agent = ?", (scope, agent)
+                ).fetchone()
+                if row is not None and row[0] >= limits.total:
+                    return Admission(False, "total", row[0], None)
+            if limits.per_minute is not None:
+                conn.execute(
+                    "INSERT INTO rate_buckets (scope, agent, second, count) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT (scope, agent, second) DO UPDATE SET count = count + 1",
+                    (scope, agent, math.floor(now)),
+                )
+            if limits.total is not None:
+                conn.execute(
+                    "INSERT INTO rate_totals (scope, agent, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT (scope, agent) DO UPDATE SET count = count + 1",
+                    (scope, agent),
+                )
+            return ADMITTED
+
+    def _prune(self, agent: str, limits: Limits, now: float, wait: bool) -> None:
+        """Drop an agent's per-second buckets that left the window, every _PRUNE_SECONDS."""
+        key = (limits.scope, agent)
+        if now < self._next_prune.get(key, -math.inf):
+            return
+        sql = "DELETE FROM rate_buckets WHERE scope = ? AND agent = ? AND second < ?"
+        try:
+            self._db.run(lambda conn: conn.execute(sql, (limits.scope, agent, window_start(now))), wait=wait)
+        except Busy:
+            return  # the call is admitted and counted: prune on a later one
+        if len(self._next_prune) >= _PRUNED_AGENTS:
+            self._next_prune.clear()
+        self._next_prune[key] = now + _PRUNE_SECONDS
 
     # -- approvals -------------------------------------------------------------------------------------
 
@@ -275,6 +283,7 @@ class SqliteStore:
         return self._db.run(op)
 
     def close(self) -> None:
+        self._loops.close()
         self._db.close()
 
 

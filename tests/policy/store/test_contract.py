@@ -181,3 +181,11 @@ def test_a_total_budget_is_never_refilled_and_is_per_scope(store: Store) -> None
     refused = store.admit("a", "h3", limits, now=9000.0)
     assert (refused.admitted, refused.limit, refused.retry_after) == (False, "total", None)
     assert store.admit("a", "h3", Limits("q", total=2), now=9000.0).admitted
+
+
+def test_try_admit_counts_like_admit_while_nothing_else_writes(store: Store) -> None:
+    limits = Limits("p", per_minute=2, loop_max=3)
+    assert store.try_admit("a", "h1", limits, now=1000.0) == store.admit("a", "h2", limits, now=1000.5)
+    refused = store.try_admit("a", "h3", limits, now=1001.0)
+    assert refused is not None
+    assert (refused.admitted, refused.limit) == (False, "per_minute")

@@ -127,3 +127,17 @@ def test_two_processes_racing_to_use_one_approval_exactly_one_gets_it(tmp_path: 
 def test_one_rate_budget_is_shared_by_every_process(tmp_path: Path) -> None:
     answers = race(tmp_path, WORKER, [["admit", "60", "claude", "50"], ["admit", "60", "claude", "50"]])
     assert sum(x["admitted"] for x in answers) == 60
+
+
+def test_try_admit_gives_way_to_another_writer_and_counts_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    limits = Limits("p", total=1)
+    store.list_grants(now=0.0)
+    other = connect(tmp_path / "state.db")
+    other.execute("BEGIN IMMEDIATE")
+    assert store.try_admit("a", "h", limits, now=1.0) is None
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.admit("a", "h", limits, now=2.0).admitted
+    assert not store.admit("a", "h2", limits, now=3.0).admitted  # the attempt that gave way was not counted
+    store.close()

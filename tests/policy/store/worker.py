@@ -1,6 +1,8 @@
 """A separate OS process acting on a shared state dir: `python -m tests.policy.store.worker STATE CMD ARG...`.
 
-It waits for the file STATE/go (so racing workers start together), then prints one JSON line.
+It waits for the file STATE/go (so racing workers start together), then prints one JSON line. Commands:
+`resolve ID WHO`, `consume HASH WHO`, `admit PER_MINUTE AGENT N` (N distinct calls), `repeat N AGENT HASH` (the
+identical call N times, under loop detection).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def main(argv: list[str]) -> int:
     elif cmd == "admit":
         limits = Limits("p", per_minute=int(args[0]))
         results = [store.admit(args[1], f"h{i}", limits, now=time.time()).admitted for i in range(int(args[2]))]
+        out = {"admitted": sum(results)}
+    elif cmd == "repeat":
+        limits = Limits("p", loop_max=3, loop_window=600.0)
+        results = [store.admit(args[1], args[2], limits, now=time.time()).admitted for _ in range(int(args[0]))]
         out = {"admitted": sum(results)}
     else:
         raise SystemExit(f"unknown command {cmd}")
