@@ -22,9 +22,15 @@ from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_li
 JSONL_NAME = "traces.jsonl"
 LOCK_NAME = "traces.lock"
 _ROTATED = re.compile(r"^traces\.(\d+)\.jsonl$")
-_INSERT = f"INSERT INTO traces ({', '.join(COLUMNS)}, record) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
+_INSERT = f"INSERT INTO traces ({', '.join(COLUMNS)}, record) VALUES "
+_ROW = f"({','.join('?' * (len(COLUMNS) + 1))})"
+ROWS_PER_STATEMENT = 256  # 5,632 parameters (SQLite allows 32,766), about a megabyte of prepared statement
 _TAIL_CHUNK = 8192
 CHECKPOINT_EVERY = 1024  # records: keeps the WAL under SQLite's 1000-page auto-checkpoint of other connections
+
+
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ",".join([_ROW] * rows)
 
 
 def trace_files(state_dir: str | Path) -> list[Path]:
@@ -80,14 +86,17 @@ class ChainAppender:
         self.sqlite = sqlite
         self.max_bytes = max_bytes
         self._conn: sqlite3.Connection | None = None
+        self._made = False
         self._since_checkpoint = 0
+        # (hash, (inode, size)) of traces.jsonl after this appender's last batch: while the file is still so,
+        # no other process appended and the tip is that hash, without reading the file back.
+        self._last: tuple[str, tuple[int, int]] | None = None
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Chain and write `records`; returns how many were handled: all, less duplicate trace ids and records
         that cannot be serialised (all of them when both outputs are off: spans may be the only output)."""
         if not records or not (self.jsonl or self.sqlite):
             return len(records)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         # Serialise outside the lock: other processes wait only for the concat, hash and write.
         good: list[Mapping[str, Any]] = []
         prepared: list[Prepared] = []
@@ -99,15 +108,22 @@ class ChainAppender:
                 continue
             good.append(record)
         written = len(good)
-        with chain_lock(self.state_dir):
-            try:
-                self._append_locked(prepared)
-            except sqlite3.IntegrityError:
-                kept = self._without_duplicates(good)
-                if len(kept) < len(good):
-                    _report(f"left out {len(good) - len(kept)} trace record(s) whose trace_id was already written")
-                self._append_locked([prepared[i] for i in kept])
-                written = len(kept)
+        if not self._made:  # once, not a syscall and an exception per batch; again if the folder went away
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        try:
+            with chain_lock(self.state_dir):
+                try:
+                    self._append_locked(prepared)
+                except sqlite3.IntegrityError:
+                    kept = self._without_duplicates(good)
+                    if len(kept) < len(good):
+                        _report(f"left out {len(good) - len(kept)} trace record(s) whose trace_id was already written")
+                    self._append_locked([prepared[i] for i in kept])
+                    written = len(kept)
+        except FileNotFoundError:
+            self._made = False
+            raise
         if self.sqlite:
             self._checkpoint(written)
         return written
@@ -133,7 +149,8 @@ class ChainAppender:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect(self.state_dir / DB_NAME)
+            # A small statement cache: the inserts differ in row count, and a cached one can hold a megabyte.
+            self._conn = connect(self.state_dir / DB_NAME, cached_statements=8)
             self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
         return self._conn
 
@@ -147,20 +164,23 @@ class ChainAppender:
             if self.sqlite:
                 rows.append((*item.row, tip, digest, line))
             tip = digest
-        conn = self._db() if self.sqlite else None
         opened: list[tuple[int, int]] = []  # (fd, size before this batch), to undo a failed batch
+        written: tuple[int, int] | None = None
+        conn: sqlite3.Connection | None = None
         try:
-            if conn is not None:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_INSERT, rows)
             if self.jsonl:
                 for chunk in self._chunks(lines):
                     fd = self._open_jsonl(len(chunk))
                     opened.append((fd, -1))  # registered before fstat, so it is closed whatever happens
                     opened[-1] = (fd, os.fstat(fd).st_size)
                     _write_all(fd, chunk)
-            if conn is not None:
-                conn.execute("COMMIT")
+                if opened:
+                    stat = os.fstat(opened[-1][0])
+                    written = (stat.st_ino, stat.st_size)
+            if self.sqlite:
+                # Last, so a failed insert undoes the file writes and no table write waits on the disk.
+                conn = self._db()
+                self._insert(conn, rows)
         except BaseException as exc:
             if conn is not None:
                 self._abort(conn, drop=not isinstance(exc, sqlite3.IntegrityError))
@@ -173,6 +193,23 @@ class ChainAppender:
             for fd, _ in opened:
                 with suppress(OSError):
                     os.close(fd)
+        self._last = (tip, written) if written is not None else None
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert the rows as one multi-row statement: in autocommit mode SQLite takes the write lock, writes
+        and commits inside a single call that runs without the GIL. A transaction spanning several calls
+        would hold the lock whenever this thread waits for the GIL — up to the 5 ms switch interval each time
+        while an adapter's event loop keeps the GIL busy — and every call of every gate would queue behind it.
+        """
+        if len(rows) <= ROWS_PER_STATEMENT:
+            conn.execute(_insert_sql(len(rows)), [v for row in rows for v in row])
+            return
+        conn.execute("BEGIN IMMEDIATE")  # a backlog bigger than one statement: several, in one transaction
+        for i in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[i : i + ROWS_PER_STATEMENT]
+            conn.execute(_insert_sql(len(part)), [v for row in part for v in row])
+        conn.execute("COMMIT")
 
     def _chunks(self, lines: list[str]) -> list[bytes]:
         """The batch cut so no file grows past max_bytes: the first chunk fills the current file."""
@@ -203,6 +240,13 @@ class ChainAppender:
 
     def _tip(self) -> str:
         if self.jsonl:
+            if self._last is not None:
+                try:
+                    stat = (self.state_dir / JSONL_NAME).stat()
+                except FileNotFoundError:
+                    stat = None
+                if stat is not None and (stat.st_ino, stat.st_size) == self._last[1]:
+                    return self._last[0]
             for path in self._newest_first():
                 line, end = last_line(path)
                 if path.name == JSONL_NAME and end != path.stat().st_size:

@@ -23,6 +23,8 @@ _MESH_FIELDS = (
 
 def record_span(record: Mapping[str, Any], tracer: Tracer | None = None) -> None:
     """Emit the span of one traced call, ending at `ts` (when it was recorded) and lasting `latency_ms`."""
+    if tracer is None and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return  # no SDK installed (yet): the span would be dropped unseen
     end = int(float(record["ts"]) * 1e9)
     latency = record.get("latency_ms")
     start = end - int(float(latency) * 1e6) if isinstance(latency, int | float) and latency > 0 else end

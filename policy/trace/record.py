@@ -98,8 +98,7 @@ class Prepared:
         return digest, f'{body[:-1]},"hash":"{digest}"}}'
 
 
-# Identical output to policy.model.canonical_json, without building an encoder per call.
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+_encode = canonical_json
 # A per-process random stand-in for the prev_hash value: no record content can contain it by chance.
 _MARK_VALUE = secrets.token_hex(16)
 _MARK = f'"prev_hash":"{_MARK_VALUE}"'

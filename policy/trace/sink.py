@@ -1,12 +1,12 @@
 """Where trace records go: the `TraceSink` port and its in-memory twin.
 
-`emit` is called on the adapter's hot path: it never blocks and never touches the disk.
+`emit` and `emit_call` are called on the adapter's hot path: they never block and never touch the disk.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,11 +26,40 @@ class SinkStats:
     errors: int = 0
 
 
+# An outcome worked out later, where the record is built (off the hot path for TraceWriter). It may run on
+# another thread, so it must only read what it owns.
+LateOutcome = Callable[[], Outcome]
+
+
+def resolve(outcome: Outcome | LateOutcome) -> Outcome:
+    """The outcome itself; a late one that fails still leaves a record, saying so."""
+    if isinstance(outcome, Outcome):
+        return outcome
+    try:
+        return outcome()
+    except Exception as exc:
+        return Outcome(True, error=f"the outcome could not be read: {type(exc).__name__}: {exc}")
+
+
 @runtime_checkable
 class TraceSink(Protocol):
     """Takes sealed-on-write trace records: `emit` is non-blocking, `flush`/`close` make them durable."""
 
     def emit(self, record: Mapping[str, Any]) -> None: ...
+
+    def emit_call(
+        self,
+        call: ToolCall,
+        verdict: Verdict,
+        outcome: Outcome | LateOutcome,
+        *,
+        policy_hash: str,
+        redact_keys: Iterable[str],
+        ts: float,
+    ) -> None:
+        """What `record_call` does, but the sink may build the record and its span (and resolve a late
+        outcome) later, off the caller's thread: `Gate.finish` uses this, so a hot path only hands over."""
+        ...
 
     def flush(self, timeout: float | None = None) -> bool: ...
 
@@ -54,6 +83,18 @@ class MemoryTraceSink:
             self._tip = digest
             self.lines.append(line)
             self.records.append(parse_line(line))
+
+    def emit_call(
+        self,
+        call: ToolCall,
+        verdict: Verdict,
+        outcome: Outcome | LateOutcome,
+        *,
+        policy_hash: str,
+        redact_keys: Iterable[str],
+        ts: float,
+    ) -> None:
+        record_call(self, call, verdict, resolve(outcome), policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

@@ -1,7 +1,9 @@
 """TraceWriter: the default TraceSink, a background thread writing batches through a ChainAppender.
 
-`emit` only enqueues. Batches are retried briefly, then dropped and counted, so a failing disk is reported
-on stderr and in `stats()` but never reaches the caller. `close` (also run at exit) writes everything.
+`emit` and `emit_call` only enqueue; the records of `emit_call` are built (and their spans emitted) on the
+writer's thread too, a batch at a time. Batches are retried briefly, then dropped and counted, so a failing
+disk is reported on stderr and in `stats()` but never reaches the caller. `close` (also run at exit) writes
+everything.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from policy.config import TraceSettings
+from policy.model import Outcome, ToolCall, Verdict
 from policy.trace.append import ChainAppender
-from policy.trace.sink import SinkStats
+from policy.trace.otel import record_span
+from policy.trace.record import build_record
+from policy.trace.sink import LateOutcome, SinkStats, resolve
 
 MAX_QUEUE = 100_000
 MAX_BATCH = 2048
 RETRY_DELAYS = (0.05, 0.25)
-LINGER_SECONDS = 0.05
+LINGER_SECONDS = 0.2
 REPORT_EVERY = 30.0
 
 
@@ -33,6 +39,33 @@ class _Stop:
 
 
 _STOP = _Stop()
+
+
+@dataclass(slots=True)
+class _Call:
+    """A call handed over by `emit_call`, whose record the writer's thread builds."""
+
+    call: ToolCall
+    verdict: Verdict
+    outcome: Outcome | LateOutcome
+    policy_hash: str
+    redact_keys: Iterable[str]
+    ts: float
+
+    def record(self) -> dict[str, Any]:
+        rec = build_record(
+            self.call,
+            self.verdict,
+            resolve(self.outcome),
+            policy_hash=self.policy_hash,
+            redact_keys=self.redact_keys,
+            ts=self.ts,
+        )
+        record_span(rec)
+        return rec
+
+
+_Item = Mapping[str, Any] | _Call
 
 
 class TraceWriter:
@@ -51,22 +84,40 @@ class TraceWriter:
         )
         self._max_queue = max_queue
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[Mapping[str, Any] | threading.Event | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | threading.Event | _Stop] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         self._emitted = self._written = self._dropped = self._errors = 0
         self._last_report = (0.0, "")
+        self._hurry = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agent-mesh-trace-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
     def emit(self, record: Mapping[str, Any]) -> None:
+        self._put(record)
+
+    def emit_call(
+        self,
+        call: ToolCall,
+        verdict: Verdict,
+        outcome: Outcome | LateOutcome,
+        *,
+        policy_hash: str,
+        redact_keys: Iterable[str],
+        ts: float,
+    ) -> None:
+        # Built later, in a batch: per call on an adapter's busy event loop the same work costs several
+        # times more (cold caches), and it would be paid on the hot path.
+        self._put(_Call(call, verdict, outcome, policy_hash, redact_keys, ts))
+
+    def _put(self, item: _Item) -> None:
         with self._lock:
             if self._closed or self._queue.qsize() >= self._max_queue:
                 self._dropped += 1
                 return
             self._emitted += 1
-            self._queue.put(record)
+            self._queue.put(item)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every record emitted before this call is written (or dropped); False on timeout."""
@@ -76,6 +127,7 @@ class TraceWriter:
             return self._queue.empty()
         done = threading.Event()
         self._queue.put(done)
+        self._hurry.set()
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> bool:
@@ -86,6 +138,7 @@ class TraceWriter:
         if first:
             atexit.unregister(self.close)
             self._queue.put(_STOP)
+            self._hurry.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             return False
@@ -105,15 +158,16 @@ class TraceWriter:
     def _run(self) -> None:
         stop = False
         while not stop:
-            batch: list[Mapping[str, Any]] = []
+            batch: list[_Item] = []
             waiters: list[threading.Event] = []
             item = self._queue.get()
             if not isinstance(item, _Stop | threading.Event) and self._queue.qsize() < self._max_batch:
-                # Let a batch gather: an append per record costs the adapters' hot path CPU and the GIL
-                # (bench/proxy.py: per-record appends cost each proxied call +2.2 ms at p50 and a third of the
-                # throughput; with batches gathered for 50 ms, +0.2-0.5 ms and about a fifth). A backlog of a
-                # full batch or more is written at once: lingering then would only cap the throughput.
-                time.sleep(LINGER_SECONDS)
+                # Let a batch gather: each wake-up of this thread costs the adapter's event loop GIL hand-offs
+                # (bench/proxy.py: per-record appends cost a third of the throughput; batches every 50 ms, 4-5 %
+                # more than every 200 ms; longer adds little). A backlog of a full batch or more is written at
+                # once: lingering then would only cap the throughput. `flush` and `close` cut it short.
+                self._hurry.wait(LINGER_SECONDS)
+                self._hurry.clear()
             while True:
                 if isinstance(item, _Stop):
                     stop = True
@@ -131,7 +185,8 @@ class TraceWriter:
             for waiter in waiters:
                 waiter.set()
 
-    def _write(self, batch: list[Mapping[str, Any]]) -> None:
+    def _write(self, items: list[_Item]) -> None:
+        batch = self._records(items)
         if not batch:
             return
         for delay in (*RETRY_DELAYS, None):
@@ -151,6 +206,20 @@ class TraceWriter:
         with self._lock:
             self._dropped += len(batch)
         self._report(f"dropped {len(batch)} trace record(s) after {len(RETRY_DELAYS) + 1} attempts", force=True)
+
+    def _records(self, items: list[_Item]) -> list[Mapping[str, Any]]:
+        records: list[Mapping[str, Any]] = []
+        for item in items:
+            if not isinstance(item, _Call):
+                records.append(item)
+                continue
+            try:
+                records.append(item.record())
+            except Exception as exc:  # one bad call must not cost the batch, nor reach the adapter
+                with self._lock:
+                    self._dropped += 1
+                self._report(f"could not record trace {item.verdict.trace_id}: {type(exc).__name__}: {exc}")
+        return records
 
     def _report(self, message: str, *, force: bool = False) -> None:
         now = time.monotonic()

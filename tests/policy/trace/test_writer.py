@@ -232,3 +232,54 @@ def test_the_memory_sink_chains_what_it_keeps() -> None:
     assert [r["trace_id"] for r in sink.records] == ["t-000000", "t-000001", "t-000002"]
     assert sink.records[1]["prev_hash"] == sink.records[0]["hash"]
     assert sink.stats().written == 3
+
+
+def test_a_handed_over_call_is_recorded_by_the_writer_with_its_late_outcome(tmp_path: Path) -> None:
+    from policy import Outcome
+    from tests.policy.trace.factories import REDACT, call, verdict
+
+    writer = TraceWriter(tmp_path, TraceSettings())
+    c = call(arguments={"path": "/tmp/a", "token": "s3cret"})
+    writer.emit_call(
+        c,
+        verdict(trace_id="t-late"),
+        lambda: Outcome(True, status=200, is_error=True, latency_ms=2.0),
+        policy_hash="ph",
+        redact_keys=REDACT,
+        ts=1_700_000_000.0,
+    )
+    assert writer.close()
+    [row] = table(tmp_path)
+    assert (row["trace_id"], row["outcome"], row["status"], row["latency_ms"]) == ("t-late", "upstream_error", 200, 2.0)
+    assert json.loads(row["args"]) == {"path": "/tmp/a", "token": "[REDACTED]"}
+    assert json.loads(row["record"])["call_hash"] == c.call_hash
+    assert verify_state(tmp_path).ok
+
+
+def test_a_late_outcome_that_fails_still_leaves_the_call_s_record(tmp_path: Path) -> None:
+    from policy import Outcome
+    from tests.policy.trace.factories import REDACT, call, verdict
+
+    def broken() -> Outcome:
+        raise ValueError("no body")
+
+    for sink in (TraceWriter(tmp_path, TraceSettings()), MemoryTraceSink()):
+        sink.emit_call(call(), verdict(trace_id="t-x"), broken, policy_hash="p", redact_keys=REDACT, ts=1.0)
+        assert sink.close()
+    [row] = table(tmp_path)
+    assert row["outcome"] == "error"
+    assert "the outcome could not be read: ValueError: no body" in json.loads(row["record"])["error"]
+
+
+def test_writers_taking_turns_on_one_state_dir_keep_one_chain(tmp_path: Path) -> None:
+    from policy.trace import ChainAppender
+
+    first, second = (ChainAppender(tmp_path, max_bytes=1 << 20) for _ in range(2))
+    for i in range(6):
+        (first if i % 2 else second).append([record(n) for n in range(i * 10, i * 10 + 10)])
+    first.close()
+    second.close()
+    report = verify_state(tmp_path)
+    assert report.ok, report.problems
+    assert report.jsonl is not None
+    assert report.jsonl.records == 60
