@@ -18,7 +18,14 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.classify import McpBody, Request, RestCall, ServerMap, Target, classify
 from addons.http_answers import Answer, problem, refusal_answer
 from addons.judging import Judge, annotate
-from addons.mcp_flow import McpHandler, header_mismatch, lower_headers
+from addons.mcp_flow import (
+    PROXY_AUTHORIZATION,
+    McpHandler,
+    header_mismatch,
+    header_value,
+    lower_headers,
+    remove_header,
+)
 from addons.mcp_messages import check_routing_headers
 from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
@@ -138,7 +145,7 @@ class Governance:
     # -- hooks -----------------------------------------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        identity = self._identify(flow)
+        identity = self._identify(flow, flow.request.headers.get(PROXY_AUTHORIZATION))
         if identity is None:
             return
         if self._is_control_plane(flow.request.host, flow.request.port):
@@ -161,15 +168,21 @@ class Governance:
         if self.judge is None or self.mcp is None or self.loaded is None:
             _answer(flow, problem(503, "not_configured", "agent-mesh is not configured", "no config loaded"))
             return
-        identity = self.identities.get(flow.client_conn) or self._identify(flow)
+        req = flow.request
+        headers = lower_headers(req.headers)  # read once: mitmproxy's per-name lookups are slow
+        # Only CONNECTed clients have one; the lookup builds a weak reference, so skip it when there is none.
+        known = self.identities.get(flow.client_conn) if self.identities else None
+        identity = known or self._identify(flow, headers.get(PROXY_AUTHORIZATION))
         if identity is None:
             return
-        req = flow.request
-        if self._is_control_plane(req.host, req.port):
+        headers.pop(PROXY_AUTHORIZATION, None)
+        host, port, path = req.host, req.port, req.path
+        if self._is_control_plane(host, port):
             _answer(flow, _control_plane_answer())
             return
         try:
-            content = req.content or b""
+            # Without a content-encoding, the content is the raw content: skip mitmproxy's header lookup.
+            content = (req.content if headers.get("content-encoding") else req.raw_content) or b""
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Unreadable request body", str(exc)))
             return
@@ -177,21 +190,22 @@ class Governance:
         if len(content) > limit:
             _answer(flow, problem(413, "too_large", "Request too large to judge", f"bodies over {limit} bytes"))
             return
-        headers = lower_headers(req.headers)
-        creq = Request(req.method, req.scheme, req.host, req.port, req.path, headers, content)
+        creq = Request(req.method, req.scheme, host, port, path, headers, content)
         try:
-            kind = classify(creq, self._target(flow))
+            kind = classify(creq, self._target(flow, host, port, path))
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
             return
         if isinstance(kind, RestCall):
             await self._rest(flow, identity, kind)
         elif isinstance(kind, McpBody):
-            await self._mcp(flow, identity, kind, headers)
+            await self._mcp(flow, identity, kind, creq)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
-        if self.streams is not None and "text/event-stream" in flow.response.headers.get("content-type", ""):
+        if self.streams is not None and "text/event-stream" in (
+            header_value(flow.response.headers, "content-type") or ""
+        ):
             self.streams.responseheaders(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -235,25 +249,26 @@ class Governance:
         self.judge.gate.finish(call, verdict, Outcome(False))
         _answer(flow, refusal_answer(verdict, flow.request.headers.get("accept")))
 
-    async def _mcp(self, flow: http.HTTPFlow, identity: Identity, body: McpBody, headers: dict[str, str]) -> None:
+    async def _mcp(self, flow: http.HTTPFlow, identity: Identity, body: McpBody, req: Request) -> None:
         assert self.mcp is not None
         assert self.streams is not None
         try:
-            check_routing_headers(body.messages, headers)
+            check_routing_headers(body.messages, req.headers)
         except ValueError as exc:
             header_mismatch(flow, body, str(exc))
             return
-        session = self.streams.legacy_session(flow.request)
+        session = self.streams.legacy_session(req.host, req.port, req.path)
         tracker = session or self.streams.new_tracker()
-        await self.mcp.handle(flow, identity, body, headers, tracker, legacy=session is not None)
+        info = HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
+        await self.mcp.handle(flow, identity, body, req.headers, tracker, legacy=session is not None, info=info)
         if flow.response is None and session is None:
             self.streams.exchanges[flow.id] = tracker
 
     # -- identity and targets ----------------------------------------------------------------------
 
-    def _identify(self, flow: http.HTTPFlow) -> Identity | None:
-        """Who is calling, with the proxy credentials removed; None after answering 407."""
-        header = flow.request.headers.get("proxy-authorization")
+    def _identify(self, flow: http.HTTPFlow, header: str | None) -> Identity | None:
+        """Who is calling (`header`: its Proxy-Authorization), with the proxy credentials removed from the
+        request; None after answering 407."""
         identity = self._known.get(header) if header is not None else None
         try:
             if identity is None:
@@ -270,17 +285,16 @@ class Governance:
             )
             return None
         if header is not None:
-            del flow.request.headers["proxy-authorization"]
+            remove_header(flow.request.headers, PROXY_AUTHORIZATION)
         return identity
 
-    def _target(self, flow: http.HTTPFlow) -> Target | None:
+    def _target(self, flow: http.HTTPFlow, host: str, port: int, path: str) -> Target | None:
         mode = flow.client_conn.proxy_mode
         if isinstance(mode, ReverseMode):
             name = self.reverse.get(mode.data)
             if name is not None:
                 return self.servers.by_name.get(name) or Target(name, "")
-        req = flow.request
-        return self.servers.lookup(req.host, req.port, req.path)
+        return self.servers.lookup(host, port, path)
 
     def _is_control_plane(self, host: str, port: int) -> bool:
         if self.control is None or port != self.control[1]:

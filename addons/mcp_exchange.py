@@ -13,7 +13,7 @@ from addons.mcp_messages import RequestId, encode, filter_tools
 from addons.sse_stream import SseParser, format_event
 from policy import Outcome, ToolCall, Verdict
 
-Finish = Callable[[ToolCall, Verdict, Outcome], None]
+Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
 # (agent, server, session, tool) -> whether the agent may see the tool in tools/list.
 Visible = Callable[[str, str, str | None, dict[str, Any]], bool]
 
@@ -28,6 +28,41 @@ class Tracked:
     call: ToolCall
     verdict: Verdict
     started: float
+
+
+def unanswered(status: int | None) -> str:
+    return f"the upstream answered HTTP {status} without a response to this call"
+
+
+def _answers(msg: Any) -> bool:
+    return isinstance(msg, dict) and "method" not in msg and ("result" in msg or "error" in msg)
+
+
+def _outcome(msg: dict[str, Any], status: int | None, latency: float) -> Outcome:
+    result = msg.get("result")
+    is_error = "error" in msg or (isinstance(result, dict) and result.get("isError") is True)
+    return Outcome(True, status=status, is_error=is_error, latency_ms=latency)
+
+
+@dataclass(frozen=True, slots=True)
+class LateAnswer:
+    """A call's outcome read from its JSON response body when the trace record is built, off the event loop:
+    what `ResponseTracker.process` would find, without parsing the body on the hot path."""
+
+    body: bytes
+    key: str
+    status: int | None
+    latency_ms: float
+
+    def __call__(self) -> Outcome:
+        try:
+            value = json.loads(self.body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            value = None
+        for msg in value if isinstance(value, list) else [value]:
+            if _answers(msg) and id_key(msg.get("id")) == self.key:
+                return _outcome(msg, self.status, self.latency_ms)
+        return Outcome(True, error=unanswered(self.status), latency_ms=self.latency_ms)
 
 
 class ResponseTracker:
@@ -63,7 +98,7 @@ class ResponseTracker:
 
     def process(self, msg: Any, status: int | None) -> Any | None:
         """One message from the upstream: record outcomes; return its replacement, or None to keep it."""
-        if not isinstance(msg, dict) or "method" in msg or not ("result" in msg or "error" in msg):
+        if not _answers(msg):
             return None
         key = id_key(msg.get("id"))
         swap = self.substitutes.pop(key, None)
@@ -71,12 +106,8 @@ class ResponseTracker:
             return swap
         tracked = self.calls.pop(key, None)
         if tracked is not None:
-            result = msg.get("result")
-            is_error = "error" in msg or (isinstance(result, dict) and result.get("isError") is True)
             latency = (time.perf_counter() - tracked.started) * 1000
-            self._finish(
-                tracked.call, tracked.verdict, Outcome(True, status=status, is_error=is_error, latency_ms=latency)
-            )
+            self._finish(tracked.call, tracked.verdict, _outcome(msg, status, latency))
         listed = self.lists.pop(key, None)
         if listed is not None and "result" in msg:
             agent, server, session = listed
@@ -84,6 +115,17 @@ class ResponseTracker:
             if removed:
                 return {**msg, "result": result}
         return None
+
+    def finish_later(self, body: bytes, status: int | None) -> bool:
+        """Finish every waiting call with an outcome read from this JSON body later (LateAnswer); only when
+        nothing in the body is to be rewritten (no refused call swapped, no tools/list filtered)."""
+        if self.substitutes or self.lists:
+            return False
+        now = time.perf_counter()
+        for key, tracked in self.calls.items():
+            self._finish(tracked.call, tracked.verdict, LateAnswer(body, key, status, (now - tracked.started) * 1000))
+        self.calls.clear()
+        return True
 
     def process_body(self, body: bytes, status: int | None) -> bytes | None:
         """A JSON response body (one message or a batch): the rewritten body, or None when unchanged."""

@@ -28,6 +28,7 @@ from addons.proxy_auth import Identity
 from policy import HttpInfo, Outcome, ToolCall, Verdict, refusal_payload, refusal_text
 
 JSON = {"content-type": "application/json"}
+PROXY_AUTHORIZATION = "proxy-authorization"
 
 
 @dataclass(slots=True)
@@ -65,14 +66,14 @@ class McpHandler:
         flow: http.HTTPFlow,
         identity: Identity,
         body: McpBody,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         tracker: ResponseTracker,
         legacy: bool,
+        info: HttpInfo,
     ) -> None:
         """Set `flow.response` (answered here) or leave the request to be forwarded, maybe rewritten."""
         agent = identity.agent
         session = headers.get("mcp-session-id") or identity.session or flow.client_conn.id
-        info = HttpInfo(flow.request.method, flow.request.host, flow.request.path.split("?", 1)[0])
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}
         for i, msg in enumerate(body.messages):
@@ -96,13 +97,14 @@ class McpHandler:
         for j, verdict in zip(judged, verdicts, strict=True):
             j.verdict = verdict
         annotate(flow, [(j.call, v) for j, v in zip(judged, verdicts, strict=True)])
-        index = {id(m): i for i, m in enumerate(body.messages)}
+        index: dict[int, int] = {}
         for j in judged:
             assert j.verdict is not None
             if j.verdict.allowed:
                 tracker.track_call(j.msg.id, j.call, j.verdict)
                 continue
             self.judge.gate.finish(j.call, j.verdict, Outcome(False))
+            index = index or {id(m): i for i, m in enumerate(body.messages)}
             if j.msg.has_id:
                 answers[index[id(j.msg)]] = refusal_response(
                     j.msg.id,
@@ -158,6 +160,21 @@ def header_mismatch(flow: http.HTTPFlow, body: McpBody, message: str) -> None:
     flow.response = http.Response.make(400, encode(reply), JSON)
     flow.comment = f"⛔ refused: {message}"
     flow.marked = ":no_entry:"
+
+
+def header_value(headers: http.Headers, name: str) -> str | None:
+    """`headers.get(name)` for a lower-case name, read from the raw fields (repeated fields joined with ", ")."""
+    raw = name.encode("latin-1")
+    found = [v for k, v in headers.fields if k.lower() == raw]
+    if not found:
+        return None
+    return ", ".join(v.decode("utf-8", "surrogateescape") for v in found)
+
+
+def remove_header(headers: http.Headers, name: str) -> None:
+    """Delete every field called `name` (lower case): `del headers[name]` without mitmproxy's per-name lookups."""
+    raw = name.encode("latin-1")
+    headers.fields = tuple(f for f in headers.fields if f[0].lower() != raw)
 
 
 def lower_headers(headers: http.Headers) -> dict[str, str]:

@@ -7,7 +7,9 @@ from urllib.parse import urljoin, urlsplit
 
 from mitmproxy import http
 
-from addons.mcp_exchange import Finish, ResponseTracker, SseRewriter, Visible
+from addons.mcp_exchange import Finish, ResponseTracker, SseRewriter, Visible, unanswered
+from addons.mcp_flow import header_value
+from addons.mcp_messages import SESSION_HEADER
 
 # Sessions whose unanswered calls wait for a resumed stream; the oldest are given up beyond this.
 PARKED_SESSIONS = 1024
@@ -29,9 +31,9 @@ class McpStreams:
     def new_tracker(self) -> ResponseTracker:
         return ResponseTracker(self._finish, self._visible)
 
-    def legacy_session(self, req: http.Request) -> ResponseTracker | None:
+    def legacy_session(self, host: str, port: int, path: str) -> ResponseTracker | None:
         """The event stream a POST to a 2024-11-05 endpoint belongs to, if any."""
-        return self.legacy.get((req.host, req.port, req.path))
+        return self.legacy.get((host, port, path)) if self.legacy else None
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Stream every SSE response; read the ones that can carry answers to tracked calls."""
@@ -53,19 +55,25 @@ class McpStreams:
 
     def response(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
-        status = flow.response.status_code
         tracker = self.exchanges.pop(flow.id, None)
         if tracker is not None:
-            if not flow.response.stream and flow.response.raw_content:
-                rewritten = tracker.process_body(flow.response.content or b"", status)
-                if rewritten is not None:
-                    flow.response.content = rewritten
-            session_id = flow.request.headers.get("mcp-session-id")
-            if flow.response.stream and session_id and tracker.calls:
+            resp = flow.response
+            status = resp.status_code
+            if not resp.stream and resp.raw_content:
+                # Without a content-encoding, the content is the raw content: skip mitmproxy's header lookup.
+                encoded = header_value(resp.headers, "content-encoding")
+                body = (resp.content if encoded else resp.raw_content) or b""
+                if not tracker.finish_later(body, status):
+                    rewritten = tracker.process_body(body, status)
+                    if rewritten is not None:
+                        resp.content = rewritten
+            session_id = header_value(flow.request.headers, SESSION_HEADER) if resp.stream and tracker.calls else None
+            if session_id:
                 self._park(session_id, tracker)
-            else:
-                tracker.close(f"the upstream answered HTTP {status} without a response to this call")
-        self._end(flow.id, "the event stream ended")
+            elif tracker.waiting:
+                tracker.close(unanswered(status))
+        if self._endpoints or self._gets:
+            self._end(flow.id, "the event stream ended")
 
     def error(self, flow: http.HTTPFlow, message: str) -> None:
         tracker = self.exchanges.pop(flow.id, None)

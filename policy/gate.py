@@ -1,15 +1,15 @@
 """The Gate: the one decision ladder (ARCHITECTURE §4) every adapter calls — check, hold, finish.
 
 Store work runs inline on the event loop: it is a few indexed statements on a WAL database (tens of µs),
-and a thread hop per call would cost more than the work itself.
+and a thread hop per call would cost more than the work itself. Admission never waits inside the loop: while
+another writer (a trace batch, another process) holds the store, the call awaits and retries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,20 +21,27 @@ from policy.guard import state_guard
 from policy.ladder import Ladder
 from policy.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.ratelimit import limits_for, refusal
-from policy.store.base import Limits, Store
+from policy.store.base import Admission, Limits, Store
 from policy.store.sqlite import SqliteStore
 from policy.supervisor import Supervisor
-from policy.trace import TraceSink, TraceWriter, record_call
+from policy.trace import TraceSink, TraceWriter
+from policy.trace.sink import LateOutcome
 
 log = logging.getLogger("agent_mesh.gate")
 
 HOLD_POLL_SECONDS = 0.05
+ADMIT_WAIT_SECONDS = 5.0  # as long as a store waits for its write lock before it gives up
+_ADMIT_FIRST_PAUSE = 0.0002
+_ADMIT_MAX_PAUSE = 0.005
 _CACHE_LIMIT = 8192
 
 
 def new_trace_id() -> str:
-    """128 random bits in hex: unique across processes, and usable as an OpenTelemetry trace id."""
-    return os.urandom(16).hex()
+    """128 bits in hex, unique across processes and usable as an OpenTelemetry trace id: the time in ms, then
+    80 random bits (like a UUIDv7). Time-ordered ids land next to each other in the traces table's trace_id
+    index instead of dirtying a random page each; `random` is seeded from os.urandom and reseeded in forked
+    children (as the OpenTelemetry SDK's own ids), and skips a getrandom syscall per call."""
+    return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
 
 
 class Gate:
@@ -57,6 +64,7 @@ class Gate:
         self._clock = clock
         self._ladder = Ladder(self.config, store, clock, supervisor)
         self._limits: dict[tuple[str | None, str], Limits] = {}
+        self._decisions: dict[tuple[str, str], Decision] = {}
         self._guard = state_guard(self.config.state_dir)
 
     @classmethod
@@ -94,28 +102,61 @@ class Gate:
         The verdict carries `decision_ms`, how long deciding took; the trace records it for /metrics.
         """
         started = time.perf_counter()
-        verdict = await self._check(call)
-        return dataclasses.replace(verdict, decision_ms=(time.perf_counter() - started) * 1000.0)
-
-    async def _check(self, call: ToolCall) -> Verdict:
         trace_id = new_trace_id()
         now = self._clock()
-        decision = self._guard(call) or decide(call, self.policy_set, now)
+        decision = self._guard(call) or self._decide(call, now)
         try:
             limits = self._limits_for(decision, call.agent)
-            admission = self.store.admit(call.agent, call.call_hash, limits, now)
+            admission = self.store.try_admit(call.agent, call.call_hash, limits, now)
+            if admission is None:
+                admission = await self._admit_when_free(call, limits, now)
             if not admission.admitted:
-                return refusal(admission, limits, call.agent, decision, trace_id)
-            if decision.action is Action.ALLOW:
-                return Verdict(VerdictKind.ALLOW, decision, _by_policy(decision), decision.reason, trace_id)
-            if decision.action is Action.DENY:
-                return Verdict(VerdictKind.DENY, decision, _by_policy(decision), decision.reason, trace_id)
-            return await self._ladder.climb(call, decision, trace_id, now)
+                verdict = refusal(admission, limits, call.agent, decision, trace_id)
+            elif decision.action is Action.HUMAN_APPROVAL:
+                verdict = await self._ladder.climb(call, decision, trace_id, now)
+            else:
+                kind = VerdictKind.ALLOW if decision.action is Action.ALLOW else VerdictKind.DENY
+                by = _by_policy(decision)
+                return Verdict(kind, decision, by, decision.reason, trace_id, decision_ms=_ms_since(started))
         except StoreUnavailable as exc:
-            return _store_failed(decision, trace_id, exc)
+            verdict = _store_failed(decision, trace_id, exc)
         except Exception as exc:  # a bug must never become an allow, nor crash the adapter
             log.exception("agent-mesh: the gate failed on %s", call.full_name)
-            return _failed(decision, trace_id, exc)
+            verdict = _failed(decision, trace_id, exc)
+        return verdict.timed(_ms_since(started))
+
+    async def _admit_when_free(self, call: ToolCall, limits: Limits, now: float) -> Admission:
+        """The store is busy: wait on the event loop, serving other calls, instead of sleeping inside it."""
+        deadline = time.monotonic() + ADMIT_WAIT_SECONDS
+        pause = _ADMIT_FIRST_PAUSE
+        while True:
+            await asyncio.sleep(pause)
+            admission = self.store.try_admit(call.agent, call.call_hash, limits, now)
+            if admission is not None:
+                return admission
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable(f"the state store stayed locked by another writer for {ADMIT_WAIT_SECONDS:g} s")
+            pause = min(pause * 2, _ADMIT_MAX_PAUSE)
+
+    def _decide(self, call: ToolCall, now: float) -> Decision:
+        """`decide`, remembered per agent and tool when the first rule it reaches has no condition: then the
+        arguments cannot change the answer (the guard, which reads them, has run already)."""
+        key = (call.agent, call.full_name)
+        hit = self._decisions.get(key)
+        if hit is not None:
+            return hit
+        decision = decide(call, self.policy_set, now)
+        if self._unconditional(call.agent, call.full_name):
+            if len(self._decisions) >= _CACHE_LIMIT:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _unconditional(self, agent: str, full_name: str) -> bool:
+        for policy in self.policy_set.for_agent(agent):
+            for rule in policy.candidates(full_name):
+                return rule.predicate is None  # `decide` stops at this rule when it has no condition
+        return True  # no rule at all: the default deny
 
     def _limits_for(self, decision: Decision, agent: str) -> Limits:
         # Default denies belong to no policy: they count under the agent's most specific one.
@@ -149,7 +190,7 @@ class Gate:
             decided = self._decided(verdict)
             if decided is not None:
                 # The decision latency of a held call is its check's, not the human's time.
-                return dataclasses.replace(decided, decision_ms=verdict.decision_ms)
+                return decided.timed(verdict.decision_ms)
             elapsed = time.monotonic() - start
             if elapsed >= budget:
                 return verdict
@@ -180,11 +221,13 @@ class Gate:
                     return True  # a conditional rule that lets some arguments through
         return False
 
-    def finish(self, call: ToolCall, verdict: Verdict, outcome: Outcome) -> None:
-        """Queue exactly one trace record for the call; never blocks, never raises into the adapter."""
+    def finish(self, call: ToolCall, verdict: Verdict, outcome: Outcome | LateOutcome) -> None:
+        """Queue exactly one trace record for the call; never blocks, never raises into the adapter.
+
+        `outcome` may be a function the sink calls later, off the hot path (see TraceSink.emit_call).
+        """
         try:
-            record_call(
-                self.sink,
+            self.sink.emit_call(
                 call,
                 verdict,
                 outcome,
@@ -199,6 +242,10 @@ class Gate:
         """Flush the trace and close the store."""
         await asyncio.to_thread(self.sink.close)
         self.store.close()
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _by_policy(decision: Decision) -> str:

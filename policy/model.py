@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder as json_encoder
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
+
+try:
+    import _json as json_c
+except ImportError:  # Pythons without the C accelerator
+    json_c = None  # type: ignore[assignment]
 
 Surface = Literal["mcp_stdio", "mcp_http", "openapi", "http", "cli"]
 SURFACES: tuple[str, ...] = ("mcp_stdio", "mcp_http", "openapi", "http", "cli")
@@ -34,9 +40,25 @@ class VerdictKind(StrEnum):
     LOOP_DETECTED = "loop_detected"
 
 
+_checked = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+# The C encoder `JSONEncoder.encode` builds on every call, built once: it is most of the cost of encoding a
+# small value. Without a circular-reference check it can be shared; a cycle ends in RecursionError, and
+# then the checking encoder gives the usual answer (ValueError for a cycle).
+_fast = (
+    json_c.make_encoder(None, str, json_encoder.encode_basestring, None, ":", ",", True, False, True)
+    if json_c is not None
+    else None
+)
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: the form hashes are computed over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    if _fast is not None and not isinstance(value, str):
+        try:
+            return "".join(_fast(value, 0))
+        except RecursionError:
+            pass
+    return _checked(value)
 
 
 def call_hash(agent: str, full_name: str, arguments: Mapping[str, Any]) -> str:
@@ -67,15 +89,14 @@ class ToolCall:
     http: HttpInfo | None = None
     mcp_protocol_version: str | None = None
     annotations: Mapping[str, Any] = field(default_factory=dict)
-    # Computed once: the gate, the store and the trace all need it for the same call.
+    # Computed once: the gate, the store and the trace all need them for the same call.
+    full_name: str = field(init=False, repr=False)
     call_hash: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "call_hash", call_hash(self.agent, self.full_name, self.arguments))
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.server}.{self.tool}" if self.server else self.tool
+        full_name = f"{self.server}.{self.tool}" if self.server else self.tool
+        object.__setattr__(self, "full_name", full_name)
+        object.__setattr__(self, "call_hash", call_hash(self.agent, full_name, self.arguments))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +128,20 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         return self.kind is VerdictKind.ALLOW
+
+    def timed(self, decision_ms: float | None) -> Verdict:
+        """This verdict with `decision_ms` set (dataclasses.replace, without its per-call introspection)."""
+        return Verdict(
+            self.kind,
+            self.decision,
+            self.decided_by,
+            self.reason,
+            self.trace_id,
+            self.approval_id,
+            self.retry_after,
+            self.precedents,
+            decision_ms,
+        )
 
     @property
     def code(self) -> str:

@@ -212,3 +212,16 @@ def _fact(mesh: Mesh, c: ToolCall, i: int, decision: str = "approve") -> Any:
         reason="",
         ts=mesh.clock(),
     )
+
+
+async def test_a_rule_with_a_condition_is_judged_on_every_call_of_the_tool(mesh: Mesh) -> None:
+    assert (await mesh.gate.check(call(path="/etc/passwd", content="x"))).kind is VerdictKind.DENY
+    assert (await mesh.gate.check(call(path="/srv/a.txt", content="x"))).kind is VerdictKind.PENDING
+    assert (await mesh.gate.check(call(path="/etc/hosts", content="x"))).kind is VerdictKind.DENY
+
+
+async def test_a_tool_whose_first_rule_has_no_condition_gets_the_same_decision_for_any_arguments(mesh: Mesh) -> None:
+    first = await mesh.gate.check(call("read_file", path="/srv/a"))
+    second = await mesh.gate.check(call("read_file", path="/srv/b"))
+    assert first.decision == second.decision
+    assert first.trace_id != second.trace_id

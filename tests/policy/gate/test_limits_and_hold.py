@@ -130,3 +130,30 @@ async def test_two_held_identical_calls_only_one_gets_the_approval(mesh: Mesh) -
     assert sorted([a.kind.value, b.kind.value]) == ["allow", "deny"]
     loser = a if a.kind is VerdictKind.DENY else b
     assert "already used" in loser.reason
+
+
+async def test_a_call_waits_on_the_event_loop_while_another_writer_holds_the_store(tmp_path: Path) -> None:
+    from policy.store import SqliteStore, connect
+
+    mesh = with_bots(tmp_path, SqliteStore(tmp_path / "state"))
+    assert (await mesh.gate.check(read("bot-1", "/srv/warm"))).allowed  # connect and migrate first
+    other = connect(tmp_path / "state" / "state.db")
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:  # the event loop keeps serving while the call waits
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    spinning = asyncio.create_task(ticker())
+    asyncio.get_running_loop().call_later(0.1, other.execute, "ROLLBACK")
+    v = await mesh.gate.check(read("bot-1", "/srv/b"))
+    spinning.cancel()
+    other.close()
+    assert v.allowed
+    assert ticks >= 10
+    assert v.decision_ms is not None
+    assert v.decision_ms >= 90
+    mesh.gate.store.close()

@@ -28,3 +28,12 @@ async def test_the_default_gate_records_every_call_in_the_traces_table_and_jsonl
     conn.close()
     assert rows == [(v.trace_id, v.kind.value, v.decided_by, v.approval_id) for v in verdicts]
     assert len((state / "traces.jsonl").read_text().splitlines()) == 3
+
+
+def test_trace_ids_are_128_bit_hex_unique_and_ordered_by_time() -> None:
+    from policy.gate import new_trace_id
+
+    ids = [new_trace_id() for _ in range(1000)]
+    assert all(len(i) == 32 and int(i, 16) > 0 for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert [i[:12] for i in ids] == sorted(i[:12] for i in ids)  # the millisecond comes first
