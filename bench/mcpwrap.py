@@ -146,6 +146,9 @@ async def main_async(calls: int, warmup: int, runs: int) -> int:
         traced = len((Path(tmp) / "state" / "traces.jsonl").read_text().splitlines())
     ms = 1000.0
     print(f"tools/call echo, {calls} sequential calls after {warmup} warm-up ({traced} trace records written)")
+    if traced < calls + warmup:
+        print("error: mcpwrap did not trace every call, so these figures do not count", file=sys.stderr)
+        return 1
     print(f"{'':10} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'direct':10} {pct(base, 0.5) * ms:8.3f} {pct(base, 0.99) * ms:8.3f}")
     print(f"{'mcpwrap':10} {pct(gov, 0.5) * ms:8.3f} {pct(gov, 0.99) * ms:8.3f}")
