@@ -60,7 +60,8 @@ class _Rest:
 
 
 def _default_gate(loaded: LoadedConfig) -> Gate:
-    return Gate.open(loaded)
+    # The proxy's event loop is its bottleneck: trace records are built and written by a worker process.
+    return Gate.open(loaded, trace_process=True)
 
 
 class Governance:

@@ -204,8 +204,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="throughput run per target and round")
-    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds, alternating the targets")
+    parser.add_argument("--seconds", type=float, default=2.0, help="throughput run per target and round")
+    parser.add_argument("--rounds", type=int, default=9, help="throughput rounds, alternating the targets")
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests for latency")
     return asyncio.run(main_async(parser.parse_args()))
 

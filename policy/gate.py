@@ -76,8 +76,12 @@ class Gate:
         sink: TraceSink | None = None,
         clock: Callable[[], float] = time.time,
         supervisor: Supervisor | None = None,
+        trace_process: bool = False,
     ) -> Gate:
-        """A gate on the config's state dir (SQLite store, batched trace writer) unless others are given."""
+        """A gate on the config's state dir (SQLite store, batched trace writer) unless others are given.
+
+        `trace_process`: the trace writer builds and writes records in a worker process (policy.trace.worker),
+        for a busy adapter whose event loop should not share the GIL with that work (the proxy)."""
         config = loaded.config
         state_dir = Path(config.state_dir)
         if supervisor is None and config.supervisor.url:
@@ -91,7 +95,7 @@ class Gate:
             loaded,
             compile_policies(loaded),
             SqliteStore(state_dir) if store is None else store,
-            TraceWriter(state_dir, config.traces) if sink is None else sink,
+            TraceWriter(state_dir, config.traces, process=trace_process) if sink is None else sink,
             clock,
             supervisor,
         )

@@ -26,10 +26,10 @@ from policy.trace.append import ChainAppender
 from policy.trace.otel import record_span
 from policy.trace.record import build_record
 from policy.trace.sink import LateOutcome, SinkStats, resolve
+from policy.trace.worker import Flat, Unpicklable, WorkerGone, WriterProcess, append_with_retries, flatten, records_of
 
 MAX_QUEUE = 100_000
 MAX_BATCH = 2048
-RETRY_DELAYS = (0.05, 0.25)
 LINGER_SECONDS = 0.2
 REPORT_EVERY = 30.0
 # How long a thread waiting for the GIL lets the holder run before it asks for it (CPython's default: 5 ms).
@@ -67,7 +67,7 @@ class _Call:
         return rec
 
 
-_Item = Mapping[str, Any] | _Call
+_Item = Mapping[str, Any] | _Call | Flat
 
 
 def _share_the_gil() -> None:
@@ -91,10 +91,25 @@ class TraceWriter:
         *,
         max_queue: int = MAX_QUEUE,
         max_batch: int = MAX_BATCH,
+        process: bool = False,
     ) -> None:
+        """`process=True`: records are built and written by a worker process (policy.trace.worker), which
+        keeps that work off this process's GIL; should the worker die, this process takes over."""
         self._appender = ChainAppender(
             state_dir, jsonl=settings.jsonl, sqlite=settings.sqlite, max_bytes=settings.max_bytes
         )
+        self._remote: WriterProcess | None = None
+        if process:
+            try:
+                self._remote = WriterProcess(
+                    state_dir,
+                    jsonl=settings.jsonl,
+                    sqlite=settings.sqlite,
+                    max_bytes=settings.max_bytes,
+                    otlp=settings.otlp_endpoint,
+                )
+            except OSError as exc:
+                print(f"agent-mesh trace: no writer process ({exc}): writing in this process", file=sys.stderr)
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | threading.Event | _Stop] = queue.SimpleQueue()
@@ -122,8 +137,12 @@ class TraceWriter:
         ts: float,
     ) -> None:
         # Built later, in a batch: per call on an adapter's busy event loop the same work costs several
-        # times more (cold caches), and it would be paid on the hot path.
-        self._put(_Call(call, verdict, outcome, policy_hash, redact_keys, ts))
+        # times more (cold caches), and it would be paid on the hot path. For a worker process, as plain
+        # values now: attribute reads here cost less than on the writer's thread, which competes for the GIL.
+        if self._remote is not None:
+            self._put(flatten(call, verdict, outcome, policy_hash, redact_keys, ts))
+        else:
+            self._put(_Call(call, verdict, outcome, policy_hash, redact_keys, ts))
 
     def _put(self, item: _Item) -> None:
         with self._lock:
@@ -155,6 +174,8 @@ class TraceWriter:
             self._hurry.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
+            return False
+        if self._remote is not None and not self._remote.close(timeout):
             return False
         self._appender.close()
         return self._queue.empty()
@@ -200,40 +221,27 @@ class TraceWriter:
                 waiter.set()
 
     def _write(self, items: list[_Item]) -> None:
-        batch = self._records(items)
-        if not batch:
-            return
-        for delay in (*RETRY_DELAYS, None):
+        if self._remote is not None:
             try:
-                written = self._appender.append(batch)
-            except Exception as exc:  # a failing disk or database must never reach the caller
+                written, dropped, errors = self._remote.send(items)  # type: ignore[arg-type]
+            except Unpicklable:
+                pass  # an outcome only this process can read: this batch is written here, the worker stays
+            except WorkerGone as exc:
+                self._report(f"{exc}: writing in this process from now on", force=True)
+                self._remote.close(0)
+                self._remote = None
+            else:
                 with self._lock:
-                    self._errors += 1
-                self._report(f"cannot write {len(batch)} trace record(s): {type(exc).__name__}: {exc}")
-                if delay is not None:
-                    time.sleep(delay)  # a short back-off on the writer's own thread, between retries
-                continue
-            with self._lock:
-                self._written += written
-                self._dropped += len(batch) - written
-            return
+                    self._written += written
+                    self._dropped += dropped
+                    self._errors += errors
+                return
+        records, bad = records_of(items, self._report)
+        written, dropped, errors = append_with_retries(self._appender, records, self._report)
         with self._lock:
-            self._dropped += len(batch)
-        self._report(f"dropped {len(batch)} trace record(s) after {len(RETRY_DELAYS) + 1} attempts", force=True)
-
-    def _records(self, items: list[_Item]) -> list[Mapping[str, Any]]:
-        records: list[Mapping[str, Any]] = []
-        for item in items:
-            if not isinstance(item, _Call):
-                records.append(item)
-                continue
-            try:
-                records.append(item.record())
-            except Exception as exc:  # one bad call must not cost the batch, nor reach the adapter
-                with self._lock:
-                    self._dropped += 1
-                self._report(f"could not record trace {item.verdict.trace_id}: {type(exc).__name__}: {exc}")
-        return records
+            self._written += written
+            self._dropped += dropped + bad
+            self._errors += errors
 
     def _report(self, message: str, *, force: bool = False) -> None:
         now = time.monotonic()
