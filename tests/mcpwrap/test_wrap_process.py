@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import pid_running
+
 SERVER = Path(__file__).with_name("stdio_server.py")
 RUN_SECONDS = 30
 
@@ -124,7 +126,7 @@ def test_the_server_dies_with_mcpwrap_even_when_mcpwrap_is_sigkilled(config: Pat
         server_pid = int(pidfile.read_text())
         proc.kill()
         proc.wait(RUN_SECONDS)
-        while _alive(server_pid):
+        while pid_running(server_pid):
             assert time.monotonic() < deadline, "the server outlived mcpwrap"
             time.sleep(0.02)
     finally:
@@ -164,19 +166,6 @@ def test_a_bad_config_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert b"bad.yaml:4" in done.stderr
     assert b"maybe" in done.stderr
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (dead, not yet reaped by init) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_wrong_config_exits_two_and_starts_nothing(tmp_path: Path) -> None:
@@ -225,7 +214,7 @@ def test_a_forged_checked_record_gets_the_server_stopped_before_it_hears_a_frame
     assert b"Traceback" not in done.stderr
     # The server was started before the check (it may not have got as far as writing its pid) and is gone.
     if pidfile.exists() and pidfile.read_text().strip():
-        assert not _alive(int(pidfile.read_text()))
+        assert not pid_running(int(pidfile.read_text()))
     assert not received.exists() or received.read_bytes() == b""
 
 

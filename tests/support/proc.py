@@ -25,6 +25,25 @@ Argv = Sequence[str | os.PathLike[str]]
 TAIL_LINES = 40
 
 
+def pid_running(pid: int) -> bool:
+    """Whether process `pid` runs; a zombie (dead, not yet reaped) does not."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def pid_gone(pid: int, timeout: float = 5.0) -> bool:
+    """True once process `pid` no longer runs, within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_running(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 class ProcExitedError(RuntimeError):
     """The process ended while a test was still waiting for it to become ready."""
 

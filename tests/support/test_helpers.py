@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from tests.support import (
     ca_env,
     combined_ca_bundle,
     free_port,
+    pid_gone,
     proxy_env,
     run,
     short_tmp_dir,
@@ -23,20 +23,6 @@ from tests.support import (
 )
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
-
-
-def _gone(pid: int, timeout: float = 5.0) -> bool:
-    """True once `pid` no longer runs (absent, or a zombie waiting for init to reap it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_proc_returns_the_first_line_matching_the_pattern() -> None:
@@ -48,7 +34,7 @@ def test_proc_returns_the_first_line_matching_the_pattern() -> None:
 def test_stopping_a_proc_kills_the_grandchildren_in_its_group() -> None:
     with Proc(["sh", "-c", "sleep 60 & echo child=$!; wait"]) as p:
         child = int(p.wait_for_line(r"child=(\d+)", timeout=10).group(1))
-    assert _gone(child)
+    assert pid_gone(child)
 
 
 def test_a_proc_that_ignores_sigterm_is_killed() -> None:
@@ -96,7 +82,7 @@ def test_run_captures_both_streams_and_kills_the_group_on_timeout() -> None:
         pidfile = d / "child"
         with pytest.raises(TimeoutError, match="did not finish"):
             run(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], timeout=0.5)
-        assert _gone(int(pidfile.read_text()))
+        assert pid_gone(int(pidfile.read_text()))
     with pytest.raises(RuntimeError, match="exited 2"):
         run(["sh", "-c", "exit 2"])
 

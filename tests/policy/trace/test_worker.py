@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from policy.trace.verify import verify_state
 from policy.trace.worker import WriterProcess, flatten, record_of
 from tests.policy.trace.factories import REDACT, call, record, verdict
 from tests.policy.trace.test_writer import lines, table
+from tests.support import pid_gone
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -30,20 +30,6 @@ def worker_of(writer: TraceWriter) -> WriterProcess:
     remote = writer._remote
     assert remote is not None, "the writer runs without a worker process"
     return remote
-
-
-def gone(pid: int, seconds: float = 10.0) -> bool:
-    """Whether process `pid` has exited (and been reaped, or is a zombie), within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_flattened_call_gives_the_record_the_call_itself_gives() -> None:
@@ -68,7 +54,7 @@ def test_records_and_calls_are_written_by_the_worker_chained_and_redacted(tmp_pa
     assert writer.flush(timeout=30)
     assert writer.stats().written == 21
     assert writer.close()
-    assert gone(pid)
+    assert pid_gone(pid, 10)
     rows = table(tmp_path)
     assert [r["trace_id"] for r in rows] == [f"t-{i:06d}" for i in range(20)] + ["t-late"]
     assert (rows[-1]["outcome"], rows[-1]["status"], rows[-1]["latency_ms"]) == ("upstream_error", 200, 2.0)
@@ -104,7 +90,7 @@ def test_a_killed_worker_is_reported_and_this_process_writes_the_rest(
     assert writer.flush(timeout=30)
     pid = worker_of(writer).pid
     os.kill(pid, signal.SIGKILL)
-    assert gone(pid)
+    assert pid_gone(pid, 10)
     for i in range(10, 20):
         writer.emit(record(i))
     assert writer.close()
@@ -124,7 +110,7 @@ def test_the_worker_ignores_sigint_and_sigterm_and_stops_when_its_input_ends(tmp
     writer.emit(record(1))
     assert writer.close()
     assert [r["trace_id"] for r in table(tmp_path)] == ["t-000000", "t-000001"]
-    assert gone(pid)
+    assert pid_gone(pid, 10)
 
 
 def test_the_worker_writes_what_it_received_when_its_parent_is_killed(tmp_path: Path) -> None:
@@ -150,7 +136,7 @@ def test_the_worker_writes_what_it_received_when_its_parent_is_killed(tmp_path: 
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     pid = int(proc.stdout.split()[0])
-    assert gone(pid), "the worker outlived its parent"
+    assert pid_gone(pid, 10), "the worker outlived its parent"
     assert [r["trace_id"] for r in table(tmp_path)] == [f"t-{i:06d}" for i in range(100)]
     assert verify_state(tmp_path).ok
 
