@@ -265,7 +265,11 @@ def main() -> None:
     def report(message: str) -> None:
         print(f"agent-mesh trace: {message}", file=sys.stderr, flush=True)
 
-    serve(json.loads(sys.argv[1]), sys.stdin.buffer, sys.stdout.buffer, report)
+    # The acknowledgements get their own descriptor; anything else printed goes to stderr, not into them.
+    acks = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(json.loads(sys.argv[1]), sys.stdin.buffer, acks, report)
 
 
 if __name__ == "__main__":
