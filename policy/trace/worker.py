@@ -173,6 +173,9 @@ class WriterProcess:
     """The parent's handle on a worker: `send` a batch, get (written, dropped, errors) back."""
 
     def __init__(self, state_dir: str | Path, *, jsonl: bool, sqlite: bool, max_bytes: int, otlp: str | None) -> None:
+        if not Path(sys.executable).name.startswith("python"):
+            # A frozen host (a bundled mitmdump, say) is not an interpreter to run `-c` with.
+            raise OSError(f"{sys.executable} is not a Python interpreter")
         options = {"state_dir": str(state_dir), "jsonl": jsonl, "sqlite": sqlite, "max_bytes": max_bytes, "otlp": otlp}
         root = str(Path(__file__).resolve().parents[2])  # where `policy` is importable from, installed or not
         path = os.environ.get("PYTHONPATH")

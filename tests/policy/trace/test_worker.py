@@ -21,7 +21,7 @@ from policy.trace.verify import verify_state
 from policy.trace.worker import WriterProcess, flatten, record_of
 from tests.policy.trace.factories import REDACT, call, record, verdict
 from tests.policy.trace.test_writer import lines, table
-from tests.support import pid_gone
+from tests.support import pid_gone, pid_running
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -151,3 +151,19 @@ def test_a_writer_whose_worker_cannot_start_writes_in_this_process(
     assert writer.close()
     assert len(table(tmp_path)) == 1
     assert "no writer process" in capfd.readouterr().err
+
+
+def test_the_proxy_s_gate_writes_its_traces_through_a_worker(tmp_path: Path) -> None:
+    import asyncio
+
+    from addons.governance import _default_gate
+    from policy import load_config
+
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(f"version: 1\nstate_dir: {tmp_path / 'state'}\n")
+    gate = _default_gate(load_config(str(config)))
+    try:
+        assert isinstance(gate.sink, TraceWriter)
+        assert pid_running(worker_of(gate.sink).pid)
+    finally:
+        asyncio.run(gate.aclose())
