@@ -167,3 +167,20 @@ def test_the_proxy_s_gate_writes_its_traces_through_a_worker(tmp_path: Path) -> 
         assert pid_running(worker_of(gate.sink).pid)
     finally:
         asyncio.run(gate.aclose())
+
+
+def test_a_full_disk_under_the_worker_is_reported_and_counted(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "traces.jsonl").symlink_to("/dev/full")  # every write fails with ENOSPC
+    writer = TraceWriter(tmp_path, TraceSettings(), process=True)
+    for i in range(3):
+        writer.emit(record(i))
+    assert writer.flush(timeout=30)
+    stats = writer.stats()
+    assert (stats.written, stats.dropped, stats.errors) == (0, 3, 3)
+    assert pid_running(worker_of(writer).pid)  # the worker reported it and goes on
+    assert writer.close()
+    err = capfd.readouterr().err
+    assert "cannot write 3 trace record(s): OSError: [Errno 28]" in err
+    assert "dropped 3" in err
