@@ -11,9 +11,9 @@ process's stdin and waits for the batch's acknowledgement on its stdout. This pr
 builds the records, chains and writes them with the writer's usual retries and reports (stderr is the
 parent's), and emits their spans when `traces.otlp_endpoint` is set.
 
-It ignores SIGINT and SIGTERM, so a Ctrl-C or a kill of the process group does not cost the batches its
-parent still sends while shutting down; it exits at the end of its stdin, when the parent closes it or dies,
-having written everything it received.
+It runs in a session of its own and ignores SIGINT and SIGTERM, so a Ctrl-C or a kill of the process group
+does not cost the batches its parent still sends while shutting down; it exits at the end of its stdin,
+when the parent closes it or dies, having written everything it received.
 """
 
 from __future__ import annotations
@@ -187,6 +187,9 @@ class WriterProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            # Its own session: a Ctrl-C or a kill of this process group, which may come while it is still
+            # importing (before main() ignores them), must not cost the batches sent during the shutdown.
+            start_new_session=True,
         )
         assert self._proc.stdin is not None
         assert self._proc.stdout is not None

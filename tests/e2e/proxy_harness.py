@@ -141,6 +141,8 @@ def running_proxy(config: Path, *extra: str, web: bool = False) -> Iterator[Runn
     with Proc(argv, name="agent-mesh-proxy", cwd=config.parent, stop_timeout=10) as proc:
         proc.wait_for_port(port, timeout=PROXY_START_SECONDS)
         yield RunningProxy(proc, port, config)
+    # Every proxy run checks its trace writer too: no record dropped, no worker process lost.
+    assert "agent-mesh trace:" not in proc.output(), proc.output()
 
 
 def client_env(base: dict[str, str], mesh: dict[str, str]) -> dict[str, str]:

@@ -62,6 +62,8 @@ def running_serve(tmp: Path, config_text: str, *, extra: list[str] | None = None
         m = proc.wait_for_line(r"one-time login link: (\S+)", timeout=START_SECONDS)
         proc.wait_for_line("Ctrl-C stops everything", timeout=START_SECONDS)
         yield Serve(proc, config, state, f"http://127.0.0.1:{control_port}", proxy_port, m.group(1))
+    # Every run checks its trace writer too: no record dropped, no worker process lost.
+    assert "agent-mesh trace:" not in proc.output(), proc.output()
 
 
 @dataclass
