@@ -41,6 +41,31 @@ def resolve(outcome: Outcome | LateOutcome) -> Outcome:
         return Outcome(True, error=f"the outcome could not be read: {type(exc).__name__}: {exc}")
 
 
+@dataclass(slots=True)
+class HandedCall:
+    """A call handed to a sink by `emit_call`: recorded when the sink gets to it, on whatever thread."""
+
+    call: ToolCall
+    verdict: Verdict
+    outcome: Outcome | LateOutcome
+    policy_hash: str
+    redact_keys: Iterable[str]
+    ts: float
+
+    def record(self) -> dict[str, Any]:
+        """The call's record (a late outcome resolved now), its span emitted."""
+        record = build_record(
+            self.call,
+            self.verdict,
+            resolve(self.outcome),
+            policy_hash=self.policy_hash,
+            redact_keys=self.redact_keys,
+            ts=self.ts,
+        )
+        record_span(record)
+        return record
+
+
 @runtime_checkable
 class TraceSink(Protocol):
     """Takes sealed-on-write trace records: `emit` is non-blocking, `flush`/`close` make them durable."""
@@ -94,7 +119,7 @@ class MemoryTraceSink:
         redact_keys: Iterable[str],
         ts: float,
     ) -> None:
-        record_call(self, call, verdict, resolve(outcome), policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
+        self.emit(HandedCall(call, verdict, outcome, policy_hash, redact_keys, ts).record())
 
     def flush(self, timeout: float | None = None) -> bool:
         return True
@@ -117,8 +142,7 @@ def record_call(
     redact_keys: Iterable[str],
     ts: float,
 ) -> dict[str, Any]:
-    """What `Gate.finish` does: build the call's record, hand it to the sink, emit its span; returns it."""
-    record = build_record(call, verdict, outcome, policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
+    """Build the call's record, emit its span, hand the record to the sink; returns it."""
+    record = HandedCall(call, verdict, outcome, policy_hash, redact_keys, ts).record()
     sink.emit(record)
-    record_span(record)
     return record

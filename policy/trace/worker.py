@@ -28,13 +28,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from policy.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
 from policy.trace.append import ChainAppender
-from policy.trace.otel import configure_otel, record_span
-from policy.trace.record import build_record
-from policy.trace.sink import LateOutcome, resolve
+from policy.trace.otel import configure_otel
+from policy.trace.sink import HandedCall, LateOutcome
 
 RETRY_DELAYS = (0.05, 0.25)
 _HEAD = 4  # bytes of the big-endian length before each pickled batch
@@ -117,28 +116,19 @@ def record_of(item: Flat) -> dict[str, Any]:
     verdict = Verdict(
         VerdictKind(kind), decision, decided_by, reason, trace_id, approval_id, retry_after, precedents, decision_ms
     )
-    outcome = Outcome(*out) if isinstance(out, tuple) else resolve(out)
-    record = build_record(call, verdict, outcome, policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
-    record_span(record)
-    return record
-
-
-class Recordable(Protocol):
-    """A call handed over to be recorded later (TraceWriter's own, on its thread)."""
-
-    verdict: Verdict
-
-    def record(self) -> dict[str, Any]: ...
+    outcome = Outcome(*out) if isinstance(out, tuple) else out
+    return HandedCall(call, verdict, outcome, policy_hash, redact_keys, ts).record()
 
 
 def records_of(
-    items: Sequence[Mapping[str, Any] | Flat | Recordable], report: Report
+    items: Sequence[Mapping[str, Any] | Flat | HandedCall], report: Report
 ) -> tuple[list[Mapping[str, Any]], int]:
-    """The records of a batch of records and calls, and how many calls could not be recorded."""
+    """The records of a batch of records and calls (handed over or flattened), and how many calls could not
+    be recorded."""
     records: list[Mapping[str, Any]] = []
     bad = 0
     for item in items:
-        if isinstance(item, Mapping):
+        if not isinstance(item, tuple | HandedCall):
             records.append(item)
             continue
         try:

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,9 +22,7 @@ from typing import Any
 from policy.config import TraceSettings
 from policy.model import Outcome, ToolCall, Verdict
 from policy.trace.append import ChainAppender
-from policy.trace.otel import record_span
-from policy.trace.record import build_record
-from policy.trace.sink import LateOutcome, SinkStats, resolve
+from policy.trace.sink import HandedCall, LateOutcome, SinkStats
 from policy.trace.worker import Flat, Unpicklable, WorkerGone, WriterProcess, append_with_retries, flatten, records_of
 
 MAX_QUEUE = 100_000
@@ -43,31 +40,7 @@ class _Stop:
 _STOP = _Stop()
 
 
-@dataclass(slots=True)
-class _Call:
-    """A call handed over by `emit_call`, whose record the writer's thread builds."""
-
-    call: ToolCall
-    verdict: Verdict
-    outcome: Outcome | LateOutcome
-    policy_hash: str
-    redact_keys: Iterable[str]
-    ts: float
-
-    def record(self) -> dict[str, Any]:
-        rec = build_record(
-            self.call,
-            self.verdict,
-            resolve(self.outcome),
-            policy_hash=self.policy_hash,
-            redact_keys=self.redact_keys,
-            ts=self.ts,
-        )
-        record_span(rec)
-        return rec
-
-
-_Item = Mapping[str, Any] | _Call | Flat
+_Item = Mapping[str, Any] | HandedCall | Flat
 
 
 def _share_the_gil() -> None:
@@ -142,7 +115,7 @@ class TraceWriter:
         if self._remote is not None:
             self._put(flatten(call, verdict, outcome, policy_hash, redact_keys, ts))
         else:
-            self._put(_Call(call, verdict, outcome, policy_hash, redact_keys, ts))
+            self._put(HandedCall(call, verdict, outcome, policy_hash, redact_keys, ts))
 
     def _put(self, item: _Item) -> None:
         with self._lock:
