@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from policy.model import Action, Decision, ToolCall
@@ -21,22 +21,36 @@ _BEFORE = r"""(?<![^/\s'"=:])"""
 _AFTER = r"""(?![^/\s'"])"""
 
 
-def _strings(value: Any, depth: int = 0) -> list[str]:
-    if depth > _MAX_DEPTH:
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _strings(value: Any, out: list[str], depth: int = 0) -> list[str]:
+    """Every string in `value`, keys included, appended to `out`. Exact types are tested before the ABCs:
+    for the small arguments of most calls, the ABC checks cost more than the rest of the walk."""
+    kind = type(value)
+    if kind is str:
+        out.append(value)
+        return out
+    children: Iterable[Any]
+    if kind is not dict and kind is not list and isinstance(value, str):
+        out.append(value)
+        return out
+    if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+        for k in value:
+            out.append(k if type(k) is str else str(k))
+        children = value.values()
+    elif kind is list or kind is tuple or isinstance(value, list | tuple):
+        children = value
+    else:
+        return out
+    if depth >= _MAX_DEPTH and len(value):  # its children would be deeper than the limit
         raise ValueError(f"arguments nested deeper than {_MAX_DEPTH} levels cannot be inspected")
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        out = [str(k) for k in value]
-        for v in value.values():
-            out += _strings(v, depth + 1)
-        return out
-    if isinstance(value, list | tuple):
-        out = []
-        for v in value:
-            out += _strings(v, depth + 1)
-        return out
-    return []
+    for v in children:
+        if type(v) is str:
+            out.append(v)
+        elif type(v) not in _SCALARS:
+            _strings(v, out, depth + 1)
+    return out
 
 
 def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
@@ -53,7 +67,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
 
     def check(call: ToolCall) -> Decision | None:
         try:
-            texts = _strings(call.arguments)
+            texts = _strings(call.arguments, [])
         except ValueError as exc:  # what cannot be inspected is refused, never waved through
             return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
         for text in texts:
