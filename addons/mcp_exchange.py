@@ -64,6 +64,11 @@ class LateAnswer:
                 return _outcome(msg, self.status, self.latency_ms)
         return Outcome(True, error=unanswered(self.status), latency_ms=self.latency_ms)
 
+    def __reduce__(self) -> tuple[type[LateAnswer], tuple[bytes, str, int | None, float]]:
+        # The trace worker gets one per call, pickled on the writer's thread while it holds the GIL: a slots
+        # dataclass's own pickling (fields() per object) cost that thread three times as much.
+        return LateAnswer, (self.body, self.key, self.status, self.latency_ms)
+
 
 class ResponseTracker:
     """The calls of one exchange (or one legacy SSE session) waiting for their JSON-RPC responses."""

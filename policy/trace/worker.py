@@ -6,8 +6,8 @@ loop time per call (the addon's hooks driven in-process), and the addon with thi
 requests/s than with the thread in the same bench/proxy.py runs.
 
 With `TraceWriter(..., process=True)` the caller hands each call over as a tuple of plain values
-(`flatten`); the writer's thread pickles a batch (C code only), writes it to this
-process's stdin and waits for the batch's acknowledgement on its stdout. This process rebuilds the calls,
+(`flatten`); the writer's thread pickles a batch (C code, but for a late outcome's `__reduce__`), writes it
+to this process's stdin and waits for the batch's acknowledgement on its stdout. This process rebuilds the calls,
 builds the records, chains and writes them with the writer's usual retries and reports (stderr is the
 parent's), and emits their spans when `traces.otlp_endpoint` is set.
 

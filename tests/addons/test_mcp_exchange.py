@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -32,3 +33,11 @@ def test_a_late_answer_finds_the_call_s_response_in_the_body(response: Any, labe
     outcome = LateAnswer(raw, id_key(7), 200, 1.5)()
     assert (outcome.label, outcome.error, outcome.latency_ms) == (label, error, 1.5)
     assert outcome.status == (200 if error is None else None)
+
+
+def test_a_late_answer_crosses_to_the_trace_worker_intact() -> None:
+    """It is pickled to the worker process (its own __reduce__, the cheap way): same fields, same outcome."""
+    late = LateAnswer(body(OK), id_key(7), 200, 1.5)
+    copy = pickle.loads(pickle.dumps(late, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == late
+    assert copy() == late()
