@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from policy.model import parse_json
+
 MODERN_VERSIONS = frozenset({"2026-07-28"})
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 METHOD_HEADER = "mcp-method"
@@ -81,7 +83,7 @@ def parse_message(obj: Any, where: str = "body") -> RpcMessage:
 def parse_body(body: bytes) -> tuple[list[RpcMessage], bool]:
     """A POSTed body -> (messages, is_batch). Raises ValueError when it is not JSON-RPC 2.0."""
     try:
-        value = json.loads(body)
+        value = parse_json(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"body is not JSON: {exc}") from None
     if isinstance(value, list):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from policy.model import parse_json
+
 PARSE_ERROR = -32700
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
@@ -27,7 +29,7 @@ type Id = int | str | None
 def parse(frame: bytes) -> Message | list[Any]:
     """Decode one frame. Raises ValueError when it is not JSON or not an object or array."""
     try:
-        value = json.loads(frame)
+        value = parse_json(frame)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(value, dict | list):

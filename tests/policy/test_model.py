@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import ToolCall
-from policy.model import call_hash, canonical_json
+from policy.model import call_hash, canonical_json, parse_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -38,3 +38,37 @@ def test_a_tool_call_knows_its_full_name_and_hash() -> None:
     assert call.full_name == "fs.read_file"
     assert call.call_hash == call_hash("claude", "fs.read_file", {"path": "/srv/a"})
     assert ToolCall("claude", "cli", "", "git", {}).full_name == "git"
+
+
+def _outcome(parse: Any, data: bytes) -> tuple[str, Any]:
+    try:
+        return "ok", parse(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=json_values,
+    before=st.sampled_from(["", " ", "\n\t ", "\ufeff", "\ufeff "]),
+    after=st.sampled_from(["", " ", "\r\n", " x", "{}", ","]),
+)
+def test_parse_json_reads_utf8_bodies_exactly_as_json_loads(value: Any, before: str, after: str) -> None:
+    data = (before + json.dumps(value, ensure_ascii=False) + after).encode("utf-8")
+    assert _outcome(parse_json, data) == _outcome(json.loads, data)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"   ", b"nope", b'{"a":', b"[1,]", b'{"a":1} \x00', b"\xff", b'{"a":"\xff"}', b"\xef\xbb\xbf"]
+)
+def test_parse_json_refuses_what_json_loads_refuses_with_the_same_message(data: bytes) -> None:
+    assert _outcome(parse_json, data) == _outcome(json.loads, data)
+    assert _outcome(parse_json, data)[0] != "ok"
+
+
+def test_parse_json_reads_only_utf8() -> None:
+    """json.loads would guess UTF-16 or UTF-32; a body in them is refused (MCP and RFC 8259: UTF-8)."""
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):
+        data = '{"jsonrpc": "2.0"}'.encode(encoding)
+        assert json.loads(data) == {"jsonrpc": "2.0"}
+        assert _outcome(parse_json, data)[0] != "ok"
