@@ -14,11 +14,12 @@ from addons.mcp_messages import RpcMessage, looks_like_jsonrpc, parse_body
 from addons.openapi_routes import Router, split_path
 from addons.openapi_spec import ApiSpec, load_spec
 from policy import Config
+from policy.model import readonly
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class Target:
     """A configured upstream: where it lives and how to read its traffic."""
 
@@ -28,7 +29,7 @@ class Target:
     is_mcp: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class RestCall:
     """A REST request as a tool call: an OpenAPI operation, or `METHOD /path` on plain HTTP."""
 
@@ -39,7 +40,7 @@ class RestCall:
     known_host: bool
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class McpBody:
     """A POSTed JSON-RPC body (one message or a batch) for an MCP server."""
 
@@ -48,7 +49,7 @@ class McpBody:
     is_batch: bool
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class Request:
     """The parts of an HTTP request classification looks at (`headers` keyed in lower case)."""
 

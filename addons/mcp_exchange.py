@@ -12,6 +12,7 @@ from typing import Any
 from addons.mcp_messages import RequestId, encode, filter_tools
 from addons.sse_stream import SseParser, format_event
 from policy import Outcome, ToolCall, Verdict
+from policy.model import readonly
 
 Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
 # (agent, server, session, tool) -> whether the agent may see the tool in tools/list.
@@ -44,7 +45,7 @@ def _outcome(msg: dict[str, Any], status: int | None, latency: float) -> Outcome
     return Outcome(True, status=status, is_error=is_error, latency_ms=latency)
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class LateAnswer:
     """A call's outcome read from its JSON response body when the trace record is built, off the event loop:
     what `ResponseTracker.process` would find, without parsing the body on the hot path."""

@@ -12,10 +12,9 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from policy.model import parse_json
+from policy.model import parse_json, readonly
 
 MODERN_VERSIONS = frozenset({"2026-07-28"})
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
@@ -34,7 +33,7 @@ _B64 = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
 RequestId = int | str
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class RpcMessage:
     """One JSON-RPC message. `has_id` separates a request with id 0 or "" from a notification."""
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mypy import api as mypy_api
 
-from policy import ToolCall
+from policy import Action, Decision, HttpInfo, ToolCall
 from policy.model import call_hash, canonical_json, parse_json
 
 json_values = st.recursive(
@@ -72,3 +74,30 @@ def test_parse_json_reads_only_utf8() -> None:
         data = '{"jsonrpc": "2.0"}'.encode(encoding)
         assert json.loads(data) == {"jsonrpc": "2.0"}
         assert _outcome(parse_json, data)[0] != "ok"
+
+
+def test_the_vocabulary_compares_and_hashes_like_frozen_dataclasses() -> None:
+    decision = Decision(Action.DENY, "r#1", "no", "p")
+    assert decision == Decision(Action.DENY, "r#1", "no", "p")
+    assert hash(decision) == hash(Decision(Action.DENY, "r#1", "no", "p"))
+    assert len({HttpInfo("GET", "h", "/"), HttpInfo("GET", "h", "/")}) == 1
+    call = ToolCall("a", "cli", "s", "t", {"x": 1})
+    assert call != ToolCall("a", "cli", "s", "t", {"x": 1})  # eq=False: a call is itself, hashed by identity
+    assert {call: 1}[call] == 1
+
+
+def test_assigning_a_field_of_the_vocabulary_is_a_type_error(tmp_path: Path) -> None:
+    """`readonly` types are frozen for mypy (strict on policy/, addons/, mcpwrap/), not at runtime."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from policy.model import Action, Decision, ToolCall\n"
+        "call = ToolCall('a', 'cli', 's', 't')\n"
+        "call.tool = 'other'\n"
+        "Decision(Action.ALLOW, 'r', 'why').rule = 'other'\n"
+    )
+    out, _err, status = mypy_api.run(
+        [str(probe), "--strict", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache")]
+    )
+    assert status == 1
+    assert 'Property "tool" defined in "ToolCall" is read-only' in out
+    assert 'Property "rule" defined in "Decision" is read-only' in out
