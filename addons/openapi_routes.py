@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from addons.openapi_spec import Operation
+from policy.model import readonly
 
 _PARAM = re.compile(r"\{([^{}]+)\}")
 _Leaf = tuple[Operation, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class RouteMatch:
     """The operation a request maps to, with its path parameters (decoded)."""
 

@@ -4,12 +4,13 @@ through untouched, or with single events rewritten, while it flows."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from policy.model import readonly
 
 _LINE = re.compile(rb"([^\r\n]*)(\r\n|\r|\n)")
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class SseEvent:
     """One dispatched event: `raw` is exactly what the server sent for it, blank line included."""
 

@@ -11,13 +11,14 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from mcpwrap import jsonrpc, refusals
 from mcpwrap.jsonrpc import Message
 from mcpwrap.tools import ToolBook
 from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind
+from policy.model import readonly
 
 log = logging.getLogger("mcpwrap")
 
@@ -33,7 +34,7 @@ type Notify = Callable[[Message], Awaitable[None]]
 type Ask = Callable[[str, dict[str, Any]], Awaitable[Message]]
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class CallTicket:
     """A call the Gate let through: what to record when the server's response arrives."""
 
@@ -42,7 +43,7 @@ class CallTicket:
     started: float
 
 
-@dataclass(frozen=True, slots=True)
+@readonly
 class Judged:
     """Either an answer mcpwrap gives the client itself, or the request to forward with its ticket."""
 
