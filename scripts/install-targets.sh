@@ -73,7 +73,7 @@ run() {
   jobs[$name]=$!
 }
 run npm install_npm
-for name in mcp-server-time mcp-server-git mcp-server-fetch mcp-proxy httpbin; do
+for name in mcp-server-time mcp-server-git mcp-server-fetch mcp-proxy httpbin langchain; do
   run "$name" install_venv "$name" "$base_python"
 done
 run chromium install_chromium
