@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from mitmproxy.certs import CertStore
 from mitmproxy.options import CONF_BASENAME
 
+from policy.statedir import StateDirExposed, make_private_dir, require_private
+
 KEY_SIZE = 2048
 AGENT_BUNDLE = "ca-bundle.pem"
 UPSTREAM_BUNDLE = "upstream-ca.pem"
@@ -45,8 +47,14 @@ def system_ca_file() -> Path:
 
 
 def ensure_ca(state_dir: str | Path) -> CaFiles:
-    """Create the CA on first use, (re)write the agent bundle, and describe both. Raises OSError."""
-    confdir = confdir_of(state_dir)
+    """Create the CA on first use, (re)write the agent bundle, and describe both. Raises OSError, also when
+    other users can reach the state dir (the CA key must stay the mesh's: whoever holds it can read all TLS)."""
+    try:
+        require_private(state_dir)
+    except StateDirExposed as exc:
+        raise PermissionError(str(exc)) from None
+    make_private_dir(state_dir)
+    confdir = make_private_dir(confdir_of(state_dir))
     key_file = confdir / f"{CONF_BASENAME}-ca.pem"
     if not key_file.exists():
         CertStore.create_store(confdir, CONF_BASENAME, KEY_SIZE)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policy import canonical_json
+from policy.statedir import make_private_dir
 
 PINS_FILE = "mcp-pins.json"
 
@@ -42,7 +43,7 @@ class PinBook:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self._path.parent)
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

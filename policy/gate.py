@@ -21,6 +21,7 @@ from policy.guard import state_guard
 from policy.ladder import Ladder
 from policy.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.ratelimit import limits_for, refusal
+from policy.statedir import require_private
 from policy.store.base import Admission, Limits, Store
 from policy.store.sqlite import SqliteStore
 from policy.supervisor import Supervisor
@@ -84,6 +85,8 @@ class Gate:
         for a busy adapter whose event loop should not share the GIL with that work (the proxy)."""
         config = loaded.config
         state_dir = Path(config.state_dir)
+        if store is None or sink is None:
+            require_private(state_dir)  # StateDirExposed: never start on a state dir other users can reach
         if supervisor is None and config.supervisor.url:
             supervisor = Supervisor(
                 config.supervisor.url,

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from policy.statedir import StateDirExposed, make_private_dir, require_private
+
 TOKEN_FILE = "operator.token"
 SESSION_COOKIE = "mesh_session"
 CSRF_HEADER = "x-csrf-token"
@@ -53,7 +55,11 @@ def check_token(token: str, agent_tokens: Iterable[str | None]) -> str:
 def load_or_create_token(state_dir: Path) -> tuple[str, bool]:
     """(token, created): read `<state_dir>/operator.token`, or write a new random one with mode 0600."""
     path = state_dir / TOKEN_FILE
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        require_private(state_dir)
+    except StateDirExposed as exc:
+        raise ValueError(str(exc)) from None
+    make_private_dir(state_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -16,6 +16,7 @@ from typing import Any
 
 from policy.conditions import compile_glob
 from policy.errors import StoreUnavailable
+from policy.statedir import make_private_dir
 from policy.store.sqlite import DB_NAME, connect
 
 MAX_ROWS = 1000
@@ -109,7 +110,7 @@ class TraceFeed:
         with self._lock:
             try:
                 if self._conn is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    make_private_dir(self.path.parent)
                     self._conn = connect(self.path)
                     self._conn.create_function("mesh_glob", 2, _glob_match, deterministic=True)
                 return fn(self._conn)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from policy.errors import StoreUnavailable
+from policy.statedir import create_private_file, make_private_dir, require_private
 from policy.store.migrations import migrate
 
 DB_NAME = "state.db"
@@ -25,8 +26,11 @@ def connect(
 ) -> sqlite3.Connection:
     """Open state.db in WAL mode with a busy timeout and the schema migrated; raw sqlite3 errors escape.
 
-    Autocommit mode (isolation_level=None): transactions are explicit, so none is ever left open.
+    Autocommit mode (isolation_level=None): transactions are explicit, so none is ever left open. A new file is
+    created 0600 first: SQLite gives its -wal and -shm files the database file's mode, whatever the umask.
     """
+    if str(path) != ":memory:":
+        create_private_file(path)
     conn = sqlite3.connect(
         str(path),
         timeout=busy_seconds,
@@ -76,7 +80,8 @@ class Database:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            require_private(self.path.parent)  # raises StateDirExposed: no call passes on a store others can edit
+            make_private_dir(self.path.parent)
             conn = connect(self.path, busy_seconds=self.busy_seconds)
             conn.execute("PRAGMA busy_timeout = 0")  # contention is retried in `run`, with finer sleeps
             self._conn = conn

@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from policy.statedir import make_private_dir
 from policy.store.db import DB_NAME, connect
 from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_line, prepare
 
@@ -109,7 +110,7 @@ class ChainAppender:
             good.append(record)
         written = len(good)
         if not self._made:  # once, not a syscall and an exception per batch; again if the folder went away
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.state_dir)
             self._made = True
         try:
             with chain_lock(self.state_dir):
