@@ -1,0 +1,161 @@
+"""The state dir is private: created 0700 with 0600 files whatever the umask, and refused at start when open."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from policy import Gate, LoadedConfig, Outcome, SqliteStore, ToolCall, load_config_text
+from policy.control.auth import load_or_create_token
+from policy.statedir import StateDirExposed, exposures, forget_checks, make_private_dir, require_private
+from policy.store.base import Limits
+
+COUNTED = Limits("p", per_minute=1000)  # a budget, so that admitting a call writes to state.db
+
+ALLOW_ALL = (
+    "version: 1\npolicies:\n  - name: p\n    agent: '*'\n    rules:\n      - tools: ['*']\n        action: allow\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def loose_umask() -> Iterator[None]:
+    """A umask that leaves everything open, so only the mesh's own modes can make files private."""
+    old = os.umask(0o000)
+    forget_checks()
+    try:
+        yield
+    finally:
+        os.umask(old)
+        forget_checks()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def loaded_for(state: Path) -> LoadedConfig:
+    return load_config_text(ALLOW_ALL + f"state_dir: {state}\n", "<test>")
+
+
+def call() -> ToolCall:
+    return ToolCall("a", "mcp_stdio", "fs", "read", {"path": "/tmp/x"})
+
+
+def test_a_fresh_state_dir_and_its_database_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    state = tmp_path / "deep" / ".agent-mesh"
+    store = SqliteStore(state)
+    assert store.admit("a", "h", COUNTED, 1000.0).admitted
+    assert mode(state) == 0o700
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        assert mode(state / name) == 0o600, name
+    store.close()
+
+
+def test_the_operator_token_is_private_in_a_private_dir(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    load_or_create_token(state)
+    assert mode(state) == 0o700
+    assert mode(state / "operator.token") == 0o600
+
+
+def test_a_gate_on_a_fresh_state_dir_records_into_private_files(tmp_path: Path) -> None:
+    state = tmp_path / ".agent-mesh"
+
+    async def run() -> None:
+        gate = Gate.open(loaded_for(state))
+        verdict = await gate.check(call())
+        gate.finish(call(), verdict, Outcome(forwarded=True))
+        await gate.aclose()
+
+    asyncio.run(run())
+    assert mode(state) == 0o700
+    files = [p for p in state.iterdir() if p.is_file()]
+    assert any(p.name == "traces.jsonl" for p in files)
+    assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
+    assert exposures(state) == []
+
+
+@pytest.mark.parametrize("dir_mode", [0o755, 0o750, 0o701, 0o777])
+def test_an_existing_state_dir_open_to_others_is_refused_with_the_chmod_that_fixes_it(
+    tmp_path: Path, dir_mode: int
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(dir_mode)
+    with pytest.raises(StateDirExposed) as caught:
+        require_private(state)
+    assert f"chmod 700 {state}" in str(caught.value)
+
+
+def test_an_open_state_dir_stops_a_gate_from_starting(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    with pytest.raises(StateDirExposed, match="chmod 700"):
+        Gate.open(loaded_for(state))
+
+
+def test_an_open_state_dir_refuses_the_store_and_the_operator_token(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    with pytest.raises(ValueError, match="chmod 700"):
+        load_or_create_token(state)
+    with pytest.raises(StateDirExposed):
+        SqliteStore(state).admit("a", "h", COUNTED, 1000.0)
+
+
+@pytest.mark.parametrize("name", ["state.db", "state.db-wal", "operator.token", "traces.jsonl", "traces.3.jsonl"])
+def test_a_state_file_readable_by_others_in_a_private_dir_is_refused(tmp_path: Path, name: str) -> None:
+    state = make_private_dir(tmp_path / "state")
+    (state / name).write_text("x")
+    (state / name).chmod(0o644)
+    with pytest.raises(StateDirExposed, match=f"chmod 600 {state / name}"):
+        require_private(state)
+
+
+def test_the_ca_key_readable_by_others_is_refused_but_the_ca_certificate_is_not(tmp_path: Path) -> None:
+    state = make_private_dir(tmp_path / "state")
+    confdir = make_private_dir(state / "mitmproxy")
+    (confdir / "mitmproxy-ca-cert.pem").write_text("cert")
+    (confdir / "mitmproxy-ca-cert.pem").chmod(0o644)
+    (state / "ca-bundle.pem").write_text("bundle")
+    (state / "ca-bundle.pem").chmod(0o644)
+    require_private(state)
+    forget_checks()
+    (confdir / "mitmproxy-ca.pem").write_text("key")
+    (confdir / "mitmproxy-ca.pem").chmod(0o640)
+    with pytest.raises(StateDirExposed, match=r"mitmproxy-ca\.pem"):
+        require_private(state)
+
+
+def test_any_file_others_can_write_is_refused(tmp_path: Path) -> None:
+    state = make_private_dir(tmp_path / "state")
+    (state / "ca-bundle.pem").write_text("bundle")
+    (state / "ca-bundle.pem").chmod(0o666)
+    with pytest.raises(StateDirExposed, match="chmod go-w"):
+        require_private(state)
+
+
+def test_a_state_dir_that_does_not_exist_yet_passes_and_is_created_private(tmp_path: Path) -> None:
+    state = tmp_path / "later"
+    require_private(state)
+    assert make_private_dir(state) == state
+    assert mode(state) == 0o700
+
+
+def test_running_the_advised_commands_fixes_the_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "state.db").write_bytes(b"")
+    (state / "state.db").chmod(0o644)
+    with pytest.raises(StateDirExposed) as caught:
+        require_private(state)
+    advice = str(caught.value).split("Run: ", 1)[1]
+    subprocess.run(["sh", "-c", advice.replace("; ", " && ")], check=True)
+    require_private(state)
+    assert exposures(state) == []
