@@ -1,12 +1,14 @@
 """The state dir's permissions: created 0700 with files 0600, and refused at start when other users can reach it.
 
 An agent that can read `operator.token` or write `state.db` can approve its own calls, so the state is
-private to the mesh's OS user. What is created here is created private whatever the umask; what exists
-already is checked once per process and refused, with the `chmod` that fixes it, when it is open to others.
+private to the mesh's OS user. What is created here is created private whatever the umask. What exists is
+checked once per process: a state dir other users can enter is refused with the `chmod` that fixes it; an open
+file inside a 0700 dir (which no other user can reach through it) is a warning with its fix.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import threading
@@ -29,10 +31,9 @@ PUBLIC_FILES = frozenset(
         "mitmproxy-dhparam.pem",
     }
 )
-# The state and the secrets by name; any other file counts when others can write it (in a 0700 folder, a
-# readable file of another helper, like the tool pins, is out of reach anyway; doctor still lists it).
 _STATE_PREFIXES = ("state.db", "traces", "operator.token")
 _SECRET_WORDS = ("key", "token", "secret", "private", "mitmproxy-ca.")
+log = logging.getLogger("agent_mesh.statedir")
 
 
 class StateDirExposed(StoreUnavailable):
@@ -46,7 +47,7 @@ class Exposure:
     path: Path
     mode: int
     fix: str
-    serious: bool  # refused at start: an open folder, a secret or the state itself readable, anything writable
+    serious: bool  # the state dir itself is open: every file in it is as open as its own mode says
 
     def __str__(self) -> str:
         return f"{self.path} (mode {self.mode:04o})"
@@ -93,7 +94,7 @@ def exposures(state_dir: str | Path) -> list[Exposure]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o077:
-            found.append(Exposure(folder, stat.S_IMODE(st.st_mode), f"chmod 700 {_quote(folder)}", True))
+            found.append(Exposure(folder, stat.S_IMODE(st.st_mode), f"chmod 700 {_quote(folder)}", folder == root))
         for name in sorted(names):
             path = folder / name
             try:
@@ -105,8 +106,7 @@ def exposures(state_dir: str | Path) -> list[Exposure]:
             open_bits = 0o022 if name in PUBLIC_FILES else 0o077
             if st.st_mode & open_bits:
                 fix = "chmod go-w" if name in PUBLIC_FILES else "chmod 600"
-                serious = bool(st.st_mode & 0o022) or is_secret(name)
-                found.append(Exposure(path, stat.S_IMODE(st.st_mode), f"{fix} {_quote(path)}", serious))
+                found.append(Exposure(path, stat.S_IMODE(st.st_mode), f"{fix} {_quote(path)}", False))
     return found
 
 
@@ -137,9 +137,11 @@ def require_private(state_dir: str | Path) -> None:
     with _lock:
         if key in _checked:
             return
-    found = [e for e in exposures(key) if e.serious]
-    if found:
+    found = exposures(key)
+    if any(e.serious for e in found):
         raise StateDirExposed(explain(key, found))
+    if found:
+        log.warning("agent-mesh: %s", explain(key, found))
     with _lock:
         _checked.add(key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 import subprocess
@@ -109,36 +110,40 @@ def test_an_open_state_dir_refuses_the_store_and_the_operator_token(tmp_path: Pa
         SqliteStore(state).admit("a", "h", COUNTED, 1000.0)
 
 
-@pytest.mark.parametrize("name", ["state.db", "state.db-wal", "operator.token", "traces.jsonl", "traces.3.jsonl"])
-def test_a_state_file_readable_by_others_in_a_private_dir_is_refused(tmp_path: Path, name: str) -> None:
-    state = make_private_dir(tmp_path / "state")
+@pytest.mark.parametrize("name", ["state.db", "state.db-wal", "operator.token", "traces.3.jsonl", "ca-bundle.pem"])
+def test_an_open_file_in_an_open_state_dir_is_named_in_the_refusal(tmp_path: Path, name: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
     (state / name).write_text("x")
-    (state / name).chmod(0o644)
-    with pytest.raises(StateDirExposed, match=f"chmod 600 {state / name}"):
+    (state / name).chmod(0o666)
+    with pytest.raises(StateDirExposed) as caught:
         require_private(state)
+    fix = "chmod go-w" if name == "ca-bundle.pem" else "chmod 600"
+    assert f"chmod 700 {state}" in str(caught.value)
+    assert f"{fix} {state / name}" in str(caught.value)
 
 
-def test_the_ca_key_readable_by_others_is_refused_but_the_ca_certificate_is_not(tmp_path: Path) -> None:
+def test_an_open_file_in_a_private_state_dir_is_a_warning_with_its_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = make_private_dir(tmp_path / "state")
+    (state / "state.db").write_text("x")
+    (state / "state.db").chmod(0o644)
+    with caplog.at_level(logging.WARNING, "agent_mesh.statedir"):
+        require_private(state)
+    assert f"chmod 600 {state / 'state.db'}" in caplog.text
+
+
+def test_the_ca_key_is_flagged_but_the_ca_certificate_and_bundle_are_not(tmp_path: Path) -> None:
     state = make_private_dir(tmp_path / "state")
     confdir = make_private_dir(state / "mitmproxy")
-    (confdir / "mitmproxy-ca-cert.pem").write_text("cert")
-    (confdir / "mitmproxy-ca-cert.pem").chmod(0o644)
-    (state / "ca-bundle.pem").write_text("bundle")
-    (state / "ca-bundle.pem").chmod(0o644)
-    require_private(state)
-    forget_checks()
+    for public in (confdir / "mitmproxy-ca-cert.pem", state / "ca-bundle.pem"):
+        public.write_text("cert")
+        public.chmod(0o644)
+    assert exposures(state) == []
     (confdir / "mitmproxy-ca.pem").write_text("key")
     (confdir / "mitmproxy-ca.pem").chmod(0o640)
-    with pytest.raises(StateDirExposed, match=r"mitmproxy-ca\.pem"):
-        require_private(state)
-
-
-def test_any_file_others_can_write_is_refused(tmp_path: Path) -> None:
-    state = make_private_dir(tmp_path / "state")
-    (state / "ca-bundle.pem").write_text("bundle")
-    (state / "ca-bundle.pem").chmod(0o666)
-    with pytest.raises(StateDirExposed, match="chmod go-w"):
-        require_private(state)
+    assert [e.path.name for e in exposures(state)] == ["mitmproxy-ca.pem"]
 
 
 def test_a_state_dir_that_does_not_exist_yet_passes_and_is_created_private(tmp_path: Path) -> None:
