@@ -1,0 +1,171 @@
+"""The configured servers, compiled once at load: each is an endpoint (scheme, resolved addresses, port, path
+prefix), so every spelling of its host (numeric forms, hosts-file aliases) finds the same server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from addons.addresses import Address, Resolver, canonical_host, host_key
+from addons.openapi_routes import Router
+from addons.openapi_spec import ApiSpec, load_spec
+from addons.request_canon import RequestOptions
+from policy import Config
+from policy.model import readonly
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@readonly
+class Target:
+    """A configured upstream: where it lives and how to read its traffic.
+
+    `endpoint` (`scheme://address:port/path`) names it exactly, for what is learned from its answers
+    (tool annotations); an empty one means "not a configured server": nothing it says is trusted.
+    """
+
+    server: str
+    base_path: str
+    router: Router | None = None
+    is_mcp: bool = False
+    endpoint: str = ""
+
+
+@readonly
+class Match:
+    """Where a request goes: the target (None for an unknown host) and the address it was judged at."""
+
+    target: Target | None
+    address: Address | None
+
+
+def origin_of(url: str) -> tuple[str, int, str]:
+    """`https://api.example.com/v1` -> ("api.example.com", 443, "/v1"). Raises ValueError."""
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        raise ValueError(f"{url!r} has a bad port") from None
+    return parts.hostname.lower(), port, parts.path.rstrip("/")
+
+
+def routing_path(path: str) -> str:
+    """The path as upstream routers match it (percent-decoded, no query). Raises ValueError when decoding
+    changes where it routes: an encoded `/` or `\\`, a NUL, or a dot segment."""
+    bare = path.split("?", 1)[0]
+    if "%" not in bare:
+        decoded = bare
+    else:
+        lowered = bare.lower()
+        if "%2f" in lowered or "%5c" in lowered or "%00" in lowered:
+            raise ValueError(f"the path {bare!r} encodes '/', '\\' or NUL, which upstreams route differently")
+        decoded = unquote(bare, errors="strict")
+    if "\\" in decoded or "\x00" in decoded:
+        raise ValueError(f"the path {bare!r} holds '\\' or NUL, which upstreams route differently")
+    if "/." in decoded and any(seg in (".", "..") for seg in decoded.split("/")):
+        raise ValueError(f"the path {bare!r} has a dot segment, which upstreams resolve differently")
+    return decoded
+
+
+@dataclass(slots=True)
+class ServerMap:
+    """Configured servers by (host key, port): each name and each of its resolved addresses is a key; a key's
+    targets are sorted longest path prefix first."""
+
+    by_origin: dict[tuple[str, int], list[Target]] = field(default_factory=dict)
+    by_name: dict[str, Target] = field(default_factory=dict)
+    # The origin's own spelling, for requests to a configured origin outside every configured path.
+    origin_names: dict[tuple[str, int], str] = field(default_factory=dict)
+    options: dict[str, RequestOptions] = field(default_factory=dict)  # how each upstream parses requests
+    resolver: Resolver = field(default_factory=Resolver)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        base_dir: str | Path = ".",
+        load: Callable[[str, str | Path], ApiSpec] = load_spec,
+        resolver: Resolver | None = None,
+    ) -> ServerMap:
+        """Compile `servers:`: specs are loaded and routed, hosts resolved now. Raises ValueError naming the server."""
+        out = cls(resolver=resolver or Resolver())
+        for name, spec in config.servers.items():
+            try:
+                out._add(name, spec.openapi, spec.base_url, spec.mcp_url, base_dir, load)
+            except ValueError as exc:
+                raise ValueError(f"servers.{name}: {exc}") from None
+            if spec.method_override or spec.precedence is not None:
+                out.options[name] = RequestOptions(spec.method_override, spec.precedence)
+        for targets in out.by_origin.values():
+            targets.sort(key=lambda t: len(t.base_path), reverse=True)
+        return out
+
+    def _add(
+        self,
+        name: str,
+        openapi: str | None,
+        base_url: str | None,
+        mcp_url: str | None,
+        base_dir: str | Path,
+        load: Callable[[str, str | Path], ApiSpec],
+    ) -> None:
+        if mcp_url:
+            self._register(name, mcp_url, None, is_mcp=True)
+        if openapi:
+            api = load(openapi, base_dir)
+            urls = [base_url] if base_url else [u for u in api.base_urls if "://" in u]
+            if not urls:
+                raise ValueError("the spec names no absolute server URL: set base_url")
+            router = Router(api.operations)
+            for url in urls:
+                self._register(name, url, router)
+        elif base_url:
+            self._register(name, base_url, None)
+
+    def _register(self, name: str, url: str, router: Router | None, *, is_mcp: bool = False) -> None:
+        host, port, path = origin_of(url)
+        scheme = urlsplit(url).scheme
+        key = canonical_host(host)
+        target = Target(name, path, router, is_mcp, f"{scheme}://{key}:{port}{path}")
+        for k in (key, *(str(a) for a in self.resolver.now(host))):
+            targets = self.by_origin.setdefault((k, port), [])
+            if target not in targets:
+                targets.append(target)
+            self.origin_names.setdefault((k, port), key)
+        self.by_name.setdefault(name, target)
+
+    def lookup(self, host: str, port: int, path: str) -> Target | None:
+        """The configured target serving this URL, or None for an unknown host (names resolved from the
+        cache only: `match` resolves). Raises ValueError for a path whose routing is ambiguous."""
+        return self.match(host, port, path, self.resolver.cached(host) or ()).target
+
+    def match(self, host: str, port: int, path: str, addresses: Iterable[Address]) -> Match:
+        """The target for a request to `host` (resolved to `addresses`), and the address it was judged at.
+
+        The host's own spelling is tried first, then each address: `localhost`, `127.1` and `2130706433` all
+        find a server configured at 127.0.0.1. A configured origin outside every configured path prefix is
+        still that origin (judged under its host name), never an unknown host.
+        """
+        addrs = tuple(addresses)
+        keys = [(host_key(host), addrs[0] if addrs else None)]
+        keys += [(str(a), a) for a in addrs]
+        for key, addr in keys:
+            targets = self.by_origin.get((key, port))
+            if targets:
+                return Match(self._by_path(targets, path) or self._origin(key, port), addr)
+        return Match(None, addrs[0] if addrs else None)
+
+    def _by_path(self, targets: list[Target], path: str) -> Target | None:
+        bare = routing_path(path)
+        for target in targets:
+            bp = target.base_path
+            if not bp or bare == bp or bare.startswith(bp + "/"):
+                return target
+        return None
+
+    def _origin(self, key: str, port: int) -> Target:
+        return Target(self.origin_names[(key, port)], "")
