@@ -142,7 +142,7 @@ async def test_memory_list_and_forget(config: Path) -> None:
 
 
 def test_a_broken_state_db_is_a_clean_error(config: Path, tmp_path: Path) -> None:
-    (tmp_path / "state").mkdir()
+    (tmp_path / "state").mkdir(mode=0o700)  # an open state dir is refused before its file is read
     (tmp_path / "state" / "state.db").write_bytes(b"junk" * 1000)
     out = run(config, "approvals", "list")
     assert out.exit_code == 1
