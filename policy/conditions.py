@@ -7,12 +7,13 @@ A compiled condition is a `Predicate`: `(call) -> bool`, raising `EvalError` whe
 from __future__ import annotations
 
 import operator
-import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from policy.linear import Linear, compile_regex
 from policy.model import ToolCall
+from policy.paths import path_form, relative_form, under
 
 Predicate = Callable[[ToolCall], bool]
 Getter = Callable[[ToolCall], Any]
@@ -76,9 +77,14 @@ def glob_to_regex(pattern: str, *, path_mode: bool = False) -> str:
             out.append("[" + body.replace("\\", "\\\\") + "]")
             i = j
         else:
-            out.append(re.escape(c))
+            out.append("\\" + c if c in _SPECIAL else c)
         i += 1
     return "".join(out)
+
+
+# Escaped with a backslash in a glob's regex: what is special to Python's `re` or RE2 (both read `\` before
+# punctuation as the literal); other characters stand for themselves in both.
+_SPECIAL = frozenset(".^$*+?()[]{}|\\-&~#")
 
 
 def compile_glob(pattern: str, *, path_mode: bool = False) -> re.Pattern[str]:
@@ -87,6 +93,17 @@ def compile_glob(pattern: str, *, path_mode: bool = False) -> re.Pattern[str]:
     try:
         return re.compile(glob_to_regex(pattern, path_mode=path_mode) + r"\Z", re.DOTALL)
     except re.error as exc:
+        raise ValueError(f"bad glob {pattern!r}: {exc}") from None
+
+
+def compile_glob_linear(pattern: str, *, path_mode: bool = False) -> Linear:
+    """`compile_glob` on RE2: matching time linear in the name, for globs matched against what an agent
+    chose (tool names embed an HTTP path; `*a*b*` on Python's `re` is quadratic or worse)."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"bad glob {pattern!r}: must be a non-empty string")
+    try:
+        return Linear(glob_to_regex(pattern, path_mode=path_mode), dot_nl=True)
+    except ValueError as exc:
         raise ValueError(f"bad glob {pattern!r}: {exc}") from None
 
 
@@ -133,11 +150,15 @@ def _dig(value: Any, parts: Sequence[str | int]) -> Any:
     return value
 
 
-def compile_field(name: str) -> Getter:
+def compile_field(name: str, known_servers: frozenset[str] | None = None) -> Getter:
     """A field reference -> getter. Fields: args.<path>, http.method|host|path, tool.annotations.<hint>,
-    tool (full name), tool.name, agent, server, surface."""
+    tool (full name), tool.name (the part after the server), agent, server, server.configured (whether the
+    call's server is one of `known_servers`, the config's `servers:`), surface."""
     if name in {"agent", "server", "surface"}:
         return lambda call: getattr(call, name)
+    if name == "server.configured":
+        servers = known_servers or frozenset()
+        return lambda call: call.server in servers
     if name == "tool":
         return lambda call: call.full_name
     if name == "tool.name":
@@ -155,7 +176,7 @@ def compile_field(name: str) -> Getter:
         return lambda call: _dig(call.arguments, parts)
     raise ValueError(
         f"unknown field {name!r} (use args.<path>, http.method, http.host, http.path, "
-        "tool.annotations.<hint>, tool, tool.name, agent, server or surface)"
+        "tool.annotations.<hint>, tool, tool.name, agent, server, server.configured or surface)"
     )
 
 
@@ -184,36 +205,52 @@ def _ordered(op: str, value: Any) -> Callable[[Any], bool]:
 
 
 def _string_test(op: str, value: Any) -> Callable[[Any], bool]:
+    if not isinstance(value, str):
+        raise ValueError(f"{op} needs a string, not {value!r}")
+    matcher: Callable[[str], bool]
     if op == "glob":
-        if not isinstance(value, str):
-            raise ValueError(f"glob needs a string, not {value!r}")
-        rx = compile_glob(value, path_mode=True)
-
-        def matcher(s: str) -> bool:
-            if "/." in s or s.startswith("."):
-                s = posixpath.normpath(s)  # `/tmp/../etc` must not pass a `/tmp/**` glob
-            return rx.match(s) is not None
+        matcher = _glob_matcher(value)
     elif op == "regex":
-        if not isinstance(value, str):
-            raise ValueError(f"regex needs a string, not {value!r}")
-        try:
-            crx = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regex {value!r}: {exc}") from None
-
-        def matcher(s: str) -> bool:
-            return crx.search(s) is not None
+        matcher = compile_regex(value).search
     else:
-        if not isinstance(value, str):
-            raise ValueError(f"startswith needs a string, not {value!r}")
-
-        def matcher(s: str) -> bool:
-            return s.startswith(value)
+        matcher = _prefix_matcher(value, path_form(value))
 
     def test(actual: Any) -> bool:
         if not isinstance(actual, str):
             raise EvalError(f"{op} needs a string field, got {type(actual).__name__} {actual!r:.60}")
         return matcher(actual)
+
+    return test
+
+
+def _glob_matcher(value: str) -> Callable[[str], bool]:
+    # `file:///etc/**` and `/etc/**` say the same: a URI is compared by its path
+    pattern = (path_form(value) if value[:7].lower() == "file://" else None) or value
+    rx = compile_glob_linear(pattern, path_mode=True)
+
+    def matcher(s: str) -> bool:
+        form = path_form(s)
+        return rx.match(relative_form(s) if form is None else form)  # `/tmp/../etc` is not in `/tmp/**`
+
+    return matcher
+
+
+def _prefix_matcher(value: str, prefix: str | None) -> Callable[[str], bool]:
+    """`startswith`: by whole segments of canonical paths when the operand is path-like, else by text."""
+    if prefix is None:
+        return lambda s: s.startswith(value)
+    return lambda s: (form := path_form(s)) is not None and under(form, prefix)
+
+
+def _same(value: Any) -> Callable[[Any], bool]:
+    """JSON equality with `value`; when both are path-like strings, equality of their canonical forms."""
+    form = path_form(value) if isinstance(value, str) else None
+    if form is None:
+        return lambda actual: _json_eq(actual, value)
+    canonical = form
+
+    def test(actual: Any) -> bool:
+        return isinstance(actual, str) and path_form(actual) == canonical
 
     return test
 
@@ -242,12 +279,14 @@ def compile_operator(op: str, value: Any) -> Callable[[Any], bool]:
         return lambda actual: (actual is not MISSING) is value
     if op in {"eq", "ne"}:
         negate = op == "ne"
-        return lambda actual: actual is not MISSING and _json_eq(actual, value) is not negate
+        same = _same(value)
+        return lambda actual: actual is not MISSING and same(actual) is not negate
     if op in {"in", "not_in"}:
         if not isinstance(value, list):
             raise ValueError(f"in takes a list, not {value!r}")
         negate = op == "not_in"
-        return lambda actual: actual is not MISSING and any(_json_eq(actual, v) for v in value) is not negate
+        members = [_same(v) for v in value]
+        return lambda actual: actual is not MISSING and any(m(actual) for m in members) is not negate
     if op in {"lt", "le", "gt", "ge"}:
         inner = _ordered(op, value)
     elif op in {"glob", "regex", "startswith"}:
@@ -262,7 +301,9 @@ def compile_operator(op: str, value: Any) -> Callable[[Any], bool]:
 BLOCK_KEYS = ("all", "any", "not")
 
 
-def compile_block(block: Any, path: tuple[str | int, ...] = ()) -> Predicate:
+def compile_block(
+    block: Any, path: tuple[str | int, ...] = (), known_servers: frozenset[str] | None = None
+) -> Predicate:
     """A condition block -> predicate. `{field: {op: v, ...}, field: scalar, any: [block], all: [block],
     not: block}`; every entry must hold. ValueError carries the sub-path as `args[0]`... via CompileError."""
     if not isinstance(block, Mapping):
@@ -273,18 +314,20 @@ def compile_block(block: Any, path: tuple[str | int, ...] = ()) -> Predicate:
         if key in ("any", "all"):
             if not isinstance(spec, list) or not spec:
                 raise CompileError(sub, f"{key} takes a non-empty list of conditions")
-            parts = [compile_block(b, (*sub, i)) for i, b in enumerate(spec)]
+            parts = [compile_block(b, (*sub, i), known_servers) for i, b in enumerate(spec)]
             preds.append(_any(parts) if key == "any" else _all(parts))
         elif key == "not":
-            preds.append(_not(compile_block(spec, sub)))
+            preds.append(_not(compile_block(spec, sub, known_servers)))
         else:
-            preds.append(compile_test(key, spec, sub))
+            preds.append(compile_test(key, spec, sub, known_servers))
     return _all(preds)
 
 
-def compile_test(field: str, spec: Any, path: tuple[str | int, ...]) -> Predicate:
+def compile_test(
+    field: str, spec: Any, path: tuple[str | int, ...], known_servers: frozenset[str] | None = None
+) -> Predicate:
     try:
-        getter = compile_field(field)
+        getter = compile_field(field, known_servers)
     except ValueError as exc:
         raise CompileError(path, str(exc)) from None
     ops = spec.items() if isinstance(spec, Mapping) else [("eq", spec)]

@@ -7,7 +7,6 @@ rules are indexed by exact tool name, so a call only looks at the rules that can
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +15,12 @@ from policy.conditions import (
     EvalError,
     Predicate,
     compile_block,
-    compile_glob,
+    compile_glob_linear,
     compile_test,
     is_glob,
 )
 from policy.config import Config, LoadedConfig, LoopDetection, PolicySource, PolicySpec, RateLimit, Rule
+from policy.linear import Linear
 from policy.model import Action, Decision, ToolCall, canonical_json
 
 _CACHE_LIMIT = 8192
@@ -35,7 +35,7 @@ class CompiledRule:
     index: int
     action: Action
     exact_tools: frozenset[str]
-    tool_globs: tuple[re.Pattern[str], ...]
+    tool_globs: tuple[Linear, ...]
     predicate: Predicate | None
     reason: str | None
 
@@ -47,7 +47,7 @@ class CompiledRule:
 class CompiledPolicy:
     name: str
     agent: str
-    agent_rx: re.Pattern[str]
+    agent_rx: Linear
     specificity: int
     order: int
     rules: tuple[CompiledRule, ...]
@@ -103,7 +103,9 @@ def _specificity(agent: str) -> int:
     return GLOB if is_glob(agent) else EXACT
 
 
-def _seed_predicate(rule: Rule, src: PolicySource, base: tuple[str | int, ...]) -> list[Predicate]:
+def _seed_predicate(
+    rule: Rule, src: PolicySource, base: tuple[str | int, ...], servers: frozenset[str]
+) -> list[Predicate]:
     preds: list[Predicate] = []
     seeds = ([("condition", rule.condition)] if rule.condition else []) + [
         (("conditions", i), c) for i, c in enumerate(rule.conditions or [])
@@ -114,7 +116,7 @@ def _seed_predicate(rule: Rule, src: PolicySource, base: tuple[str | int, ...]) 
         fieldname = name if name.startswith(("args.", "http.", "tool.")) or name in _PLAIN else f"args.{name}"
         path = (*base, *(where if isinstance(where, tuple) else (where,)))
         try:
-            preds.append(compile_test(fieldname, {cond.operator: cond.value}, ()))
+            preds.append(compile_test(fieldname, {cond.operator: cond.value}, (), servers))
         except CompileError as exc:
             raise src.error((*path, "operator") if exc.path else path, exc.message) from None
     return preds
@@ -123,14 +125,14 @@ def _seed_predicate(rule: Rule, src: PolicySource, base: tuple[str | int, ...]) 
 _PLAIN = {"agent", "server", "surface", "tool"}
 
 
-def _compile_rule(policy: PolicySpec, i: int, rule: Rule, src: PolicySource) -> CompiledRule:
+def _compile_rule(policy: PolicySpec, i: int, rule: Rule, src: PolicySource, servers: frozenset[str]) -> CompiledRule:
     base: tuple[str | int, ...] = ("rules", i)
     exact: set[str] = set()
-    globs: list[re.Pattern[str]] = []
+    globs: list[Linear] = []
     for j, pattern in enumerate(rule.tools):
         if is_glob(pattern):
             try:
-                globs.append(compile_glob(pattern))
+                globs.append(compile_glob_linear(pattern))
             except ValueError as exc:
                 raise src.error((*base, "tools", j), str(exc)) from None
         else:
@@ -142,18 +144,23 @@ def _compile_rule(policy: PolicySpec, i: int, rule: Rule, src: PolicySource) -> 
         if block is None:
             continue
         try:
-            preds.append(compile_block(block))
+            preds.append(compile_block(block, (), servers))
         except CompileError as exc:
             sub = exc.path[1:] if key in ("any", "not") else exc.path
-            raise src.error((*base, key, *sub), exc.message) from None
-    preds += _seed_predicate(rule, src, base)
+            raise src.error((*base, key, *sub), f"{exc.message} (rule {_rule_id(policy, i, rule)})") from None
+    preds += _seed_predicate(rule, src, base, servers)
     predicate: Predicate | None = None
     if len(preds) == 1:
         predicate = preds[0]
     elif preds:
         predicate = lambda call: all(p(call) for p in preds)  # noqa: E731
-    rule_id = f"{policy.name}/{rule.name}" if rule.name else f"{policy.name}/rules[{i}]"
-    return CompiledRule(rule_id, i, rule.action, frozenset(exact), tuple(globs), predicate, rule.reason)
+    return CompiledRule(
+        _rule_id(policy, i, rule), i, rule.action, frozenset(exact), tuple(globs), predicate, rule.reason
+    )
+
+
+def _rule_id(policy: PolicySpec, i: int, rule: Rule) -> str:
+    return f"{policy.name}/{rule.name}" if rule.name else f"{policy.name}/rules[{i}]"
 
 
 def _literal_server(pattern: str) -> str | None:
@@ -165,12 +172,13 @@ def _literal_server(pattern: str) -> str | None:
 def compile_policies(loaded: LoadedConfig) -> PolicySet:
     """Compile every policy of a loaded config. Raises ConfigError naming file, line and key path."""
     compiled: list[CompiledPolicy] = []
+    known_servers = frozenset(loaded.config.servers)
     for order, (spec, src) in enumerate(zip(loaded.config.policies, loaded.sources, strict=True)):
         try:
-            agent_rx = compile_glob(spec.agent)
+            agent_rx = compile_glob_linear(spec.agent)
         except ValueError as exc:
             raise src.error(("agent",), str(exc)) from None
-        rules = tuple(_compile_rule(spec, i, r, src) for i, r in enumerate(spec.rules))
+        rules = tuple(_compile_rule(spec, i, r, src, known_servers) for i, r in enumerate(spec.rules))
         by_exact: dict[str, list[int]] = {}
         by_server: dict[str, list[int]] = {}
         unindexed: list[int] = []
