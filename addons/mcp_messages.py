@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.model import parse_json, readonly
+from addons.body_decode import decode_json
+from policy.model import readonly
 
 MODERN_VERSIONS = frozenset({"2026-07-28"})
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
@@ -81,10 +82,8 @@ def parse_message(obj: Any, where: str = "body") -> RpcMessage:
 
 def parse_body(body: bytes) -> tuple[list[RpcMessage], bool]:
     """A POSTed body -> (messages, is_batch). Raises ValueError when it is not JSON-RPC 2.0."""
-    try:
-        value = parse_json(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"body is not JSON: {exc}") from None
+    # Decoded as the MCP SDKs do (`json.loads(bytes)`: BOM, UTF-16/32), so what is judged is what they run.
+    value = decode_json(body)
     if isinstance(value, list):
         if not value:
             raise ValueError("body is an empty JSON-RPC batch")

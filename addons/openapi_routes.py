@@ -10,10 +10,11 @@ does, so an undocumented deeper path never passes for a documented operation.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 from addons.openapi_spec import Operation
+from addons.request_canon import canonical_path
 from policy.model import readonly
 
 _PARAM = re.compile(r"\{([^{}]+)\}")
@@ -38,23 +39,12 @@ class _Node:
 
 
 def split_path(path: str) -> list[str]:
-    """`/a/b%2Fc/` -> ["a", "b/c"]: query dropped, segments percent-decoded, trailing slash ignored.
+    """`/a/b%20c/` -> ["a", "b c"]: query dropped, segments percent-decoded, trailing slash ignored.
 
-    Raises ValueError for dot segments and empty segments, which upstreams resolve differently.
+    Raises ValueError for what upstreams route differently (addons/request_canon.py): dot and empty
+    segments, encoded `/` or `\\`, NUL, control characters.
     """
-    raw = path.split("?", 1)[0].split("#", 1)[0]
-    if not raw.startswith("/"):
-        raise ValueError(f"path {path!r} must start with '/'")
-    parts = raw[1:].split("/")
-    if parts and parts[-1] == "":
-        parts.pop()
-    out: list[str] = []
-    for part in parts:
-        seg = unquote(part)
-        if seg in {".", ".."} or part == "":
-            raise ValueError(f"path {path!r} has an empty or dot segment")
-        out.append(seg)
-    return out
+    return list(canonical_path(path.split("#", 1)[0]).segments)
 
 
 def _spans_segments(name: str) -> bool:
@@ -118,7 +108,10 @@ class Router:
 
         HEAD falls back to the GET operation. Raises ValueError for paths with empty or dot segments.
         """
-        segments = split_path(path)
+        return self.match_segments(method, split_path(path))
+
+    def match_segments(self, method: str, segments: Sequence[str]) -> RouteMatch | None:
+        """`match` for a path already split and decoded (addons/request_canon.py's CanonicalPath)."""
         method = method.upper()
         found = self._walk(self._root, segments, 0, [], method)
         if found is None and method == "HEAD":
@@ -129,7 +122,7 @@ class Router:
         return RouteMatch(op, dict(zip(names, values, strict=True)))
 
     def _walk(
-        self, node: _Node, segs: list[str], i: int, values: list[str], method: str
+        self, node: _Node, segs: Sequence[str], i: int, values: list[str], method: str
     ) -> tuple[_Leaf, list[str]] | None:
         if i == len(segs):
             leaf = node.ops.get(method)

@@ -27,6 +27,8 @@ class Operation:
     method: str
     template: str
     operation_id: str | None
+    # Query and form parameters the operation declares as arrays: only these may repeat in a request.
+    arrays: frozenset[str] = frozenset()
 
     @property
     def tool(self) -> str:
@@ -103,10 +105,37 @@ def parse_spec(doc: Mapping[str, Any], source: str) -> ApiSpec:
             if method not in METHODS or not isinstance(op, Mapping):
                 continue
             op_id = op.get("operationId")
-            ops.append(Operation(method, template, op_id if isinstance(op_id, str) and op_id else None))
+            arrays = _array_params(doc, item.get("parameters"), op.get("parameters"))
+            ops.append(Operation(method, template, op_id if isinstance(op_id, str) and op_id else None, arrays))
     info = doc.get("info")
     title = str(info.get("title", "")) if isinstance(info, Mapping) else ""
     return ApiSpec(source, title, version, base_urls, tuple(ops))
+
+
+def _array_params(doc: Mapping[str, Any], *lists: Any) -> frozenset[str]:
+    """Names of the query/form parameters declared `type: array` (inline or a local `$ref`)."""
+    names: set[str] = set()
+    for params in lists:
+        for param in params if isinstance(params, list) else ():
+            param = _resolve(doc, param)
+            if not isinstance(param, Mapping) or param.get("in") not in ("query", "formData"):
+                continue
+            schema = _resolve(doc, param.get("schema", param))
+            kind = schema.get("type") if isinstance(schema, Mapping) else None
+            if kind == "array" or (isinstance(kind, list) and "array" in kind):
+                names.add(str(param.get("name")))
+    return frozenset(names)
+
+
+def _resolve(doc: Mapping[str, Any], value: Any) -> Any:
+    """A local `{"$ref": "#/a/b"}` -> the object it points at (one level; anything else unchanged)."""
+    ref = value.get("$ref") if isinstance(value, Mapping) else None
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return value
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, Mapping) else None
+    return node
 
 
 def load_spec(location: str, base_dir: str | Path = ".") -> ApiSpec:

@@ -53,6 +53,9 @@ class ServerSpec(_Strict):
     base_url: str | None = None
     mcp_url: str | None = None
     description: str | None = None
+    # How the upstream parses requests (addons/request_canon.py): without them, overrides and collisions are refused.
+    method_override: bool = False
+    precedence: Literal["query", "body"] | None = None
 
 
 class RateLimit(_Strict):
@@ -141,6 +144,8 @@ class TraceSettings(_Strict):
     otlp_endpoint: str | None = None
     redact: list[str] = Field(default_factory=lambda: ["authorization", "token", "password", "api_key"])
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    # Records between two signed checkpoints (policy.trace.signer); one is signed at shutdown too.
+    checkpoint_every: int = Field(default=1000, ge=1)
 
 
 class McpSettings(_Strict):

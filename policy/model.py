@@ -111,19 +111,29 @@ def parse_json(data: bytes) -> Any:
     return value
 
 
-def call_hash(agent: str, full_name: str, arguments: Mapping[str, Any]) -> str:
-    """SHA-256 of agent, full tool name and canonical JSON arguments."""
-    payload = canonical_json([agent, full_name, arguments])
+def call_hash(agent: str, full_name: str, arguments: Mapping[str, Any], http: HttpInfo | None = None) -> str:
+    """SHA-256 of agent, full tool name and canonical JSON arguments, and for a call that arrived over HTTP
+    its canonical target (method, host, port, path, scheme) and body digest: an approval given for one
+    host, path or body is never spent on another. Without `http` the inputs are what they always were."""
+    if http is None:
+        payload = canonical_json([agent, full_name, arguments])
+    else:
+        target = [http.method, http.host, http.port, http.path, http.scheme, http.digest]
+        payload = canonical_json([agent, full_name, arguments, target])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 @readonly
 class HttpInfo:
-    """The HTTP request line of a call that arrived over HTTP."""
+    """The HTTP request line of a call that arrived over HTTP: method, host and decoded path, and when the
+    proxy knows them the port, the scheme and `digest`, a SHA-256 of the query and body as sent."""
 
     method: str
     host: str
     path: str
+    port: int | None = None
+    scheme: str | None = None
+    digest: str | None = None
 
 
 @readonly(eq=False)
@@ -146,7 +156,7 @@ class ToolCall:
     def __post_init__(self) -> None:
         full_name = f"{self.server}.{self.tool}" if self.server else self.tool
         object.__setattr__(self, "full_name", full_name)
-        object.__setattr__(self, "call_hash", call_hash(self.agent, full_name, self.arguments))
+        object.__setattr__(self, "call_hash", call_hash(self.agent, full_name, self.arguments, self.http))
 
 
 @readonly

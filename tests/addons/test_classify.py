@@ -42,15 +42,21 @@ def run(servers: ServerMap, r: Request) -> RestCall | McpBody | None:
 
 
 def test_an_operation_of_a_spec_yields_its_id_and_arguments(servers: ServerMap) -> None:
-    got = run(servers, req("GET", "https://petstore.test/v2/pet/7?fields=a&fields=b&x=1"))
-    assert got == RestCall("openapi", "pets", "getPetById", {"petId": "7", "fields": ["a", "b"], "x": "1"}, True)
-
-
-def test_path_parameters_win_over_body_and_query_fields(servers: ServerMap) -> None:
-    got = run(servers, req("DELETE", "http://127.0.0.1:4010/pet/7?petId=8", {"petId": 9, "why": "old"}))
+    got = run(servers, req("GET", "https://petstore.test/v2/pet/7?fields=a&x=1"))
     assert isinstance(got, RestCall)
-    assert got.server == "pets_local"
-    assert got.arguments == {"petId": "7", "why": "old"}
+    assert (got.surface, got.server, got.tool) == ("openapi", "pets", "getPetById")
+    assert got.arguments == {"petId": "7", "fields": "a", "x": "1"}
+    assert got.http is not None
+    assert (got.http.method, got.http.host, got.http.port, got.http.path) == ("GET", "petstore.test", 443, "/v2/pet/7")
+
+
+def test_a_path_parameter_contradicted_by_a_field_is_refused(servers: ServerMap) -> None:
+    with pytest.raises(ValueError, match="'petId' is '7' in the path but 9"):
+        run(servers, req("DELETE", "http://127.0.0.1:4010/pet/7", {"petId": 9, "why": "old"}))
+    same = run(servers, req("DELETE", "http://127.0.0.1:4010/pet/7", {"petId": 7, "why": "old"}))
+    assert isinstance(same, RestCall)
+    assert same.server == "pets_local"
+    assert same.arguments == {"petId": "7", "why": "old"}
 
 
 def test_form_bodies_and_non_object_json_become_arguments(servers: ServerMap) -> None:
@@ -64,14 +70,18 @@ def test_form_bodies_and_non_object_json_become_arguments(servers: ServerMap) ->
     assert listed.arguments == {"body": [1, 2]}
 
 
-def test_json_rpc_posts_are_mcp_wherever_they_go(servers: ServerMap) -> None:
+def test_json_rpc_posts_are_mcp_only_to_a_configured_mcp_server(servers: ServerMap) -> None:
     msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}
     to_notes = run(servers, req("POST", "https://notes.test/mcp", msg))
     assert isinstance(to_notes, McpBody)
     assert to_notes.server == "notes"
     elsewhere = run(servers, req("POST", "https://other.test/rpc", msg))
-    assert isinstance(elsewhere, McpBody)
-    assert elsewhere.server == "other.test"
+    assert isinstance(elsewhere, RestCall)
+    assert (elsewhere.server, elsewhere.tool) == ("other.test", "POST /rpc")
+    assert elsewhere.arguments["method"] == "tools/call"
+    to_rest = run(servers, req("POST", "https://plain.test/api/notes", {"jsonrpc": "2.0", "method": "purge"}))
+    assert isinstance(to_rest, RestCall)
+    assert (to_rest.server, to_rest.tool, to_rest.known_host) == ("plain", "POST /api/notes", True)
 
 
 def test_mcp_plumbing_to_a_configured_mcp_server_passes(servers: ServerMap) -> None:
@@ -83,7 +93,6 @@ def test_mcp_plumbing_to_a_configured_mcp_server_passes(servers: ServerMap) -> N
     ("url", "server", "tool", "known"),
     [
         ("https://plain.test/api/items", "plain", "GET /api/items", True),
-        ("https://plain.test/other", "plain.test", "GET /other", False),
         ("https://petstore.test/v2/unknown", "pets", "GET /v2/unknown", True),
         ("https://example.test/", "example.test", "GET /", False),
     ],
@@ -97,7 +106,7 @@ def test_everything_else_is_plain_http(servers: ServerMap, url: str, server: str
 @pytest.mark.parametrize(
     ("r", "message"),
     [
-        (req("POST", "https://petstore.test/v2/pet", b"{nope"), "declared JSON but does not parse"),
+        (req("POST", "https://petstore.test/v2/pet", b"{nope"), "body is not JSON"),
         (req("POST", "https://notes.test/mcp", b'{"jsonrpc": "1.0", "method": "x"}'), '"jsonrpc" must be "2.0"'),
         (req("GET", "https://example.test/a/../b"), "dot segment"),
     ],

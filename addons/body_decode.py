@@ -1,0 +1,148 @@
+"""Request bodies read the way upstream servers read them: the media type from one or more Content-Type
+headers, the text encoding from BOM, charset and RFC 8259's detection, and JSON parsed from that text.
+
+Python's `json.loads(bytes)` (Starlette's `request.json()`, Flask's `get_json()`, the MCP Python SDK)
+detects UTF-8/16/32 with or without a BOM and ignores the charset parameter; body-parser (Express)
+honours the charset. Where these readings could differ, the body is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from policy.model import parse_json, readonly
+
+# Charset names as clients spell them -> the codec family json.detect_encoding reports.
+_UTF = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "utf-16": "utf-16",
+    "utf-16le": "utf-16",
+    "utf-16be": "utf-16",
+    "utf-32": "utf-32",
+    "utf-32le": "utf-32",
+    "utf-32be": "utf-32",
+}
+_TEXT_CHARSETS = {**_UTF, "iso-8859-1": "latin-1", "latin-1": "latin-1", "latin1": "latin-1"}
+
+
+@readonly
+class MediaType:
+    """A Content-Type reduced to what decoding needs: `type/subtype` (lower case) and its charset."""
+
+    essence: str
+    charset: str | None = None
+
+    @property
+    def is_json(self) -> bool:
+        return self.essence == "application/json" or (
+            self.essence.startswith("application/") and self.essence.endswith("+json")
+        )
+
+    @property
+    def is_form(self) -> bool:
+        return self.essence == "application/x-www-form-urlencoded"
+
+    @property
+    def is_text(self) -> bool:
+        return self.essence.startswith("text/")
+
+
+NO_TYPE = MediaType("")
+
+
+def _split_list(value: str) -> list[str]:
+    """Split a header value at commas outside quoted strings (a repeated header arrives joined by ", ")."""
+    parts: list[str] = []
+    start, quoted, i = 0, False, 0
+    while i < len(value):
+        ch = value[i]
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "\\" and quoted:
+            i += 1
+        elif ch == "," and not quoted:
+            parts.append(value[start:i])
+            start = i + 1
+        i += 1
+    parts.append(value[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_one(value: str) -> MediaType:
+    """`application/json; charset=UTF-8` -> MediaType("application/json", "utf-8"). Raises ValueError."""
+    essence, *params = value.split(";")
+    essence = essence.strip().lower()
+    kind, slash, sub = essence.partition("/")
+    if not slash or not kind or not sub or any(c in essence for c in ' "\t'):
+        raise ValueError(f"Content-Type {value!r} is not a media type")
+    charset: str | None = None
+    for param in params:
+        name, eq, val = param.strip().partition("=")
+        if not eq:
+            continue
+        if name.strip().lower() == "charset":
+            found = val.strip().strip('"').lower()
+            if charset is not None and found != charset:
+                raise ValueError(f"Content-Type {value!r} names two charsets")
+            charset = found
+    return MediaType(essence, charset)
+
+
+def media_type(header: str | None) -> MediaType:
+    """The one media type of a (possibly repeated or listed) Content-Type. Raises ValueError when the
+    listed types or charsets disagree: upstreams pick the first, the last, or any one that matches."""
+    if header is None or not header.strip():
+        return NO_TYPE
+    types = {parse_one(part) for part in _split_list(header)}
+    if len(types) != 1:
+        listed = ", ".join(sorted(f"{t.essence};charset={t.charset}" if t.charset else t.essence for t in types))
+        raise ValueError(f"the request names several content types ({listed}): send exactly one")
+    return types.pop()
+
+
+def _detected(body: bytes) -> str:
+    """RFC 8259 / json.detect_encoding's reading of a JSON text's first bytes ("utf-8-sig" for a BOM)."""
+    return json.detect_encoding(body)
+
+
+def decode_json(body: bytes, charset: str | None = None) -> Any:
+    """The JSON value of a body, decoded as `json.loads(bytes)` would, with the declared charset checked
+    against the bytes. Raises ValueError when it does not parse, or the charset disagrees with them."""
+    head = body[:4]
+    plain = not head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in head
+    if charset is not None:
+        family = _UTF.get(charset)
+        if family is None:
+            raise ValueError(f"JSON must be UTF-8, UTF-16 or UTF-32, not charset {charset!r}")
+        found = "utf-8" if plain else _detected(body)
+        if not found.startswith(family):
+            raise ValueError(f"the body is {found} but its Content-Type says charset {charset}")
+    try:
+        if plain:
+            return parse_json(body)
+        return json.loads(body.decode(_detected(body)))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"body is not JSON: {exc}") from None
+
+
+def decode_text(body: bytes, charset: str | None) -> str:
+    """A text body as a str: by its BOM, else its charset, else UTF-8. Raises ValueError when it does not
+    decode (the caller then judges it as bytes) or when the BOM and the charset disagree."""
+    family = _TEXT_CHARSETS.get(charset or "utf-8")
+    if family is None:
+        raise ValueError(f"unsupported charset {charset!r}")
+    codec = family if charset is None or family == "utf-8" else charset
+    if body[:4].startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        bom = _detected(body)
+        if charset is not None and not bom.startswith(family):
+            raise ValueError(f"the body starts with a {bom} byte order mark but says charset {charset}")
+        codec = bom
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the body is not {codec} text: {exc}") from None
+    return text[1:] if text[:1] == "\ufeff" else text
