@@ -193,7 +193,8 @@ class Governance:
             return
         creq = Request(req.method, req.scheme, host, port, path, headers, content)
         try:
-            kind = classify(creq, self._target(flow, host, port, path))
+            target = self._target(flow, host, port, path)
+            kind = classify(creq, target, self.servers.options.get(target.server) if target else None)
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
             return
@@ -236,7 +237,8 @@ class Governance:
         if not kind.known_host and unknown == "allow":
             return
         req = flow.request
-        info = HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
+        # The canonical request line (decoded path, method after overrides, body digest) the call is bound to.
+        info = kind.http or HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
         session = identity.session or flow.client_conn.id
         call = ToolCall(identity.agent, kind.surface, kind.server, kind.tool, kind.arguments, session, info)
         if not kind.known_host and unknown == "deny":
