@@ -1,4 +1,5 @@
-"""What mcpwrap decides with the Gate: judge each `tools/call`, record its outcome, filter `tools/list`.
+"""What mcpwrap decides with the Gate: judge each call (every request kind policy.wire says is one, either
+direction), record its outcome, filter the lists.
 
 The Governor knows who is calling (`--agent`), which server this is (`--server`, else what the server
 reports), each tool's annotations and pins. It never decides itself: the Gate does.
@@ -17,7 +18,18 @@ from typing import Any
 from mcpwrap import jsonrpc, refusals
 from mcpwrap.jsonrpc import Message
 from mcpwrap.tools import ToolBook
-from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind
+from policy import (
+    Direction,
+    Gate,
+    Outcome,
+    RequestKind,
+    ToolCall,
+    Verdict,
+    VerdictKind,
+    classify_request,
+    filter_list,
+    policy_hides,
+)
 from policy.model import readonly
 
 log = logging.getLogger("mcpwrap")
@@ -106,25 +118,40 @@ class Governor:
         """A tools/list result without the tools this agent may never call; remembers annotations, pins."""
         return self._tools.filter(self.server, body)
 
-    # -- tools/call --------------------------------------------------------------------------------
+    def filter_list(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A resources/prompts list result without what this agent may never read (policy.wire.listing)."""
+        hidden = policy_hides(
+            self._gate, agent=self._agent, surface="mcp_stdio", server=self.server, session=self._session_id
+        )
+        filtered, _removed = filter_list(method, body, hidden)
+        return filtered  # type: ignore[no-any-return]
 
-    async def judge(self, msg: Message, notify: Notify) -> Judged:
-        """The whole life of a call before the server sees it: check, maybe hold, then forward or refuse."""
+    # -- calls -------------------------------------------------------------------------------------
+
+    async def judge(
+        self, msg: Message, notify: Notify, kind: RequestKind | None = None, *, to_client: bool = False
+    ) -> Judged:
+        """The whole life of a call before its receiver sees it: check, maybe hold, then forward or refuse.
+
+        `kind` is what policy.wire.classify_request made of the request (classified here when None);
+        `to_client` for a request the server sends the client (sampling, elicitation, roots).
+        """
         request_id = msg.get("id")
         modern = jsonrpc.protocol_version(msg) is not None
         params = jsonrpc.params_of(msg)
-        name, arguments = params.get("name"), params.get("arguments", {})
-        if not isinstance(name, str) or not isinstance(arguments, dict):
-            why = "tools/call needs params.name (a string) and params.arguments (an object)"
-            return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {why}"))
+        direction = Direction.TO_CLIENT if to_client else Direction.TO_SERVER
         try:
-            forward = jsonrpc.dump(msg)  # what the server gets is exactly what was judged
+            kind = kind or classify_request(msg.get("method"), msg.get("params"), direction)
+            forward = jsonrpc.dump(msg)  # what the receiver gets is exactly what was judged
         except ValueError as exc:
             return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}"))
+        is_tool = kind.method == "tools/call" and not to_client
+        name = kind.tool
         try:
-            await self._learn_before_call(msg, name)
-            call = self._call(name, arguments, jsonrpc.protocol_version(msg))
-            verdict = await self._verdict(call, params, notify)
+            if not to_client:
+                await self._learn_before_call(msg, list_tools=is_tool)
+            call = self._call(name, kind.arguments or {}, jsonrpc.protocol_version(msg), tool=is_tool)
+            verdict = await self._verdict(call, params, notify, pins=is_tool)
         except Exception as exc:  # the store or the server failed: fail closed, never forward unjudged
             log.error("could not judge %s: %s: %s", name, type(exc).__name__, exc)
             why = f"agent-mesh could not judge this call ({type(exc).__name__}); it was not run"
@@ -132,12 +159,14 @@ class Governor:
         if verdict.allowed:
             return Judged(forward=forward, ticket=CallTicket(call, verdict, time.monotonic()))
         self._gate.finish(call, verdict, Outcome(forwarded=False))
+        if not is_tool:
+            return Judged(answer=refusals.refusal_error(request_id, verdict))
         refuse_as = self._gate.config.mcp.refuse_as
         structured = not self._tools.has_output_schema(name)
         answer = refusals.refusal(request_id, verdict, modern=modern, refuse_as=refuse_as, structured=structured)
         return Judged(answer=answer)
 
-    def _call(self, name: str, arguments: Mapping[str, Any], version: str | None) -> ToolCall:
+    def _call(self, name: str, arguments: Mapping[str, Any], version: str | None, *, tool: bool) -> ToolCall:
         return ToolCall(
             agent=self._agent,
             surface="mcp_stdio",
@@ -146,10 +175,11 @@ class Governor:
             arguments=arguments,
             session_id=self._session_id,
             mcp_protocol_version=version or self._protocol_version,
-            annotations=self._tools.annotations(name),
+            # Annotations describe tools; a resource read or a server's request has none to trust.
+            annotations=self._tools.annotations(name) if tool else {},
         )
 
-    async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify) -> Verdict:
+    async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify, *, pins: bool) -> Verdict:
         if "inputResponses" in params or "requestState" in params:
             granted = self._continuations.pop(call.call_hash, None)
             if granted is not None and granted[1] > time.monotonic():
@@ -157,10 +187,12 @@ class Governor:
                 return replace(
                     granted[0], trace_id=secrets.token_hex(16), decided_by=f"continues:{granted[0].trace_id}"
                 )
-        verdict = await self._tools.pin_verdict(call, await self._gate.check(call))
+        verdict = await self._gate.check(call)
+        if pins:
+            verdict = await self._tools.pin_verdict(call, verdict)
         if verdict.kind is VerdictKind.PENDING:
             verdict = await self._hold(call, verdict, params, notify)
-        if verdict.allowed and verdict.approval_id is not None:
+        if pins and verdict.allowed and verdict.approval_id is not None:
             self._tools.approved(call, self.server)
         return verdict
 
@@ -184,19 +216,19 @@ class Governor:
             self._gate.finish(call, verdict, Outcome(forwarded=False, error="cancelled by the client"))
             raise
 
-    async def _learn_before_call(self, msg: Message, name: str) -> None:
-        """Make sure the server's name and the tool's annotations and pin are known before judging."""
+    async def _learn_before_call(self, msg: Message, *, list_tools: bool) -> None:
+        """Make sure the server's name (and for a tool call, the tool's annotations and pin) are known."""
         if self._ask is None:
             return
         meta = jsonrpc.params_of(msg).get("_meta")
         envelope = {"_meta": meta} if jsonrpc.protocol_version(msg) is not None else {}
-        if (self._server is None and envelope) or not self._tools.listed:
+        if (self._server is None and envelope) or (list_tools and not self._tools.listed):
             async with self._learning:  # concurrent first calls share one discover and one listing
                 if self._server is None and envelope:
                     # The stateless era has no initialize: ask the server who it is, as a client would.
                     found = await self._ask("server/discover", envelope)
                     self.learn_server(jsonrpc.server_name_from_result(found.get("result")))
-                if not self._tools.listed:
+                if list_tools and not self._tools.listed:
                     await self._list_tools(envelope)
 
     async def _list_tools(self, envelope: dict[str, Any]) -> None:
@@ -217,6 +249,10 @@ class Governor:
             params = {**envelope, "cursor": cursor}
 
     # -- outcomes ----------------------------------------------------------------------------------
+
+    def settle(self, ticket: CallTicket, outcome: Outcome) -> None:
+        """Record a call's outcome known without a response (a server's input request passed on or not)."""
+        self._gate.finish(ticket.call, ticket.verdict, outcome)
 
     def finish(self, ticket: CallTicket, response: Message) -> None:
         """Record what the server did with a forwarded call."""

@@ -12,6 +12,7 @@ from typing import Any
 from policy.model import parse_json
 
 PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # Implementation-defined server errors (-32000..-32099): the wrapped server is gone.
@@ -32,14 +33,48 @@ def parse(frame: bytes) -> Message | list[Any]:
         value = parse_json(frame)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("not JSON this process can read: nested too deeply") from None
     if not isinstance(value, dict | list):
         raise ValueError(f"a JSON-RPC message is an object or an array, not {type(value).__name__}")
     return value
 
 
 def dump(message: Message | list[Any]) -> bytes:
-    """Encode compactly on one line (JSON escapes every newline inside strings)."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """Encode compactly on one line (JSON escapes every newline inside strings). Raises ValueError."""
+    try:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("the message is nested too deeply to encode") from None
+
+
+def invalid(msg: Any) -> str | None:
+    """Why `msg` is not a JSON-RPC 2.0 request, notification or response (None when it is one)."""
+    if not isinstance(msg, dict):
+        return "a JSON-RPC message is an object"
+    if msg.get("jsonrpc") != "2.0":
+        return '"jsonrpc" must be "2.0"'
+    if "id" in msg:
+        rid = msg["id"]
+        if isinstance(rid, bool) or not isinstance(rid, int | str | None):
+            return '"id" must be a string, an integer or null'
+    if "method" in msg:
+        if not isinstance(msg["method"], str) or not msg["method"]:
+            return '"method" must be a non-empty string'
+        if "params" in msg and not isinstance(msg["params"], dict | list):
+            return '"params" must be an object or an array'
+        if "id" in msg and msg["id"] is None:
+            return 'a request\'s "id" must not be null'
+        return None
+    if "id" not in msg or ("result" in msg) == ("error" in msg):
+        return 'neither a request ("method") nor a response ("id" with "result" or "error")'
+    return None
+
+
+def id_of(msg: Any) -> Id:
+    """The id to answer an invalid message with: its own when that is a valid id, else null."""
+    rid = msg.get("id") if isinstance(msg, dict) else None
+    return rid if isinstance(rid, int | str) and not isinstance(rid, bool) else None
 
 
 def is_request(msg: Message) -> bool:

@@ -1,8 +1,9 @@
 """The JSON-RPC answer mcpwrap gives for a call it refuses or still holds (ARCHITECTURE §6).
 
-By default a `CallToolResult` with `isError: true`, a readable text and the refusal payload under
-`_meta` (and as `structuredContent`, unless the tool has an outputSchema), read like any tool error; with
-`mcp.refuse_as: error`, a JSON-RPC error carrying the same payload as `data`.
+For a `tools/call`, by default a `CallToolResult` with `isError: true`, a readable text and the refusal
+payload under `_meta` (and as `structuredContent`, unless the tool has an outputSchema), read like any tool
+error; with `mcp.refuse_as: error`, a JSON-RPC error carrying the same payload as `data`. Every other kind
+of request (resources/read, prompts/get, a server's sampling request...) gets that JSON-RPC error.
 """
 
 from __future__ import annotations
@@ -30,3 +31,10 @@ def refusal(request_id: Any, verdict: Verdict, *, modern: bool, refuse_as: str, 
     if structured:
         body["structuredContent"] = payload
     return jsonrpc.result(request_id, body, modern=modern)
+
+
+def refusal_error(request_id: Any, verdict: Verdict) -> Message:
+    """The answer to a refused request that is not a `tools/call` (resources/read, prompts/get, a server's
+    sampling/createMessage...): only a tool call has a result shape for errors, so a JSON-RPC error with the
+    stable code -32001, the readable text as its message and the refusal payload (`code`, reason) as `data`."""
+    return jsonrpc.error(request_id, jsonrpc.REFUSED, refusal_text(verdict), refusal_payload(verdict))

@@ -1,9 +1,11 @@
-"""The stdio relay: frames flow client <-> server unchanged, except what the Governor must judge.
+"""The stdio relay: frames flow client <-> server, each request judged by its kind (policy.wire.kinds).
 
-Client -> server: `tools/call` requests (alone or inside a batch) are judged, each in its own task, so a
-held call never stops other traffic; everything else is forwarded byte for byte. Server -> client:
-responses are matched to their requests (outcomes recorded, `tools/list` filtered); the rest passes.
-When the server goes away, every request still in flight gets a JSON-RPC error.
+Client -> server: every frame is parsed and checked; one that is not JSON-RPC gets a JSON-RPC error and the
+session goes on. Calls (`tools/call`, `resources/read`, `prompts/get`, unknown methods...) are judged, each
+in its own task, so a held call never stops other traffic; lists and plumbing are forwarded byte for byte.
+A request id already in flight is refused, never run twice. Server -> client: responses are matched to their
+requests (outcomes recorded, lists filtered), and the server's own requests are handled by `Asked`
+(mcpwrap/asked.py). When the server goes away, every request still in flight gets a JSON-RPC error.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpwrap import jsonrpc
+from mcpwrap.asked import Asked
 from mcpwrap.framing import ByteSink, FrameTooLarge, read_frames, write_frame
 from mcpwrap.governor import CallTicket, Governor, Judged
 from mcpwrap.jsonrpc import Message
+from policy import RequestKind, classify_request
+from policy.wire.listing import FILTERED
 
 # An internal request mcpwrap sends the server itself (server/discover, tools/list) waits this long.
 INTERNAL_REQUEST_SECONDS = 10.0
@@ -35,6 +40,15 @@ class _InFlight:
     method: str
     ticket: CallTicket | None = None
     batch: _Batch | None = None
+
+
+@dataclass(slots=True)
+class _Judging:
+    """A client call being judged (or held): answered by `abandon_judging` if the server goes first."""
+
+    request_id: Any
+    task: asyncio.Task[None] | None = None
+    solo: bool = True  # False inside a batch: one element's cancellation cannot stop the others' task
 
 
 @dataclass(slots=True)
@@ -71,13 +85,14 @@ class Relay:
         self._server_out = server_out
         self._governor = governor
         self._inflight: dict[str, _InFlight] = {}
-        self._judging: dict[str, tuple[Any, asyncio.Task[None]]] = {}
+        self._judging: dict[str, _Judging] = {}
         self._internal: dict[str, asyncio.Future[Message]] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._server_open = True
         self._drained = asyncio.Event()
         self._drained.set()
+        self._asked = Asked(governor, self._to_client, self._to_server_msg, self._spawn)
         governor.bind(self.ask_server)
 
     # -- writing -----------------------------------------------------------------------------------
@@ -89,9 +104,18 @@ class Relay:
         if self._server_open:
             write_frame(self._server_in, frame)
 
+    def _to_server_msg(self, msg: Message) -> None:
+        self._to_server(jsonrpc.dump(msg))
+
     async def notify_client(self, msg: Message) -> None:
         self._to_client(msg)
         await self._client_out.drain()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- client -> server --------------------------------------------------------------------------
 
@@ -99,8 +123,14 @@ class Relay:
         """Read the client until EOF; returns once every judged call has been forwarded or answered."""
         try:
             async for frame in read_frames(self._client_in):
-                await self._from_client(frame)
+                try:
+                    self._from_client(frame)
+                except Exception as exc:  # one frame must never end the session, let alone silently
+                    log.exception("mcpwrap could not handle a client frame")
+                    why = f"mcpwrap could not handle this message ({type(exc).__name__}); it was not forwarded"
+                    self._to_client(jsonrpc.error(None, jsonrpc.INTERNAL_ERROR, why))
                 await self._server_drain()
+                await self._client_out.drain()
         except FrameTooLarge as exc:
             log.error("client frame refused: %s", exc)
         if self._tasks:
@@ -112,66 +142,97 @@ class Relay:
         except (ConnectionError, BrokenPipeError):
             self._server_open = False
 
-    async def _from_client(self, frame: bytes) -> None:
+    def _from_client(self, frame: bytes) -> None:
         try:
             msg = jsonrpc.parse(frame)
         except ValueError as exc:
             self._to_client(jsonrpc.error(None, jsonrpc.PARSE_ERROR, f"mcpwrap: {exc}"))
             return
         if isinstance(msg, list):
-            if any(isinstance(m, dict) and m.get("method") == "tools/call" for m in msg):
-                self._spawn(self._client_batch(msg))
-            else:
-                self._track_batch(msg, None)
+            self._client_batch_arrived(msg, frame)
+            return
+        why = jsonrpc.invalid(msg)
+        if why is not None:
+            self._to_client(jsonrpc.error(jsonrpc.id_of(msg), jsonrpc.INVALID_REQUEST, f"mcpwrap: {why}"))
+            return
+        if "method" not in msg:
+            if self._asked.answered(msg):
                 self._to_server(frame)
             return
-        if msg.get("method") == "tools/call" and "id" not in msg:
-            log.warning("dropped a tools/call without an id: a call is judged only as a request")
+        if "id" not in msg:
+            if self._client_notification(msg):
+                self._to_server(frame)
             return
-        if msg.get("method") == "tools/call":
+        admitted = self._admit(msg, set())
+        if not isinstance(admitted, RequestKind):
+            self._to_client(admitted)
+            return
+        if admitted.is_call:
             key = jsonrpc.id_key(msg["id"])
-            self._judging[key] = (msg["id"], self._spawn(self._client_call(msg, key)))
-            return
-        if msg.get("method") == "notifications/cancelled" and self._cancel_judging(msg):
+            entry = _Judging(msg["id"])
+            self._judging[key] = entry  # before the task: an eager task may finish (and unregister) at once
+            task = self._spawn(self._client_call(msg, admitted, key, entry))
+            if not task.done():
+                entry.task = task
             return
         self._track(msg, None, None)
         self._to_server(frame)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _admit(self, msg: Message, batch_keys: set[str]) -> RequestKind | Message:
+        """The kind of a client request, or the error that answers it (an id in flight, bad params)."""
+        request_id = msg["id"]
+        key = jsonrpc.id_key(request_id)
+        if (
+            key in self._inflight
+            or key in self._judging
+            or key in batch_keys
+            or (isinstance(request_id, str) and request_id.startswith(_INTERNAL_ID_PREFIX))
+        ):
+            why = f"mcpwrap: request id {request_id!r} is already in flight; this request was not run"
+            return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
+        try:
+            return classify_request(msg["method"], msg.get("params"))
+        except ValueError as exc:
+            return jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}")
+
+    def _client_notification(self, msg: Message) -> bool:
+        """Whether to forward a client notification (a method sent without an id)."""
+        method = msg["method"]
+        if not method.startswith("notifications/"):
+            # A call without an id cannot be answered, so it cannot be refused readably: it is not run.
+            log.warning("dropped a %s without an id: a call is judged only as a request", method)
+            return False
+        return not (method == "notifications/cancelled" and self._cancel_judging(msg))
 
     def _track(self, msg: Message, ticket: CallTicket | None, batch: _Batch | None) -> None:
-        if jsonrpc.is_request(msg):
-            key = jsonrpc.id_key(msg["id"])
-            self._inflight[key] = _InFlight(msg["id"], msg["method"], ticket, batch)
-            self._drained.clear()
-            if msg["method"] == "initialize":
-                self._governor.learn_protocol_version(jsonrpc.params_of(msg).get("protocolVersion"))
-
-    def _track_batch(self, items: list[Any], batch: _Batch | None) -> None:
-        for item in items:
-            if isinstance(item, dict):
-                self._track(item, None, batch)
+        key = jsonrpc.id_key(msg["id"])
+        self._inflight[key] = _InFlight(msg["id"], msg["method"], ticket, batch)
+        self._drained.clear()
+        if msg["method"] == "initialize":
+            self._governor.learn_protocol_version(jsonrpc.params_of(msg).get("protocolVersion"))
 
     def _cancel_judging(self, msg: Message) -> bool:
         """A cancellation of a call still being judged or held: the server never saw it, so drop both."""
         key = jsonrpc.id_key(jsonrpc.params_of(msg).get("requestId"))
-        judging = self._judging.pop(key, None)
-        if judging is None:
+        judging = self._judging.get(key)
+        if judging is None or judging.task is None or not judging.solo:
             return False
-        judging[1].cancel()
+        del self._judging[key]
+        judging.task.cancel()
         return True
 
-    async def _client_call(self, msg: Message, key: str) -> None:
+    async def _client_call(self, msg: Message, kind: RequestKind, key: str, entry: _Judging) -> None:
         try:
-            judged = await self._governor.judge(msg, self.notify_client)
+            judged = await self._governor.judge(msg, self.notify_client, kind)
         except asyncio.CancelledError:
-            return  # the client cancelled it: no response is due (the Governor recorded it)
+            return  # the client cancelled it, or the server left: no response is due here (the Governor recorded it)
+        except Exception as exc:  # never lose a call: answer it
+            log.exception("mcpwrap could not judge request %r", msg.get("id"))
+            why = f"agent-mesh could not judge this call ({type(exc).__name__}); it was not run"
+            judged = Judged(answer=jsonrpc.error(msg["id"], jsonrpc.INTERNAL_ERROR, why))
         finally:
-            self._judging.pop(key, None)
+            if self._judging.get(key) is entry:
+                del self._judging[key]
         self._deliver(msg, judged, None)
         await self._server_drain()
         await self._client_out.drain()
@@ -186,19 +247,66 @@ class Relay:
         self._track(msg, judged.ticket, batch)
         self._to_server(judged.forward or jsonrpc.dump(msg))
 
-    async def _client_batch(self, items: list[Any]) -> None:
-        """Judge every element (concurrently), forward the rest as one batch, merge mcpwrap's answers."""
-
-        async def judge(item: Any) -> Judged | None:
-            if isinstance(item, dict) and item.get("method") == "tools/call" and "id" in item:
-                return await self._governor.judge(item, self.notify_client)
-            return None
-
-        items = [i for i in items if not (isinstance(i, dict) and i.get("method") == "tools/call" and "id" not in i)]
-        verdicts = await asyncio.gather(*(judge(item) for item in items))
+    def _client_batch_arrived(self, items: list[Any], frame: bytes) -> None:
+        """Check every element now (ids reserved at once); judge the calls in a task, answer the rest."""
+        if not items:
+            self._to_client(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "mcpwrap: an empty batch"))
+            return
         batch = _Batch(answers=[])
+        plan: list[tuple[Message, RequestKind | None]] = []
+        keys: set[str] = set()
+        for item in items:
+            why = jsonrpc.invalid(item)
+            if why is not None:
+                batch.answers.append(jsonrpc.error(jsonrpc.id_of(item), jsonrpc.INVALID_REQUEST, f"mcpwrap: {why}"))
+            elif "method" not in item:
+                if self._asked.answered(item):
+                    plan.append((item, None))
+            elif "id" not in item:
+                if self._client_notification(item):
+                    plan.append((item, None))
+            else:
+                admitted = self._admit(item, keys)
+                if isinstance(admitted, RequestKind):
+                    keys.add(jsonrpc.id_key(item["id"]))
+                    plan.append((item, admitted))
+                else:
+                    batch.answers.append(admitted)
+        calls = [(item, kind) for item, kind in plan if kind is not None and kind.is_call]
+        if not calls and not batch.answers and len(plan) == len(items):
+            for item, kind in plan:
+                if kind is not None:
+                    self._track(item, None, None)
+            self._to_server(frame)
+            return
+        for item, kind in plan:
+            if kind is not None and not kind.is_call:
+                self._track(item, None, batch)  # reserved now; forwarded with the judged calls
+        entries = {jsonrpc.id_key(item["id"]): _Judging(item["id"], solo=False) for item, _kind in calls}
+        self._judging.update(entries)
+        task = self._spawn(self._client_batch(plan, batch, entries))
+        if not task.done():
+            for entry in entries.values():
+                entry.task = task
+
+    async def _client_batch(
+        self, plan: list[tuple[Message, RequestKind | None]], batch: _Batch, entries: dict[str, _Judging]
+    ) -> None:
+        """Judge every call (concurrently), forward the rest as one batch, merge mcpwrap's answers."""
+
+        async def judge(item: Message, kind: RequestKind | None) -> Judged | None:
+            if kind is None or not kind.is_call:
+                return None
+            return await self._governor.judge(item, self.notify_client, kind)
+
+        try:
+            verdicts = await asyncio.gather(*(judge(item, kind) for item, kind in plan))
+        finally:
+            for key, entry in entries.items():
+                if self._judging.get(key) is entry:
+                    del self._judging[key]
         forward: list[Any] = []
-        for item, judged in zip(items, verdicts, strict=True):
+        for (item, _kind), judged in zip(plan, verdicts, strict=True):
             if judged is None:
                 forward.append(item)
             elif judged.answer is not None:
@@ -206,7 +314,6 @@ class Relay:
             else:
                 forward.append(item)
                 self._track(item, judged.ticket, batch)
-        self._track_batch([i for i, j in zip(items, verdicts, strict=True) if j is None], batch)
         if forward:
             try:
                 frame = jsonrpc.dump(forward)
@@ -237,7 +344,11 @@ class Relay:
         """Read the server until EOF, then fail every request still in flight."""
         try:
             async for frame in read_frames(self._server_out):
-                await self._from_server(frame)
+                try:
+                    await self._from_server(frame)
+                except Exception:  # one frame must never end the session
+                    log.exception("mcpwrap could not handle a server frame; passed to the client as it is")
+                    write_frame(self._client_out, frame)
                 await self._client_out.drain()
         except FrameTooLarge as exc:
             log.error("server frame refused: %s", exc)
@@ -283,6 +394,8 @@ class Relay:
 
     async def _server_item(self, msg: Message) -> tuple[Message | None, _InFlight | None]:
         """What to send the client for one server message (itself, a changed copy, or None) and its request."""
+        if jsonrpc.is_request(msg):
+            return self._asked.request(msg), None
         if not jsonrpc.is_response(msg):
             if msg.get("method") == "notifications/tools/list_changed":
                 self._governor.tools_changed()
@@ -301,8 +414,13 @@ class Relay:
         body = msg.get("result")
         if self._governor.needs_server_name:
             self._governor.learn_server(jsonrpc.server_name_from_result(body))
-        if flight.method == "tools/list" and isinstance(body, dict):
-            filtered = await self._governor.filter_tools(body)
+        if isinstance(body, dict):
+            if flight.method == "tools/list":
+                filtered = await self._governor.filter_tools(body)
+            elif flight.method in FILTERED:
+                filtered = self._governor.filter_list(flight.method, body)
+            else:
+                return self._asked.input_required(msg, body), flight
             if filtered is not body:
                 return {**msg, "result": filtered}, flight
         return msg, flight
@@ -332,6 +450,7 @@ class Relay:
         for flight in self._inflight.values():
             self._answer_gone(flight.request_id, flight.ticket, why)
         self._inflight.clear()
+        self._asked.close(why)
         self._drained.set()
 
     def _answer_gone(self, request_id: Any, ticket: CallTicket | None, why: str) -> None:
@@ -349,8 +468,14 @@ class Relay:
         return True
 
     def abandon_judging(self, why: str) -> None:
-        """The server is gone: stop judging and holding, and tell the client why (recorded as cancelled)."""
-        for request_id, task in self._judging.values():
-            task.cancel()
-            self._to_client(jsonrpc.error(request_id, jsonrpc.SERVER_EXITED, why))
-        self._judging.clear()
+        """The server is gone: stop judging and holding, and tell the client why (recorded as cancelled).
+
+        Only calls still being judged are here: a call judged at once left this table before its task
+        returned, so it is answered once, by the server or by `fail_inflight`, never twice.
+        """
+        judging, self._judging = self._judging, {}
+        for entry in judging.values():
+            if entry.task is not None:
+                entry.task.cancel()
+            self._to_client(jsonrpc.error(entry.request_id, jsonrpc.SERVER_EXITED, why))
+        self._asked.abandon()
