@@ -2,6 +2,10 @@
 
 `build_record` is pure; `seal` adds `prev_hash` and `hash` = sha256(prev_hash + canonical JSON of the
 record without `hash`) and returns the JSONL line; `expected_hash` recomputes it for `verify`.
+
+Serialising one record never fails another: `prepare` turns what UTF-8 cannot carry (lone surrogates, as a
+header of bytes \xff\xfe decodes to) into visible escapes in that record only, and a record that still cannot
+be serialised is replaced by a placeholder that keeps its call's identity and says why.
 """
 
 from __future__ import annotations
@@ -105,16 +109,66 @@ _MARK = f'"prev_hash":"{_MARK_VALUE}"'
 
 
 def prepare(record: Mapping[str, Any], *, row: bool = False) -> Prepared:
-    """Serialise a record once, cut where `prev_hash` goes (canonical JSON sorts keys), and build its row."""
+    """Serialise a record once, cut where `prev_hash` goes (canonical JSON sorts keys), and build its row.
+
+    Never raises: text UTF-8 cannot carry is escaped, and a record that cannot be serialised at all becomes
+    a placeholder (`placeholder`), so one hostile value costs neither its call's record nor its batch."""
+    try:
+        return _prepare(record, row)
+    except (UnicodeError, ValueError, TypeError, RecursionError):
+        pass
+    try:
+        return _prepare(scrub(record), row)
+    except (UnicodeError, ValueError, TypeError, RecursionError) as exc:
+        return _prepare(placeholder(record, exc), row)
+
+
+def _prepare(record: Mapping[str, Any], row: bool) -> Prepared:
     body = dict(record)
     body.pop("hash", None)
     body["prev_hash"] = _MARK_VALUE
-    head, _, tail = _encode(body).rpartition(_MARK)
+    text = _encode(body)
+    text.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate: then the record is scrubbed
+    head, _, tail = text.rpartition(_MARK)
     if not row:
         return Prepared(head + '"prev_hash":', tail)
-    values = [record.get(c) for c in COLUMNS[:-2]]
+    values = [_cell(record.get(c)) for c in COLUMNS[:-2]]
     values[_ARGS] = _encode(record.get("args"))
     return Prepared(head + '"prev_hash":', tail, tuple(values))
+
+
+def _cell(value: Any) -> Any:
+    """A column value SQLite takes: anything else (a nested value, an int past 64 bits) as its JSON text."""
+    if value is None or isinstance(value, str | float) or (isinstance(value, int) and -(2**63) <= value < 2**63):
+        return value
+    return _encode(value)
+
+
+def scrub(value: Any) -> Any:
+    """`value` with every string (keys too) made valid UTF-8: a lone surrogate becomes its escape (`\\udcff`)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {scrub(str(k)): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+# The fields a placeholder keeps when they are plain scalars: enough to find and count the call.
+_IDENTITY = ("ts", "trace_id", "session_id", "agent", "surface", "server", "tool", "call_hash", "decision", "rule",
+             "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms", "policy_hash")  # fmt: skip
+
+
+def placeholder(record: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
+    """The record of a call whose own record cannot be serialised: its identity, and the error in its place."""
+    kept: dict[str, Any] = {}
+    for key in _IDENTITY:
+        value = record.get(key)
+        if value is None or isinstance(value, bool | int | str) or (isinstance(value, float) and value == value):
+            kept[key] = scrub(value)
+    kept["error"] = scrub(f"this call's record could not be serialised: {type(exc).__name__}: {exc}"[:500])
+    return kept
 
 
 def seal(record: Mapping[str, Any], prev_hash: str) -> tuple[str, str]:
