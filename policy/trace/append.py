@@ -19,6 +19,7 @@ from typing import Any
 from policy.statedir import make_private_dir
 from policy.store.db import DB_NAME, connect
 from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_line, prepare
+from policy.trace.signer import DEFAULT_EVERY, Checkpointer
 
 JSONL_NAME = "traces.jsonl"
 LOCK_NAME = "traces.lock"
@@ -122,6 +123,7 @@ class ChainAppender:
                         _report(f"left out {len(good) - len(kept)} trace record(s) whose trace_id was already written")
                     self._append_locked([prepared[i] for i in kept])
                     written = len(kept)
+                self.checkpoints.after_append()
         except FileNotFoundError:
             self._made = False
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import ExitStack, closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,9 @@ from typing import IO, Any
 
 from policy.model import canonical_json
 from policy.store.db import DB_NAME
+from policy.trace.anchors import Anchoring, against_store, check_sequence
 from policy.trace.append import chain_lock, trace_files
+from policy.trace.checkpoint import CHECKPOINTS_NAME, read_checkpoints, read_public
 from policy.trace.record import COLUMNS, GENESIS, expected_hash, parse_line
 
 
@@ -41,6 +43,7 @@ class ChainCheck:
     records: int = 0
     tip: str = GENESIS
     broken: Break | None = None
+    at: dict[int, str] = field(default_factory=dict)  # hash of the record at each position asked for
 
 
 @dataclass(slots=True)
@@ -51,41 +54,48 @@ class VerifyReport:
     jsonl: ChainCheck | None = None
     table: ChainCheck | None = None
     mismatch: str | None = None
+    anchoring: Anchoring = field(default_factory=Anchoring)
+    anchor_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         checks = [c for c in (self.jsonl, self.table) if c is not None]
-        return self.mismatch is None and all(c.broken is None for c in checks)
+        return self.mismatch is None and all(c.broken is None for c in checks) and not self.anchor_problems
 
     @property
     def problems(self) -> list[str]:
         out = [str(c.broken) for c in (self.jsonl, self.table) if c is not None and c.broken is not None]
-        return [*out, self.mismatch] if self.mismatch else out
+        return [*out, self.mismatch, *self.anchor_problems] if self.mismatch else [*out, *self.anchor_problems]
 
 
 Entry = tuple[str, str, str | None]  # where, JSONL line, a problem already found (a table column edited)
 
 
-def check_chain(entries: Iterable[Entry], prev: str = GENESIS) -> ChainCheck:
-    """Walk (where, JSONL line, problem) entries in order; stops at the first record that breaks the chain."""
+def check_chain(entries: Iterable[Entry], prev: str = GENESIS, positions: Collection[int] = ()) -> ChainCheck:
+    """Walk (where, JSONL line, problem) entries in order; stops at the first record that breaks the chain.
+
+    `positions` (1-based, as checkpoints count): the hashes of the records there are kept in `at`."""
     count, tip = 0, prev
+    at: dict[int, str] = {}
     for where, line, problem in entries:
         try:
             record = parse_line(line)
         except ValueError as exc:
-            return ChainCheck(count, tip, Break(where, f"not a trace record: {exc}"))
+            return ChainCheck(count, tip, Break(where, f"not a trace record: {exc}"), at)
         if record["prev_hash"] != tip:
             hint = "; the first record must start from the genesis hash: were older files removed?" if not count else ""
             broken = Break(where, f"prev_hash does not link to the record before{hint}", tip, record["prev_hash"])
-            return ChainCheck(count, tip, broken)
+            return ChainCheck(count, tip, broken, at)
         want = expected_hash(record)
         if record["hash"] != want:
             broken = Break(where, "hash does not match the record's content", want, record["hash"])
-            return ChainCheck(count, tip, broken)
+            return ChainCheck(count, tip, broken, at)
         if problem is not None:
-            return ChainCheck(count, tip, Break(where, problem))
+            return ChainCheck(count, tip, Break(where, problem), at)
         count, tip = count + 1, want
-    return ChainCheck(count, tip)
+        if count in positions:
+            at[count] = want
+    return ChainCheck(count, tip, None, at)
 
 
 def _file_lines(name: str, handle: IO[bytes], size: int) -> Iterator[Entry]:
@@ -124,8 +134,9 @@ def _column_disagreement(values: tuple[Any, ...], line: str) -> str | None:
     return None
 
 
-def verify_state(state_dir: str | Path) -> VerifyReport:
-    """Verify every trace file and the table of a state dir, as of one consistent snapshot."""
+def verify_state(state_dir: str | Path, *, key: str | None = None) -> VerifyReport:
+    """Verify every trace file and the table of a state dir, as of one consistent snapshot, against its signed
+    checkpoints. `key`: the public key (64 hex digits) the operator expects, kept outside the state dir."""
     folder = Path(state_dir)
     report = VerifyReport()
     db = folder / DB_NAME
@@ -141,14 +152,34 @@ def verify_state(state_dir: str | Path) -> VerifyReport:
             if db.exists():
                 conn = stack.enter_context(closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)))
                 last_seq = _last_seq(conn)
+            entries, unreadable = read_checkpoints(folder / CHECKPOINTS_NAME)
+        report.anchoring = check_sequence(entries, read_public(folder), key)
+        positions = {c.count for c in report.anchoring.checkpoints}
         if handles:
             chain = (entry for name, handle, size in handles for entry in _file_lines(name, handle, size))
-            report.jsonl = check_chain(chain)
+            report.jsonl = check_chain(chain, positions=positions)
             report.files = [(name, size) for name, _, size in handles]
         if conn is not None and last_seq is not None:
-            report.table = check_chain(_table_rows(conn, last_seq))
+            report.table = check_chain(_table_rows(conn, last_seq), positions=positions)
     report.mismatch = _cross_check(report)
+    report.anchor_problems = [*unreadable, *report.anchoring.problems, *_against(report)]
     return report
+
+
+def _against(report: VerifyReport) -> list[str]:
+    problems: list[str] = []
+    last = report.anchoring.last
+    stores = (("jsonl", "the trace files", report.jsonl), ("table", "the traces table", report.table))
+    for store, label, check in stores:
+        if check is None:
+            problems += against_store(store, label, False, 0, {}, report.anchoring)
+            continue
+        records = check.records
+        if check.broken is not None and last is not None:
+            # The walk stopped at the break, already named: its count says nothing about removals.
+            records = max(records, last.count)
+        problems += against_store(store, label, True, records, check.at, report.anchoring)
+    return problems
 
 
 def _last_seq(conn: sqlite3.Connection) -> int | None:

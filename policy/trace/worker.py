@@ -33,6 +33,7 @@ from typing import IO, Any
 from policy.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
 from policy.trace.append import ChainAppender
 from policy.trace.otel import configure_otel
+from policy.trace.signer import DEFAULT_EVERY
 from policy.trace.sink import HandedCall, LateOutcome
 
 RETRY_DELAYS = (0.05, 0.25)
@@ -164,11 +165,27 @@ def append_with_retries(
 class WriterProcess:
     """The parent's handle on a worker: `send` a batch, get (written, dropped, errors) back."""
 
-    def __init__(self, state_dir: str | Path, *, jsonl: bool, sqlite: bool, max_bytes: int, otlp: str | None) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        jsonl: bool,
+        sqlite: bool,
+        max_bytes: int,
+        otlp: str | None,
+        checkpoint_every: int = DEFAULT_EVERY,
+    ) -> None:
         if not Path(sys.executable).name.startswith("python"):
             # A frozen host (a bundled mitmdump, say) is not an interpreter to run `-c` with.
             raise OSError(f"{sys.executable} is not a Python interpreter")
-        options = {"state_dir": str(state_dir), "jsonl": jsonl, "sqlite": sqlite, "max_bytes": max_bytes, "otlp": otlp}
+        options = {
+            "state_dir": str(state_dir),
+            "jsonl": jsonl,
+            "sqlite": sqlite,
+            "max_bytes": max_bytes,
+            "otlp": otlp,
+            "checkpoint_every": checkpoint_every,
+        }
         root = str(Path(__file__).resolve().parents[2])  # where `policy` is importable from, installed or not
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
@@ -232,7 +249,11 @@ class WriterProcess:
 def serve(options: Mapping[str, Any], source: IO[bytes], sink: IO[bytes], report: Report) -> None:
     """The worker's loop: batches in, acknowledgements out, until its input ends."""
     appender = ChainAppender(
-        options["state_dir"], jsonl=options["jsonl"], sqlite=options["sqlite"], max_bytes=options["max_bytes"]
+        options["state_dir"],
+        jsonl=options["jsonl"],
+        sqlite=options["sqlite"],
+        max_bytes=options["max_bytes"],
+        checkpoint_every=options.get("checkpoint_every", DEFAULT_EVERY),
     )
     provider = configure_otel(options["otlp"]) if options.get("otlp") else None
     try:
@@ -251,6 +272,7 @@ def serve(options: Mapping[str, Any], source: IO[bytes], sink: IO[bytes], report
                 sink.write(f"{written} {dropped + bad} {errors}\n".encode())
                 sink.flush()
     finally:
+        appender.checkpoints.final()
         appender.close()
         shutdown = getattr(provider, "shutdown", None)
         if shutdown is not None:

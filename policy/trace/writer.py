@@ -69,7 +69,11 @@ class TraceWriter:
         """`process=True`: records are built and written by a worker process (policy.trace.worker), which
         keeps that work off this process's GIL; should the worker die, this process takes over."""
         self._appender = ChainAppender(
-            state_dir, jsonl=settings.jsonl, sqlite=settings.sqlite, max_bytes=settings.max_bytes
+            state_dir,
+            jsonl=settings.jsonl,
+            sqlite=settings.sqlite,
+            max_bytes=settings.max_bytes,
+            checkpoint_every=settings.checkpoint_every,
         )
         self._remote: WriterProcess | None = None
         if process:
@@ -80,6 +84,7 @@ class TraceWriter:
                     sqlite=settings.sqlite,
                     max_bytes=settings.max_bytes,
                     otlp=settings.otlp_endpoint,
+                    checkpoint_every=settings.checkpoint_every,
                 )
             except OSError as exc:
                 print(f"agent-mesh trace: no writer process ({exc}): writing in this process", file=sys.stderr)
@@ -150,6 +155,7 @@ class TraceWriter:
             return False
         if self._remote is not None and not self._remote.close(timeout):
             return False
+        self._appender.checkpoints.final()
         self._appender.close()
         return self._queue.empty()
 
