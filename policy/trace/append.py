@@ -82,12 +82,22 @@ def last_line(path: Path) -> tuple[str | None, int]:
 class ChainAppender:
     """Writes batches for one process; connects lazily so a broken disk surfaces per batch, not at start."""
 
-    def __init__(self, state_dir: str | Path, *, jsonl: bool = True, sqlite: bool = True, max_bytes: int) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        jsonl: bool = True,
+        sqlite: bool = True,
+        max_bytes: int,
+        checkpoint_every: int = DEFAULT_EVERY,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.jsonl = jsonl
         self.sqlite = sqlite
         self.max_bytes = max_bytes
         self._conn: sqlite3.Connection | None = None
+        # Signs checkpoints (policy.trace.signer): after_append under the chain lock, final() at shutdown.
+        self.checkpoints = Checkpointer(self.state_dir, every=checkpoint_every, jsonl=jsonl, table=sqlite)
         self._made = False
         self._since_checkpoint = 0
         # (hash, (inode, size)) of traces.jsonl after this appender's last batch: while the file is still so,
