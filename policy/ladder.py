@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from policy.config import Config
 from policy.grants import GrantMatcher
 from policy.memory import MemoryKey, explain, precedents
-from policy.model import Decision, ToolCall, Verdict, VerdictKind
+from policy.model import Decision, HttpInfo, ToolCall, Verdict, VerdictKind
 from policy.redact import redact, redaction_keys
 from policy.store.base import Approval, ApprovalState, Store, StoreConflict, new_id
 from policy.supervisor import Supervisor
@@ -81,6 +82,7 @@ class Ladder:
             expires_at=now + self.config.approval.expire_after,
             trace_id=trace_id,
             session_id=call.session_id,
+            http=_shown(call.http),
         )
         approval = self.store.open_approval(wanted)
         pending = Verdict(
@@ -144,3 +146,10 @@ class Ladder:
     def _approved(used: Approval, decision: Decision, trace_id: str) -> Verdict:
         reason = f"approved by {used.resolved_by}: {used.resolution or 'no reason given'}"
         return Verdict(VerdictKind.ALLOW, decision, actor(used.resolved_by or ""), reason, trace_id, used.id)
+
+
+def _shown(http: HttpInfo | None) -> dict[str, Any] | None:
+    """The request line an approver is shown (the call hash binds it, with the body digest)."""
+    if http is None:
+        return None
+    return {"method": http.method, "scheme": http.scheme, "host": http.host, "port": http.port, "path": http.path}

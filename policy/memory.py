@@ -1,7 +1,9 @@
 """Decision memory: the argument key a precedent must share, and when precedents auto-approve a call.
 
 A call is auto-approved when the facts for the same agent, tool and argument key hold at least
-`memory.auto_approve_after` approvals and no rejection within `memory.window`.
+`memory.auto_approve_after` approvals and no rejection within `memory.window`. For a call that arrived over
+HTTP the key also holds its endpoint (method, host, port, path, scheme) and, when the key is all of `args`,
+the digest of its query and body.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ class MemoryKey:
     def __init__(self, fields: Sequence[str]) -> None:
         self.fields = tuple(fields)
         self._getters: tuple[Getter, ...] = tuple(compile_field(f) for f in self.fields)
+        # Keyed on all arguments, a precedent is for one request body: the body digest joins the key then.
+        self._whole = "args" in self.fields
 
     def __call__(self, call: ToolCall) -> str:
         values = [_plain(get(call)) for get in self._getters]
+        http = call.http
+        if http is not None:
+            # A precedent is for one endpoint: approvals against staging never auto-approve production.
+            values.append(
+                [http.method, http.host, http.port, http.path, http.scheme, http.digest if self._whole else None]
+            )
         return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()[:32]
 
 

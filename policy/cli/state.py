@@ -21,7 +21,7 @@ from policy.cli.stateio import (
     table,
 )
 from policy.governor import Governor
-from policy.store.base import ApprovalState, StoreConflict
+from policy.store.base import Approval, ApprovalState, StoreConflict
 
 _STATES = [s.value for s in ApprovalState] + ["all"]
 
@@ -61,7 +61,7 @@ def list_(config_path: str | None, state: str, limit: int, as_json: bool) -> Non
         return
     now = time.time()
     rows = [
-        [a.id, a.effective_state(now).value, a.agent, a.full_name, short_args(a.arguments), ago(a.created_at, now)]
+        [a.id, a.effective_state(now).value, a.agent, _tool(a), short_args(a.arguments), ago(a.created_at, now)]
         for a in found
     ]
     click.echo(table(rows, ["ID", "STATE", "AGENT", "TOOL", "ARGUMENTS", "ASKED"]))
@@ -187,3 +187,8 @@ def _prompt(gov: Governor, approval_id: str, by: str) -> bool:
 
 
 state_commands: list[click.Command] = [approvals, grants, memory]
+
+
+def _tool(a: Approval) -> str:
+    """The tool, and for an HTTP call the request line it was asked for (the host tells staging from prod)."""
+    return f"{a.full_name} ({a.request_line})" if a.request_line else a.full_name

@@ -82,6 +82,7 @@ def as_dict(record: Approval | Grant | Fact) -> dict[str, Any]:
             out[k] = v.value
     if isinstance(record, Approval):
         out["full_name"] = record.full_name
+        out["request"] = record.request_line
         out["state"] = record.effective_state(time.time()).value
     return out
 
@@ -98,6 +99,7 @@ def approval_card(a: Approval) -> str:
         f"approval {a.id}  [{state}]",
         f"  agent:     {a.agent}  ({a.surface}{', session ' + a.session_id if a.session_id else ''})",
         f"  tool:      {a.full_name}",
+        *([f"  request:   {a.request_line}"] if a.request_line else []),
         f"  rule:      {a.rule}: {a.reason}",
         f"  asked:     {ago(a.created_at, now)}   expires {ago(a.expires_at, now)}",
     ]
@@ -108,7 +110,7 @@ def approval_card(a: Approval) -> str:
     if a.grant_id:
         lines.append(f"  grant:     {a.grant_id}")
     args = json.dumps(a.arguments, indent=2, ensure_ascii=False, sort_keys=True)
-    lines.append("  arguments:")
+    lines.append("  arguments (query and body):" if a.request_line else "  arguments:")
     lines += [f"    {line}" for line in args.splitlines()]
     return "\n".join(lines)
 

@@ -50,13 +50,19 @@ def _approval_card(a: Mapping[str, Any]) -> str:
     if a.get("injection_risk"):
         names = ", ".join(a.get("injection_patterns") or [])
         flag = f'<span class="flag" title="{_e(names)}">possible prompt injection: {_e(names)}</span>'
+    line = a.get("request")
+    request = (
+        f'<p class="request"><code>{_e(line)}</code> <span class="muted">(arguments: query and body)</span></p>\n  '
+        if line
+        else ""
+    )
     return f"""<article class="approval" id="approval-{aid}" data-id="{aid}">
   <header>
     <span class="tool">{_e(a["tool"])}</span> <span class="muted">by</span> <span class="agent">{_e(a["agent"])}</span>
     <span class="muted">via {_e(a["surface"])}</span>
     <span class="waiting" data-created="{_e(a["created_at"])}">waiting {_e(_ago(a["waiting_seconds"]))}</span>
   </header>
-  <p class="rule">Rule <code>{_e(a["rule"])}</code> asked: {_e(a["reason"])} {flag}</p>
+  {request}<p class="rule">Rule <code>{_e(a["rule"])}</code> asked: {_e(a["reason"])} {flag}</p>
   <pre class="args">{_e(args)}</pre>
   <footer>
     <input class="reason" name="reason" placeholder="reason (recorded)" aria-label="reason" maxlength="500">

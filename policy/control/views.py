@@ -29,6 +29,7 @@ def approval_view(a: Approval, now: float, redact_keys: Iterable[str]) -> dict[s
         "surface": a.surface,
         "server": a.server,
         "tool": a.full_name,
+        "request": a.request_line,
         "arguments": redact(a.arguments, redaction_keys(tuple(redact_keys))),
         "rule": a.rule,
         "reason": a.reason,

@@ -70,10 +70,24 @@ class Approval:
     used_at: float | None = None
     used_by: str | None = None
     grant_id: str | None = None
+    # For a call that arrived over HTTP: {method, scheme, host, port, path}, what the approver is shown.
+    http: Mapping[str, Any] | None = None
 
     @property
     def full_name(self) -> str:
         return f"{self.server}.{self.tool}" if self.server else self.tool
+
+    @property
+    def request_line(self) -> str | None:
+        """`POST https://api.example.com:8443/v1/notes` for a call that arrived over HTTP, else None."""
+        h = self.http
+        if not h:
+            return None
+        scheme = h.get("scheme") or "http"
+        port = h.get("port")
+        default = {"http": 80, "https": 443}.get(str(scheme))
+        where = f"{h.get('host')}" if port in (None, default) else f"{h.get('host')}:{port}"
+        return f"{h.get('method')} {scheme}://{where}{h.get('path')}"
 
     def effective_state(self, now: float) -> ApprovalState:
         """The state at `now`: a pending approval past its expiry reads as expired."""

@@ -159,6 +159,13 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        "approvals remember the HTTP request line they were asked for, so approvers see method and URL",
+        """
+        ALTER TABLE approvals ADD COLUMN http TEXT;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -19,7 +19,7 @@ class RowLike(Protocol):
 INSERT_APPROVAL = (
     "INSERT INTO approvals (id, state, call_hash, agent, surface, server, tool, arguments, memory_key, rule, "
     "reason, trace_id, session_id, created_at, expires_at, resolved_at, resolved_by, resolution, used_at, "
-    "used_by, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "used_by, grant_id, http) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_GRANT = (
     "INSERT INTO grants (id, agent, tool, conditions, created_at, expires_at, created_by, max_uses, uses, "
@@ -36,6 +36,7 @@ def approval_params(a: Approval) -> tuple[Any, ...]:
         a.id, a.state.value, a.call_hash, a.agent, a.surface, a.server, a.tool, canonical_json(a.arguments),
         a.memory_key, a.rule, a.reason, a.trace_id, a.session_id, a.created_at, a.expires_at, a.resolved_at,
         a.resolved_by, a.resolution, a.used_at, a.used_by, a.grant_id,
+        None if a.http is None else canonical_json(a.http),
     )  # fmt: skip
 
 
@@ -62,6 +63,7 @@ def approval(row: RowLike) -> Approval:
         used_at=row["used_at"],
         used_by=row["used_by"],
         grant_id=row["grant_id"],
+        http=json.loads(row["http"]) if row["http"] else None,
     )
 
 
