@@ -1,9 +1,12 @@
 """The mitmproxy addon: every intercepted request becomes ToolCalls judged by the Gate, then is forwarded,
-held, or answered in the agent's own protocol (problem+json for REST, JSON-RPC results for MCP)."""
+held, or answered in the agent's own protocol (problem+json for REST, JSON-RPC results for MCP).
+
+Destinations are recognised by resolved address, never by spelling: a configured server under any numeric or
+hosts-file alias is that server, the control plane and the proxy itself are refused in every spelling, and
+the upstream connection goes to the address that was judged (`server_connect`)."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 import uuid
@@ -13,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mitmproxy import command, connection, contentviews, ctx, exceptions, http
+from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from addons.classify import McpBody, Request, RestCall, ServerMap, Target, classify
+from addons.addresses import Address, Resolver, canonical_host
+from addons.classify import McpBody, Request, RestCall, classify
 from addons.http_answers import Answer, problem, refusal_answer
 from addons.judging import Judge, annotate
 from addons.mcp_flow import (
@@ -26,10 +31,13 @@ from addons.mcp_flow import (
     lower_headers,
     remove_header,
 )
-from addons.mcp_messages import check_routing_headers
+from addons.mcp_messages import check_routing_headers, encode, error_response
 from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
 from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
+from addons.reach import Reach, Refusal, names_disagree
+from addons.servers import Match, ServerMap, Target
+from addons.ws_judge import WsPeer, judge_ws_message
 from policy import (
     Action,
     ConfigError,
@@ -49,7 +57,9 @@ log = logging.getLogger("agent_mesh.proxy")
 GateFactory = Callable[[LoadedConfig], Gate]
 # Accepted credential headers remembered (config lifetime), so each request skips base64 and the compare.
 _KNOWN_CREDENTIALS = 1024
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+_PINS = 4096  # judged addresses, (host spelling, port) -> address, for the upstream connection
+_INVALID_REQUEST = -32600
+_JSON = {"content-type": "application/json"}
 
 
 @dataclass(slots=True)
@@ -71,16 +81,21 @@ class Governance:
         self._gate_factory = gate_factory
         self.judge: Judge | None = None
         self.loaded: LoadedConfig | None = None
-        self.servers = ServerMap()
+        self.resolver = Resolver()
+        self.servers = ServerMap(resolver=self.resolver)
+        self.reach = Reach(self.resolver)
         self.auth = AgentAuth({})
         self.mcp: McpHandler | None = None
         self.reverse: dict[str, str] = {}
-        self.control: tuple[str, int] | None = None
         self.identities: MutableMapping[connection.Client, Identity] = weakref.WeakKeyDictionary()
+        self.tunnels: MutableMapping[connection.Client, tuple[str, int]] = weakref.WeakKeyDictionary()
         self.rest: dict[str, _Rest] = {}
+        self.ws: dict[str, WsPeer] = {}
         self.streams: McpStreams | None = None
         self._view = McpView()
         self._known: dict[str, Identity] = {}
+        self._pins: dict[tuple[str, int], Address] = {}
+        self._proxy_known = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -95,29 +110,42 @@ class Governance:
             self._open(ctx.options.mesh_config or None)
         if "mesh_reverse" in updated:
             self.reverse = parse_reverse(ctx.options.mesh_reverse)
+        self._proxy_known = False  # listen addresses may change with any option: read them again
+
+    def running(self) -> None:
+        self._proxy_known = False
 
     def _open(self, path: str | None) -> None:
         try:
             loaded = load_config(path)
             base_dir = Path(loaded.file).parent if not loaded.file.startswith("<") else Path(".")
-            servers = ServerMap.from_config(loaded.config, base_dir)
-            control = parse_listen(loaded.config.control.listen)
+            resolver = Resolver()
+            servers = ServerMap.from_config(loaded.config, base_dir, resolver=resolver)
+            reach = Reach(resolver)
+            reach.set_control(parse_listen(loaded.config.control.listen))
         except (ConfigError, ValueError) as exc:
             raise exceptions.OptionsError(f"agent-mesh: {exc}") from None  # type: ignore[no-untyped-call]
         old = self.judge
         self.loaded = loaded
+        self.resolver = resolver
         self.servers = servers
-        self.control = control
+        self.reach = reach
+        self._pins = {}
         self.auth = AgentAuth.from_config(loaded.config)
         self._known = {}
         self.judge = Judge(self._gate_factory(loaded))
         self.mcp = McpHandler(self.judge, loaded.config.mcp.refuse_as)
+        self.mcp.trusted = frozenset(n for n, s in loaded.config.servers.items() if s.mcp_url)
         if self.streams is not None:
             self.streams.close("the configuration was reloaded")
         self.streams = McpStreams(self.judge.gate.finish, self.mcp.visible)
         if old is not None:
             ctx.master.event_loop.create_task(old.gate.aclose())
         log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))
+
+    def set_control(self, listen: tuple[str, int]) -> None:
+        """The control plane's real address (serve's `--listen-control` may differ from the config's)."""
+        self.reach.set_control(listen)
 
     async def done(self) -> None:
         if self.streams is not None:
@@ -145,14 +173,37 @@ class Governance:
 
     # -- hooks -----------------------------------------------------------------------------------
 
-    def http_connect(self, flow: http.HTTPFlow) -> None:
-        identity = self._identify(flow, flow.request.headers.get(PROXY_AUTHORIZATION))
+    async def http_connect(self, flow: http.HTTPFlow) -> None:
+        identity = self._identify(flow, header_value(flow.request.headers, PROXY_AUTHORIZATION))
         if identity is None:
             return
-        if self._is_control_plane(flow.request.host, flow.request.port):
-            _answer(flow, _control_plane_answer())
+        host, port = flow.request.host, flow.request.port
+        addresses = await self._addresses(host)
+        refused = self._refusal(addresses, port)
+        if refused is not None:
+            _answer(flow, _refusal_answer(refused))
             return
+        self._pin(host, port, self.servers.match(host, port, "/", addresses))
         self.identities[flow.client_conn] = identity
+        self.tunnels[flow.client_conn] = (host, port)
+
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """The last word before a socket opens: resolve once, refuse the control plane and the proxy itself in
+        any spelling, and connect to the address that was judged (not a second, maybe different, lookup)."""
+        server = data.server
+        if server.address is None or server.via is not None:
+            return
+        host, port = str(server.address[0]), int(server.address[1])
+        pinned = self._pins.get((host, port))
+        addresses = (pinned,) if pinned is not None else await self._addresses(host)
+        if not addresses:
+            server.error = f"agent-mesh: {host!r} does not resolve"
+            return
+        refused = self._refusal(addresses, port)
+        if refused is not None:
+            server.error = f"agent-mesh refused the connection ({refused.code}): {refused.detail}"
+            return
+        server.address = (str(addresses[0]), port)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         try:
@@ -171,15 +222,35 @@ class Governance:
             return
         req = flow.request
         headers = lower_headers(req.headers)  # read once: mitmproxy's per-name lookups are slow
+        credentials = headers.pop(PROXY_AUTHORIZATION, None)
+        if credentials is not None:
+            # Also a copy repeated inside a CONNECT tunnel (HTTP/1 or HTTP/2): never sent upstream.
+            remove_header(req.headers, PROXY_AUTHORIZATION)
         # Only CONNECTed clients have one; the lookup builds a weak reference, so skip it when there is none.
         known = self.identities.get(flow.client_conn) if self.identities else None
-        identity = known or self._identify(flow, headers.get(PROXY_AUTHORIZATION))
+        identity = known or self._identify(flow, credentials)
         if identity is None:
             return
-        headers.pop(PROXY_AUTHORIZATION, None)
         host, port, path = req.host, req.port, req.path
-        if self._is_control_plane(host, port):
-            _answer(flow, _control_plane_answer())
+        reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
+        if not reverse:
+            client = flow.client_conn
+            why = names_disagree(
+                host,
+                port,
+                req.scheme,
+                host_header=headers.get("host"),
+                authority=req.authority or None,
+                tunnel=self.tunnels.get(client) if self.tunnels else None,
+                sni=client.sni if client.tls else None,
+            )
+            if why is not None:
+                _answer(flow, problem(400, "host_mismatch", "The request names two different hosts", why))
+                return
+        addresses = await self._addresses(host)
+        refused = self._refusal(addresses, port)
+        if refused is not None:
+            _answer(flow, _refusal_answer(refused))
             return
         try:
             # Without a content-encoding, the content is the raw content: skip mitmproxy's header lookup.
@@ -191,15 +262,20 @@ class Governance:
         if len(content) > limit:
             _answer(flow, problem(413, "too_large", "Request too large to judge", f"bodies over {limit} bytes"))
             return
-        creq = Request(req.method, req.scheme, host, port, path, headers, content)
+        # Rules and traces see one spelling per address: `2130706433` and `127.1` are 127.0.0.1.
+        creq = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
         try:
-            target = self._target(flow, host, port, path)
+            target = self._target(flow, host, port, path, addresses)
+            if target is None and creq.host in self.servers.by_name:
+                raise ValueError(f"the host {creq.host!r} is also the name of a configured server: use its URL")
             kind = classify(creq, target, self.servers.options.get(target.server) if target else None)
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
             return
         if isinstance(kind, RestCall):
-            await self._rest(flow, identity, kind)
+            await self._rest(flow, identity, kind, creq)
+            if flow.response is None and headers.get("upgrade", "").lower() == "websocket":
+                self.ws[flow.id] = WsPeer(identity, kind.server, kind.http or _info(creq))
         elif isinstance(kind, McpBody):
             await self._mcp(flow, identity, kind, creq)
 
@@ -219,6 +295,8 @@ class Governance:
             self.judge.gate.finish(rest.call, rest.verdict, outcome)
         if self.streams is not None:
             self.streams.response(flow)
+        if flow.response.status_code != 101:
+            self.ws.pop(flow.id, None)
 
     def error(self, flow: http.HTTPFlow) -> None:
         message = flow.error.msg if flow.error else "connection failed"
@@ -227,22 +305,37 @@ class Governance:
             self.judge.gate.finish(rest.call, rest.verdict, Outcome(True, error=message))
         if self.streams is not None:
             self.streams.error(flow, message)
+        self.ws.pop(flow.id, None)
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Each message from the agent is a judged, traced call; a refused one is dropped (see ws_judge)."""
+        assert flow.websocket is not None
+        message = flow.websocket.messages[-1]
+        if not message.from_client:
+            return
+        peer = self.ws.get(flow.id)
+        if peer is None or self.judge is None:
+            message.drop()  # nobody judged this socket's upgrade: nothing flows on it
+            return
+        await judge_ws_message(self.judge, flow, peer, message)
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self.ws.pop(flow.id, None)
 
     # -- REST and MCP --------------------------------------------------------------------------------
 
-    async def _rest(self, flow: http.HTTPFlow, identity: Identity, kind: RestCall) -> None:
+    async def _rest(self, flow: http.HTTPFlow, identity: Identity, kind: RestCall, creq: Request) -> None:
         assert self.judge is not None
         assert self.loaded is not None
         unknown = self.loaded.config.proxy.unknown_hosts
         if not kind.known_host and unknown == "allow":
             return
-        req = flow.request
         # The canonical request line (decoded path, method after overrides, body digest) the call is bound to.
-        info = kind.http or HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
+        info = kind.http or _info(creq)
         session = identity.session or flow.client_conn.id
         call = ToolCall(identity.agent, kind.surface, kind.server, kind.tool, kind.arguments, session, info)
         if not kind.known_host and unknown == "deny":
-            verdict = _unknown_host_verdict(req.host)
+            verdict = _unknown_host_verdict(creq.host)
         else:
             verdict = await self.judge.judge(flow, call)
         annotate(flow, [(call, verdict)])
@@ -255,6 +348,14 @@ class Governance:
     async def _mcp(self, flow: http.HTTPFlow, identity: Identity, body: McpBody, req: Request) -> None:
         assert self.mcp is not None
         assert self.streams is not None
+        assert self.loaded is not None
+        cap = self.loaded.config.proxy.max_batch
+        if body.is_batch and len(body.messages) > cap:
+            why = f"a JSON-RPC batch of {len(body.messages)} messages is over proxy.max_batch ({cap})"
+            flow.response = http.Response.make(400, encode(error_response(None, _INVALID_REQUEST, why)), _JSON)
+            flow.comment = f"⛔ refused: {why}"
+            flow.marked = ":no_entry:"
+            return
         try:
             check_routing_headers(body.messages, req.headers)
         except ValueError as exc:
@@ -262,12 +363,13 @@ class Governance:
             return
         session = self.streams.legacy_session(req.host, req.port, req.path)
         tracker = session or self.streams.new_tracker()
-        info = HttpInfo(req.method, req.host, req.path.split("?", 1)[0])
-        await self.mcp.handle(flow, identity, body, req.headers, tracker, legacy=session is not None, info=info)
+        # Tool annotations are believed only from configured MCP servers (McpHandler.trusted), each reached at
+        # the address judged for it: never from a same-named host or another port.
+        await self.mcp.handle(flow, identity, body, req.headers, tracker, legacy=session is not None, info=_info(req))
         if flow.response is None and session is None:
             self.streams.exchanges[flow.id] = tracker
 
-    # -- identity and targets ----------------------------------------------------------------------
+    # -- identity and destinations -------------------------------------------------------------------
 
     def _identify(self, flow: http.HTTPFlow, header: str | None) -> Identity | None:
         """Who is calling (`header`: its Proxy-Authorization), with the proxy credentials removed from the
@@ -291,25 +393,48 @@ class Governance:
             remove_header(flow.request.headers, PROXY_AUTHORIZATION)
         return identity
 
-    def _target(self, flow: http.HTTPFlow, host: str, port: int, path: str) -> Target | None:
+    async def _addresses(self, host: str) -> tuple[Address, ...]:
+        found = self.resolver.cached(host)
+        return found if found is not None else await self.resolver.resolve(host)
+
+    def _refusal(self, addresses: tuple[Address, ...], port: int) -> Refusal | None:
+        if not self._proxy_known:
+            self._proxy_known = True
+            self.reach.set_proxy(_proxy_listen_addresses())
+        return self.reach.refusal(addresses, port)
+
+    def _pin(self, host: str, port: int, match: Match) -> None:
+        if match.address is None:
+            return
+        if len(self._pins) >= _PINS:
+            self._pins.clear()
+        self._pins[(host, port)] = match.address
+
+    def _target(
+        self, flow: http.HTTPFlow, host: str, port: int, path: str, addresses: tuple[Address, ...]
+    ) -> Target | None:
         mode = flow.client_conn.proxy_mode
         if isinstance(mode, ReverseMode):
             name = self.reverse.get(mode.data)
             if name is not None:
                 return self.servers.by_name.get(name) or Target(name, "")
-        return self.servers.lookup(host, port, path)
+        match = self.servers.match(host, port, path, addresses)
+        self._pin(host, port, match)
+        return match.target
 
-    def _is_control_plane(self, host: str, port: int) -> bool:
-        if self.control is None or port != self.control[1]:
-            return False
-        name = host.strip("[]").lower()
-        if name == self.control[0] or name in _LOOPBACK_NAMES:
-            return True
-        try:
-            addr = ipaddress.ip_address(name)
-        except ValueError:
-            return False
-        return addr.is_loopback or addr.is_unspecified
+
+def _proxy_listen_addresses() -> list[tuple[str, int]]:
+    """Where this mitmproxy listens (from its proxyserver addon; none under a test harness)."""
+    try:
+        server = ctx.master.addons.get("proxyserver")
+    except Exception:  # no master (a bare test context)
+        return []
+    if server is None:
+        return []
+    out: list[tuple[str, int]] = []
+    for addr in server.listen_addrs():
+        out.append((str(addr[0]), int(addr[1])))
+    return out
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -331,17 +456,21 @@ def parse_reverse(entries: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _info(req: Request) -> HttpInfo:
+    return HttpInfo(req.method, req.host, req.path.split("?", 1)[0], req.port, req.scheme)
+
+
 def _answer(flow: http.HTTPFlow, answer: Answer) -> None:
     flow.response = http.Response.make(answer.status, answer.body, answer.headers)
 
 
-def _control_plane_answer() -> Answer:
-    return problem(
-        403,
-        "control_plane",
-        "The control plane is not reachable through the proxy",
-        "agents cannot reach agent-mesh's control plane: approvals are for humans",
+def _refusal_answer(refused: Refusal) -> Answer:
+    title = (
+        "The control plane is not reachable through the proxy"
+        if refused.code == "control_plane"
+        else "The proxy does not forward requests to itself"
     )
+    return problem(403, refused.code, title, refused.detail)
 
 
 def _unknown_host_verdict(host: str) -> Verdict:

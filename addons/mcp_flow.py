@@ -46,6 +46,9 @@ class McpHandler:
         self.judge = judge
         self.refuse_as = refuse_as
         self.annotations: dict[tuple[str, str], Mapping[str, Any]] = {}
+        # Configured MCP servers (each one endpoint): only their tools/list annotations are believed; an
+        # agent's own server must not make a configured server's destructive tool look read-only.
+        self.trusted: frozenset[str] = frozenset()
         self.with_output_schema: set[tuple[str, str]] = set()
 
     def visible(self, agent: str, server: str, session: str | None, tool: dict[str, Any]) -> bool:
@@ -53,7 +56,7 @@ class McpHandler:
         name = tool.get("name")
         if not isinstance(name, str):
             return False
-        ann = tool.get("annotations")
+        ann = tool.get("annotations") if server in self.trusted else None
         if isinstance(ann, dict):
             self.annotations[(server, name)] = ann
         if tool.get("outputSchema") is not None:

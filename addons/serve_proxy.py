@@ -31,7 +31,7 @@ class ControlAddress:
         self._control = control
 
     def configure(self, updated: set[str]) -> None:
-        self._governance.control = self._control
+        self._governance.set_control(self._control)
 
 
 def _listening(addr: tuple[str, int]) -> bool:

@@ -31,6 +31,7 @@ class Target:
     router: Router | None = None
     is_mcp: bool = False
     endpoint: str = ""
+    folder: bool = False  # an MCP server's claim on its URL's folder, beside the exact path
 
 
 @readonly
@@ -100,8 +101,8 @@ class ServerMap:
                 raise ValueError(f"servers.{name}: {exc}") from None
             if spec.method_override or spec.precedence is not None:
                 out.options[name] = RequestOptions(spec.method_override, spec.precedence)
-        for targets in out.by_origin.values():
-            targets.sort(key=lambda t: len(t.base_path), reverse=True)
+        for key, targets in out.by_origin.items():
+            out.by_origin[key] = _unshared(targets)
         return out
 
     def _add(
@@ -130,11 +131,16 @@ class ServerMap:
         host, port, path = origin_of(url)
         scheme = urlsplit(url).scheme
         key = canonical_host(host)
-        target = Target(name, path, router, is_mcp, f"{scheme}://{key}:{port}{path}")
+        endpoint = f"{scheme}://{key}:{port}{path}"
+        target = Target(name, path, router, is_mcp, endpoint)
+        found = [target]
+        if is_mcp and path:
+            # An MCP server also owns its URL's folder: the legacy SSE transport posts to /messages/ beside
+            # /sse. Two servers sharing one folder keep only their exact paths (see _unshared).
+            found.append(Target(name, path.rsplit("/", 1)[0], None, True, endpoint, folder=True))
         for k in (key, *(str(a) for a in self.resolver.now(host))):
             targets = self.by_origin.setdefault((k, port), [])
-            if target not in targets:
-                targets.append(target)
+            targets.extend(t for t in found if t not in targets)
             self.origin_names.setdefault((k, port), key)
         self.by_name.setdefault(name, target)
 
@@ -169,3 +175,12 @@ class ServerMap:
 
     def _origin(self, key: str, port: int) -> Target:
         return Target(self.origin_names[(key, port)], "")
+
+
+def _unshared(targets: list[Target]) -> list[Target]:
+    """Longest path first; an MCP folder claimed by two servers is nobody's (only exact paths count there)."""
+    claims: dict[str, set[str]] = {}
+    for t in targets:
+        claims.setdefault(t.base_path, set()).add(t.server)
+    kept = [t for t in targets if not (t.folder and len(claims[t.base_path]) > 1)]
+    return sorted(kept, key=lambda t: len(t.base_path), reverse=True)

@@ -1,0 +1,102 @@
+"""WebSocket messages from the agent, each a judged and traced call: a JSON-RPC request is judged as its
+method (`tools/call` as the tool it names), anything else as the tool `ws.message` with its text (or the
+size and SHA-256 of a binary frame). A refused message is dropped; a refused JSON-RPC request is answered
+with the refusal in its place, so the agent reads why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from mitmproxy import ctx, http
+from mitmproxy.websocket import WebSocketMessage
+
+from addons.judging import Judge, annotate
+from addons.mcp_messages import encode, refusal_response
+from addons.proxy_auth import Identity
+from policy import HttpInfo, Outcome, ToolCall, Verdict, refusal_payload, refusal_text
+from policy.model import readonly
+
+log = logging.getLogger("agent_mesh.proxy")
+
+WS_TOOL = "ws.message"
+_TEXT_LIMIT = 64 * 1024  # longer texts are judged on their digest and first characters only
+
+
+@readonly
+class WsPeer:
+    """Who opened a WebSocket, to which server, on which request line: set when the upgrade was judged."""
+
+    identity: Identity
+    server: str
+    http: HttpInfo
+
+
+def message_calls(peer: WsPeer, content: bytes, is_text: bool, session: str) -> list[tuple[ToolCall, Any]]:
+    """The calls one message makes, each with its JSON-RPC id (None when there is nothing to answer)."""
+    agent = peer.identity.agent
+    session = peer.identity.session or session
+    if is_text:
+        text = content.decode("utf-8", "replace")
+        parsed = _json(text)
+        requests = _rpc_requests(parsed)
+        if requests:
+            return [(ToolCall(agent, "http", peer.server, t, a, session, peer.http), i) for t, a, i in requests]
+        args: dict[str, Any] = {"text": text}
+        if len(text) > _TEXT_LIMIT:
+            args = {"text": text[:_TEXT_LIMIT], "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    else:
+        args = {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    return [(ToolCall(agent, "http", peer.server, WS_TOOL, args, session, peer.http), None)]
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _rpc_requests(parsed: Any) -> list[tuple[str, dict[str, Any], Any]]:
+    """(tool, arguments, id) for each JSON-RPC request or notification; [] when it is not JSON-RPC."""
+    items = parsed if isinstance(parsed, list) else [parsed]
+    out: list[tuple[str, dict[str, Any], Any]] = []
+    for msg in items:
+        if not isinstance(msg, dict) or "jsonrpc" not in msg or not isinstance(msg.get("method"), str):
+            if isinstance(parsed, list) and out:
+                continue  # responses in a batch carry no call
+            continue
+        params = msg.get("params")
+        tool, args = msg["method"], params if isinstance(params, dict) else {"params": params}
+        if tool == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
+            tool = params["name"]
+            arguments = params.get("arguments")
+            args = arguments if isinstance(arguments, dict) else {}
+        out.append((tool, args, msg.get("id")))
+    return out
+
+
+async def judge_ws_message(judge: Judge, flow: http.HTTPFlow, peer: WsPeer, message: WebSocketMessage) -> None:
+    """Judge every call of the message; forward it only when all pass, else drop it (and answer ids)."""
+    calls = message_calls(peer, message.content, message.is_text, flow.client_conn.id)
+    verdicts: list[Verdict] = [await judge.judge(flow, call) for call, _id in calls]
+    annotate(flow, [(c, v) for (c, _i), v in zip(calls, verdicts, strict=True)])
+    allowed = all(v.allowed for v in verdicts)
+    for (call, _id), verdict in zip(calls, verdicts, strict=True):
+        judge.gate.finish(call, verdict, Outcome(allowed))
+    if allowed:
+        return
+    message.drop()
+    for (_call, rid), verdict in zip(calls, verdicts, strict=True):
+        if rid is not None and not verdict.allowed:
+            reply = refusal_response(rid, refusal_payload(verdict), refusal_text(verdict), modern=False)
+            _inject(flow, encode(reply))
+
+
+def _inject(flow: http.HTTPFlow, data: bytes) -> None:
+    try:
+        ctx.master.commands.call("inject.websocket", flow, True, data, True)
+    except Exception:  # no proxy server (a bare test context): the message is dropped all the same
+        log.debug("agent-mesh: could not answer a refused WebSocket message on %s", flow.id)
