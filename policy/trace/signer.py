@@ -59,9 +59,14 @@ class Checkpointer:
             return
         try:
             with chain_lock(self.state_dir):
-                self._maybe_sign(force=True)
+                self.sign_now()
         except Exception as exc:
             self._complain(f"no checkpoint signed at shutdown: {type(exc).__name__}: {exc}")
+
+    def sign_now(self) -> None:
+        """Sign the current head if any record is past the last checkpoint. The caller holds the chain lock;
+        errors reach it (an export must know whether its bundle ends on a checkpoint)."""
+        self._maybe_sign(force=True)
 
     def _maybe_sign(self, *, force: bool) -> None:
         if not self.stores:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import stat
 from pathlib import Path
@@ -109,7 +110,7 @@ def test_the_first_record_is_signed_then_every_n_records_and_at_shutdown(tmp_pat
     counts = [c["count"] for c in checkpoints(tmp_path)]
     assert counts[0] == 1
     assert counts[-1] == 25  # at close
-    assert all(b - a <= 10 for a, b in zip(counts, counts[1:], strict=False))
+    assert all(b - a <= 10 for a, b in itertools.pairwise(counts))
     assert counts == sorted(set(counts))
     hashes = chain_hashes(tmp_path)
     assert all(c["head"] == hashes[int(str(c["count"])) - 1] for c in checkpoints(tmp_path))
@@ -124,7 +125,7 @@ def test_each_checkpoint_links_to_the_one_before(tmp_path: Path) -> None:
     entries, problems = read_checkpoints(tmp_path / CHECKPOINTS_NAME)
     assert problems == []
     assert entries[0][0].prev == GENESIS
-    for (_, before), (after, _) in zip(entries, entries[1:], strict=False):
+    for (_, before), (after, _) in itertools.pairwise(entries):
         assert after.prev == line_digest(before)
 
 
@@ -176,5 +177,5 @@ def test_writers_taking_turns_in_any_order_sign_checkpoints_that_all_hold(
     for mark in marks:
         assert mark["head"] == hashes[int(str(mark["count"])) - 1]
     counts = [int(str(m["count"])) for m in marks]
-    assert all(b - a <= every + 4 for a, b in zip(counts, counts[1:], strict=False))  # at most one batch late
+    assert all(b - a <= every + 4 for a, b in itertools.pairwise(counts))  # at most one batch late
     assert verify_state(state).ok
