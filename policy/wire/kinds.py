@@ -103,7 +103,9 @@ def classify_request(method: Any, params: Any, direction: Direction = Direction.
     if to_server and method in LISTS:
         return RequestKind(method, RequestRole.LIST)
     if isinstance(params, list):
-        # No MCP method takes positional params: judged whole under the method's name, never skipped.
+        if method in JUDGED_METHODS or method == "tools/call":
+            raise ValueError(f'{method}: "params" must be an object')
+        # No MCP method takes positional params: an unknown one is judged whole under its name, never skipped.
         return RequestKind(method, RequestRole.CALL, method, {"params": params})
     body: Mapping[str, Any] = params or {}
     if method == "tools/call":

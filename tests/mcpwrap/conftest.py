@@ -31,8 +31,23 @@ policies:
     rate_limit: {{max_per_minute: 1000}}
     loop_detection: {{max_repeats: 50}}
     rules:
-      - tools: ["*.forbidden", "*.move_file"]
+      - tools: ["*.forbidden", "*.move_file", "*.mystery/method"]
         action: deny
+      - tools: ["*.resources/read", "*.resources/subscribe"]
+        when: {{args.uri: {{glob: "file:///etc/**"}}}}
+        action: deny
+      - tools: ["*.prompts/get"]
+        when: {{args.name: {{eq: "secret_prompt"}}}}
+        action: deny
+      - tools: ["*.sampling/createMessage"]
+        when: {{args.systemPrompt: {{eq: "exfiltrate"}}}}
+        action: deny
+      - tools: ["*.elicitation/create"]
+        when: {{args.message: {{eq: "give me your password"}}}}
+        action: deny
+      - tools: ["*.sampling/createMessage"]
+        when: {{args.systemPrompt: {{eq: "ask a human"}}}}
+        action: human_approval
       - tools: ["*.echo"]
         when: {{args.text: {{eq: "bad"}}}}
         action: deny

@@ -1,7 +1,7 @@
 """A scripted MCP server on in-memory streams: the stand-in for a third-party server in unit tests.
 
 It answers initialize, server/discover, tools/list and tools/call (echoing the arguments; `ask` first answers
-`input_required`, as a 2026-07-28 server asking the user), records every
+`input_required`, as a 2026-07-28 server asking the user), the resources and prompts methods, records every
 frame it receives, and can be told to wait, to change a tool, to send requests of its own, or to die.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from mcpwrap.framing import MemoryPipe, read_frames
 
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
+RESOURCES = ("file:///srv/readme.txt", "file:///etc/passwd")
 
 
 def tool(name: str, description: str = "", **annotations: bool) -> dict[str, Any]:
@@ -39,6 +40,7 @@ class FakeServer:
         self.received: list[Any] = []
         self.gate = asyncio.Event()  # calls to the tool `slow` wait for it
         self.gate.set()
+        self.question = "sure?"  # what `ask` asks the user (2026-07-28 input request)
         self._pending: set[asyncio.Task[None]] = set()
 
     def methods(self) -> list[str]:
@@ -62,7 +64,7 @@ class FakeServer:
                 answers = [a for a in [self.answer(m) for m in msg] if a is not None]
                 if answers:
                     self.send(answers)
-            elif isinstance(msg, dict) and msg.get("method") == "tools/call" and msg["params"]["name"] == "slow":
+            elif isinstance(msg, dict) and msg.get("method") == "tools/call" and msg["params"].get("name") == "slow":
                 self._pending.add(asyncio.ensure_future(self._slow(msg)))
             else:
                 answer = self.answer(msg)
@@ -74,6 +76,12 @@ class FakeServer:
         self.send(self.answer(msg))
 
     def answer(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return self._answer(msg)
+        except (KeyError, TypeError, AttributeError) as exc:  # params it cannot read: an error, as a server would
+            return {"jsonrpc": "2.0", "id": msg.get("id"), "error": {"code": -32602, "message": repr(exc)}}
+
+    def _answer(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         if "id" not in msg or "method" not in msg:
             return None
         modern = META_VERSION in (msg.get("params") or {}).get("_meta", {})
@@ -87,11 +95,22 @@ class FakeServer:
         elif method == "tools/list":
             body = {"tools": self.tools}
         elif method == "tools/call" and msg["params"]["name"] == "ask" and "inputResponses" not in msg["params"]:
-            question = {"method": "elicitation/create", "params": {"message": "sure?", "requestedSchema": {}}}
+            question = {"method": "elicitation/create", "params": {"message": self.question, "requestedSchema": {}}}
             body = {"resultType": "input_required", "inputRequests": {"q1": question}, "requestState": "s1"}
         elif method == "tools/call":
             args = msg["params"].get("arguments", {})
             body = {"content": [{"type": "text", "text": json.dumps(args)}], "isError": False}
+        elif method == "resources/list":
+            body = {"resources": [{"uri": uri, "name": uri.rsplit("/", 1)[-1]} for uri in RESOURCES]}
+        elif method == "resources/templates/list":
+            body = {"resourceTemplates": [{"uriTemplate": "file:///{path}", "name": "any file"}]}
+        elif method == "resources/read":
+            uri = msg["params"]["uri"]
+            body = {"contents": [{"uri": uri, "text": f"contents of {uri}"}]}
+        elif method == "prompts/list":
+            body = {"prompts": [{"name": "greet"}, {"name": "secret_prompt"}]}
+        elif method == "prompts/get":
+            body = {"messages": [{"role": "user", "content": {"type": "text", "text": msg["params"]["name"]}}]}
         else:
             body = {}
         if modern:
