@@ -8,25 +8,24 @@ honours the charset. Where these readings could differ, the body is refused, nev
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
 
 from policy.model import parse_json, readonly
 
-# Charset names as clients spell them -> the codec family json.detect_encoding reports.
-_UTF = {
-    "utf-8": "utf-8",
-    "utf8": "utf-8",
-    "us-ascii": "utf-8",
-    "ascii": "utf-8",
-    "utf-16": "utf-16",
-    "utf-16le": "utf-16",
-    "utf-16be": "utf-16",
-    "utf-32": "utf-32",
-    "utf-32le": "utf-32",
-    "utf-32be": "utf-32",
-}
-_TEXT_CHARSETS = {**_UTF, "iso-8859-1": "latin-1", "latin-1": "latin-1", "latin1": "latin-1"}
+# Codecs (by their `codecs` name) -> the family json.detect_encoding reports; latin-1 is for text only.
+_UTF = {"utf-8": "utf-8", "ascii": "utf-8", "utf-16": "utf-16", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}
+_UTF |= {"utf-32": "utf-32", "utf-32-le": "utf-32", "utf-32-be": "utf-32"}
+_TEXT = {**_UTF, "iso8859-1": "latin-1", "latin-1": "latin-1"}
+
+
+def _codec(charset: str) -> str | None:
+    """`UTF8`, `utf_16BE`, `latin1` -> the codec's canonical name; None for one Python does not know."""
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return None
 
 
 @readonly
@@ -115,7 +114,7 @@ def decode_json(body: bytes, charset: str | None = None) -> Any:
     head = body[:4]
     plain = not head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in head
     if charset is not None:
-        family = _UTF.get(charset)
+        family = _UTF.get(_codec(charset) or "")
         if family is None:
             raise ValueError(f"JSON must be UTF-8, UTF-16 or UTF-32, not charset {charset!r}")
         found = "utf-8" if plain else _detected(body)
@@ -132,10 +131,11 @@ def decode_json(body: bytes, charset: str | None = None) -> Any:
 def decode_text(body: bytes, charset: str | None) -> str:
     """A text body as a str: by its BOM, else its charset, else UTF-8. Raises ValueError when it does not
     decode (the caller then judges it as bytes) or when the BOM and the charset disagree."""
-    family = _TEXT_CHARSETS.get(charset or "utf-8")
-    if family is None:
+    name = _codec(charset or "utf-8")
+    family = _TEXT.get(name or "")
+    if name is None or family is None:
         raise ValueError(f"unsupported charset {charset!r}")
-    codec = family if charset is None or family == "utf-8" else charset
+    codec = family if family in ("utf-8", "latin-1") else name
     if body[:4].startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         bom = _detected(body)
         if charset is not None and not bom.startswith(family):

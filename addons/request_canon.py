@@ -107,10 +107,11 @@ def method_of(method: str, headers: Mapping[str, str], fields: Mapping[str, obje
     for header in OVERRIDE_HEADERS:
         value = headers.get(header)
         if value is not None:
-            named.update(v.strip() for v in value.split(","))
+            named.update(v.strip().upper() for v in value.split(","))
     field_value = fields.get(OVERRIDE_FIELD)
     if field_value is not None:
-        named.update(map(str, field_value) if isinstance(field_value, list) else [str(field_value)])
+        values = field_value if isinstance(field_value, list) else [field_value]
+        named.update(str(v).strip().upper() for v in values)
     if not named:
         return method
     if not options.method_override:
@@ -125,4 +126,4 @@ def method_of(method: str, headers: Mapping[str, str], fields: Mapping[str, obje
     wanted = named.pop()
     if _TOKEN.fullmatch(wanted) is None:
         raise ValueError(f"the override method {wanted!r} is not a method name")
-    return wanted.upper()
+    return wanted
