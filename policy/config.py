@@ -144,6 +144,10 @@ class TraceSettings(_Strict):
     otlp_endpoint: str | None = None
     redact: list[str] = Field(default_factory=lambda: ["authorization", "token", "password", "api_key"])
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    # A decision record that cannot be written (write-ahead log or trace failing): refuse the call, or let it
+    # through unrecorded (`allow`, a deliberate fail-open).
+    on_failure: Literal["refuse", "allow"] = "refuse"
+    fsync: bool = False  # fsync each write-ahead record: survives power loss too, at a disk flush per call
     # Records between two signed checkpoints (policy.trace.signer); one is signed at shutdown too.
     checkpoint_every: int = Field(default=1000, ge=1)
 

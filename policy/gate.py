@@ -3,6 +3,10 @@
 Store work runs inline on the event loop: it is a few indexed statements on a WAL database (tens of µs),
 and a thread hop per call would cost more than the work itself. Admission never waits inside the loop: while
 another writer (a trace batch, another process) holds the store, the call awaits and retries.
+
+Write-ahead: before `check` (or `hold`) returns a verdict that lets a call through, the call's decision
+record is durable (`TraceSink.ahead`, one O_APPEND write); when it cannot be, the call is refused
+(`decided_by: error`) unless `traces.on_failure: allow`. `finish` then hands over the full record.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ ADMIT_WAIT_SECONDS = 5.0  # as long as a store waits for its write lock before i
 _ADMIT_FIRST_PAUSE = 0.0002
 _ADMIT_MAX_PAUSE = 0.005
 _CACHE_LIMIT = 8192
+_HELD_LIMIT = 10_000  # calls waiting in `hold` whose decision record is written if a human approves them
 
 
 def new_trace_id() -> str:
@@ -67,6 +72,7 @@ class Gate:
         self._limits: dict[tuple[str | None, str], Limits] = {}
         self._decisions: dict[tuple[str, str], Decision] = {}
         self._guard = state_guard(self.config.state_dir)
+        self._held: dict[str, ToolCall] = {}  # trace id -> call, for verdicts check returned PENDING
 
     @classmethod
     def open(
@@ -124,13 +130,47 @@ class Gate:
             else:
                 kind = VerdictKind.ALLOW if decision.action is Action.ALLOW else VerdictKind.DENY
                 by = _by_policy(decision)
-                return Verdict(kind, decision, by, decision.reason, trace_id, decision_ms=_ms_since(started))
+                verdict = Verdict(kind, decision, by, decision.reason, trace_id, decision_ms=_ms_since(started))
+                return self._write_ahead(call, verdict, now) if kind is VerdictKind.ALLOW else verdict
         except StoreUnavailable as exc:
             verdict = _store_failed(decision, trace_id, exc)
         except Exception as exc:  # a bug must never become an allow, nor crash the adapter
             log.exception("agent-mesh: the gate failed on %s", call.full_name)
             verdict = _failed(decision, trace_id, exc)
-        return verdict.timed(_ms_since(started))
+        verdict = verdict.timed(_ms_since(started))
+        if verdict.kind is VerdictKind.ALLOW:
+            return self._write_ahead(call, verdict, now)
+        if verdict.kind is VerdictKind.PENDING:
+            if len(self._held) >= _HELD_LIMIT:
+                del self._held[next(iter(self._held))]  # the oldest: long given up by its adapter
+            self._held[trace_id] = call
+        return verdict
+
+    def _write_ahead(self, call: ToolCall, verdict: Verdict, now: float) -> Verdict:
+        """The allowing verdict once the call's decision record is durable; else a refusal (fail closed)."""
+        try:
+            self.sink.ahead(
+                call, verdict, policy_hash=self.policy_set.policy_hash, redact_keys=self.config.traces.redact, ts=now
+            )
+        except Exception as exc:
+            if self.config.traces.on_failure == "allow":
+                log.error("agent-mesh: %s runs unrecorded (traces.on_failure: allow): %s", call.full_name, exc)
+                return verdict
+            reason = f"fail closed: the call's decision record could not be written, so it may not run: {exc}"
+            return Verdict(
+                VerdictKind.DENY, verdict.decision, "error", reason, verdict.trace_id, verdict.approval_id,
+                decision_ms=verdict.decision_ms,
+            )  # fmt: skip
+        return verdict
+
+    def _approved(self, verdict: Verdict) -> Verdict:
+        """A held call's verdict from `hold`: an approval is written ahead like any allow."""
+        call = self._held.pop(verdict.trace_id, None)
+        if verdict.kind is not VerdictKind.ALLOW or call is None:
+            # No call known here: the allow was written ahead when it was first decided (an adapter's own
+            # approval on top of an allowed verdict, as mcpwrap's tool pins), or the call is not this gate's.
+            return verdict
+        return self._write_ahead(call, verdict, self._clock())
 
     async def _admit_when_free(self, call: ToolCall, limits: Limits, now: float) -> Admission:
         """The store is busy: wait on the event loop, serving other calls, instead of sleeping inside it."""
@@ -197,7 +237,7 @@ class Gate:
             decided = self._decided(verdict)
             if decided is not None:
                 # The decision latency of a held call is its check's, not the human's time.
-                return decided.timed(verdict.decision_ms)
+                return self._approved(decided.timed(verdict.decision_ms))
             elapsed = time.monotonic() - start
             if elapsed >= budget:
                 return verdict
@@ -233,6 +273,8 @@ class Gate:
 
         `outcome` may be a function the sink calls later, off the hot path (see TraceSink.emit_call).
         """
+        if self._held:
+            self._held.pop(verdict.trace_id, None)
         try:
             self.sink.emit_call(
                 call,

@@ -42,6 +42,10 @@ _TRACE_ID = re.compile(r'"trace_id":"([^"\\]*)"')
 _encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
 
+class TraceUnavailable(Exception):
+    """A call's decision record cannot be made durable: the gate refuses the call (traces.on_failure)."""
+
+
 def encode_entry(record: Mapping[str, Any]) -> bytes:
     """One log line; never raises (a record that cannot be serialised becomes its placeholder)."""
     try:

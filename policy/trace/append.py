@@ -75,7 +75,8 @@ def last_line(path: Path) -> tuple[str | None, int]:
             complete = buf[: buf.rfind(b"\n") + 1]
             start = complete.rfind(b"\n", 0, len(complete) - 1) if complete else -1
             if start >= 0 or (pos == 0 and complete):
-                return complete[start + 1 : -1].decode("utf-8"), pos + len(complete)
+                # A damaged (or tampered) tail must not stop every later append: `verify` names that line.
+                return complete[start + 1 : -1].decode("utf-8", errors="replace"), pos + len(complete)
     return None, 0
 
 
@@ -95,9 +96,9 @@ class ChainAppender:
         self.jsonl = jsonl
         self.sqlite = sqlite
         self.max_bytes = max_bytes
-        self._conn: sqlite3.Connection | None = None
         # Signs checkpoints (policy.trace.signer): after_append under the chain lock, final() at shutdown.
         self.checkpoints = Checkpointer(self.state_dir, every=checkpoint_every, jsonl=jsonl, table=sqlite)
+        self._conn: sqlite3.Connection | None = None
         self._made = False
         self._since_checkpoint = 0
         # (hash, (inode, size)) of traces.jsonl after this appender's last batch: while the file is still so,

@@ -1,10 +1,13 @@
 """Where trace records go: the `TraceSink` port and its in-memory twin.
 
 `emit` and `emit_call` are called on the adapter's hot path: they never block and never touch the disk.
+`ahead` is called there too, before an allowed call is forwarded: it makes the decision record durable (one
+O_APPEND write for TraceWriter) and raises when it cannot, so the Gate refuses the call.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -13,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 from policy.model import Outcome, ToolCall, Verdict
 from policy.trace.otel import record_span
 from policy.trace.record import GENESIS, build_record, parse_line, seal
+
+log = logging.getLogger("agent_mesh.trace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,10 @@ class HandedCall:
             redact_keys=self.redact_keys,
             ts=self.ts,
         )
-        record_span(record)
+        try:
+            record_span(record)
+        except Exception:  # a span exporter choking on a value must not cost the call its record
+            log.exception("agent-mesh: no span for trace %s", self.verdict.trace_id)
         return record
 
 
@@ -71,6 +79,13 @@ class TraceSink(Protocol):
     """Takes sealed-on-write trace records: `emit` is non-blocking, `flush`/`close` make them durable."""
 
     def emit(self, record: Mapping[str, Any]) -> None: ...
+
+    def ahead(
+        self, call: ToolCall, verdict: Verdict, *, policy_hash: str, redact_keys: Iterable[str], ts: float
+    ) -> None:
+        """Make an allowed call's decision record durable before the adapter forwards it; raise when it cannot
+        be (the Gate then refuses the call). Its full record still follows through `emit_call`."""
+        ...
 
     def emit_call(
         self,
@@ -101,6 +116,15 @@ class MemoryTraceSink:
         self.lines: list[str] = []
         self._tip = GENESIS
         self._lock = threading.Lock()
+        # Decision records written ahead whose call has no full record yet (trace id -> record).
+        self.ahead_records: dict[str, dict[str, Any]] = {}
+
+    def ahead(
+        self, call: ToolCall, verdict: Verdict, *, policy_hash: str, redact_keys: Iterable[str], ts: float
+    ) -> None:
+        record = build_record(call, verdict, Outcome(True), policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
+        with self._lock:
+            self.ahead_records[verdict.trace_id] = record
 
     def emit(self, record: Mapping[str, Any]) -> None:
         with self._lock:
@@ -108,6 +132,7 @@ class MemoryTraceSink:
             self._tip = digest
             self.lines.append(line)
             self.records.append(parse_line(line))
+            self.ahead_records.pop(str(record.get("trace_id")), None)
 
     def emit_call(
         self,

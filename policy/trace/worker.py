@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from policy.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
+from policy.trace.ahead import hold_lock
 from policy.trace.append import ChainAppender
 from policy.trace.otel import configure_otel
+from policy.trace.record import placeholder
 from policy.trace.signer import DEFAULT_EVERY
 from policy.trace.sink import HandedCall, LateOutcome
 
@@ -79,7 +81,7 @@ def flatten(
         call.tool,
         call.arguments,
         call.session_id,
-        None if http is None else (http.method, http.host, http.path),
+        None if http is None else (http.method, http.host, http.path, http.port, http.scheme, http.digest),
         call.mcp_protocol_version,
         call.annotations,
         verdict.kind.value,
@@ -134,11 +136,21 @@ def records_of(
             continue
         try:
             records.append(record_of(item) if isinstance(item, tuple) else item.record())
-        except Exception as exc:  # one bad call must not cost the batch
-            bad += 1
+        except Exception as exc:  # one bad call must not cost the batch, nor its own record
             trace_id = flat_trace_id(item) if isinstance(item, tuple) else item.verdict.trace_id
-            report(f"could not record trace {trace_id}: {type(exc).__name__}: {exc}")
+            report(f"could not build the record of trace {trace_id}: {type(exc).__name__}: {exc}")
+            records.append(placeholder({"trace_id": trace_id, **_identity(item)}, exc))
     return records, bad
+
+
+def _identity(item: Flat | HandedCall) -> dict[str, Any]:
+    """Who called what, and the verdict: what a placeholder record keeps of a call whose record failed."""
+    if isinstance(item, HandedCall):
+        call, verdict = item.call, item.verdict
+        return {"agent": call.agent, "surface": call.surface, "server": call.server, "tool": call.full_name,
+                "verdict": verdict.kind.value, "decided_by": verdict.decided_by, "ts": item.ts}  # fmt: skip
+    return {"agent": item[1], "surface": item[2], "server": item[3], "tool": f"{item[3]}.{item[4]}",
+            "verdict": item[10], "decided_by": item[15], "ts": item[-1]}  # fmt: skip
 
 
 def append_with_retries(
@@ -174,7 +186,10 @@ class WriterProcess:
         max_bytes: int,
         otlp: str | None,
         checkpoint_every: int = DEFAULT_EVERY,
+        ahead_lock: str | None = None,
     ) -> None:
+        """`ahead_lock`: the lock of the parent's write-ahead log, which the worker shares for its life, so the
+        log is not adopted while this worker may still write the records of the calls in it."""
         if not Path(sys.executable).name.startswith("python"):
             # A frozen host (a bundled mitmdump, say) is not an interpreter to run `-c` with.
             raise OSError(f"{sys.executable} is not a Python interpreter")
@@ -185,6 +200,7 @@ class WriterProcess:
             "max_bytes": max_bytes,
             "otlp": otlp,
             "checkpoint_every": checkpoint_every,
+            "ahead_lock": ahead_lock,
         }
         root = str(Path(__file__).resolve().parents[2])  # where `policy` is importable from, installed or not
         path = os.environ.get("PYTHONPATH")
@@ -287,10 +303,13 @@ def main() -> None:
         print(f"agent-mesh trace: {message}", file=sys.stderr, flush=True)
 
     # The acknowledgements get their own descriptor; anything else printed goes to stderr, not into them.
+    options = json.loads(sys.argv[1])
+    if options.get("ahead_lock"):
+        hold_lock(options["ahead_lock"])  # held until this process exits
     acks = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    serve(json.loads(sys.argv[1]), sys.stdin.buffer, acks, report)
+    serve(options, sys.stdin.buffer, acks, report)
 
 
 if __name__ == "__main__":

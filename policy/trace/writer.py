@@ -4,6 +4,10 @@
 writer's thread too, a batch at a time. Batches are retried briefly, then dropped and counted, so a failing
 disk is reported on stderr and in `stats()` but never reaches the caller. `close` (also run at exit) writes
 everything.
+
+`ahead` is the exception: it writes an allowed call's decision record to this process's write-ahead log
+(policy.trace.ahead) before the call is forwarded, and raises TraceUnavailable when it cannot, or while the
+trace itself cannot be written (the last batch was dropped), so the Gate refuses instead of forwarding.
 """
 
 from __future__ import annotations
@@ -21,14 +25,27 @@ from typing import Any
 
 from policy.config import TraceSettings
 from policy.model import Outcome, ToolCall, Verdict
+from policy.trace.ahead import RECOVERED, UNKNOWN, AheadLog, TraceUnavailable, adopt_orphans, encode_entry
 from policy.trace.append import ChainAppender
+from policy.trace.record import build_record
 from policy.trace.sink import HandedCall, LateOutcome, SinkStats
-from policy.trace.worker import Flat, Unpicklable, WorkerGone, WriterProcess, append_with_retries, flatten, records_of
+from policy.trace.worker import (
+    Flat,
+    Unpicklable,
+    WorkerGone,
+    WriterProcess,
+    append_with_retries,
+    flat_trace_id,
+    flatten,
+    records_of,
+)
 
 MAX_QUEUE = 100_000
 MAX_BATCH = 2048
 LINGER_SECONDS = 0.2
 REPORT_EVERY = 30.0
+ADOPT_SECONDS = 2.0  # how often a writer looks for write-ahead logs of stopped processes
+_DECIDED = Outcome(True)  # the outcome fields of a write-ahead record are overwritten: it is not known yet
 # How long a thread waiting for the GIL lets the holder run before it asks for it (CPython's default: 5 ms).
 SWITCH_SECONDS = 0.0005
 
@@ -75,15 +92,24 @@ class TraceWriter:
             max_bytes=settings.max_bytes,
             checkpoint_every=settings.checkpoint_every,
         )
+        # This process's write-ahead log: created at the first allowed call, or now for a worker to share its lock.
+        self._ahead = AheadLog(state_dir, fsync=settings.fsync) if settings.jsonl or settings.sqlite else None
+        self._failing: str | None = None  # why the last batch could not be written, until one is
+        self._next_adoption = 0.0
         self._remote: WriterProcess | None = None
         if process:
             try:
+                ahead_lock = None
+                if self._ahead is not None:
+                    self._ahead.open()
+                    ahead_lock = str(self._ahead.lock_path)
                 self._remote = WriterProcess(
                     state_dir,
                     jsonl=settings.jsonl,
                     sqlite=settings.sqlite,
                     max_bytes=settings.max_bytes,
                     otlp=settings.otlp_endpoint,
+                    ahead_lock=ahead_lock,
                     checkpoint_every=settings.checkpoint_every,
                 )
             except OSError as exc:
@@ -95,6 +121,7 @@ class TraceWriter:
         self._closed = False
         self._emitted = self._written = self._dropped = self._errors = 0
         self._last_report = (0.0, "")
+        self._last_error = ""
         self._hurry = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agent-mesh-trace-writer", daemon=True)
         _share_the_gil()
@@ -103,6 +130,25 @@ class TraceWriter:
 
     def emit(self, record: Mapping[str, Any]) -> None:
         self._put(record)
+
+    def ahead(
+        self, call: ToolCall, verdict: Verdict, *, policy_hash: str, redact_keys: Iterable[str], ts: float
+    ) -> None:
+        """Make the call's decision record durable before it is forwarded; raises TraceUnavailable when it
+        cannot be, or while the trace cannot be written (its records would only pile up in the log)."""
+        if self._ahead is None:
+            return  # no JSONL and no table: nothing is recorded at all (spans, if any, follow the outcome)
+        failing = self._failing
+        if failing is not None:
+            raise TraceUnavailable(f"the trace cannot be written: {failing}")
+        record = build_record(call, verdict, _DECIDED, policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
+        # What this entry says if this process dies before the call's full record is written.
+        record["outcome"] = UNKNOWN
+        record["error"] = RECOVERED
+        try:
+            self._ahead.write(verdict.trace_id, encode_entry(record))
+        except OSError as exc:
+            raise TraceUnavailable(f"the write-ahead log cannot be written: {exc}") from exc
 
     def emit_call(
         self,
@@ -155,6 +201,8 @@ class TraceWriter:
             return False
         if self._remote is not None and not self._remote.close(timeout):
             return False
+        if self._ahead is not None:
+            self._ahead.close()
         self._appender.checkpoints.final()
         self._appender.close()
         return self._queue.empty()
@@ -174,7 +222,12 @@ class TraceWriter:
         while not stop:
             batch: list[_Item] = []
             waiters: list[threading.Event] = []
-            item = self._queue.get()
+            if time.monotonic() >= self._next_adoption:
+                self._adopt()
+            try:
+                item = self._queue.get(timeout=ADOPT_SECONDS)
+            except queue.Empty:
+                continue
             if not isinstance(item, _Stop | threading.Event) and self._queue.qsize() < self._max_batch:
                 # Let a batch gather: each wake-up of this thread costs the adapter's event loop GIL hand-offs
                 # (bench/proxy.py: per-record appends cost a third of the throughput; batches every 50 ms, 4-5 %
@@ -199,6 +252,19 @@ class TraceWriter:
             for waiter in waiters:
                 waiter.set()
 
+    def _adopt(self) -> None:
+        """Chain the write-ahead entries of processes that stopped before their records were written."""
+        self._next_adoption = time.monotonic() + ADOPT_SECONDS
+        if self._ahead is None:
+            return
+        try:
+            written = adopt_orphans(self._ahead.folder.parent, self._appender, self._report)
+        except Exception as exc:  # adoption is retried on the next round; it must never stop this thread
+            self._report(f"could not adopt write-ahead logs: {type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            self._written += written
+
     def _write(self, items: list[_Item]) -> None:
         if self._remote is not None:
             try:
@@ -210,24 +276,44 @@ class TraceWriter:
                 self._remote.close(0)
                 self._remote = None
             else:
-                with self._lock:
-                    self._written += written
-                    self._dropped += dropped
-                    self._errors += errors
+                self._account(items, written, dropped, errors)
                 return
         records, bad = records_of(items, self._report)
         written, dropped, errors = append_with_retries(self._appender, records, self._report)
+        self._account(items, written, dropped + bad, errors)
+
+    def _account(self, items: list[_Item], written: int, dropped: int, errors: int) -> None:
         with self._lock:
             self._written += written
-            self._dropped += dropped + bad
+            self._dropped += dropped
             self._errors += errors
+        if dropped and errors:
+            # Not written after retries: while this lasts, the gate refuses calls (traces.on_failure). Entries
+            # of this batch stay in the write-ahead log, and are chained when the log is adopted.
+            self._failing = self._last_error or "a batch of records could not be written (see the mesh's stderr)"
+            return
+        self._failing = None
+        if self._ahead is not None:  # written, or left out as already written
+            self._ahead.settle(_trace_ids(items))
 
     def _report(self, message: str, *, force: bool = False) -> None:
+        if message.startswith("cannot write"):
+            self._last_error = message
         now = time.monotonic()
         last, text = self._last_report
         if force or message != text or now - last >= REPORT_EVERY:
             self._last_report = (now, message)
             print(f"agent-mesh trace: {message}", file=sys.stderr, flush=True)
+
+
+def _trace_ids(items: list[_Item]) -> Iterable[str]:
+    for item in items:
+        if isinstance(item, HandedCall):
+            yield item.verdict.trace_id
+        elif isinstance(item, tuple):
+            yield flat_trace_id(item)
+        else:
+            yield str(item.get("trace_id"))
 
 
 def exit_on_sigterm() -> None:

@@ -135,17 +135,32 @@ def test_a_repeated_trace_id_is_left_out_and_the_rest_of_the_batch_is_kept(
     assert "already written" in capsys.readouterr().err
 
 
-def test_a_record_that_is_not_json_is_left_out_and_the_rest_of_the_batch_is_kept(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_record_whose_keys_cannot_be_sorted_is_kept_with_its_keys_as_text(tmp_path: Path) -> None:
     writer = TraceWriter(tmp_path, TraceSettings())
     writer.emit(record(1))
     writer.emit(record(2, args={1: "x", "a": "y"}))  # mixed key types cannot be sorted
     writer.emit(record(3))
     writer.close()
-    assert [r["trace_id"] for r in lines(tmp_path)] == ["t-000001", "t-000003"]
-    assert writer.stats().dropped == 1
-    assert "left out trace record 't-000002': it is not JSON" in capsys.readouterr().err
+    assert [r["trace_id"] for r in lines(tmp_path)] == ["t-000001", "t-000002", "t-000003"]
+    assert lines(tmp_path)[1]["args"] == {"1": "x", "a": "y"}
+    assert writer.stats().dropped == 0
+    assert verify_state(tmp_path).ok
+
+
+def test_a_record_that_cannot_be_serialised_at_all_leaves_a_placeholder_and_the_batch_is_kept(tmp_path: Path) -> None:
+    loop: dict[str, object] = {}
+    loop["self"] = loop  # a cycle: no JSON for it
+    writer = TraceWriter(tmp_path, TraceSettings())
+    writer.emit(record(1))
+    writer.emit(record(2, args=loop))
+    writer.emit(record(3))
+    writer.close()
+    written = lines(tmp_path)
+    assert [r["trace_id"] for r in written] == ["t-000001", "t-000002", "t-000003"]
+    assert "args" not in written[1]
+    assert "could not be serialised" in written[1]["error"]
+    assert [r["trace_id"] for r in table(tmp_path)] == ["t-000001", "t-000002", "t-000003"]
+    assert verify_state(tmp_path).ok
 
 
 def test_with_both_outputs_off_nothing_is_written_and_nothing_counts_as_dropped(tmp_path: Path) -> None:
