@@ -212,6 +212,10 @@ class Store(Protocol):
 
     def list_approvals(self, state: ApprovalState | None, now: float, limit: int = 100) -> list[Approval]: ...
 
+    def count_pending(self, agent: str, now: float) -> int:
+        """How many approvals of this agent are pending (and not past expiry) at `now`."""
+        ...
+
     def resolve_approval(
         self, approval_id: str, approve: bool, by: str, reason: str, now: float, usable_for: float
     ) -> Approval:

@@ -107,6 +107,11 @@ class MemoryStore:
             found = [a for a in self._approvals.values() if state is None or a.effective_state(now) is state]
         return sorted(found, key=lambda a: a.created_at, reverse=True)[:limit]
 
+    def count_pending(self, agent: str, now: float) -> int:
+        with self._lock:
+            mine = [a for a in self._approvals.values() if a.agent == agent]
+        return sum(1 for a in mine if a.effective_state(now) is ApprovalState.PENDING)
+
     def resolve_approval(
         self, approval_id: str, approve: bool, by: str, reason: str, now: float, usable_for: float
     ) -> Approval:

@@ -157,6 +157,10 @@ class SqliteStore:
         found = self._db.run(lambda conn: conn.execute(sql, (*args, limit)).fetchall())
         return [rows.approval(r) for r in found]
 
+    def count_pending(self, agent: str, now: float) -> int:
+        sql = "SELECT count(*) FROM approvals WHERE state = 'pending' AND expires_at > ? AND agent = ?"
+        return int(self._db.run(lambda conn: conn.execute(sql, (now, agent)).fetchone()[0]))
+
     def resolve_approval(
         self, approval_id: str, approve: bool, by: str, reason: str, now: float, usable_for: float
     ) -> Approval:
