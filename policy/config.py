@@ -121,6 +121,7 @@ class ApprovalSettings(_Strict):
     hold_seconds: Duration = 25.0
     expire_after: Duration = 3600.0
     deny_cooldown: Duration = 300.0
+    max_pending_per_agent: int = Field(default=50, ge=1)  # past it, new approvals are refused (rate_limited)
     notify_url: str | None = None
     notify_secret: str | None = None
 
@@ -166,6 +167,7 @@ class ProxySettings(_Strict):
     unknown_hosts: Literal["policy", "allow", "deny"] = "policy"
     extra_ca: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=100, ge=1)  # JSON-RPC batch elements per request; larger batches are refused
 
 
 class ControlSettings(_Strict):
