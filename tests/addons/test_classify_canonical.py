@@ -5,7 +5,6 @@ call hash bound to the endpoint and body."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,7 +135,8 @@ def test_a_method_override_is_refused_or_judged_as_the_method_it_names(servers: 
     got = classify(r, None, RequestOptions(method_override=True))
     assert isinstance(got, RestCall)
     assert got.tool == "DELETE /v1/notes/1"
-    assert got.http is not None and got.http.method == "DELETE"
+    assert got.http is not None
+    assert got.http.method == "DELETE"
     with pytest.raises(ValueError, match="method_override"):
         run(servers, req("POST", "https://staging.test/v1/notes/1?_method=DELETE"))
 
