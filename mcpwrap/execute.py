@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from mcpwrap.argv import tool_of
+from mcpwrap.argv import command_arguments
 from mcpwrap.process import NOT_FOUND_STATUS
 from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind, refusal_text
 
@@ -35,9 +35,9 @@ def resolve_binary(name: str, path: str | None = None) -> str | None:
 
 
 def command_call(argv: Sequence[str], *, agent: str, session_id: str, cwd: str) -> ToolCall:
-    """The ToolCall of a command line: tool `BIN.SUBCOMMAND`, `args.argv` and `args.cwd`."""
-    server, tool = tool_of(argv)
-    arguments = {"argv": [os.path.basename(argv[0]), *argv[1:]], "cwd": cwd}
+    """The ToolCall of a command line: tool `BIN.SUBCOMMAND`, `args.argv`, `args.cwd` and what the command's
+    parser found (for git: `args.config`, `args.env`, `args.exec`, `args.force`; see mcpwrap/argv.py)."""
+    server, tool, arguments = command_arguments(argv, cwd, os.environ)
     return ToolCall(agent=agent, surface="cli", server=server, tool=tool, arguments=arguments, session_id=session_id)
 
 

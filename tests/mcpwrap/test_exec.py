@@ -65,7 +65,13 @@ def test_a_file_that_cannot_be_executed_exits_126_with_a_message(config: Path, t
 def test_the_call_carries_argv_with_the_binary_basename_and_the_working_directory() -> None:
     call = command_call(["/usr/bin/git", "-C", "r", "push"], agent="a", session_id="s", cwd="/w")
     assert (call.full_name, call.surface) == ("git.push", "cli")
-    assert call.arguments == {"argv": ["git", "-C", "r", "push"], "cwd": "/w"}
+    assert (call.arguments["argv"], call.arguments["cwd"]) == (["git", "-C", "r", "push"], "/w")
+    # what git's parser adds (mcpwrap/argv.py): the file that runs, the subcommand, whether it forces
+    assert (call.arguments["program"], call.arguments["subcommand"], call.arguments["force"]) == (
+        "/usr/bin/git",
+        "push",
+        False,
+    )
 
 
 def test_a_held_command_shows_its_approval_id_and_the_identical_rerun_passes_once_approved(tmp_path: Path) -> None:
