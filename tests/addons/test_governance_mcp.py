@@ -166,13 +166,14 @@ async def test_a_call_without_a_response_is_traced_as_an_error(tmp_path: Path) -
         assert rec["outcome"] == "error"
 
 
-async def test_json_rpc_to_an_unknown_host_is_still_governed_as_mcp(tmp_path: Path) -> None:
+async def test_json_rpc_to_an_unknown_host_is_judged_as_the_http_call_it_is(tmp_path: Path) -> None:
+    # Only a configured MCP server's POSTs are JSON-RPC; elsewhere the body is just an HTTP body (issue 13).
     with harness(tmp_path) as h:
         flow = make_flow("POST", "http://127.0.0.1:9999/mcp", call("delete_note", rid=1))
         await h.addon.request(flow)
-        assert flow.response is not None
-        assert json.loads(flow.response.content or b"")["result"]["isError"] is True
-        assert h.records[0]["server"] == "127.0.0.1"
+        (rec,) = h.records
+        assert (rec["server"], rec["tool"], rec["surface"]) == ("127.0.0.1", "127.0.0.1.POST /mcp", "http")
+        assert rec["args"]["method"] == "tools/call"
 
 
 async def test_a_refusal_leaves_out_structured_content_when_the_tool_declares_an_output_schema(tmp_path: Path) -> None:
