@@ -28,13 +28,13 @@ from policy.ratelimit import limits_for, refusal
 from policy.statedir import require_private
 from policy.store.base import Admission, Limits, Store
 from policy.store.sqlite import SqliteStore
+from policy.store.wakeup import ApprovalWakeup
 from policy.supervisor import Supervisor
 from policy.trace import TraceSink, TraceWriter
 from policy.trace.sink import LateOutcome
 
 log = logging.getLogger("agent_mesh.gate")
 
-HOLD_POLL_SECONDS = 0.05
 ADMIT_WAIT_SECONDS = 5.0  # as long as a store waits for its write lock before it gives up
 _ADMIT_FIRST_PAUSE = 0.0002
 _ADMIT_MAX_PAUSE = 0.005
@@ -72,6 +72,7 @@ class Gate:
         self._limits: dict[tuple[str | None, str], Limits] = {}
         self._decisions: dict[tuple[str, str], Decision] = {}
         self._guard = state_guard(self.config.state_dir)
+        self._wakeup = ApprovalWakeup(store, clock)
         self._held: dict[str, ToolCall] = {}  # trace id -> call, for verdicts check returned PENDING
 
     @classmethod
@@ -244,10 +245,12 @@ class Gate:
             if on_tick is not None and elapsed >= next_tick:
                 await on_tick(elapsed)
                 next_tick += tick_seconds
-            wait = min(HOLD_POLL_SECONDS, budget - elapsed)
+            wait = budget - elapsed
             if on_tick is not None:
                 wait = min(wait, max(0.0, next_tick - elapsed))
-            await asyncio.sleep(wait)
+            # One waiter thread reads the store for every held call and wakes this one when it is decided:
+            # thousands of held calls cost the event loop nothing while they wait.
+            await self._wakeup.wait(verdict.approval_id, wait)
 
     def _decided(self, verdict: Verdict) -> Verdict | None:
         try:
@@ -289,6 +292,7 @@ class Gate:
 
     async def aclose(self) -> None:
         """Flush the trace and close the store."""
+        self._wakeup.close()
         await asyncio.to_thread(self.sink.close)
         self.store.close()
 

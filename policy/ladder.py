@@ -67,6 +67,13 @@ class Ladder:
 
     async def _ask(self, call: ToolCall, decision: Decision, trace_id: str, key: str, now: float) -> Verdict:
         """Queue the pending approval; a new one goes to the supervisor first, if there is one."""
+        cap = self.config.approval.max_pending_per_agent
+        if self.store.count_pending(call.agent, now) >= cap:
+            # An agent that floods the queue cannot bury the approvals humans are looking for (nor hold the
+            # proxy's resources): past the cap, a new approval is refused until some are decided or expire.
+            reason = f"{call.agent} already has {cap} approvals pending (approval.max_pending_per_agent)"
+            hold = self.config.approval.hold_seconds
+            return Verdict(VerdictKind.RATE_LIMITED, decision, "limit:max_pending", reason, trace_id, retry_after=hold)
         wanted = Approval(
             id=new_id(),
             call_hash=call.call_hash,
