@@ -1,24 +1,30 @@
 """The built-in guard: no tool call may reach the mesh's own state (approvals, grants, the operator token).
 
 An agent that could write `state.db` or read `operator.token` could approve its own calls, so any call whose
-arguments name the state dir is denied before the policy is consulted — whatever the policy says.
+arguments name the state dir is denied before the policy is consulted — whatever the policy says. It is a
+seatbelt, not the fence (that is the state dir's permissions, policy/statedir.py): it reads what arguments
+say, decoded and normalised, with symlinks resolved for words that look like paths, and refuses recursive
+tools (`grep -r`, `find`, `tar`, …) over a folder that holds the state dir. It cannot see what a program
+reads on its own (a script's contents, a symlink found while walking a tree that a tool follows).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from policy.guard_cli import commands_of, walked
+from policy.guard_paths import PROTECTED_NAMES, StatePaths, decoded, lexical, words
 from policy.model import Action, Decision, ToolCall
 
 GUARD_RULE = "guard/state-dir"
 _MAX_DEPTH = 32
-# A name counts only as whole path segments: preceded by the start, a slash, a space, a quote, `=` or `:`,
-# and followed by the end, a slash, a space or a quote.
-_BEFORE = r"""(?<![^/\s'"=:])"""
-_AFTER = r"""(?![^/\s'"])"""
+# Symlinks are resolved for strings that are one path each, at most this many per call and this long: each
+# resolution is a few syscalls on the hot path (a command line's words are resolved all: it runs a process).
+_MAX_RESOLVED = 64
+_MAX_PATH = 4096
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -54,33 +60,114 @@ def _strings(value: Any, out: list[str], depth: int = 0) -> list[str]:
 
 
 def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
-    """A check that denies calls whose arguments mention the state dir (by absolute path, or by its folder
-    name when that name is the mesh's own, like `.agent-mesh`) or the operator token file."""
-    absolute = os.path.abspath(state_dir)
-    names = {absolute, os.path.realpath(absolute), "operator.token"}
-    name = os.path.basename(absolute)
-    if "agent-mesh" in name:
-        names.add(name)
-    # Whole path segments only: `/srv/state` must not match `/srv/statement.txt`.
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    pattern = re.compile(f"{_BEFORE}(?:{alternatives}){_AFTER}")
+    """A check that denies calls whose arguments reach the state dir: by absolute or relative path in any
+    spelling, through a symlink, by its folder name when that name is the mesh's own (`.agent-mesh`), by the
+    names of its files (`operator.token`, `state.db`), or by a recursive tool over a folder that holds it."""
+    paths = StatePaths(state_dir)
+    # The cheap pre-filter, one regex pass per string: it names the state (a folder name, a file name), may
+    # spell it otherwise (`%2E`, `\\-`, a glob), or is one path on its own (resolved: it may be a symlink).
+    needles = sorted({*paths.names, *PROTECTED_NAMES, "operator.tok", "state.d"}, key=len, reverse=True)
+    mentions = re.compile("|".join(map(re.escape, needles)) + r"|[%\\*?[]", re.IGNORECASE)
+    # Faster still: every needle but a plain folder name (`state`) holds a dot, and most strings have none.
+    plain = sorted(n for n in paths.names if "." not in n)
+    quick = re.compile("[.%\\\\*?[]" + "".join("|" + re.escape(n) for n in plain), re.IGNORECASE)
+    walkers = re.compile(r"(?:^|[\s;&|(/])(?:rg|ag|ack|find|fdfind|fd|du|tree|tar|bsdtar|7za?|mv|git|grep|egrep|"
+                         r"fgrep|rsync|cp|scp|ls|zip|rm|chmod|chown|chgrp|setfacl)(?:\s|$)")  # fmt: skip
+
+    def hit(texts: list[str], argv: list[str] | None, base: str) -> str | None:
+        budget = _MAX_RESOLVED
+        for text in texts:
+            if quick.search(text) is not None and mentions.search(text) is not None:
+                found = _text_hit(paths, text, base)
+                if found is not None:
+                    return found
+            if budget and ("/" in text or text[:1] == "~") and _one_path(text):
+                budget -= 1
+                real = paths.resolved(lexical(text, base))
+                if paths.inside(real):
+                    return f"{text!r} (that is {real})"
+        if argv is not None:
+            found = _argv_hit(paths, argv, base)
+            if found is not None:
+                return found
+        for text in texts:
+            if " " in text and walkers.search(text) is not None:
+                found = _argv_hit(paths, ["sh", "-c", text], base)  # a shell line, `cd` included
+                if found is not None:
+                    return found
+        return None
 
     def check(call: ToolCall) -> Decision | None:
         try:
             texts = _strings(call.arguments, [])
         except ValueError as exc:  # what cannot be inspected is refused, never waved through
             return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
-        for text in texts:
-            m = pattern.search(text)
-            if m is not None:
-                needle = m.group(0)
-                return Decision(
-                    Action.DENY,
-                    GUARD_RULE,
-                    f"the arguments name agent-mesh's own state ({needle!r}): agents may not read or change "
-                    "approvals, grants or the operator token",
-                    considered=(),
-                )
+        arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
+        cwd = arguments.get("cwd")
+        here = os.getcwd()
+        # Relative paths are looked for in the call's cwd (mcpwrap sets it for a command line) and in this
+        # process's: an MCP server's cwd is unknown, and an agent's `cwd` argument must not hide where it runs.
+        bases = (cwd, here) if type(cwd) is str and cwd.startswith("/") and cwd != here else (here,)
+        argv = arguments.get("argv")
+        if not (isinstance(argv, list) and argv and all(type(a) is str for a in argv)):
+            argv = None
+        for base in bases:
+            found = hit(texts, argv, base)
+            if found is not None:
+                return _deny(found)
         return None
 
     return check
+
+
+def _one_path(text: str) -> bool:
+    """A string that is a single path (`/srv/x`, `link/x`, `~/x`): worth resolving, it may be a symlink."""
+    return 0 < len(text) <= _MAX_PATH and ("/" in text or text[0] == "~") and not any(c.isspace() for c in text)
+
+
+def _text_hit(paths: StatePaths, text: str, base: str) -> str | None:
+    """What in one argument string names the state, if anything (pure: no filesystem call)."""
+    plain = decoded(text)
+    whole = not any(c.isspace() for c in plain)
+    for word in words(plain):
+        if paths.named(word, whole=whole):
+            return repr(word)
+        absolute = lexical(word, base)
+        if paths.inside(absolute):
+            return f"{word!r} (that is {absolute})"
+        if ("*" in word or "?" in word or "[" in word) and paths.glob_hits(absolute):
+            return f"{word!r} (a pattern that matches the state)"
+    return None
+
+
+def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str) -> str | None:
+    """A command line's words resolved as paths in its cwd (symlinks included), and its recursive commands
+    checked for walking a folder that holds the state dir."""
+    for command in commands_of(argv):
+        if command[0] in ("cd", "pushd") and len(command) > 1:  # later commands of a shell line start there
+            base = lexical(command[1], base)
+            continue
+        for arg in command[1:]:
+            value = arg.partition("=")[2] if arg.startswith("-") else arg
+            if value and len(value) <= _MAX_PATH:
+                real = paths.resolved(lexical(value, base))
+                if paths.inside(real):
+                    return f"{arg!r} (that is {real})"
+        folders = walked(command, base, os.path.lexists)
+        for folder in folders or ():
+            absolute = lexical(folder, base)
+            for candidate in dict.fromkeys([absolute, paths.resolved(absolute)]):
+                if paths.contains(candidate):
+                    tool = " ".join(command[:2]) if len(command) > 1 else command[0]
+                    return f"{tool!r} walks {candidate}, which holds the state dir"
+    return None
+
+
+def _deny(found: str) -> Decision:
+    return Decision(
+        Action.DENY,
+        GUARD_RULE,
+        f"the arguments reach agent-mesh's own state ({found}): agents may not read or change approvals, grants "
+        "or the operator token",
+        considered=(),
+    )

@@ -67,6 +67,9 @@ def make_private_dir(path: str | Path) -> Path:
         except FileExistsError:  # another process made it meanwhile
             return folder
     os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is masked by the umask; this is the mode we mean
+    # A state dir inside a repository ignores itself: `git add -A` / `git stash -u` never pick up the token.
+    if create_private_file(folder / ".gitignore"):
+        (folder / ".gitignore").write_text("# agent-mesh state: never commit it\n*\n", "utf-8")
     return folder
 
 

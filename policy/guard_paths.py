@@ -1,0 +1,135 @@
+"""Path spellings for the state-dir guard: the words of an argument string as the paths they name.
+
+An agent spells the state dir as it likes: `%2Eagent-mesh`, `file:///p/.agent-mesh/operator%2Etoken`,
+`//p/./.agent-mesh`, `sub/../.agent-mesh`, `STATE.DB`, `.agent-mes?/*`, or through a symlink committed in
+a repository. Words are decoded and normalised lexically (pure); symlinks are resolved only for words that
+look like paths (a few `lstat`s), after a cheap textual pre-filter has let the string through.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+# Files of the state dir that are dangerous wherever they are named: the operator token and the database.
+PROTECTED_NAMES = frozenset(
+    {"operator.token", "state.db", "state.db-wal", "state.db-shm", "state.db-journal", "mcp-pins.json"}
+)
+# What separates words in free text, shell lines and option values (`--db=x`, `k:v`, `a,b`).
+_SPLIT = re.compile(r"""[\s'"`=,;|&()<>{}]+|:(?!//)""")
+_SLASHES = re.compile(r"/{2,}")
+_GLOB = frozenset("*?[")
+_MAX_DECODES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A word that names the state: what it was and what it resolved to."""
+
+    word: str
+    resolved: str
+
+
+def decoded(text: str) -> str:
+    """`text` with percent-escapes decoded (repeatedly: `%252E` is `%2E` is `.`) and backslashes dropped (a
+    shell reads `.agent\\-mesh` as `.agent-mesh`)."""
+    for _ in range(_MAX_DECODES):
+        if "%" not in text:
+            break
+        once = unquote(text, errors="surrogateescape")
+        if once == text:
+            break
+        text = once
+    return text.replace("\\", "") if "\\" in text else text
+
+
+def words(text: str) -> Iterator[str]:
+    """The words of a decoded string that could be paths, with a `file:` URL's scheme and host removed."""
+    for word in _SPLIT.split(text):
+        if not word:
+            continue
+        if word[:5].lower() == "file:":
+            rest = word[5:]
+            if rest.startswith("//"):  # file://HOST/path: the host (empty, localhost) does not change the path
+                rest = "/" + rest[2:].partition("/")[2]
+            word = rest
+        yield word
+
+
+def lexical(word: str, base: str) -> str:
+    """`word` as an absolute, normalised path: `~` expanded, relative to `base`, `//`, `.` and `..` resolved."""
+    if word.startswith("~"):
+        word = os.path.expanduser(word)
+    path = word if word.startswith("/") else base + "/" + word
+    return posixpath.normpath(_SLASHES.sub("/", path))
+
+
+class StatePaths:
+    """The state dir's spellings, computed once at config load: its absolute and real paths, its name."""
+
+    def __init__(self, state_dir: str) -> None:
+        absolute = posixpath.normpath(os.path.abspath(state_dir))
+        real = os.path.realpath(absolute)
+        self.roots = tuple(dict.fromkeys([absolute, real]))
+        self._folded = tuple(r.casefold() for r in self.roots)
+        self.name = posixpath.basename(absolute)
+        self.names = frozenset(posixpath.basename(r) for r in self.roots)  # a symlinked state dir has two
+        self._name_folded = self.name.casefold()
+        # A name as distinctive as the mesh's own (`.agent-mesh`) is the state wherever it appears in a path;
+        # a plain one (`state`) only where a path starts with it, as the configured relative `state_dir` does.
+        self.distinctive = "agent-mesh" in self._name_folded
+
+    def inside(self, path: str) -> bool:
+        """Whether the absolute, normalised `path` is the state dir or in it (case-insensitively: a macOS
+        volume opens `STATE.DB` as `state.db`)."""
+        folded = path.casefold()
+        return any(folded == r or folded.startswith(r + "/") for r in self._folded)
+
+    def contains(self, path: str) -> bool:
+        """Whether the state dir is `path` or below it: a recursive tool over `path` reaches it."""
+        folded = path.casefold().rstrip("/") or "/"
+        prefix = folded if folded.endswith("/") else folded + "/"
+        return any(r == folded or r.startswith(prefix) for r in self._folded)
+
+    def named(self, word: str, *, whole: bool) -> bool:
+        """Whether a path segment of `word` names the state by its name alone, whatever folder it is in.
+
+        A plain state dir name (`state`) counts where a relative path starts with it (`state/x`, `./state`), or
+        as a whole argument; in free text it is an ordinary word."""
+        segments = [s.casefold() for s in word.split("/") if s and s != "."]
+        if any(s in PROTECTED_NAMES for s in segments):
+            return True
+        if self.distinctive and self._name_folded in segments:
+            return True
+        relative = bool(segments) and not word.startswith(("/", "~")) and segments[0] == self._name_folded
+        return relative and (whole or "/" in word)
+
+    def glob_hits(self, pattern: str) -> bool:
+        """Whether a shell pattern (`.agent-mes?/*`, `/p/*/state.db`, `operator.tok*`) can match the state."""
+        for segment in pattern.split("/"):
+            # `*` alone would match the token's name too, but names every file: only patterns with a stem count.
+            stem = sum(c not in "*?[]" for c in segment) >= 3
+            if stem and any(c in _GLOB for c in segment) and _matches_a_name(segment.casefold()):
+                return True
+        if not pattern.startswith("/"):
+            return False
+        rx = re.compile(glob.translate(pattern.casefold(), recursive=True, include_hidden=True))
+        return any(rx.match(r) or rx.match(r + "/operator.token") or rx.match(r + "/state.db") for r in self._folded)
+
+    @staticmethod
+    def resolved(path: str) -> str:
+        """`path` with symlinks resolved (a few lstat calls; a path that does not exist resolves lexically)."""
+        try:
+            return os.path.realpath(path)
+        except (OSError, ValueError):
+            return path
+
+
+def _matches_a_name(segment: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, segment) for name in PROTECTED_NAMES)
