@@ -236,10 +236,12 @@ def _glob_matcher(value: str) -> Callable[[str], bool]:
 
 
 def _prefix_matcher(value: str, prefix: str | None) -> Callable[[str], bool]:
-    """`startswith`: by whole segments of canonical paths when the operand is path-like, else by text."""
+    """`startswith`: by whole segments of canonical paths when the operand is path-like, else by text.
+    A trailing slash keeps its meaning: `/tmp/` is what is inside /tmp, `/tmp` is /tmp and what is inside."""
     if prefix is None:
         return lambda s: s.startswith(value)
-    return lambda s: (form := path_form(s)) is not None and under(form, prefix)
+    strict = value.endswith("/") and prefix != "/"
+    return lambda s: (form := path_form(s)) is not None and under(form, prefix) and not (strict and form == prefix)
 
 
 def _same(value: Any) -> Callable[[Any], bool]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from policy import ConfigError, compile_policies, load_config, parse_duration
+from policy import ConfigError, ToolCall, compile_policies, decide, load_config, parse_duration
 from policy.cli import cli
 from policy.config import find_config, load_config_text
 from policy.locate import ENV_VAR
@@ -140,3 +143,110 @@ def test_durations_parse(text: object, seconds: float) -> None:
 def test_bad_durations_are_refused(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+# --- bounded work: linear-time regexes, capped YAML -----------------------------------------------------
+
+REGEX_RULE = (
+    "version: 1\npolicies:\n  - name: p\n    rules:\n      - name: {name}\n        tools: [x.y]\n"
+    "        when: {{args.s: {{regex: '{rx}'}}}}\n        action: allow\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("rx", "feature"),
+    [
+        (r"(a)\1", r"a backreference (\1)"),
+        (r"(?P<w>a)(?P=w)", "a named backreference"),
+        ("(?=x)x", "a lookahead"),
+        ("(?!x)y", "a negative lookahead"),
+        ("(?<=x)y", "a lookbehind"),
+        ("(?<!x)y", "a negative lookbehind"),
+        ("(?>a+)b", "an atomic group"),
+        ("a*+", "a possessive quantifier"),
+        (r"a\Z", r"\Z (RE2 writes end of text as \z)"),
+    ],
+)
+def test_a_regex_feature_re2_lacks_is_a_config_error_naming_file_line_rule_and_feature(
+    tmp_path: Path, rx: str, feature: str
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(REGEX_RULE.format(name="names-only", rx=rx))
+    with pytest.raises(ConfigError) as err:
+        compile_policies(load_config(str(cfg)))
+    message = str(err.value)
+    assert message.startswith(f"{cfg}:7: policies[0].rules[0].when.args.s.regex: bad regex")
+    assert f"uses {feature}" in message
+    assert "(rule p/names-only)" in message
+
+
+def test_a_regex_that_backtracks_for_minutes_in_python_decides_at_once(tmp_path: Path) -> None:
+    # Python's re needs ~2^40 steps for this argument; RE2 is linear. The subprocess's timeout only bounds a
+    # regression (a hang), it measures nothing.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(REGEX_RULE.format(name="words", rx="^([a-z]+)+$"))
+    argument = '{"s": "' + "a" * 40 + '!"}'
+    cmd = [sys.executable, "-m", "policy.cli", "explain", "--config", str(cfg), "--agent", "a", "--tool", "x.y"]
+    proc = subprocess.run([*cmd, "--args", argument, "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rule"] == "default"  # no match, so nothing allows it
+
+
+def test_regexes_search_and_dollar_is_the_end_of_the_text(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(REGEX_RULE.format(name="words", rx="^[a-z]+$"))
+    ps = compile_policies(load_config(str(cfg)))
+    allowed = [decide(ToolCall("a", "cli", "x", "y", {"s": s}), ps).action.value for s in ("abc", "abc\n", "ab1")]
+    assert allowed == ["allow", "deny", "deny"]  # Python's `$` would also pass "abc\n"
+
+
+BOMB = "version: 1\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly_with_exit_two_and_small_memory(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    assert len(BOMB) < 1024
+    script = (
+        "import resource, subprocess, sys\n"
+        f"p = subprocess.run([sys.executable, '-m', 'policy.cli', 'check', '--config', {str(bomb)!r}],"
+        " capture_output=True, text=True)\n"
+        "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "print(p.stdout + p.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    status, max_rss_kb = map(int, proc.stdout.split("\n", 1)[0].split())
+    assert status == 2, proc.stdout
+    assert max_rss_kb < 200_000, proc.stdout  # the expanded document would be ~390 million values
+    assert f"{bomb}:7: YAML aliases expand to more than" in proc.stdout
+    assert "Traceback" not in proc.stdout
+
+
+def test_too_many_yaml_aliases_are_refused_at_the_alias_line() -> None:
+    text = "version: 1\nx: &x 1\ny: [" + ", ".join(["*x"] * 300) + "]\n"
+    with pytest.raises(ConfigError, match="more than 200 YAML aliases") as err:
+        load_config_text(text, "many.yaml")
+    assert err.value.line == 3
+
+
+def test_a_yaml_value_that_contains_itself_is_refused() -> None:
+    with pytest.raises(ConfigError, match="refers to a value that contains it"):
+        load_config_text("version: 1\npolicies: &p [{name: x, rules: *p}]\n", "cycle.yaml")
+
+
+def test_yaml_nested_too_deeply_is_refused() -> None:
+    with pytest.raises(ConfigError, match="nested deeper than 64"):
+        load_config_text("version: 1\nx: " + "[" * 100 + "]" * 100 + "\n", "deep.yaml")
+    with pytest.raises(ConfigError, match="nested deeper than 64"):
+        load_config_text("version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n", "deeper.yaml")
+
+
+def test_a_few_anchors_for_shared_rule_parts_still_load() -> None:
+    text = (
+        "version: 1\npolicies:\n  - name: p\n    rules:\n"
+        "      - {tools: [a.b], when: &tmp {args.path: {glob: /tmp/**}}, action: allow}\n"
+        "      - {tools: [a.c], when: *tmp, action: allow}\n"
+    )
+    assert len(load_config_text(text, "anchors.yaml").config.policies[0].rules) == 2

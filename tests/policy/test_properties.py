@@ -73,3 +73,77 @@ def test_decide_never_raises_and_never_allows_past_a_matching_deny(
 def test_an_evaluation_error_never_becomes_an_allow(tool: str, args: dict[str, Any]) -> None:
     call = ToolCall("a", "mcp_stdio", "fs", "write_file", {**args, "amount": "not a number"})
     assert decide(call, PS).action is Action.DENY
+
+
+# --- paths are compared as paths: no spelling of a path outside /tmp passes a /tmp rule ---------------
+
+PATHS = compile_policies(
+    load_config_text(
+        """
+version: 1
+policies:
+  - name: paths
+    rules:
+      - {name: starts, tools: [t.starts], when: {args.path: {startswith: /tmp/}}, action: allow}
+      - {name: globbed, tools: [t.globbed], when: {args.path: {glob: "/tmp/**"}}, action: allow}
+      - {name: exact, tools: [t.exact], when: {args.path: {eq: /tmp/notes.txt}}, action: allow}
+      - {name: listed, tools: [t.listed], when: {args.path: {in: [/tmp/notes.txt, /tmp/todo.txt]}}, action: allow}
+      - {name: not-passwd, tools: [t.ne], when: {args.path: {ne: /etc/passwd}}, action: allow}
+      - {name: uri, tools: [t.uri], when: {args.path: {startswith: "file:///tmp/"}}, action: allow}
+""",
+        "paths.yaml",
+    )
+)
+segments = st.sampled_from(["etc", "passwd", "tmp", "home", "x", "notes.txt", "todo.txt", "..", ".", ""])
+
+
+def _canonical(parts: list[str]) -> str:
+    out: list[str] = []
+    for p in parts:
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(p)
+    return "/" + "/".join(out)
+
+
+@st.composite
+def spellings(draw: st.DrawFn) -> tuple[str, str]:
+    """(a hostile spelling of a path, the path it names): `.`/`..`/empty segments, leading `//`, file URIs
+    with percent-encoded bytes."""
+    parts = draw(st.lists(segments, min_size=1, max_size=8))
+    text = "/" * draw(st.integers(1, 3)) + "/".join(parts)
+    if draw(st.booleans()):
+        encoded = "".join(f"%{ord(c):02X}" if c in "." and draw(st.booleans()) else c for c in text)
+        text = draw(st.sampled_from(["file://", "FILE://", "file://localhost"])) + "/" + encoded.lstrip("/")
+    return text, _canonical(parts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(spelling=spellings())
+def test_every_path_operator_judges_a_spelling_as_the_path_it_names(spelling: tuple[str, str]) -> None:
+    text, path = spelling
+    inside = path.startswith("/tmp/")
+
+    def allowed(tool: str) -> bool:
+        return decide(ToolCall("a", "mcp_stdio", "t", tool, {"path": text}), PATHS).action is Action.ALLOW
+
+    assert allowed("starts") is inside
+    assert allowed("uri") is inside
+    assert allowed("globbed") is inside
+    assert allowed("exact") is (path == "/tmp/notes.txt")
+    assert allowed("listed") is (path in ("/tmp/notes.txt", "/tmp/todo.txt"))
+    assert allowed("ne") is (path != "/etc/passwd")
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(alphabet="abc/._-*", max_size=40), pattern=st.text(alphabet="abc/.*?", min_size=1, max_size=10))
+def test_tool_globs_match_on_re2_exactly_as_the_python_translation_does(name: str, pattern: str) -> None:
+    from policy.conditions import compile_glob, compile_glob_linear
+
+    for path_mode in (False, True):
+        expected = compile_glob(pattern, path_mode=path_mode).match(name) is not None
+        assert compile_glob_linear(pattern, path_mode=path_mode).match(name) is expected
