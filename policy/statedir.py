@@ -20,7 +20,7 @@ from policy.errors import StoreUnavailable
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 CONFDIR = "mitmproxy"
-# Certificates (never keys) that agents are meant to be handed: readable by others is fine, writable is not.
+# Certificates (never keys) that agents are meant to be handed, and public keys (`*.pub`).
 PUBLIC_FILES = frozenset(
     {
         "ca-bundle.pem",
@@ -106,17 +106,22 @@ def exposures(state_dir: str | Path) -> list[Exposure]:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            open_bits = 0o022 if name in PUBLIC_FILES else 0o077
-            if st.st_mode & open_bits:
-                fix = "chmod go-w" if name in PUBLIC_FILES else "chmod 600"
+            public = is_public(name)
+            if st.st_mode & (0o022 if public else 0o077):
+                fix = "chmod go-w" if public else "chmod 600"
                 found.append(Exposure(path, stat.S_IMODE(st.st_mode), f"{fix} {_quote(path)}", False))
     return found
+
+
+def is_public(name: str) -> bool:
+    """A certificate or public key, meant to be handed out: readable by others is fine, writable is not."""
+    return name in PUBLIC_FILES or name.endswith(".pub")
 
 
 def is_secret(name: str) -> bool:
     """Whether a file of the state dir is the state itself or a secret (by name: never handed to agents)."""
     low = name.lower()
-    return name not in PUBLIC_FILES and (low.startswith(_STATE_PREFIXES) or any(w in low for w in _SECRET_WORDS))
+    return not is_public(name) and (low.startswith(_STATE_PREFIXES) or any(w in low for w in _SECRET_WORDS))
 
 
 def explain(state_dir: str | Path, found: list[Exposure]) -> str:

@@ -14,7 +14,14 @@ import pytest
 
 from policy import Gate, LoadedConfig, Outcome, SqliteStore, ToolCall, load_config_text
 from policy.control.auth import load_or_create_token
-from policy.statedir import StateDirExposed, exposures, forget_checks, make_private_dir, require_private
+from policy.statedir import (
+    StateDirExposed,
+    exposures,
+    forget_checks,
+    is_public,
+    make_private_dir,
+    require_private,
+)
 from policy.store.base import Limits
 
 COUNTED = Limits("p", per_minute=1000)  # a budget, so that admitting a call writes to state.db
@@ -78,7 +85,9 @@ def test_a_gate_on_a_fresh_state_dir_records_into_private_files(tmp_path: Path) 
     assert mode(state) == 0o700
     files = [p for p in state.iterdir() if p.is_file()]
     assert any(p.name == "traces.jsonl" for p in files)
-    assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
+    private = [p for p in files if not is_public(p.name)]
+    assert {p.name: mode(p) for p in private} == {p.name: 0o600 for p in private}
+    assert (state / ".gitignore").read_text().splitlines()[-1] == "*"  # `git add -A` never takes the state
     assert exposures(state) == []
 
 
