@@ -88,3 +88,40 @@ def test_the_call_hash_is_canonical_over_argument_order() -> None:
     b = ToolCall("ann", "mcp_stdio", "fs", "w", {"b": [1, {"d": 3, "c": 2}], "a": 1})
     assert a.call_hash == b.call_hash
     assert a.call_hash != ToolCall("bob", "cli", "fs", "w", dict(a.arguments)).call_hash
+
+
+def test_the_default_reads_by_name_on_an_mcp_http_server_only_when_it_is_configured() -> None:
+    from policy.config import default_config_text
+
+    text = default_config_text() + "servers:\n  notes: {mcp_url: 'http://127.0.0.1:9/mcp'}\n"
+    ps = compile_policies(load_config_text(text, "default-plus-server.yaml"))
+
+    def action(server: str, tool: str) -> str:
+        return decide(ToolCall("a", "mcp_http", server, tool), ps).action.value
+
+    assert action("notes", "get_note") == "allow"
+    assert action("notes", "resources/read") == "allow"
+    assert action("notes", "delete_note") == "human_approval"
+    assert action("evil.example", "get_note") == "human_approval"
+    assert action("evil.example", "resources/read") == "human_approval"
+
+
+def test_a_file_uri_glob_matches_uri_and_path_spellings_of_the_same_file() -> None:
+    ps = _ps(
+        "version: 1\npolicies:\n  - name: p\n    rules:\n"
+        "      - {tools: ['*'], when: {args.uri: {glob: 'file:///etc/**'}}, action: deny}\n"
+        "      - {tools: ['*'], action: allow}\n"
+    )
+    for uri in ("file:///etc/passwd", "file://localhost/etc/shadow", "file:///tmp/..%2Fetc/passwd", "/etc/hosts",
+                "file:///%65tc/passwd", "FILE:///etc/passwd", "file:////etc/passwd"):  # fmt: skip
+        assert decide(ToolCall("a", "mcp_stdio", "fs", "resources/read", {"uri": uri}), ps).action is Action.DENY, uri
+    assert (
+        decide(ToolCall("a", "mcp_stdio", "fs", "resources/read", {"uri": "file:///tmp/x"}), ps).action is Action.ALLOW
+    )
+
+
+def test_a_glob_in_a_tool_name_runs_in_linear_time_on_a_long_agent_chosen_name() -> None:
+    # `*a*a*a*a*b` on Python's re is O(n^5) over an HTTP path the agent picks; on RE2 it is one pass.
+    ps = _ps("version: 1\npolicies:\n  - name: p\n    rules:\n      - {tools: ['*a*a*a*a*b'], action: allow}\n")
+    call = ToolCall("a", "http", "api", "POST /" + "a" * 20_000)
+    assert decide(call, ps).rule == "default"
