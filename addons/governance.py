@@ -138,7 +138,7 @@ class Governance:
         self.mcp.trusted = frozenset(n for n, s in loaded.config.servers.items() if s.mcp_url)
         if self.streams is not None:
             self.streams.close("the configuration was reloaded")
-        self.streams = McpStreams(self.judge.gate.finish, self.mcp.visible)
+        self.streams = McpStreams(self.judge.gate.finish, self.mcp.visible, self.mcp.hides, self.mcp.asked)
         if old is not None:
             ctx.master.event_loop.create_task(old.gate.aclose())
         log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))
@@ -315,7 +315,7 @@ class Governance:
             return
         peer = self.ws.get(flow.id)
         if peer is None or self.judge is None:
-            message.drop()  # nobody judged this socket's upgrade: nothing flows on it
+            message.drop()  # type: ignore[no-untyped-call]  # nobody judged the upgrade: nothing flows
             return
         await judge_ws_message(self.judge, flow, peer, message)
 
@@ -426,7 +426,7 @@ class Governance:
 def _proxy_listen_addresses() -> list[tuple[str, int]]:
     """Where this mitmproxy listens (from its proxyserver addon; none under a test harness)."""
     try:
-        server = ctx.master.addons.get("proxyserver")
+        server = ctx.master.addons.get("proxyserver")  # type: ignore[no-untyped-call]
     except Exception:  # no master (a bare test context)
         return []
     if server is None:

@@ -1,5 +1,6 @@
 """Following MCP calls to their answers: JSON bodies and SSE streams are read for each tracked call's
-outcome, `tools/list` results are filtered, and answers to refused calls are swapped for the refusal."""
+outcome, list results are filtered, answers to refused calls are swapped for the refusal, and requests the
+server sends its client in a stream are checked (addons/mcp_asked.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,22 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from addons.mcp_messages import RequestId, encode, filter_tools
 from addons.sse_stream import SseParser, format_event
-from policy import Outcome, ToolCall, Verdict
-from policy.model import readonly
+from policy import Outcome, ToolCall, Verdict, filter_list
+from policy.model import parse_json, readonly
+from policy.wire.listing import Hidden
+
+if TYPE_CHECKING:
+    from addons.mcp_asked import AskedRequests
 
 Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
 # (agent, server, session, tool) -> whether the agent may see the tool in tools/list.
 Visible = Callable[[str, str, str | None, dict[str, Any]], bool]
+# (agent, server, session) -> what to hide from that agent's resources/prompts lists (policy.wire.listing).
+Hides = Callable[[str, str, str | None], Hidden]
 
 
 def id_key(request_id: object) -> str:
@@ -74,18 +81,24 @@ class LateAnswer:
 class ResponseTracker:
     """The calls of one exchange (or one legacy SSE session) waiting for their JSON-RPC responses."""
 
-    def __init__(self, finish: Finish, visible: Visible) -> None:
+    def __init__(
+        self, finish: Finish, visible: Visible, hides: Hides | None = None, asked: AskedRequests | None = None
+    ) -> None:
         self._finish = finish
         self._visible = visible
+        self._hides = hides
+        self.asked = asked
         self.calls: dict[str, Tracked] = {}
-        self.lists: dict[str, tuple[str, str, str | None]] = {}
+        self.lists: dict[str, tuple[str, str, str | None, str]] = {}
         self.substitutes: dict[str, dict[str, Any]] = {}
 
     def track_call(self, request_id: RequestId | None, call: ToolCall, verdict: Verdict) -> None:
         self.calls[id_key(request_id)] = Tracked(call, verdict, time.perf_counter())
 
-    def track_list(self, request_id: RequestId | None, agent: str, server: str, session: str | None) -> None:
-        self.lists[id_key(request_id)] = (agent, server, session)
+    def track_list(
+        self, request_id: RequestId | None, agent: str, server: str, session: str | None, method: str = "tools/list"
+    ) -> None:
+        self.lists[id_key(request_id)] = (agent, server, session, method)
 
     def substitute(self, request_id: RequestId | None, response: dict[str, Any]) -> None:
         """The upstream's answer to this id (to the ping sent in place of a refused call) becomes `response`."""
@@ -116,8 +129,13 @@ class ResponseTracker:
             self._finish(tracked.call, tracked.verdict, _outcome(msg, status, latency))
         listed = self.lists.pop(key, None)
         if listed is not None and "result" in msg:
-            agent, server, session = listed
-            result, removed = filter_tools(msg["result"], lambda t: self._visible(agent, server, session, t))
+            agent, server, session, method = listed
+            if method == "tools/list":
+                result, removed = filter_tools(msg["result"], lambda t: self._visible(agent, server, session, t))
+            elif self._hides is not None:
+                result, removed = filter_list(method, msg["result"], self._hides(agent, server, session))
+            else:
+                return None
             if removed:
                 return {**msg, "result": result}
         return None
@@ -167,11 +185,13 @@ class SseRewriter:
         status: int | None,
         on_endpoint: Callable[[str], None] | None = None,
         prefix: bytes = b"",
+        session: str = "",
     ) -> None:
         self.tracker = tracker
         self._status = status
         self._on_endpoint = on_endpoint
         self._prefix = prefix
+        self._session = session
         self._parser = SseParser()
 
     def __call__(self, chunk: bytes) -> bytes:
@@ -183,12 +203,38 @@ class SseRewriter:
         for event in self._parser.feed(chunk):
             if event.event == "endpoint" and self._on_endpoint is not None:
                 self._on_endpoint(event.data)
-            if event.event != "message" or not event.data or not self.tracker.waiting:
+            if event.event != "message" or not event.data:
                 out.append(event.raw)
                 continue
-            rewritten = self._rewrite(event.data)
+            asks = self.tracker.asked is not None and '"method"' in event.data and '"id"' in event.data
+            if not asks and not self.tracker.waiting:
+                out.append(event.raw)
+                continue
+            rewritten = self._asks(event.data) if asks else None
+            if self.tracker.waiting:
+                rewritten = self._rewrite(rewritten or event.data) or rewritten
             out.append(format_event(rewritten, event_id=event.id) if rewritten is not None else event.raw)
         return b"".join(out)
+
+    def _asks(self, data: str) -> str | None:
+        """The event's data with each server request the policy denies replaced by a ping (None: unchanged)."""
+        assert self.tracker.asked is not None
+        try:
+            value = parse_json(data.encode("utf-8"))
+        except (ValueError, RecursionError):
+            return None
+        items = value if isinstance(value, list) else [value]
+        changed = False
+        out: list[Any] = []
+        for item in items:
+            swap = None
+            if isinstance(item, dict) and isinstance(item.get("method"), str) and "id" in item:
+                swap = self.tracker.asked.passing(item, self._session)
+            changed = changed or swap is not None
+            out.append(swap if swap is not None else item)
+        if not changed:
+            return None
+        return encode(out if isinstance(value, list) else out[0]).decode("utf-8")
 
     def _rewrite(self, data: str) -> str | None:
         body = self.tracker.process_body(data.encode("utf-8"), self._status)

@@ -1,5 +1,6 @@
-"""One POSTed JSON-RPC body to an MCP server: judge each `tools/call`, then answer, forward, or forward with
-refused elements swapped for pings whose answers become the refusals (batches, the 2024-11-05 transport)."""
+"""One POSTed JSON-RPC body to an MCP server: judge each call (every request kind policy.wire.kinds says is
+one, and the client's answers to its server's requests), then answer, forward, or forward with refused
+elements swapped for pings whose answers become the refusals (batches, the 2024-11-05 transport)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,36 @@ from mitmproxy import http
 
 from addons.classify import McpBody
 from addons.judging import Judge, annotate
+from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
 from addons.mcp_messages import (
     HEADER_MISMATCH,
     INVALID_PARAMS,
+    REFUSED,
+    SESSION_HEADER,
     RpcMessage,
     encode,
     error_response,
     is_modern,
     protocol_version_of,
     refusal_response,
-    tool_call_of,
 )
 from addons.proxy_auth import Identity
-from policy import HttpInfo, Outcome, ToolCall, Verdict, refusal_payload, refusal_text
+from policy import (
+    Action,
+    HttpInfo,
+    Outcome,
+    RequestKind,
+    RequestRole,
+    ToolCall,
+    Verdict,
+    classify_request,
+    decide,
+    policy_hides,
+    refusal_payload,
+    refusal_text,
+)
+from policy.wire.listing import Hidden
 
 JSON = {"content-type": "application/json"}
 PROXY_AUTHORIZATION = "proxy-authorization"
@@ -37,6 +54,8 @@ class _Judged:
     call: ToolCall
     modern: bool
     verdict: Verdict | None = None
+    is_tool: bool = False
+    asked: Asked | None = None  # set when this is the client's answer to its server's request
 
 
 class McpHandler:
@@ -50,6 +69,16 @@ class McpHandler:
         # agent's own server must not make a configured server's destructive tool look read-only.
         self.trusted: frozenset[str] = frozenset()
         self.with_output_schema: set[tuple[str, str]] = set()
+        self.asked = AskedRequests(self.denies)
+
+    def hides(self, agent: str, server: str, session: str | None) -> Hidden:
+        """What to hide from this agent's resources/prompts lists of `server` (policy.wire.listing)."""
+        return policy_hides(self.judge.gate, agent=agent, surface="mcp_http", server=server, session=session)
+
+    def denies(self, agent: str, server: str, kind: RequestKind, session: str | None) -> bool:
+        """Whether the policy alone denies a server's request to the client (checked inside its event stream)."""
+        call = ToolCall(agent, "mcp_http", server, kind.tool, kind.arguments or {}, session)
+        return decide(call, self.judge.gate.policy_set).action is Action.DENY
 
     def visible(self, agent: str, server: str, session: str | None, tool: dict[str, Any]) -> bool:
         """tools/list filtering; remembers each tool's annotations for the calls that follow."""
@@ -76,23 +105,39 @@ class McpHandler:
     ) -> None:
         """Set `flow.response` (answered here) or leave the request to be forwarded, maybe rewritten."""
         agent = identity.agent
-        session = headers.get("mcp-session-id") or identity.session or flow.client_conn.id
+        mcp_session = headers.get(SESSION_HEADER) or ""
+        session = mcp_session or identity.session or flow.client_conn.id
+        self.asked.met(mcp_session, agent, body.server)
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}
         for i, msg in enumerate(body.messages):
-            if msg.method == "tools/list" and msg.has_id:
-                tracker.track_list(msg.id, agent, body.server, session)
-            if msg.method != "tools/call":
+            if msg.method is None:
+                asked = self.asked.answered(mcp_session, msg.raw)
+                if asked is not None:  # the client answers its server's request: that request is the call
+                    args = asked.kind.arguments or {}
+                    call = ToolCall(agent, "mcp_http", body.server, asked.kind.tool, args, session, info)
+                    judged.append(_Judged(msg, call, False, asked=asked))
                 continue
-            version = protocol_version_of(msg, headers)
+            if not msg.has_id:
+                if not msg.method.startswith("notifications/"):
+                    answers[i] = {}  # a call without an id cannot be answered, so cannot be refused: not run
+                continue
             try:
-                name, args = tool_call_of(msg)
+                kind = classify_request(msg.method, msg.raw.get("params"))
             except ValueError as exc:
                 answers[i] = error_response(msg.id, INVALID_PARAMS, str(exc))
                 continue
-            ann = self.annotations.get((body.server, name), {})
-            call = ToolCall(agent, "mcp_http", body.server, name, args, session, info, version, ann)
-            judged.append(_Judged(msg, call, is_modern(version)))
+            if kind.role is RequestRole.LIST:
+                tracker.track_list(msg.id, agent, body.server, session, msg.method)
+            if not kind.is_call:
+                continue
+            version = protocol_version_of(msg, headers)
+            is_tool = msg.method == "tools/call"
+            # Annotations describe tools: a resource read or an unknown method has none to trust.
+            ann = self.annotations.get((body.server, kind.tool), {}) if is_tool else {}
+            args = kind.arguments or {}
+            call = ToolCall(agent, "mcp_http", body.server, kind.tool, args, session, info, version, ann)
+            judged.append(_Judged(msg, call, is_modern(version), is_tool=is_tool))
         if len(judged) == 1:
             verdicts = [await self.judge.judge(flow, judged[0].call)]
         else:
@@ -101,26 +146,51 @@ class McpHandler:
             j.verdict = verdict
         annotate(flow, [(j.call, v) for j, v in zip(judged, verdicts, strict=True)])
         index: dict[int, int] = {}
+        replaced: dict[int, dict[str, Any]] = {}
         for j in judged:
             assert j.verdict is not None
-            if j.verdict.allowed:
+            if j.verdict.allowed and j.asked is None:
                 tracker.track_call(j.msg.id, j.call, j.verdict)
                 continue
-            self.judge.gate.finish(j.call, j.verdict, Outcome(False))
             index = index or {id(m): i for i, m in enumerate(body.messages)}
-            if j.msg.has_id:
-                answers[index[id(j.msg)]] = refusal_response(
-                    j.msg.id,
-                    refusal_payload(j.verdict),
-                    refusal_text(j.verdict),
-                    modern=j.modern,
-                    refuse_as=self.refuse_as,
-                    structured=(body.server, j.call.tool) not in self.with_output_schema,
-                )
-            else:
-                answers[index[id(j.msg)]] = {}
+            if j.asked is not None:
+                self._answer_to_server(j, j.verdict, replaced, index[id(j.msg)])
+                continue
+            self.judge.gate.finish(j.call, j.verdict, Outcome(False))
+            payload, text = refusal_payload(j.verdict), refusal_text(j.verdict)
+            if not j.is_tool:  # only a tool call has a result shape for errors
+                answers[index[id(j.msg)]] = error_response(j.msg.id, REFUSED, text, dict(payload))
+                continue
+            answers[index[id(j.msg)]] = refusal_response(
+                j.msg.id,
+                payload,
+                text,
+                modern=j.modern,
+                refuse_as=self.refuse_as,
+                structured=(body.server, j.call.tool) not in self.with_output_schema,
+            )
+        if replaced:
+            body = _replaced(body, replaced)
+            if not answers:
+                raws = [m.raw for m in body.messages]
+                flow.request.content = encode(raws if body.is_batch else raws[0])
         if answers:
             self._apply(flow, body, answers, tracker, legacy)
+
+    def _answer_to_server(self, j: _Judged, verdict: Verdict, replaced: dict[int, dict[str, Any]], i: int) -> None:
+        """The client's answer to its server's request: forwarded if the request is allowed, else an error."""
+        assert j.asked is not None
+        if verdict.allowed and not j.asked.withheld:
+            self.judge.gate.finish(j.call, verdict, Outcome(True))
+            return
+        if verdict.allowed:
+            # Withheld in the stream while the policy denied it, allowed now (a reload): the client never saw it.
+            why = "agent-mesh withheld this request from the client while the policy denied it"
+            self.judge.gate.finish(j.call, verdict, Outcome(False, error=why))
+            replaced[i] = error_response(j.msg.id, REFUSED, why)
+            return
+        self.judge.gate.finish(j.call, verdict, Outcome(False))
+        replaced[i] = error_response(j.msg.id, REFUSED, refusal_text(verdict), dict(refusal_payload(verdict)))
 
     def _apply(
         self,
@@ -154,6 +224,12 @@ class McpHandler:
             flow.response = http.Response.make(202, b"", {})
             return
         flow.request.content = encode(out if body.is_batch else out[0])
+
+
+def _replaced(body: McpBody, replaced: dict[int, dict[str, Any]]) -> McpBody:
+    """`body` with some of the client's responses replaced (refusals of its server's requests)."""
+    messages = [RpcMessage(replaced[i], None, True) if i in replaced else m for i, m in enumerate(body.messages)]
+    return McpBody(body.server, messages, body.is_batch)
 
 
 def header_mismatch(flow: http.HTTPFlow, body: McpBody, message: str) -> None:

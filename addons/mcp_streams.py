@@ -7,7 +7,8 @@ from urllib.parse import urljoin, urlsplit
 
 from mitmproxy import http
 
-from addons.mcp_exchange import Finish, ResponseTracker, SseRewriter, Visible, unanswered
+from addons.mcp_asked import AskedRequests
+from addons.mcp_exchange import Finish, Hides, ResponseTracker, SseRewriter, Visible, unanswered
 from addons.mcp_flow import header_value
 from addons.mcp_messages import SESSION_HEADER
 
@@ -19,9 +20,13 @@ Endpoint = tuple[str, int, str]
 class McpStreams:
     """The trackers of MCP exchanges in flight, keyed by flow id, legacy endpoint or Mcp-Session-Id."""
 
-    def __init__(self, finish: Finish, visible: Visible) -> None:
+    def __init__(
+        self, finish: Finish, visible: Visible, hides: Hides | None = None, asked: AskedRequests | None = None
+    ) -> None:
         self._finish = finish
         self._visible = visible
+        self._hides = hides
+        self.asked = asked
         self.exchanges: dict[str, ResponseTracker] = {}
         self.legacy: dict[Endpoint, ResponseTracker] = {}
         self.parked: dict[str, ResponseTracker] = {}
@@ -29,7 +34,7 @@ class McpStreams:
         self._gets: dict[str, tuple[ResponseTracker, str | None]] = {}
 
     def new_tracker(self) -> ResponseTracker:
-        return ResponseTracker(self._finish, self._visible)
+        return ResponseTracker(self._finish, self._visible, self._hides, self.asked)
 
     def legacy_session(self, host: str, port: int, path: str) -> ResponseTracker | None:
         """The event stream a POST to a 2024-11-05 endpoint belongs to, if any."""
@@ -40,16 +45,18 @@ class McpStreams:
         assert flow.response is not None
         status = flow.response.status_code
         tracker = self.exchanges.get(flow.id)
+        session_id = header_value(flow.request.headers, SESSION_HEADER)
         if tracker is not None:
-            flow.response.stream = SseRewriter(tracker, status)
+            flow.response.stream = SseRewriter(tracker, status, session=session_id or "")
         elif flow.request.method == "GET":
             stream = self.new_tracker()
-            session_id = flow.request.headers.get("mcp-session-id")
             parked = self.parked.pop(session_id, None) if session_id else None
             if parked is not None:
                 stream.adopt(parked)
             self._gets[flow.id] = (stream, session_id)
-            flow.response.stream = SseRewriter(stream, status, lambda data: self._endpoint(flow, data, stream))
+            flow.response.stream = SseRewriter(
+                stream, status, lambda data: self._endpoint(flow, data, stream), session=session_id or ""
+            )
         else:
             flow.response.stream = True
 
