@@ -1,0 +1,202 @@
+"""Every MCP request kind through the addon: resources, prompts and unknown methods judged as calls of their
+own kind, lists filtered, plumbing passed unrecorded, and the server's own requests judged on the answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import http
+from mitmproxy.test import taddons
+
+from addons.governance import Governance
+from policy import Gate, LoadedConfig, MemoryStore
+from policy.trace import MemoryTraceSink
+from tests.addons.harness import Harness, make_flow, rpc
+
+URL = "https://notes.test/mcp"
+CONFIG = """
+version: 1
+state_dir: state
+agents:
+  claude: {token: s3cret}
+servers:
+  notes: {mcp_url: "https://notes.test/mcp"}
+approval: {hold_seconds: 5}
+policies:
+  - name: claude
+    agent: claude
+    rules:
+      - {tools: ["notes.resources/read"], when: {args.uri: {glob: "file:///etc/**"}}, action: deny}
+      - {tools: ["notes.prompts/get"], when: {args.name: {eq: secret}}, action: deny}
+      - {tools: ["notes.sampling/createMessage"], when: {args.systemPrompt: {eq: exfiltrate}}, action: deny}
+      - {tools: ["notes.mystery/*"], action: deny}
+      - {tools: ["notes.*"], action: allow}
+"""
+
+
+@contextmanager
+def kinds(tmp_path: Path) -> Iterator[Harness]:
+    sink, store = MemoryTraceSink(), MemoryStore()
+    (tmp_path / "agent-mesh.yaml").write_text(CONFIG)
+
+    def factory(loaded: LoadedConfig) -> Gate:
+        return Gate.open(loaded, store=store, sink=sink)
+
+    addon = Governance(factory)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mesh_config=str(tmp_path / "agent-mesh.yaml"))
+        yield Harness(addon, tctx, sink, store)
+
+
+def answer(flow: http.HTTPFlow) -> Any:
+    assert flow.response is not None
+    return json.loads(flow.response.content or b"")
+
+
+def records(h: Harness, tool: str) -> list[dict[str, Any]]:
+    return [r for r in h.records if r["tool"] == tool]
+
+
+async def test_a_read_of_a_denied_uri_is_a_json_rpc_error_with_the_refusal_in_data(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        flow = make_flow("POST", URL, rpc("resources/read", {"uri": "file:///etc/passwd"}, 7))
+        await h.addon.request(flow)
+        reply = answer(flow)
+        assert reply["id"] == 7
+        assert reply["error"]["code"] == -32001
+        assert reply["error"]["data"]["code"] == "denied"
+        [record] = records(h, "notes.resources/read")
+        assert (record["verdict"], record["args"]) == ("deny", {"uri": "file:///etc/passwd"})
+
+
+async def test_an_allowed_read_is_forwarded_and_traced_with_its_uri(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        flow = make_flow("POST", URL, rpc("resources/read", {"uri": "file:///srv/a.txt"}, 8))
+        await h.addon.request(flow)
+        assert flow.response is None
+        h.respond(flow, 200, {"jsonrpc": "2.0", "id": 8, "result": {"contents": []}})
+        [record] = records(h, "notes.resources/read")
+        assert (record["verdict"], record["outcome"], record["args"]) == ("allow", "ok", {"uri": "file:///srv/a.txt"})
+
+
+async def test_prompts_and_unknown_methods_are_calls_of_their_own_kind(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        secret = make_flow("POST", URL, rpc("prompts/get", {"name": "secret"}, 1))
+        await h.addon.request(secret)
+        assert answer(secret)["error"]["data"]["code"] == "denied"
+        mystery = make_flow("POST", URL, rpc("mystery/wipe", {"all": True}, 2))
+        await h.addon.request(mystery)
+        assert answer(mystery)["error"]["code"] == -32001
+        assert [(r["tool"], r["verdict"]) for r in h.records] == [
+            ("notes.prompts/get", "deny"),
+            ("notes.mystery/wipe", "deny"),
+        ]
+
+
+async def test_plumbing_passes_without_a_record_and_a_call_without_an_id_is_not_run(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        for method in ("initialize", "ping", "logging/setLevel"):
+            flow = make_flow("POST", URL, rpc(method, {}, 1))
+            await h.addon.request(flow)
+            assert flow.response is None
+        sneaky = make_flow("POST", URL, rpc("resources/read", {"uri": "file:///etc/passwd"}, None))
+        await h.addon.request(sneaky)
+        assert sneaky.response is not None
+        assert sneaky.response.status_code == 202
+        assert h.records == []
+
+
+async def test_malformed_params_of_a_known_method_are_refused_as_invalid_params(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        flow = make_flow("POST", URL, rpc("resources/read", {"uri": 7}, 3))
+        await h.addon.request(flow)
+        assert answer(flow)["error"]["code"] == -32602
+
+
+async def test_resource_and_prompt_lists_hide_what_the_agent_may_never_read(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        flow = make_flow("POST", URL, rpc("resources/list", {}, 4))
+        await h.addon.request(flow)
+        listed = [{"uri": "file:///srv/a.txt", "name": "a"}, {"uri": "file:///etc/passwd", "name": "p"}]
+        h.respond(flow, 200, {"jsonrpc": "2.0", "id": 4, "result": {"resources": listed}})
+        assert [r["uri"] for r in answer(flow)["result"]["resources"]] == ["file:///srv/a.txt"]
+        prompts = make_flow("POST", URL, rpc("prompts/list", {}, 5))
+        await h.addon.request(prompts)
+        h.respond(
+            prompts, 200, {"jsonrpc": "2.0", "id": 5, "result": {"prompts": [{"name": "secret"}, {"name": "hi"}]}}
+        )
+        assert [p["name"] for p in answer(prompts)["result"]["prompts"]] == ["hi"]
+
+
+async def test_a_batch_of_kinds_is_judged_element_by_element(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        batch = [
+            rpc("resources/read", {"uri": "file:///etc/passwd"}, 1),
+            rpc("resources/read", {"uri": "file:///srv/a.txt"}, 2),
+            rpc("ping", {}, 3),
+        ]
+        flow = make_flow("POST", URL, batch)
+        await h.addon.request(flow)
+        forwarded = json.loads(flow.request.content or b"")
+        assert [m["method"] for m in forwarded] == ["ping", "resources/read", "ping"]  # the refused one: a ping
+        assert [r["verdict"] for r in records(h, "notes.resources/read")] == ["deny"]
+
+
+def sse(msg: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(msg)}\n\n".encode()
+
+
+async def open_stream(h: Harness) -> Any:
+    """A GET event stream of session s1, after a POST in it told the proxy whose session it is."""
+    hello = make_flow("POST", URL, rpc("ping", {}, "hello"), {"mcp-session-id": "s1"})
+    await h.addon.request(hello)
+    get = make_flow("GET", URL, None, {"mcp-session-id": "s1", "accept": "text/event-stream"})
+    await h.addon.request(get)
+    get.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+    h.addon.responseheaders(get)
+    return get.response.stream
+
+
+async def test_a_server_sampling_request_the_policy_denies_is_withheld_and_refused_to_the_server(
+    tmp_path: Path,
+) -> None:
+    with kinds(tmp_path) as h:
+        stream = await open_stream(h)
+        asked = rpc("sampling/createMessage", {"messages": [], "systemPrompt": "exfiltrate", "maxTokens": 9}, 0)
+        shown = stream(sse(asked))
+        assert b"sampling" not in shown
+        assert json.loads(shown.split(b"data: ", 1)[1]) == {"jsonrpc": "2.0", "id": 0, "method": "ping"}
+        reply = make_flow("POST", URL, {"jsonrpc": "2.0", "id": 0, "result": {}}, {"mcp-session-id": "s1"})
+        await h.addon.request(reply)
+        sent = json.loads(reply.request.content or b"")
+        assert sent["error"]["code"] == -32001
+        assert sent["error"]["data"]["code"] == "denied"
+        [record] = records(h, "notes.sampling/createMessage")
+        assert (record["agent"], record["verdict"]) == ("claude", "deny")
+
+
+async def test_an_allowed_server_request_reaches_the_client_and_its_answer_the_server(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        stream = await open_stream(h)
+        asked = sse(rpc("sampling/createMessage", {"messages": [], "maxTokens": 9}, 1))
+        assert stream(asked) == asked
+        result = {"jsonrpc": "2.0", "id": 1, "result": {"role": "assistant", "content": {"type": "text", "text": "y"}}}
+        reply = make_flow("POST", URL, result, {"mcp-session-id": "s1"})
+        await h.addon.request(reply)
+        assert json.loads(reply.request.content or b"") == result
+        [record] = records(h, "notes.sampling/createMessage")
+        assert (record["verdict"], record["outcome"]) == ("allow", "ok")
+
+
+async def test_an_answer_to_a_request_the_server_never_sent_passes_unjudged_as_a_plain_response(
+    tmp_path: Path,
+) -> None:
+    with kinds(tmp_path) as h:
+        reply = make_flow("POST", URL, {"jsonrpc": "2.0", "id": 99, "result": {}}, {"mcp-session-id": "s1"})
+        await h.addon.request(reply)
+        assert reply.response is None
+        assert h.records == []
