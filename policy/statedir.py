@@ -29,6 +29,7 @@ PUBLIC_FILES = frozenset(
         "mitmproxy-ca-cert.cer",
         "mitmproxy-ca-cert.p12",
         "mitmproxy-dhparam.pem",
+        ".gitignore",
     }
 )
 _STATE_PREFIXES = ("state.db", "traces", "operator.token")

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import click
 
 from policy.cli.core import core_commands
+from policy.cli.doctor import doctor
 from policy.cli.state import state_commands
 from policy.cli.traces import trace_commands
 
@@ -53,7 +54,7 @@ def cli() -> None:
     """
 
 
-for _cmd in (*core_commands, *state_commands, *trace_commands):
+for _cmd in (*core_commands, doctor, *state_commands, *trace_commands):
     cli.add_command(_cmd)
 
 
