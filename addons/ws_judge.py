@@ -22,6 +22,7 @@ from policy.model import readonly
 log = logging.getLogger("agent_mesh.proxy")
 
 WS_TOOL = "ws.message"
+WS_METHOD = "WEBSOCKET"
 _TEXT_LIMIT = 64 * 1024  # longer texts are judged on their digest and first characters only
 
 
@@ -35,21 +36,26 @@ class WsPeer:
 
 
 def message_calls(peer: WsPeer, content: bytes, is_text: bool, session: str) -> list[tuple[ToolCall, Any]]:
-    """The calls one message makes, each with its JSON-RPC id (None when there is nothing to answer)."""
+    """The calls one message makes, each with its JSON-RPC id (None when there is nothing to answer).
+
+    Their HTTP method is `WEBSOCKET`, not the upgrade's GET: a rule that lets reads through by method must
+    not let every message on a socket through."""
     agent = peer.identity.agent
+    up = peer.http
+    info = HttpInfo(WS_METHOD, up.host, up.path, up.port, up.scheme)
     session = peer.identity.session or session
     if is_text:
         text = content.decode("utf-8", "replace")
         parsed = _json(text)
         requests = _rpc_requests(parsed)
         if requests:
-            return [(ToolCall(agent, "http", peer.server, t, a, session, peer.http), i) for t, a, i in requests]
+            return [(ToolCall(agent, "http", peer.server, t, a, session, info), i) for t, a, i in requests]
         args: dict[str, Any] = {"text": text}
         if len(text) > _TEXT_LIMIT:
             args = {"text": text[:_TEXT_LIMIT], "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
     else:
         args = {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-    return [(ToolCall(agent, "http", peer.server, WS_TOOL, args, session, peer.http), None)]
+    return [(ToolCall(agent, "http", peer.server, WS_TOOL, args, session, info), None)]
 
 
 def _json(text: str) -> Any:
@@ -65,9 +71,7 @@ def _rpc_requests(parsed: Any) -> list[tuple[str, dict[str, Any], Any]]:
     out: list[tuple[str, dict[str, Any], Any]] = []
     for msg in items:
         if not isinstance(msg, dict) or "jsonrpc" not in msg or not isinstance(msg.get("method"), str):
-            if isinstance(parsed, list) and out:
-                continue  # responses in a batch carry no call
-            continue
+            continue  # a response carries no call; a message with none at all is judged as ws.message
         params = msg.get("params")
         tool, args = msg["method"], params if isinstance(params, dict) else {"params": params}
         if tool == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
@@ -88,7 +92,7 @@ async def judge_ws_message(judge: Judge, flow: http.HTTPFlow, peer: WsPeer, mess
         judge.gate.finish(call, verdict, Outcome(allowed))
     if allowed:
         return
-    message.drop()
+    message.drop()  # type: ignore[no-untyped-call]
     for (_call, rid), verdict in zip(calls, verdicts, strict=True):
         if rid is not None and not verdict.allowed:
             reply = refusal_response(rid, refusal_payload(verdict), refusal_text(verdict), modern=False)
