@@ -20,7 +20,7 @@ from policy.conditions import (
     is_glob,
 )
 from policy.config import Config, LoadedConfig, LoopDetection, PolicySource, PolicySpec, RateLimit, Rule
-from policy.linear import Linear
+from policy.linear import Linear, LinearSet
 from policy.model import Action, Decision, ToolCall, canonical_json
 
 _CACHE_LIMIT = 8192
@@ -57,6 +57,17 @@ class CompiledPolicy:
     glob_rules_by_server: dict[str, tuple[int, ...]]
     glob_rules: tuple[int, ...]
     _candidates: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    _glob_sets: dict[str | None, LinearSet] = field(default_factory=dict)
+
+    def _glob_set(self, server: str | None) -> LinearSet:
+        """One RE2 set of the globs that can match a server's tools (None: a server no glob names)."""
+        found = self._glob_sets.get(server)
+        if found is None:
+            owners = (*self.glob_rules_by_server.get(server, ()), *self.glob_rules) if server else self.glob_rules
+            pairs = [(g, i) for i in owners for g in self.rules[i].tool_globs]
+            found = LinearSet([g for g, _ in pairs], [i for _, i in pairs])
+            self._glob_sets[server] = found
+        return found
 
     def candidates(self, full_name: str) -> tuple[CompiledRule, ...]:
         """The rules whose tool patterns match, in order; cached per tool name."""
@@ -64,9 +75,7 @@ class CompiledPolicy:
         if hit is None:
             idx = set(self.by_exact_tool.get(full_name, ()))
             server = full_name.partition(".")[0]
-            for i in (*self.glob_rules_by_server.get(server, ()), *self.glob_rules):
-                if self.rules[i].matches_tool(full_name):
-                    idx.add(i)
+            idx |= self._glob_set(server if server in self.glob_rules_by_server else None).matching(full_name)
             hit = tuple(self.rules[i] for i in sorted(idx))
             if len(self._candidates) >= _CACHE_LIMIT:
                 self._candidates.clear()

@@ -90,3 +90,24 @@ def _explain(pattern: str, error: str) -> str:
 def compile_regex(pattern: str) -> Linear:
     """A `regex` condition's pattern (RE2 syntax, searched). ValueError naming the unsupported feature."""
     return Linear(pattern)
+
+
+class LinearSet:
+    """Many whole-text patterns matched in one RE2 pass: which owners (rule indexes) have a pattern that
+    matches. Used for the tool globs of a policy, so naming a new tool costs one scan, not one per glob."""
+
+    __slots__ = ("_owners", "_set")
+
+    def __init__(self, patterns: list[Linear], owners: list[int]) -> None:
+        rx_set = _re2.Set(_FULL, _options(True))
+        for linear in patterns:
+            if rx_set.Add(linear.pattern.encode("utf-8", "surrogatepass")) == -1:
+                raise ValueError(f"cannot add {linear.pattern!r} to a pattern set")
+        if not rx_set.Compile():
+            raise ValueError("cannot compile the pattern set (too large)")
+        self._set = rx_set
+        self._owners = owners
+
+    def matching(self, text: str) -> set[int]:
+        owners = self._owners
+        return {owners[i] for i in self._set.Match(text.encode("utf-8", "surrogatepass"))}
