@@ -15,6 +15,9 @@ from addons.servers import DEFAULT_PORTS, Match, ServerMap, Target, origin_of
 from policy.model import HttpInfo, readonly
 
 # The configured servers live in addons.servers (identity by address); importable from here too.
+# Streamable HTTP's other methods: GET opens a stream, DELETE ends a session; HEAD and OPTIONS (CORS) carry no call.
+_MCP_PLUMBING = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
+
 __all__ = ["DEFAULT_PORTS", "Match", "McpBody", "Request", "RestCall", "ServerMap", "Target", "classify", "origin_of"]
 
 
@@ -104,8 +107,12 @@ def _mcp(req: Request, target: Target) -> McpBody | None:
     """A configured MCP server: a POST is JSON-RPC or refused; other methods are its plumbing."""
     if _overridden(req):
         raise ValueError("an MCP request cannot override its HTTP method")
-    if req.method != "POST":
+    if req.method in _MCP_PLUMBING:
+        if req.body:
+            raise ValueError(f"an MCP {req.method} carries no body: this one would reach the server unjudged")
         return None
+    if req.method != "POST":
+        raise ValueError(f"an MCP server takes POST, GET and DELETE, not {req.method}")
     messages, is_batch = parse_body(req.body)
     return McpBody(target.server, messages, is_batch)
 

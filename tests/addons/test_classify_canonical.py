@@ -96,6 +96,18 @@ def test_json_rpc_to_any_other_host_is_judged_as_http(method: str, ctype: str) -
     assert (got.tool, got.arguments["method"]) == ("POST /rpc", method)
 
 
+@pytest.mark.parametrize(
+    ("method", "body", "message"),
+    [("PUT", b"{}", "not PUT"), ("PATCH", b"", "not PATCH"), ("GET", b'{"jsonrpc": "2.0"}', "carries no body")],
+)
+def test_other_requests_to_an_mcp_server_are_refused(
+    servers: ServerMap, method: str, body: bytes, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        run(servers, req(method, "https://notes.test/mcp", body))
+    assert run(servers, req("GET", "https://notes.test/mcp")) is None
+
+
 def test_an_encoded_slash_never_reaches_a_neighbouring_operation(servers: ServerMap) -> None:
     with pytest.raises(ValueError, match="encodes '/'"):
         run(servers, req("POST", "https://staging.test/v1/notes/1%2Fpurge", b"{}", content_type="application/json"))
