@@ -226,6 +226,9 @@ def _string_test(op: str, value: Any) -> Callable[[Any], bool]:
 def _glob_matcher(value: str) -> Callable[[str], bool]:
     # `file:///etc/**` and `/etc/**` say the same: a URI is compared by its path
     pattern = (path_form(value) if value[:7].lower() == "file://" else None) or value
+    if path_form(pattern) is None:
+        # Spelled as the value it is matched against will be (`demo://a/**` and `demo://a/x` lose the same `/`).
+        pattern = relative_form(pattern)
     rx = compile_glob_linear(pattern, path_mode=True)
 
     def matcher(s: str) -> bool:

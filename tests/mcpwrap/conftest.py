@@ -36,6 +36,9 @@ policies:
       - tools: ["*.resources/read", "*.resources/subscribe"]
         when: {{args.uri: {{glob: "file:///etc/**"}}}}
         action: deny
+      - tools: ["*.resources/read"]
+        when: {{args.uri: {{glob: "demo://private/**"}}}}
+        action: deny
       - tools: ["*.prompts/get"]
         when: {{args.name: {{eq: "secret_prompt"}}}}
         action: deny

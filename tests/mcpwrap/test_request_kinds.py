@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.mcpwrap.conftest import Harness, MakeHarness, until
 from tests.mcpwrap.fake_server import tool
 
@@ -43,6 +45,24 @@ async def test_an_allowed_resource_read_reaches_the_server_and_is_traced_with_it
     await until(lambda: bool(records(h, "srv.resources/read")), "the read's trace record")
     [record] = records(h, "srv.resources/read")
     assert (record["verdict"], record["outcome"], record["args"]) == ("allow", "ok", {"uri": "file:///srv/readme.txt"})
+
+
+@pytest.mark.parametrize(
+    ("uri", "denied"),
+    [
+        ("demo://private/notes/1", True),
+        ("demo://private//notes/1", True),
+        ("demo://public/../private/notes/1", True),
+        ("demo://public/notes/1", False),
+    ],
+)
+async def test_a_glob_on_a_uri_of_any_scheme_matches_however_the_uri_is_spelled(
+    harness: MakeHarness, uri: str, denied: bool
+) -> None:
+    h = harness(name="srv")
+    h.send(request(1, "resources/read", uri=uri))
+    reply = await h.recv()
+    assert ("error" in reply) is denied
 
 
 async def test_subscribing_to_a_denied_resource_is_refused_too(harness: MakeHarness) -> None:
