@@ -156,7 +156,8 @@ class FileSource:
     def records(self, filters: Filters, *, newest_first: bool = False) -> Iterator[dict[str, Any]]:
         files = self.files()
         for path in reversed(files) if newest_first else files:
-            lines = path.read_text("utf-8", errors="replace").splitlines()
+            # Split on newlines only: a record may hold U+2028 or U+0085, which `splitlines` also cuts at.
+            lines = path.read_text("utf-8", errors="replace").split("\n")
             for line in reversed(lines) if newest_first else lines:
                 record = _parse(line)
                 if record is not None and filters.matches(record):
@@ -183,7 +184,7 @@ class FileSource:
                 f.seek(offset if i == 0 else 0)
                 data = f.read()
             complete = data[: data.rfind(b"\n") + 1]
-            for line in complete.decode("utf-8", errors="replace").splitlines():
+            for line in complete.decode("utf-8", errors="replace").split("\n"):
                 record = _parse(line)
                 if record is not None and filters.matches(record):
                     found.append(record)

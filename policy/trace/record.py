@@ -29,6 +29,8 @@ COLUMNS = (
     "prev_hash", "hash",
 )  # fmt: skip
 _ARGS = COLUMNS.index("args")
+_CELLS = tuple(c for c in COLUMNS[:-2] if c != "args")
+_KIND: dict[str, type] = {"ts": float, "status": int, "latency_ms": float}  # the number columns; others are text
 
 
 def build_record(
@@ -124,6 +126,22 @@ def prepare(record: Mapping[str, Any], *, row: bool = False) -> Prepared:
 
 
 def _prepare(record: Mapping[str, Any], row: bool) -> Prepared:
+    body = dict(record)
+    for name in _CELLS if row else ():
+        value = body.get(name)
+        if value is None or (
+            isinstance(value, int | float) and _cell(value) is value if name in _KIND else isinstance(value, str)
+        ):
+            continue
+        # A value of another type than its column's would be converted by SQLite's column affinity (0 into
+        # '0', '12' into 12) and the row would disagree with its record for `verify`: text columns keep it as
+        # JSON text, number columns move it aside to `invalid`.
+        if name in _KIND:
+            body[name] = None
+            body["invalid"] = {**body.get("invalid", {}), name: value}
+        else:
+            body[name] = _encode(value)
+    record = body
     body = dict(record)
     body.pop("hash", None)
     body["prev_hash"] = _MARK_VALUE
