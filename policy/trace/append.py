@@ -18,6 +18,7 @@ from typing import Any
 
 from policy.statedir import make_private_dir
 from policy.store.db import DB_NAME, connect
+from policy.trace.mend import mend_table
 from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_line, prepare
 from policy.trace.signer import DEFAULT_EVERY, Checkpointer
 
@@ -268,7 +269,10 @@ class ChainAppender:
                     _report(f"{path}: removed an incomplete last line ({path.stat().st_size - end} bytes)")
                     os.truncate(path, end)
                 if line is not None:
-                    return _line_hash(path, line)
+                    tip = _line_hash(path, line)
+                    if self.sqlite:  # a writer killed after its file write left the table behind: mend it
+                        mend_table(self._db(), list(self._newest_first()), tip)
+                    return tip
         if self.sqlite:
             row = self._db().execute("SELECT hash FROM traces ORDER BY seq DESC LIMIT 1").fetchone()
             if row is not None:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 CHECKPOINTS_NAME = "checkpoints.jsonl"
 KEY_NAME = "trace-key.pem"  # the private key, PKCS#8 PEM, 0600
-PUBLIC_NAME = "trace-key.pub"  # the public key, 64 hex digits: safe to copy anywhere
+PUBLIC_NAME = "trace-key.pub"  # the public key, 64 hex digits: safe to copy anywhere (0600 like the rest)
 SIGNED_PREFIX = b"agent-mesh trace checkpoint v1\n"  # domain separation: this key signs nothing else
 GENESIS = "0" * 64
 STORES = ("jsonl", "table")
@@ -175,7 +175,7 @@ def _make_key(folder: Path) -> Ed25519PrivateKey | None:
     public = folder / PUBLIC_NAME
     tmp = public.with_name(f".{PUBLIC_NAME}.{os.getpid()}")
     tmp.write_text(public_hex(key.public_key()) + "\n")
-    tmp.chmod(0o644)
+    tmp.chmod(0o600)  # not secret, but the state dir's rule is 0600 for every file (`traces key` prints it)
     tmp.replace(public)
     return key
 

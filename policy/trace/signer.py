@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from policy.trace.checkpoint import CHECKPOINTS_NAME, GENESIS, Checkpoint, line_digest, load_key, read_checkpoints, sign
+from policy.trace.mend import mend_table
 
 DEFAULT_EVERY = 1000
 _CHUNK = 65536
@@ -66,7 +67,25 @@ class Checkpointer:
     def sign_now(self) -> None:
         """Sign the current head if any record is past the last checkpoint. The caller holds the chain lock;
         errors reach it (an export must know whether its bundle ends on a checkpoint)."""
+        if self.jsonl and self.table:
+            self._mend()
         self._maybe_sign(force=True)
+
+    def _mend(self) -> None:
+        """Before the last signature of a writer: the table catches up with a file a killed writer left ahead."""
+        from policy.store.db import DB_NAME
+        from policy.trace.append import trace_files
+
+        files = list(reversed(trace_files(self.state_dir)))
+        db = self.state_dir / DB_NAME
+        tip = _last_hash(files)
+        if tip is None or not db.exists():
+            return
+        conn = sqlite3.connect(db, timeout=30)
+        try:
+            mend_table(conn, files, tip)
+        finally:
+            conn.close()
 
     def _maybe_sign(self, *, force: bool) -> None:
         if not self.stores:

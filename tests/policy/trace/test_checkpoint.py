@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from policy.trace.checkpoint import (
     sign,
     verify_signature,
 )
+from policy.trace.mend import MAX_GAP, lines_after
 from policy.trace.verify import verify_state
 from tests.policy.trace.factories import record
 
@@ -179,3 +181,57 @@ def test_writers_taking_turns_in_any_order_sign_checkpoints_that_all_hold(
     counts = [int(str(m["count"])) for m in marks]
     assert all(b - a <= every + 4 for a, b in itertools.pairwise(counts))  # at most one batch late
     assert verify_state(state).ok
+
+
+def test_a_writer_killed_between_its_file_write_and_its_insert_leaves_a_table_the_next_writer_mends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = appender(tmp_path, every=100)
+    a.append([record(i) for i in range(10)])
+    a.close()
+    conn = sqlite3.connect(tmp_path / "state.db")
+    with conn:
+        conn.execute("DELETE FROM traces WHERE seq > 6")  # as if the last batch never reached the table
+    conn.close()
+    other = appender(tmp_path, every=100)
+    other.append([record(i) for i in range(10, 12)])
+    other.close()
+    assert "added 4 record(s) to the traces table" in capsys.readouterr().err
+    report = verify_state(tmp_path)
+    assert report.ok, report.problems
+    assert report.table is not None
+    assert report.table.records == 12
+
+
+def test_an_emptied_table_is_not_refilled_from_the_file_behind_verifys_back(tmp_path: Path) -> None:
+    a = appender(tmp_path, every=100)
+    a.append([record(i) for i in range(MAX_GAP + 10)])
+    a.close()
+    conn = sqlite3.connect(tmp_path / "state.db")
+    with conn:
+        conn.execute("DELETE FROM traces")
+    conn.close()
+    other = appender(tmp_path, every=100)
+    other.append([record(MAX_GAP + 20)])
+    other.close()
+    report = verify_state(tmp_path)
+    assert report.table is not None
+    assert report.table.broken is not None  # its one new row does not link to the empty table's genesis
+    assert "prev_hash does not link" in report.table.broken.problem
+
+
+def test_the_gap_after_an_anchor_is_read_across_rotated_files(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path, TraceSettings(max_bytes=8192), max_batch=16)
+    for i in range(60):
+        writer.emit(record(i))
+    writer.close()
+    files = list(reversed(trace_files(tmp_path)))
+    hashes = chain_hashes(tmp_path)
+    assert lines_after(files, hashes[29], 100) is not None
+    found = lines_after(files, hashes[29], 100)
+    assert found is not None
+    assert [json.loads(line)["hash"] for line in found] == hashes[30:]
+    assert lines_after(files, hashes[29], 10) is None
+    everything = lines_after(files, GENESIS, 100)
+    assert everything is not None
+    assert len(everything) == 60
