@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mcpwrap.argv import command_arguments, tool_of
+from policy import ToolCall, compile_policies, decide, load_config_text
+from policy.engine import PolicySet
+from policy.model import Action
 
 
 @pytest.mark.parametrize(
@@ -238,3 +243,43 @@ def test_no_spelling_of_code_running_config_is_judged_as_the_plain_subcommand(
     argv = [arg for group in before for arg in group] + opts + [arg for group in after for arg in group] + [sub]
     name, _ = git_call(*argv, env=env)
     assert name in ("git.alias", "git.config-exec")
+
+
+def _readme_policy(tmp_path: Path) -> PolicySet:
+    """The example config at the top of the README's policy section, as written."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    section = readme[readme.index("<!-- section:policy -->") :]
+    text = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n"))]
+    (tmp_path / "policies").mkdir()
+    return compile_policies(load_config_text(text, "README.md", str(tmp_path), {"CLAUDE_MESH_TOKEN": "t"}))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["git", "push", "-f"],
+        ["git", "push", "--force"],
+        ["git", "push", "--force-with-lease"],
+        ["git", "push", "--force-if-includes", "origin", "main"],
+        ["git", "push", "origin", "+main"],
+        ["/usr/bin/git", "-C", "repo", "push", "-uf", "origin", "main"],
+    ],
+)
+def test_the_readme_force_push_rule_denies_every_spelling(tmp_path: Path, argv: list[str]) -> None:
+    server, tool, args = command_arguments(argv, "/w", {})
+    decision = decide(ToolCall("claude", "cli", server, tool, args), _readme_policy(tmp_path))
+    assert (decision.action, decision.rule) == (Action.DENY, "claude-dev/no-force-push")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["git", "-c", "alias.getinfo=!sh -c id", "getinfo"], {}),
+        (["git", "-c", "core.fsmonitor=id", "status"], {}),
+        (["git", "push"], {"GIT_SSH_COMMAND": "sh -c id"}),
+    ],
+)
+def test_the_readme_denies_git_calls_that_run_code(tmp_path: Path, argv: list[str], env: dict[str, str]) -> None:
+    server, tool, args = command_arguments(argv, "/w", env)
+    decision = decide(ToolCall("claude", "cli", server, tool, args), _readme_policy(tmp_path))
+    assert (decision.action, decision.rule) == (Action.DENY, "claude-dev/no-git-that-runs-code")
