@@ -130,7 +130,7 @@ def test_a_call_killed_after_finish_has_exactly_one_record_whoever_writes_it(
     adopt(tmp_path)
 
     records = chained(tmp_path)
-    assert sorted(r["trace_id"] for r in records) == sorted(ids)
+    assert sorted(str(r["trace_id"]) for r in records) == sorted(ids)
     assert sorted(table_ids(tmp_path)) == sorted(ids)
     assert verify_state(tmp_path).ok
 
