@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import ToolCall, compile_policies, decide, load_config_text
-from policy.model import Action
+from policy.config import default_config_text
+from policy.model import Action, HttpInfo
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -147,3 +149,45 @@ def test_tool_globs_match_on_re2_exactly_as_the_python_translation_does(name: st
     for path_mode in (False, True):
         expected = compile_glob(pattern, path_mode=path_mode).match(name) is not None
         assert compile_glob_linear(pattern, path_mode=path_mode).match(name) is expected
+
+
+# --- the built-in default cannot be talked into allowing a write -----------------------------------------
+
+DEFAULT = compile_policies(load_config_text(default_config_text(), "default.yaml"))
+READ_WORDS = ["read", "get", "list", "search", "find", "query", "describe", "show", "view", "resources/read"]
+GENUINE_READ = re.compile(r"(?:read|get|list|search|find|query|describe|show|view)(?:[_\-A-Z]|$)")
+hostile_text = st.lists(
+    st.sampled_from([*READ_WORDS, ".", "/", ";", "_", "-", "%2E", "..", "?", "#", "x", "delete", " ", "GET"]),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    method=st.sampled_from(["POST", "PUT", "PATCH", "DELETE", "get", "Get", "PROPFIND", "CONNECT"]),
+    path=hostile_text,
+    surface=st.sampled_from(["http", "openapi"]),
+    host=st.sampled_from(["api", "api.example", "get.example", "read"]),
+)
+def test_the_default_never_allows_a_write_method_whatever_its_path(
+    method: str, path: str, surface: str, host: str
+) -> None:
+    call = ToolCall("a", surface, host, f"{method} /{path}", {}, None, HttpInfo(method, host, "/" + path))  # type: ignore[arg-type]
+    assert decide(call, DEFAULT).action is not Action.ALLOW
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    first=st.sampled_from(["delete", "write", "create", "run", "exec", "x", "", "readwrite", "getaway", "GET"]),
+    rest=hostile_text,
+    surface=st.sampled_from(["mcp_stdio", "mcp_http", "cli"]),
+    server=st.sampled_from(["fs", "get", "evil.example", ""]),
+)
+def test_the_default_reads_an_mcp_or_cli_tool_only_by_its_first_word(
+    first: str, rest: str, surface: str, server: str
+) -> None:
+    tool = first + rest
+    if GENUINE_READ.match(tool) or tool in ("resources/read", "prompts/get", "completion/complete"):
+        return  # a genuine read name: the decision table covers those
+    call = ToolCall("a", surface, server, tool, {})  # type: ignore[arg-type]
+    assert decide(call, DEFAULT).action is not Action.ALLOW
