@@ -94,9 +94,12 @@ def exposures(state_dir: str | Path) -> list[Exposure]:
     for folder in (root, root / CONFDIR):
         try:
             st = os.lstat(folder)
-            names = os.listdir(folder)
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             continue
+        try:
+            names = os.listdir(folder)
+        except OSError:  # not ours to list (another user's state dir): opening its files will say so
+            names = []
         if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o077:
             found.append(Exposure(folder, stat.S_IMODE(st.st_mode), f"chmod 700 {_quote(folder)}", folder == root))
         for name in sorted(names):
