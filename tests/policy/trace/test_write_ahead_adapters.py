@@ -111,7 +111,7 @@ def test_the_proxy_killed_right_after_an_allowed_call_ran_leaves_its_decision_re
     config = tmp_path / "agent-mesh.yaml"
     config.write_text(ALLOW_ALL.format(state=tmp_path / "state"))
     port = free_port()
-    argv = [AGENT_MESH, "proxy", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
+    argv = [str(AGENT_MESH), "proxy", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
     with logging_upstream() as (upstream, executed), Proc(argv, name="proxy", cwd=tmp_path) as proxy:
         proxy.wait_for_port(port, timeout=TIMEOUT)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{port}"}))
