@@ -123,6 +123,8 @@ def _relative(canon: CanonicalPath, base_path: str) -> tuple[str, ...] | None:
         return canon.segments
     base = tuple(base_path.strip("/").split("/"))
     if canon.segments[: len(base)] != base:
+        if [s.lower() for s in canon.segments[: len(base)]] == [s.lower() for s in base]:
+            raise ValueError(f"the path is under the API's base path {base_path!r} but for letter case")
         return None
     return canon.segments[len(base) :]
 

@@ -57,14 +57,23 @@ def _template_segments(template: str) -> list[str]:
     return [] if parts == [""] else parts
 
 
+def _lowered(op: Operation) -> Operation:
+    """The operation with its template's literal parts in lower case (parameter names left as they are)."""
+    parts = _PARAM.split(op.template)  # literals at even positions, parameter names at odd ones
+    template = "".join("{" + p + "}" if k % 2 else p.lower() for k, p in enumerate(parts))
+    return Operation(op.method, template, op.operation_id, op.arrays)
+
+
 class Router:
     """Matches (method, path) to an Operation; built once from a spec's operations."""
 
-    def __init__(self, operations: tuple[Operation, ...] | list[Operation]) -> None:
+    def __init__(self, operations: tuple[Operation, ...] | list[Operation], *, fold: bool = True) -> None:
         self._root = _Node()
         self.size = 0
         for op in operations:
             self._add(op)
+        # The same routes in lower case: Express routes case-insensitively, Starlette and Flask do not.
+        self._folded = Router([_lowered(op) for op in operations], fold=False) if fold else None
 
     def _add(self, op: Operation) -> None:
         node = self._root
@@ -117,6 +126,12 @@ class Router:
         if found is None and method == "HEAD":
             found = self._walk(self._root, segments, 0, [], "GET")
         if found is None:
+            folded = self._folded.match_segments(method, [s.lower() for s in segments]) if self._folded else None
+            if folded is not None:
+                raise ValueError(
+                    f"the path {'/' + '/'.join(segments)!r} is {folded.operation.tool} but for letter case: "
+                    "upstreams that route case-insensitively run it"
+                )
             return None
         (op, names), values = found
         return RouteMatch(op, dict(zip(names, values, strict=True)))

@@ -171,6 +171,11 @@ class ServerMap:
             bp = target.base_path
             if not bp or bare == bp or bare.startswith(bp + "/"):
                 return target
+        folded = bare.lower()  # Express routes case-insensitively: `/MCP` reaches the server at `/mcp` there
+        for target in targets:
+            bp = target.base_path.lower()
+            if folded == bp or folded.startswith(bp + "/"):
+                raise ValueError(f"the path {bare!r} is under {target.base_path!r} but for letter case")
         return None
 
     def _origin(self, key: str, port: int) -> Target:

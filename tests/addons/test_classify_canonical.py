@@ -116,6 +116,20 @@ def test_an_encoded_slash_never_reaches_a_neighbouring_operation(servers: Server
     assert purge.tool == "notes_purge"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://staging.test/v1/notes/1/PURGE",
+        "https://staging.test/v1/Notes/1/purge",
+        "https://staging.test/V1/notes/1/purge",
+    ],
+)
+def test_a_route_spelled_in_another_letter_case_is_refused(servers: ServerMap, url: str) -> None:
+    # Express routes case-insensitively: these would run notes_purge there.
+    with pytest.raises(ValueError, match="letter case"):
+        run(servers, req("POST", url, json.dumps(CALL).encode()))
+
+
 def test_json_sent_as_text_or_untyped_is_visible_to_rules(servers: ServerMap) -> None:
     for ctype in ("text/plain", ""):
         got = run(servers, req("POST", "https://staging.test/v1/notes/1", b'{"text": "rm -rf"}', content_type=ctype))
