@@ -69,6 +69,9 @@ def body_fields(body: bytes, mtype: MediaType) -> dict[str, Any]:
     if mtype.is_form:
         if _looks_like_json(body):
             raise ValueError("the body is declared a form but holds JSON: send it as application/json")
+        if not body.isascii():
+            # Starlette reads raw form bytes as latin-1, Werkzeug and body-parser as UTF-8.
+            raise ValueError("the form body has raw non-ASCII bytes: percent-encode them")
         text = decode_text(body, mtype.charset)
         return fields_of(pairs_of(text, "form body"))
     if mtype.essence.startswith("multipart/"):

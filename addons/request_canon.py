@@ -56,6 +56,9 @@ def canonical_path(target: str) -> CanonicalPath:
     A trailing slash is dropped (frameworks redirect or strip it).
     """
     raw, _, query = target.partition("?")
+    if not query.isascii():
+        # Starlette reads raw query bytes as latin-1, Werkzeug and Node as UTF-8: only escapes mean one thing.
+        raise ValueError("the query has raw non-ASCII characters: percent-encode them")
     if not raw.startswith("/"):
         raise ValueError(f"the request path {raw[:80]!r} must start with '/'")
     if _RAW_OK.fullmatch(raw) is None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from addons.body_decode import MediaType, decode_json, decode_text, media_type
 from addons.request_args import body_fields, fields_of, merge, pairs_of, settle
-from addons.request_canon import PLAIN, RequestOptions
+from addons.request_canon import PLAIN, RequestOptions, canonical_path
 
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
 JSON_VALUES = st.recursive(
@@ -129,6 +129,13 @@ def test_a_key_in_both_query_and_body_is_refused_unless_precedence_is_declared(k
         merge({}, {key: q}, {key: b}, PLAIN)
     assert merge({}, {key: q}, {key: b}, RequestOptions(precedence="query")) == {key: q}
     assert merge({}, {key: q}, {key: b}, RequestOptions(precedence="body")) == {key: b}
+
+
+def test_raw_non_ascii_in_a_form_or_query_is_refused() -> None:
+    with pytest.raises(ValueError, match="raw non-ASCII"):
+        body_fields("name=caf\u00e9".encode(), media_type("application/x-www-form-urlencoded"))
+    with pytest.raises(ValueError, match="raw non-ASCII"):
+        canonical_path("/a?name=caf\u00e9")
 
 
 def test_query_escapes_must_be_utf8() -> None:
