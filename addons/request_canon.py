@@ -11,7 +11,7 @@ one path to every upstream.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
@@ -33,7 +33,7 @@ class RequestOptions:
     """What a server entry declares about its upstream's parse (`servers.X.method_override`,
     `servers.X.precedence`): absent, overrides and query/body collisions are refused."""
 
-    method_override: bool = False
+    method_override: bool | Sequence[str] = False  # True: every spelling; a list: the ones the upstream honours
     precedence: Precedence | None = None
 
 
@@ -107,20 +107,25 @@ def method_of(method: str, headers: Mapping[str, str], fields: Mapping[str, obje
     or `_method` field names (POST only). Raises ValueError for an override the entry does not allow,
     several that disagree, or one that is not a method name. `fields`: the query and body fields."""
     named: set[str] = set()
+    spellings: set[str] = set()
     for header in OVERRIDE_HEADERS:
         value = headers.get(header)
         if value is not None:
+            spellings.add(header)
             named.update(v.strip().upper() for v in value.split(","))
     field_value = fields.get(OVERRIDE_FIELD)
     if field_value is not None:
+        spellings.add(OVERRIDE_FIELD)
         values = field_value if isinstance(field_value, list) else [field_value]
         named.update(str(v).strip().upper() for v in values)
     if not named:
         return method
-    if not options.method_override:
+    allowed = options.method_override
+    if allowed is not True and not spellings <= {s.lower() for s in allowed or ()}:
+        # An override the upstream ignores would be judged as a method it never runs: refused too.
         raise ValueError(
-            "the request overrides its method (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override or "
-            "_method) and this server does not declare method_override: true"
+            f"the request overrides its method ({', '.join(sorted(spellings))}) and this server does not declare "
+            "method_override: true (or a list naming these spellings)"
         )
     if method != "POST":
         raise ValueError(f"a method override is honoured on POST only, not on {method}")

@@ -54,7 +54,9 @@ class ServerSpec(_Strict):
     mcp_url: str | None = None
     description: str | None = None
     # How the upstream parses requests (addons/request_canon.py): without them, overrides and collisions are refused.
-    method_override: bool = False
+    method_override: bool | list[Literal["x-http-method-override", "x-http-method", "x-method-override", "_method"]] = (
+        False
+    )
     precedence: Literal["query", "body"] | None = None
 
 

@@ -114,6 +114,23 @@ def test_method_overrides_are_refused_unless_the_server_opts_in() -> None:
     assert method_of("GET", {}, {}, PLAIN) == "GET"
 
 
+def test_a_server_can_name_the_override_spellings_its_upstream_honours() -> None:
+    express = RequestOptions(method_override=["x-http-method-override", "_method"])
+    assert method_of("POST", {"x-http-method-override": "DELETE"}, {}, express) == "DELETE"
+    assert method_of("POST", {}, {"_method": "DELETE"}, express) == "DELETE"
+    # Express ignores X-HTTP-Method: judging it as DELETE would judge a method that never runs.
+    with pytest.raises(ValueError, match="x-http-method\\)"):
+        method_of("POST", {"x-http-method": "DELETE"}, {}, express)
+
+
+def test_the_config_accepts_the_override_spellings() -> None:
+    from policy import load_config_text
+
+    text = "version: 1\nservers:\n  a: {base_url: 'https://a.test', method_override: [_method], precedence: body}\n"
+    spec = load_config_text(text, "c.yaml").config.servers["a"]
+    assert (spec.method_override, spec.precedence) == (["_method"], "body")
+
+
 @pytest.mark.parametrize(
     ("method", "headers", "fields", "message"),
     [
