@@ -1,8 +1,10 @@
 """Benchmark the Gate: the allow path (check + finish, tracing on), decision-to-wake latency of a call held in
 another process, and the cost of a rate limit shared by several processes.
 
-Baseline, measured in the same run: the bare `decide()` of the same calls. Run: `make bench` or
-`.venv/bin/python bench/gate.py [--calls N]`. Targets: allow p50 <= 100 µs with tracing on, wake <= 200 ms.
+Baseline, measured in the same run: the bare `decide()` of the same calls; and for the write-ahead step (the
+allowed call's decision record made durable before `check` returns), the same allow path without it, as it
+was before write-ahead (`NoWriteAhead`). Run: `make bench` or `.venv/bin/python bench/gate.py [--calls N]`.
+Targets: allow p50 <= 40 µs with tracing and write-ahead on, wake <= 200 ms.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from policy import Gate, Governor, MemoryStore, Outcome, SqliteStore, ToolCall, compile_policies, decide
+from policy import Gate, Governor, MemoryStore, Outcome, SqliteStore, ToolCall, Verdict, compile_policies, decide
 from policy import load_config as _load_config
 from policy.store import Limits
-from policy.trace import MemoryTraceSink
+from policy.trace import MemoryTraceSink, TraceWriter
 
 CONFIG = """
 version: 1
@@ -33,6 +36,15 @@ policies:
       - {{tools: ["fs.write*"], action: human_approval}}
 traces: {{jsonl: true, sqlite: true}}
 """
+
+
+class NoWriteAhead(TraceWriter):
+    """The trace writer as it was before write-ahead: the record is only handed over by `finish`."""
+
+    def ahead(
+        self, call: ToolCall, verdict: Verdict, *, policy_hash: str, redact_keys: Iterable[str], ts: float
+    ) -> None:
+        return
 
 
 def read_call(i: int) -> ToolCall:
@@ -57,10 +69,16 @@ def bench_decide(config: Path, n: int) -> float:
     return p50_us(samples)
 
 
-async def bench_allow(config: Path, n: int, durable: bool) -> float:
-    """p50 of check + finish per allowed call; durable: SQLite store and the batched trace writer."""
+async def bench_allow(config: Path, n: int, durable: bool, ahead: bool = True) -> float:
+    """p50 of check + finish per allowed call; durable: SQLite store and the batched trace writer (with the
+    write-ahead step, or without it: `ahead=False`, the path before write-ahead)."""
     loaded = _load_config(str(config))
-    gate = Gate.open(loaded) if durable else Gate.open(loaded, store=MemoryStore(), sink=MemoryTraceSink())
+    if not durable:
+        gate = Gate.open(loaded, store=MemoryStore(), sink=MemoryTraceSink())
+    elif ahead:
+        gate = Gate.open(loaded)
+    else:
+        gate = Gate.open(loaded, sink=NoWriteAhead(loaded.config.state_dir, loaded.config.traces))
     calls = [read_call(i) for i in range(n + 500)]
     done = Outcome(True, status=200, latency_ms=1.0)
     clock = time.perf_counter_ns
@@ -161,21 +179,25 @@ def main() -> int:
         config.write_text(CONFIG.format(state=state))
         base = bench_decide(config, opts.calls)
         memory = asyncio.run(bench_allow(config, opts.calls, durable=False))
-        durable = asyncio.run(bench_allow(config, opts.calls, durable=True))
+        # Alternated, twice each, so both see the same machine; the lower p50 of each is kept.
+        runs = [asyncio.run(bench_allow(config, opts.calls, durable=True, ahead=a)) for a in (False, True, True, False)]
+        before, durable = min(runs[0], runs[3]), min(runs[1], runs[2])
         waits = bench_wake(config, 10)
         one = bench_admit(Path(tmp) / "rate", 1, 3000)
         three = bench_admit(Path(tmp) / "rate", 3, 3000)
     print(f"{'measure':<52} {'value':>10} {'vs decide()':>12}")
     print(f"{'decide() p50 (baseline)':<52} {base:>8.1f}µs {1.0:>11.1f}x")
     print(f"{'allow: check+finish p50, MemoryStore + MemoryTraceSink':<52} {memory:>8.1f}µs {memory / base:>11.1f}x")
-    print(f"{'allow: check+finish p50, SQLite store + trace writer':<52} {durable:>8.1f}µs {durable / base:>11.1f}x")
+    print(f"{'allow: check+finish p50, SQLite + writer, no write-ahead':<52} {before:>8.1f}µs {before / base:>11.1f}x")
+    print(f"{'allow: check+finish p50, SQLite + writer + write-ahead':<52} {durable:>8.1f}µs {durable / base:>11.1f}x")
+    print(f"{'write-ahead step (difference of the two p50s)':<52} {durable - before:>8.1f}µs")
     for label, (p50, mean) in (("1 process", one), ("3 processes on one budget", three)):
         print(f"{'rate limit admit p50, ' + label:<52} {p50:>8.1f}µs {p50 / base:>11.1f}x")
         print(f"{'rate limit admit mean, ' + label:<52} {mean:>8.1f}µs {mean / base:>11.1f}x")
     wake50, wake_max = statistics.median(waits), max(waits)
     print(f"{'decision-to-wake, held in another process: p50':<52} {wake50:>8.1f}ms")
     print(f"{'decision-to-wake, held in another process: max':<52} {wake_max:>8.1f}ms")
-    print(f"target allow p50 <= 100 µs with tracing on: {'met' if durable <= 100 else 'NOT met'}")
+    print(f"target allow p50 <= 40 µs with tracing and write-ahead on: {'met' if durable <= 40 else 'NOT met'}")
     print(f"target wake <= 200 ms: {'met' if wake_max <= 200 else 'NOT met'}")
     return 0
 

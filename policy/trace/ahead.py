@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import glob
 import json
+import json.encoder as json_encoder
 import os
 import re
 import secrets
@@ -27,6 +28,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+try:
+    import _json as json_c
+except ImportError:  # an interpreter without the C accelerator
+    json_c = None  # type: ignore[assignment]
 
 from policy.trace.append import ChainAppender, trace_files
 from policy.trace.record import placeholder
@@ -38,8 +44,19 @@ RECOVERED = (
     "recovered from the write-ahead log: the process that let this call through stopped before its outcome was recorded"
 )
 _TRACE_ID = re.compile(r'"trace_id":"([^"\\]*)"')
-# ASCII-only JSON: a lone surrogate is written as its escape, so encoding the line cannot fail.
-_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
+# ASCII-only JSON: a lone surrogate is written as its escape, so encoding the line cannot fail. The C encoder
+# is built once (`JSONEncoder.encode` builds one per call, most of the cost of a small record); without a
+# circular-reference check, a cycle ends in RecursionError, and then the placeholder is written.
+_checked = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
+_fast = (
+    json_c.make_encoder(None, str, json_encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    if json_c is not None
+    else None
+)
+
+
+def _encode(record: Mapping[str, Any]) -> str:
+    return "".join(_fast(record, 0)) if _fast is not None else _checked(record)
 
 
 class TraceUnavailable(Exception):
@@ -51,7 +68,7 @@ def encode_entry(record: Mapping[str, Any]) -> bytes:
     try:
         return (_encode(record) + "\n").encode("ascii")
     except (ValueError, TypeError, RecursionError) as exc:
-        return (_encode(placeholder(record, exc)) + "\n").encode("ascii")
+        return (_checked(placeholder(record, exc)) + "\n").encode("ascii")
 
 
 class AheadLog:
