@@ -24,6 +24,7 @@ import json.encoder as json_encoder
 import os
 import re
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -234,6 +235,20 @@ def adopt_orphans(state_dir: str | Path, appender: ChainAppender, report: Report
         finally:
             os.close(fd)
     return written
+
+
+def recover(state_dir: str | Path, *, jsonl: bool = True, sqlite: bool = True, max_bytes: int = 64 << 20) -> int:
+    """Adopt the write-ahead logs of stopped processes now (what every trace writer does at start and every
+    few seconds), for tools that inspect a state dir no mesh process runs on: returns the records written."""
+
+    def report(message: str, *, force: bool = False) -> None:
+        print(f"agent-mesh trace: {message}", file=sys.stderr, flush=True)
+
+    appender = ChainAppender(state_dir, jsonl=jsonl, sqlite=sqlite, max_bytes=max_bytes)
+    try:
+        return adopt_orphans(state_dir, appender, report)
+    finally:
+        appender.close()
 
 
 def _entries(path: Path, report: Report) -> list[dict[str, Any]]:

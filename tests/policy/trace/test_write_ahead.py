@@ -19,7 +19,7 @@ import pytest
 
 from policy.config import TraceSettings
 from policy.trace import TraceWriter
-from policy.trace.ahead import AHEAD_DIR, AheadLog, adopt_orphans, encode_entry
+from policy.trace.ahead import AHEAD_DIR, AheadLog, adopt_orphans, encode_entry, recover
 from policy.trace.append import ChainAppender
 from policy.trace.verify import verify_state
 from tests.policy.trace.factories import record
@@ -202,3 +202,15 @@ def test_a_damaged_last_entry_of_a_killed_writer_is_skipped_and_the_rest_adopted
     assert adopt_orphans(tmp_path, appender, lambda m, **_: None) == 1
     appender.close()
     assert [r["trace_id"] for r in chained(tmp_path)] == ["t-000001"]
+
+
+def test_recover_chains_a_stopped_process_s_decisions_for_a_tool_that_runs_no_writer(
+    tmp_path: Path, children: list[Child]
+) -> None:
+    child = Child(tmp_path, "check")
+    children.append(child)
+    trace_id = child.allow("n-1")
+    child.kill()
+    assert recover(tmp_path) == 1
+    assert recover(tmp_path) == 0  # nothing left to adopt
+    assert [r["trace_id"] for r in chained(tmp_path)] == [trace_id]
