@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from policy.guard_cli import commands_of, walked
+from policy.guard_cli import WALKERS, commands_of, walked
 from policy.guard_paths import PROTECTED_NAMES, StatePaths, decoded, lexical, words
 from policy.model import Action, Decision, ToolCall
 
@@ -25,6 +25,10 @@ _MAX_DEPTH = 32
 # resolution is a few syscalls on the hot path (a command line's words are resolved all: it runs a process).
 _MAX_RESOLVED = 64
 _MAX_PATH = 4096
+# Free-text arguments longer than this (a file's content) are not read as shell lines: see the README's limits.
+_MAX_SHELL_LINE = 4096
+_SHELL_WORDS = re.compile(r"[\s;&|()`]+")
+_SPACE = re.compile(r"\s")
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -64,20 +68,22 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
     spelling, through a symlink, by its folder name when that name is the mesh's own (`.agent-mesh`), by the
     names of its files (`operator.token`, `state.db`), or by a recursive tool over a folder that holds it."""
     paths = StatePaths(state_dir)
-    # The cheap pre-filter, one regex pass per string: it names the state (a folder name, a file name), may
-    # spell it otherwise (`%2E`, `\\-`, a glob), or is one path on its own (resolved: it may be a symlink).
-    needles = sorted({*paths.names, *PROTECTED_NAMES, "operator.tok", "state.d"}, key=len, reverse=True)
-    mentions = re.compile("|".join(map(re.escape, needles)) + r"|[%\\*?[]", re.IGNORECASE)
-    # Faster still: every needle but a plain folder name (`state`) holds a dot, and most strings have none.
-    plain = sorted(n for n in paths.names if "." not in n)
+    # The cheap pre-filter: a string is read closely when it names the state (a folder or file name, any
+    # case), may spell it otherwise (`%2E`, `\\-`, a glob) or is one path on its own (it may be a symlink).
+    needles = tuple(sorted({n.casefold() for n in (*paths.names, *PROTECTED_NAMES, "operator.tok", "state.d")}))
+    plain = sorted(n for n in paths.names if "." not in n)  # every other needle holds a dot or a sign
     quick = re.compile("[.%\\\\*?[]" + "".join("|" + re.escape(n) for n in plain), re.IGNORECASE)
-    walkers = re.compile(r"(?:^|[\s;&|(/])(?:rg|ag|ack|find|fdfind|fd|du|tree|tar|bsdtar|7za?|mv|git|grep|egrep|"
-                         r"fgrep|rsync|cp|scp|ls|zip|rm|chmod|chown|chgrp|setfacl)(?:\s|$)")  # fmt: skip
+
+    def mentions(text: str) -> bool:
+        if "%" in text or "\\" in text or "*" in text or "?" in text or "[" in text:
+            return True
+        folded = text.casefold()
+        return any(n in folded for n in needles)
 
     def hit(texts: list[str], argv: list[str] | None, base: str) -> str | None:
         budget = _MAX_RESOLVED
         for text in texts:
-            if quick.search(text) is not None and mentions.search(text) is not None:
+            if quick.search(text) is not None and mentions(text):
                 found = _text_hit(paths, text, base)
                 if found is not None:
                     return found
@@ -91,7 +97,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
             if found is not None:
                 return found
         for text in texts:
-            if " " in text and walkers.search(text) is not None:
+            if len(text) <= _MAX_SHELL_LINE and _reads_as_shell_line(text):
                 found = _argv_hit(paths, ["sh", "-c", text], base)  # a shell line, `cd` included
                 if found is not None:
                     return found
@@ -120,15 +126,25 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
     return check
 
 
+def _reads_as_shell_line(text: str) -> bool:
+    """Whether a string has a command that walks folders among its words (`/usr/bin/grep` counts)."""
+    parts = _SHELL_WORDS.split(text)
+    if len(parts) < 2:
+        return False
+    if not WALKERS.isdisjoint(parts):
+        return True
+    return "/" in text and not WALKERS.isdisjoint(w.rpartition("/")[2] for w in parts if "/" in w)
+
+
 def _one_path(text: str) -> bool:
     """A string that is a single path (`/srv/x`, `link/x`, `~/x`): worth resolving, it may be a symlink."""
-    return 0 < len(text) <= _MAX_PATH and ("/" in text or text[0] == "~") and not any(c.isspace() for c in text)
+    return 0 < len(text) <= _MAX_PATH and ("/" in text or text[0] == "~") and _SPACE.search(text) is None
 
 
 def _text_hit(paths: StatePaths, text: str, base: str) -> str | None:
     """What in one argument string names the state, if anything (pure: no filesystem call)."""
     plain = decoded(text)
-    whole = not any(c.isspace() for c in plain)
+    whole = _SPACE.search(plain) is None
     for word in words(plain):
         if paths.named(word, whole=whole):
             return repr(word)

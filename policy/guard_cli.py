@@ -49,6 +49,8 @@ WRAPPERS = frozenset(
      "busybox", "setsid", "chroot", "unbuffer", "watch", "flock"}
 )  # fmt: skip
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish"})
+# Every command name this module knows to walk folders (a string naming none of them is no shell line to read).
+WALKERS = ALWAYS | FLAGGED.keys() | {"git"}
 _OPERATORS = frozenset({";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"})
 
 
