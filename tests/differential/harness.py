@@ -1,0 +1,160 @@
+"""The running pieces of the differential harness: one upstream process per framework (Starlette/uvicorn,
+Flask/Werkzeug, Express), the real proxy (`agent-mesh proxy`, mitmdump with the addon) in front of them, and
+a reader of the proxy's trace log. `Mesh.run` sends a batch of generated requests and collects, per request,
+the proxy's answer, what the upstream saw and the trace records of the request's session."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.differential.mutations import AGENT, NONCE_HEADER, Case
+from tests.differential.wire import RawRequest, RawResponse, proxy_auth, send
+from tests.e2e.proxy_harness import running_proxy
+from tests.support.net import free_port
+from tests.support.proc import Proc
+
+APPS = Path(__file__).resolve().parent / "apps"
+SPEC = APPS / "notes.openapi.json"
+FRAMEWORKS = ("starlette", "flask", "express")
+UPSTREAM_START_SECONDS = 30.0
+RECORD_WAIT_SECONDS = 30.0
+
+# One server per framework, all described by the same spec; the policy allows reads and updates (not by
+# root), denies purges and deletes, and allows plain HTTP: a request judged as plain HTTP that an upstream
+# runs as an operation is then a visible mismatch, not hidden behind a default deny.
+CONFIG = """\
+version: 1
+state_dir: state
+servers:
+{servers}
+policies:
+  - name: diff
+    agent: "*"
+    rules:
+      - {{name: no-root-updates, tools: ["*.updateNote"], when: {{args.owner: {{eq: root}}}}, action: deny}}
+      - {{name: reads, tools: ["*.getNote"], action: allow}}
+      - {{name: updates, tools: ["*.updateNote"], action: allow}}
+      - {{name: no-purges, tools: ["*.purgeNote", "*.deleteNote"], action: deny}}
+      - {{name: plain-http, tools: ["*"], when: {{surface: {{eq: http}}}}, action: allow}}
+"""
+
+
+@dataclass
+class TraceLog:
+    """Reads `traces.jsonl` as it grows and indexes call records by session id."""
+
+    path: Path
+    offset: int = 0
+    by_session: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def poll(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        for line in data[:end].splitlines():
+            record = json.loads(line)
+            session = record.get("session_id")
+            if session:
+                self.by_session.setdefault(session, []).append(record)
+        self.offset += end
+
+    def wait_for(self, session: str, timeout: float = RECORD_WAIT_SECONDS) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            if session in self.by_session:
+                return self.by_session[session]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no trace record for session {session} within {timeout:g}s")
+            time.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One generated request, what the proxy answered, what the upstream saw, what the trace holds."""
+
+    framework: str
+    case: Case
+    request: RawRequest
+    response: RawResponse | None
+    error: str | None
+    seen: list[dict[str, Any]]
+    records: list[dict[str, Any]]
+
+
+@dataclass
+class Mesh:
+    proxy_port: int
+    ports: dict[str, int]
+    trace: TraceLog
+    sent: int = 0
+
+    def seen(self, framework: str, nonce: str) -> list[dict[str, Any]]:
+        """What the upstream recorded for this nonce, asked directly (never through the proxy)."""
+        port = self.ports[framework]
+        answer = send(port, RawRequest("GET", f"/__diff/seen/{nonce}", [("Host", f"127.0.0.1:{port}")]))
+        out: list[dict[str, Any]] = answer.json()
+        return out
+
+    def run(self, framework: str, cases: list[Case]) -> list[Outcome]:
+        port = self.ports[framework]
+        sent: list[tuple[Case, RawRequest, RawResponse | None, str | None, list[dict[str, Any]], str]] = []
+        for case in cases:
+            nonce = uuid.uuid4().hex
+            request = case.raw(port, nonce)
+            response, error = None, None
+            try:
+                response = send(self.proxy_port, request)
+            except (OSError, ValueError) as exc:  # a dropped connection is a refusal if the upstream saw nothing
+                error = f"{type(exc).__name__}: {exc}"
+            sent.append((case, request, response, error, self.seen(framework, nonce), nonce))
+        self.sent += len(cases)
+        self._flush(framework)
+        return [
+            Outcome(framework, case, request, response, error, seen, self.trace.by_session.get(nonce, []))
+            for case, request, response, error, seen, nonce in sent
+        ]
+
+    def _flush(self, framework: str) -> None:
+        """Wait until the trace holds a sentinel call sent after the batch: records are written in order."""
+        port = self.ports[framework]
+        nonce = "sentinel-" + uuid.uuid4().hex
+        headers = [("Host", f"127.0.0.1:{port}"), proxy_auth(AGENT, nonce), (NONCE_HEADER, nonce)]
+        answer = send(self.proxy_port, RawRequest("GET", f"http://127.0.0.1:{port}/v1/notes/sentinel", headers))
+        assert answer.status == 200, answer
+        self.seen(framework, nonce)
+        self.trace.wait_for(nonce)
+
+
+@contextmanager
+def running_mesh(folder: Path, node: Path, node_modules: Path) -> Iterator[Mesh]:
+    """The three upstreams and the proxy in front of them, all on loopback with free ports; stopped on exit."""
+    ports = {name: free_port() for name in FRAMEWORKS}
+    argv = {
+        "starlette": [sys.executable, APPS / "starlette_app.py", str(ports["starlette"])],
+        "flask": [sys.executable, APPS / "flask_app.py", str(ports["flask"])],
+        "express": [node, APPS / "express_app.cjs", str(ports["express"])],
+    }
+    servers = "\n".join(
+        f'  {name}: {{openapi: "{SPEC}", base_url: "http://127.0.0.1:{port}"}}' for name, port in ports.items()
+    )
+    config = folder / "agent-mesh.yaml"
+    config.write_text(CONFIG.format(servers=servers))
+    with ExitStack() as stack:
+        for name in FRAMEWORKS:
+            env = {"NODE_PATH": str(node_modules)} if name == "express" else {}
+            proc = stack.enter_context(Proc(argv[name], name=name, env=env))
+            proc.wait_for_port(ports[name], timeout=UPSTREAM_START_SECONDS)
+        proxy = stack.enter_context(running_proxy(config))
+        yield Mesh(proxy.port, ports, TraceLog(folder / "state" / "traces.jsonl"))

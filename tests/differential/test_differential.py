@@ -1,0 +1,94 @@
+"""A request the proxy judged as one operation never runs upstream as another, with other arguments or on
+another host: thousands of hostile variants, against Starlette, Flask and Express behind the real proxy.
+
+`DIFF_EXAMPLES` sets the requests per framework (default 600; CI derandomizes, so every run sends the same
+ones); `DIFF_RANDOM=1` draws new ones; `DIFF_SHRINK=1` lets hypothesis shrink a failing batch; with
+`DIFF_SURVEY=FILE` the property tests do not fail but append every finding to FILE as JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.differential import oracle
+from tests.differential.harness import FRAMEWORKS, Mesh, Outcome
+from tests.differential.mutations import Case, cases
+
+BATCH = 30
+EXAMPLES = int(os.environ.get("DIFF_EXAMPLES", "600"))
+SURVEY = os.environ.get("DIFF_SURVEY")
+PHASES = [Phase.explicit, Phase.generate] + ([Phase.shrink] if os.environ.get("DIFF_SHRINK") else [])
+REFUSED: list[Outcome] = []
+REFUSED_UNRECORDED: list[Outcome] = []
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def _describe(outcome: Outcome, findings: list[oracle.Finding]) -> str:
+    answer = f"{outcome.response.status} {outcome.response.body[:160]!r}" if outcome.response else outcome.error
+    lines = [
+        f"[{outcome.framework}] {' '.join(outcome.case.tags) or 'unmutated'}",
+        f"  request: {outcome.request.describe()}",
+        f"  proxy answered: {answer}",
+    ]
+    lines += [f"  {f.kind}: {f.detail}" for f in findings]
+    return "\n".join(lines)
+
+
+def _survey(outcome: Outcome, findings: list[oracle.Finding]) -> None:
+    assert SURVEY is not None
+    with Path(SURVEY).open("a") as f:
+        for finding in findings:
+            row = {"framework": outcome.framework, "kind": finding.kind, "tags": outcome.case.tags,
+                   "request": outcome.request.describe(), "detail": finding.detail}  # fmt: skip
+            f.write(json.dumps(row) + "\n")
+
+
+def check_batch(mesh: Mesh, framework: str, batch: list[Case]) -> None:
+    failures = []
+    for outcome in mesh.run(framework, batch):
+        port = mesh.ports[framework]
+        findings = oracle.check(framework, port, outcome.seen, outcome.records)
+        if not outcome.seen:
+            REFUSED.append(outcome)
+            if not outcome.records:
+                REFUSED_UNRECORDED.append(outcome)
+                if SURVEY:
+                    _survey(outcome, [oracle.Finding(oracle.REFUSED_UNRECORDED, "refused with no trace record")])
+        if findings:
+            if SURVEY:
+                _survey(outcome, findings)
+            else:
+                failures.append(_describe(outcome, findings))
+    assert not failures, f"{len(failures)} of {len(batch)} requests broke the property:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@settings(
+    max_examples=max(1, EXAMPLES // BATCH),
+    derandomize=not os.environ.get("DIFF_RANDOM"),
+    database=None,
+    deadline=None,
+    phases=PHASES,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
+@given(batch=st.lists(cases(), min_size=BATCH, max_size=BATCH))
+def test_the_upstream_runs_only_what_the_proxy_judged(mesh: Mesh, framework: str, batch: list[Case]) -> None:
+    check_batch(mesh, framework, batch)
+
+
+def test_every_refused_request_leaves_one_trace_record() -> None:
+    assert REFUSED, "the property tests above sent no request the proxy refused"
+    unrecorded = Counter(" ".join(o.case.tags) for o in REFUSED_UNRECORDED)
+    assert not REFUSED_UNRECORDED, (
+        f"{len(REFUSED_UNRECORDED)} of {len(REFUSED)} refused requests left no trace record, e.g.:\n"
+        + "\n".join(_describe(o, []) for o in REFUSED_UNRECORDED[:5])
+        + f"\nby mutation: {unrecorded.most_common(10)}"
+    )
