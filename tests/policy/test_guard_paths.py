@@ -273,3 +273,57 @@ def test_recursive_tools_over_any_ancestor_of_the_state_dir_are_refused(
 def test_recursive_tools_over_other_folders_pass(command: list[str], folder: str) -> None:
     guard = state_guard(STATE)
     assert not denied(guard, cli(*command, folder, cwd="/tmp"))
+
+
+@st.composite
+def name_spellings(draw: st.DrawFn) -> str:
+    """`operator.token` or a state.db file name alone: any case, some characters percent-encoded or
+    backslash-escaped (as a shell reads them), in a folder or not."""
+    name = draw(st.sampled_from(["operator.token", "state.db", "state.db-wal", "state.db-shm", "state.db-journal"]))
+    out = []
+    for c in name:
+        c = c.upper() if draw(st.booleans()) else c
+        how = draw(st.sampled_from(["plain", "plain", "percent", "backslash"]))
+        out.append(quote(c, safe="") if how == "percent" and not c.isalnum() else f"%{ord(c):02X}" if how == "percent"
+                   else "\\" + c if how == "backslash" else c)  # fmt: skip
+    folder = draw(st.sampled_from(["", "./", "/anywhere/", "~/x/", "sub/dir/"]))
+    return folder + "".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spelling=name_spellings(), wrap=st.sampled_from(["{}", "cat {}", "sqlite3 {} 'DELETE FROM traces'", "--f={}"]))
+def test_the_token_and_database_file_names_are_refused_in_any_spelling(spelling: str, wrap: str) -> None:
+    guard = state_guard(STATE)
+    text = wrap.format(spelling)
+    assert denied(guard, tool(arg=text)), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    flags=st.lists(st.sampled_from("nilvHhcwsoqx"), max_size=4),
+    recursive=st.sampled_from(["r", "R"]),
+    at=st.integers(0, 4),
+    binary=st.sampled_from(["grep", "/usr/bin/grep", "egrep"]),
+)
+def test_grep_with_a_recursive_flag_anywhere_in_its_short_options_is_refused(
+    flags: list[str], recursive: str, at: int, binary: str
+) -> None:
+    letters = "".join(flags)
+    combined = letters[:at] + recursive + letters[at:]
+    guard = state_guard(STATE)
+    assert denied(guard, cli(binary, f"-{combined}", "TOKEN", cwd=PROJECT))
+    assert denied(guard, tool(command=f"{binary} -{combined} TOKEN {WORK}"))
+
+
+def test_an_agent_s_cwd_argument_does_not_move_where_relative_paths_are_looked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT)  # the mesh (an MCP server beside it) runs in the project
+    guard = state_guard(STATE)
+    assert denied(guard, tool(command="grep -r TOKEN .", cwd="/tmp"))
+    assert denied(guard, tool(command="ls -R", cwd="/usr"))
+
+
+def test_arguments_too_deep_or_odd_in_shape_still_fail_closed() -> None:
+    guard = state_guard(STATE)
+    assert denied(guard, ToolCall("a", "cli", "", "grep", {"argv": ["grep", "-r", "x", 7], "cwd": PROJECT}))
