@@ -114,9 +114,9 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         # Relative paths are looked for in the call's cwd (mcpwrap sets it for a command line) and in this
         # process's: an MCP server's cwd is unknown, and an agent's `cwd` argument must not hide where it runs.
         bases = (cwd, here) if type(cwd) is str and cwd.startswith("/") and cwd != here else (here,)
-        words = arguments.get("argv")
+        given = arguments.get("argv")
         # A number among the words is still a word of the command line.
-        argv = [a if type(a) is str else str(a) for a in words] if isinstance(words, list) and words else None
+        argv = [a if type(a) is str else str(a) for a in given] if isinstance(given, list) and given else None
         for base in bases:
             found = hit(texts, argv, base)
             if found is not None:
