@@ -34,6 +34,7 @@ class MediaType:
 
     essence: str
     charset: str | None = None
+    boundary: str | None = None  # of multipart types
 
     @property
     def is_json(self) -> bool:
@@ -44,6 +45,10 @@ class MediaType:
     @property
     def is_form(self) -> bool:
         return self.essence == "application/x-www-form-urlencoded"
+
+    @property
+    def is_multipart_form(self) -> bool:
+        return self.essence == "multipart/form-data"
 
     @property
     def is_text(self) -> bool:
@@ -78,17 +83,18 @@ def parse_one(value: str) -> MediaType:
     kind, slash, sub = essence.partition("/")
     if not slash or not kind or not sub or any(c in essence for c in ' "\t'):
         raise ValueError(f"Content-Type {value!r} is not a media type")
-    charset: str | None = None
+    found: dict[str, str] = {}
     for param in params:
         name, eq, val = param.strip().partition("=")
-        if not eq:
+        name = name.strip().lower()
+        if not eq or name not in ("charset", "boundary"):
             continue
-        if name.strip().lower() == "charset":
-            found = val.strip().strip('"').lower()
-            if charset is not None and found != charset:
-                raise ValueError(f"Content-Type {value!r} names two charsets")
-            charset = found
-    return MediaType(essence, charset)
+        val = val.strip()
+        val = val[1:-1] if len(val) > 1 and val[0] == val[-1] == '"' else val
+        if found.setdefault(name, val) != val:
+            raise ValueError(f"Content-Type {value!r} names two {name}s")
+    charset = found.get("charset")
+    return MediaType(essence, charset.lower() if charset else None, found.get("boundary"))
 
 
 def media_type(header: str | None) -> MediaType:

@@ -74,7 +74,7 @@ def classify(req: Request, target: Target | None, options: RequestOptions | None
     if req.body:
         mtype = media_type(req.headers.get("content-type"))
         fields = body_fields(req.body, mtype)
-        form = mtype.is_form
+        form = mtype.is_form or mtype.is_multipart_form
     method = req.method
     if OVERRIDE_FIELD in query or OVERRIDE_FIELD in fields or _overridden(req):
         method = method_of(req.method, req.headers, {**fields, **query}, options)

@@ -1,7 +1,7 @@
 """The arguments of a REST call, from path parameters, query and body, read by the body's real content.
 
 JSON (declared, or sent as text or without a type: Starlette's `request.json()` reads it whatever the
-type) gives its fields; a form gives its fields; other text is `args.body`; anything else is
+type) gives its fields; a form (urlencoded or multipart) gives its fields; other text is `args.body`; anything else is
 `args.body_size` and `args.body_sha256`, so approvers and rules always see what will be sent. Ambiguity is
 refused (ValueError): a key in both query and body unless the server declares its precedence, a repeated
 key unless the OpenAPI operation declares an array, a path parameter contradicted by a field, a body whose
@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from addons.body_decode import MediaType, decode_json, decode_text
+from addons.multipart_form import multipart_fields
 from addons.request_canon import RequestOptions
 
 _JSON_START = (b"{", b"[", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00")
@@ -74,6 +75,8 @@ def body_fields(body: bytes, mtype: MediaType) -> dict[str, Any]:
             raise ValueError("the form body has raw non-ASCII bytes: percent-encode them")
         text = decode_text(body, mtype.charset)
         return fields_of(pairs_of(text, "form body"))
+    if mtype.is_multipart_form:
+        return multipart_fields(body, mtype.boundary)
     if mtype.essence.startswith("multipart/"):
         return _opaque(body)
     if _looks_like_json(body):
