@@ -98,11 +98,14 @@ class TraceWriter:
         self._next_adoption = 0.0
         self._remote: WriterProcess | None = None
         if process:
-            try:
-                ahead_lock = None
-                if self._ahead is not None:
-                    self._ahead.open()
+            ahead_lock = None
+            if self._ahead is not None:
+                try:
+                    self._ahead.open()  # now, so the worker can share its lock
                     ahead_lock = str(self._ahead.lock_path)
+                except OSError as exc:  # allowed calls are refused until it can be written (Gate.check)
+                    print(f"agent-mesh trace: cannot open the write-ahead log: {exc}", file=sys.stderr)
+            try:
                 self._remote = WriterProcess(
                     state_dir,
                     jsonl=settings.jsonl,
