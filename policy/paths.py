@@ -9,6 +9,7 @@ and the file a path names may not exist on this machine (the state-dir guard res
 from __future__ import annotations
 
 import posixpath
+import re
 from urllib.parse import unquote
 
 
@@ -41,8 +42,20 @@ def path_form(value: str) -> str | None:
     return norm
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def relative_form(value: str) -> str:
-    """A relative path's `.`/`..`/`//` resolved as far as it can be (`a/./b/../c` is `a/c`)."""
+    """What `glob` compares for a string that is not path-like: a URI of another scheme with the dot segments
+    and empty segments of its path resolved as RFC 3986 does (`demo://host/a/../b` is `demo://host/b`; the
+    authority is never touched), or a relative path with `.`/`..`/`//` resolved as far as it can be
+    (`a/./b/../c` is `a/c`)."""
+    m = _SCHEME.match(value)
+    if m is not None:
+        authority, slash, path = value[m.end() :].partition("/")
+        if not slash or ("/." not in "/" + path and "//" not in path):
+            return value
+        return value[: m.end()] + authority + "/" + posixpath.normpath("/" + path).lstrip("/")
     if "/." in value or value.startswith(".") or "//" in value:
         return posixpath.normpath(value)
     return value

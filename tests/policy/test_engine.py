@@ -125,3 +125,20 @@ def test_a_glob_in_a_tool_name_runs_in_linear_time_on_a_long_agent_chosen_name()
     ps = _ps("version: 1\npolicies:\n  - name: p\n    rules:\n      - {tools: ['*a*a*a*a*b'], action: allow}\n")
     call = ToolCall("a", "http", "api", "POST /" + "a" * 20_000)
     assert decide(call, ps).rule == "default"
+
+
+def test_a_glob_on_a_uri_of_another_scheme_resolves_dot_segments_of_its_path_only() -> None:
+    ps = _ps(
+        "version: 1\npolicies:\n  - name: p\n    rules:\n"
+        "      - {tools: ['*'], when: {args.uri: {glob: 'demo://private/**'}}, action: deny}\n"
+        "      - {tools: ['*'], when: {args.uri: {glob: 'demo://resource/static/**'}}, action: allow}\n"
+    )
+
+    def action(uri: str) -> str:
+        return decide(ToolCall("a", "mcp_stdio", "e", "resources/read", {"uri": uri}), ps).action.value
+
+    assert action("demo://private/x") == "deny"
+    assert action("demo://private/a/../b") == "deny"
+    assert action("demo://resource/static/1") == "allow"
+    assert action("demo://resource/static/../../x") == "deny"  # no rule: the default denies
+    assert action("demo://resource//static/./1") == "allow"
