@@ -64,6 +64,9 @@ def classify(req: Request, target: Target | None, options: RequestOptions | None
     route differently, a body that does not parse as what it is, a POST to an MCP server that is not
     JSON-RPC, a repeated or colliding key): those are refused, never forwarded unjudged.
     """
+    if not (req.method.isalpha() and req.method.isupper()):
+        # Methods are case-sensitive: `post` is no rule's POST, and upstreams disagree on what it is.
+        raise ValueError(f"the method {req.method[:20]!r} is not an upper-case method name")
     canon = canonical_path(req.path)
     options = options or PLAIN
     if target is not None and target.is_mcp and target.router is None:

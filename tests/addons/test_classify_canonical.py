@@ -130,6 +130,12 @@ def test_a_route_spelled_in_another_letter_case_is_refused(servers: ServerMap, u
         run(servers, req("POST", url, json.dumps(CALL).encode()))
 
 
+@pytest.mark.parametrize("method", ["post", "Post", "PO ST", "POST\x00"])
+def test_a_method_not_spelled_in_upper_case_is_refused(servers: ServerMap, method: str) -> None:
+    with pytest.raises(ValueError, match="upper-case method"):
+        run(servers, req(method, "https://staging.test/v1/notes/1/purge"))
+
+
 def test_json_sent_as_text_or_untyped_is_visible_to_rules(servers: ServerMap) -> None:
     for ctype in ("text/plain", ""):
         got = run(servers, req("POST", "https://staging.test/v1/notes/1", b'{"text": "rm -rf"}', content_type=ctype))
