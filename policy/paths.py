@@ -46,16 +46,17 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def relative_form(value: str) -> str:
-    """What `glob` compares for a string that is not path-like: a URI of another scheme with the dot segments
-    and empty segments of its path resolved as RFC 3986 does (`demo://host/a/../b` is `demo://host/b`; the
-    authority is never touched), or a relative path with `.`/`..`/`//` resolved as far as it can be
-    (`a/./b/../c` is `a/c`)."""
+    """What `glob` compares for a string that is not path-like: for a URI of another scheme, what follows
+    `scheme://` with its dot and empty segments resolved, the authority counting as the first segment
+    (`demo://public/../private/x` is `demo://private/x`: a deny rule on `demo://private/**` must not be
+    walked around, and an allow rule on `demo://public/**` must not be walked out of); a relative path with
+    `.`/`..`/`//` resolved as far as it can be (`a/./b/../c` is `a/c`)."""
     m = _SCHEME.match(value)
     if m is not None:
-        authority, slash, path = value[m.end() :].partition("/")
-        if not slash or ("/." not in "/" + path and "//" not in path):
+        rest = value[m.end() :]
+        if "/." not in "/" + rest and "//" not in rest:
             return value
-        return value[: m.end()] + authority + "/" + posixpath.normpath("/" + path).lstrip("/")
+        return value[: m.end()] + posixpath.normpath(rest).lstrip("/")
     if "/." in value or value.startswith(".") or "//" in value:
         return posixpath.normpath(value)
     return value

@@ -127,7 +127,7 @@ def test_a_glob_in_a_tool_name_runs_in_linear_time_on_a_long_agent_chosen_name()
     assert decide(call, ps).rule == "default"
 
 
-def test_a_glob_on_a_uri_of_another_scheme_resolves_dot_segments_of_its_path_only() -> None:
+def test_a_glob_on_a_uri_of_another_scheme_resolves_its_dot_segments_authority_included() -> None:
     ps = _ps(
         "version: 1\npolicies:\n  - name: p\n    rules:\n"
         "      - {tools: ['*'], when: {args.uri: {glob: 'demo://private/**'}}, action: deny}\n"
@@ -141,4 +141,5 @@ def test_a_glob_on_a_uri_of_another_scheme_resolves_dot_segments_of_its_path_onl
     assert action("demo://private/a/../b") == "deny"
     assert action("demo://resource/static/1") == "allow"
     assert action("demo://resource/static/../../x") == "deny"  # no rule: the default denies
+    assert action("demo://resource/../private/x") == "deny"
     assert action("demo://resource//static/./1") == "allow"
