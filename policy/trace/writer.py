@@ -144,6 +144,11 @@ class TraceWriter:
         failing = self._failing
         if failing is not None:
             raise TraceUnavailable(f"the trace cannot be written: {failing}")
+        if self._closed or not self._thread.is_alive():
+            raise TraceUnavailable("the trace writer has stopped")
+        if self._queue.qsize() >= self._max_queue:
+            # Its full record would be dropped at `finish`: the call would have only its write-ahead entry.
+            raise TraceUnavailable(f"the trace writer is {self._max_queue} records behind")
         record = build_record(call, verdict, _DECIDED, policy_hash=policy_hash, redact_keys=redact_keys, ts=ts)
         # What this entry says if this process dies before the call's full record is written.
         record["outcome"] = UNKNOWN

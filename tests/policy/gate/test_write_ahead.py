@@ -144,3 +144,20 @@ async def test_a_killed_trace_worker_is_taken_over_and_calls_stay_allowed_and_re
     await gate.aclose()
     assert [r["trace_id"] for r in chained(tmp_path)][:3] == ids
     assert not list((tmp_path / AHEAD_DIR).glob("*.lock"))  # everything settled, the log removed
+
+
+async def test_with_traces_fsync_each_allowed_call_is_still_written_ahead_and_recorded(tmp_path: Path) -> None:
+    gate = real_gate(tmp_path, "traces: {fsync: true}")
+    verdict = await gate.check(READ)
+    assert verdict.kind is VerdictKind.ALLOW
+    assert ahead_ids(tmp_path) == [verdict.trace_id]
+    gate.finish(READ, verdict, DONE)
+    await gate.aclose()
+    assert [r["trace_id"] for r in chained(tmp_path)] == [verdict.trace_id]
+
+
+async def test_a_gate_whose_trace_writer_has_stopped_refuses_allowed_calls(tmp_path: Path) -> None:
+    gate = real_gate(tmp_path)
+    assert gate.sink.close()
+    assert_refused_unrecorded(await gate.check(READ), "the trace writer has stopped")
+    await gate.aclose()
