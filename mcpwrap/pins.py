@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policy import canonical_json
-from policy.statedir import make_private_dir
+from policy.statedir import create_private_file, make_private_dir
 
 PINS_FILE = "mcp-pins.json"
 
@@ -44,6 +44,7 @@ class PinBook:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         make_private_dir(self._path.parent)
+        create_private_file(self._lock_path)  # state-dir files are 0600 (policy/statedir.py)
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -81,5 +82,6 @@ class PinBook:
             data = self._read()
             data.setdefault(server, {})[tool] = fp
             tmp = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
+            create_private_file(tmp)
             tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")
             os.replace(tmp, self._path)

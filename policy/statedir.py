@@ -132,6 +132,11 @@ def explain(state_dir: str | Path, found: list[Exposure]) -> str:
     """One message naming what is open and the commands that close it."""
     what = ", ".join(str(e) for e in found)
     fixes = "; ".join(dict.fromkeys(e.fix for e in found))
+    if not any(e.serious for e in found):
+        return (
+            f"files in the state dir {state_dir} are open to other users: {what}. Its folder (0700) keeps them "
+            f"out for now; make them private too. Run: {fixes}"
+        )
     return (
         f"the state dir {state_dir} can be reached by other users: {what}. Agents running as another user could "
         f"read the operator token or change approvals. Run: {fixes}"
