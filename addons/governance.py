@@ -36,6 +36,7 @@ from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
 from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
 from addons.reach import Reach, Refusal, names_disagree
+from addons.refused import refused_call, refused_verdict
 from addons.servers import Match, ServerMap, Target
 from addons.ws_judge import WsPeer, judge_ws_message
 from policy import (
@@ -264,6 +265,7 @@ class Governance:
             return
         # Rules and traces see one spelling per address: `2130706433` and `127.1` are 127.0.0.1.
         creq = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
+        target: Target | None = None
         try:
             target = self._target(flow, host, port, path, addresses)
             if target is None and creq.host in self.servers.by_name:
@@ -271,6 +273,10 @@ class Governance:
             kind = classify(creq, target, self.servers.options.get(target.server) if target else None)
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
+            if self.judge is not None:  # a refused request is still one call tried: one trace record
+                session = identity.session or flow.client_conn.id
+                call = refused_call(creq, target, identity.agent, session, str(exc))
+                self.judge.gate.finish(call, refused_verdict(str(exc)), Outcome(False))
             return
         if isinstance(kind, RestCall):
             await self._rest(flow, identity, kind, creq)

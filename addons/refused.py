@@ -1,0 +1,30 @@
+"""A request the proxy refuses before it can be judged (ambiguous path, body, arguments or method) is still
+one call with one trace record: surface `http`, tool `METHOD /path` as sent, a deny by rule
+`proxy.bad_request` with the reason. Nothing about it is forwarded; the record says what was tried."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from addons.classify import Request, Target
+from policy.model import Action, Decision, HttpInfo, ToolCall, Verdict, VerdictKind
+
+RULE = "proxy.bad_request"
+_SHOWN = 200  # characters of the raw path kept in the tool name: the record names the request, not stores it
+
+
+def refused_call(req: Request, target: Target | None, agent: str, session: str | None, reason: str) -> ToolCall:
+    """The call record of a request refused as unjudgeable (`req.path` as sent, query dropped)."""
+    raw = req.path.split("?", 1)[0]
+    shown = raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "…"
+    digest = hashlib.sha256(req.path.encode("utf-8", "surrogateescape") + b"\n" + req.body).hexdigest()
+    info = HttpInfo(req.method[:20], req.host, shown, req.port, req.scheme, digest)
+    server = target.server if target is not None else req.host
+    args = {"refused": reason, "body_size": len(req.body), "request_sha256": digest}
+    return ToolCall(agent, "http", server, f"{req.method[:20]} {shown}", args, session, info)
+
+
+def refused_verdict(reason: str) -> Verdict:
+    decision = Decision(Action.DENY, RULE, reason)
+    return Verdict(VerdictKind.DENY, decision, "default", reason, uuid.uuid4().hex)
