@@ -38,6 +38,7 @@ servers:
 policies:
   - name: diff
     agent: "*"
+    loop_detection: {{enabled: false}}  # generated requests repeat on purpose; a loop refusal would hide them
     rules:
       - {{name: no-root-updates, tools: ["*.updateNote"], when: {{args.owner: {{eq: root}}}}, action: deny}}
       - {{name: reads, tools: ["*.getNote"], action: allow}}
@@ -93,12 +94,18 @@ class Outcome:
     records: list[dict[str, Any]]
 
 
-@dataclass
+@dataclass(repr=False)
 class Mesh:
     proxy_port: int
     ports: dict[str, int]
     trace: TraceLog
     sent: int = 0
+
+    def __repr__(self) -> str:  # hypothesis prints the arguments of a failing example: keep it short
+        return f"<Mesh proxy :{self.proxy_port} upstreams {self.ports}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis's printer, which skips __repr__
+        printer.text(repr(self))
 
     def seen(self, framework: str, nonce: str) -> list[dict[str, Any]]:
         """What the upstream recorded for this nonce, asked directly (never through the proxy)."""
@@ -131,7 +138,7 @@ class Mesh:
         port = self.ports[framework]
         nonce = "sentinel-" + uuid.uuid4().hex
         headers = [("Host", f"127.0.0.1:{port}"), proxy_auth(AGENT, nonce), (NONCE_HEADER, nonce)]
-        answer = send(self.proxy_port, RawRequest("GET", f"http://127.0.0.1:{port}/v1/notes/sentinel", headers))
+        answer = send(self.proxy_port, RawRequest("GET", f"http://127.0.0.1:{port}/v1/notes/{nonce}", headers))
         assert answer.status == 200, answer
         self.seen(framework, nonce)
         self.trace.wait_for(nonce)

@@ -46,8 +46,9 @@ def _survey(outcome: Outcome, findings: list[oracle.Finding]) -> None:
     assert SURVEY is not None
     with Path(SURVEY).open("a") as f:
         for finding in findings:
+            answer = f"{outcome.response.status} {outcome.response.body[:200]!r}" if outcome.response else outcome.error
             row = {"framework": outcome.framework, "kind": finding.kind, "tags": outcome.case.tags,
-                   "request": outcome.request.describe(), "detail": finding.detail}  # fmt: skip
+                   "request": outcome.request.describe(), "answer": answer, "detail": finding.detail}  # fmt: skip
             f.write(json.dumps(row) + "\n")
 
 
