@@ -5,6 +5,7 @@ names, resolved off the event loop and cached for a short time; plus "is this ad
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -20,6 +21,8 @@ _CACHE_LIMIT = 4096
 _INET_ATON = re.compile(r"[0-9a-fx.]+")
 
 
+# Pure functions of a host string, memoised: the proxy asks them on every request for the same few hosts.
+@functools.lru_cache(maxsize=4096)
 def host_key(host: str) -> str:
     """The host as names compare: brackets and an IPv6 zone id dropped, lower case, no trailing dot."""
     name = host.strip().strip("[]").lower()
@@ -27,6 +30,7 @@ def host_key(host: str) -> str:
     return name[:-1] if name.endswith(".") and not name.endswith("..") else name
 
 
+@functools.lru_cache(maxsize=4096)
 def numeric_address(host: str) -> Address | None:
     """The address a numeric host spelling means to the C resolver (inet_aton + inet_pton), else None.
 
@@ -49,6 +53,7 @@ def numeric_address(host: str) -> Address | None:
     return addr
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_host(host: str) -> str:
     """A numeric spelling as its one canonical address text; a name in lower case."""
     addr = numeric_address(host)

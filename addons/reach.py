@@ -3,6 +3,7 @@ spelling of an address may reach the control plane or the proxy itself."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from addons.addresses import Address, Listener, LocalAddresses, Resolver, host_key
@@ -19,6 +20,7 @@ class Refusal:
     detail: str
 
 
+@functools.lru_cache(maxsize=4096)
 def split_authority(value: str, scheme: str) -> tuple[str, int]:
     """`host[:port]` (IPv6 in brackets) -> (host key, port). Raises ValueError."""
     text = value.strip()

@@ -156,14 +156,18 @@ class ServerMap:
         find a server configured at 127.0.0.1. A configured origin outside every configured path prefix is
         still that origin (judged under its host name), never an unknown host.
         """
-        addrs = tuple(addresses)
-        keys = [(host_key(host), addrs[0] if addrs else None)]
-        keys += [(str(a), a) for a in addrs]
-        for key, addr in keys:
+        addrs = addresses if isinstance(addresses, tuple) else tuple(addresses)
+        first = addrs[0] if addrs else None
+        key = host_key(host)
+        targets = self.by_origin.get((key, port))
+        if targets:
+            return Match(self._by_path(targets, path) or self._origin(key, port), first)
+        for addr in addrs:
+            key = str(addr)
             targets = self.by_origin.get((key, port))
             if targets:
                 return Match(self._by_path(targets, path) or self._origin(key, port), addr)
-        return Match(None, addrs[0] if addrs else None)
+        return Match(None, first)
 
     def _by_path(self, targets: list[Target], path: str) -> Target | None:
         bare = routing_path(path)
