@@ -127,6 +127,11 @@ class ResponseTracker:
         if tracked is not None:
             latency = (time.perf_counter() - tracked.started) * 1000
             self._finish(tracked.call, tracked.verdict, _outcome(msg, status, latency))
+            result = msg.get("result")
+            if self.asked is not None and isinstance(result, dict) and result.get("resultType") == "input_required":
+                refusal = self.asked.inputs(tracked.call, result)
+                if refusal is not None:
+                    return {"jsonrpc": "2.0", "id": msg.get("id"), "error": refusal}
         listed = self.lists.pop(key, None)
         if listed is not None and "result" in msg:
             agent, server, session, method = listed
@@ -143,8 +148,8 @@ class ResponseTracker:
     def finish_later(self, body: bytes, status: int | None) -> bool:
         """Finish every waiting call with an outcome read from this JSON body later (LateAnswer); only when
         nothing in the body is to be rewritten (no refused call swapped, no tools/list filtered)."""
-        if self.substitutes or self.lists:
-            return False
+        if self.substitutes or self.lists or (self.asked is not None and b'"input_required"' in body):
+            return False  # (a server asking for input is read now: its requests are checked before they pass)
         now = time.perf_counter()
         for key, tracked in self.calls.items():
             self._finish(tracked.call, tracked.verdict, LateAnswer(body, key, status, (now - tracked.started) * 1000))

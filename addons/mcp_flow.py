@@ -56,6 +56,7 @@ class _Judged:
     verdict: Verdict | None = None
     is_tool: bool = False
     asked: Asked | None = None  # set when this is the client's answer to its server's request
+    input_of: bool = False  # an input request a 2026-07-28 retry answers (its message is `msg`)
 
 
 class McpHandler:
@@ -69,7 +70,8 @@ class McpHandler:
         # agent's own server must not make a configured server's destructive tool look read-only.
         self.trusted: frozenset[str] = frozenset()
         self.with_output_schema: set[tuple[str, str]] = set()
-        self.asked = AskedRequests(self.denies)
+        self._background: set[asyncio.Task[None]] = set()
+        self.asked = AskedRequests(self.denies, self._withheld)
 
     def hides(self, agent: str, server: str, session: str | None) -> Hidden:
         """What to hide from this agent's resources/prompts lists of `server` (policy.wire.listing)."""
@@ -137,6 +139,16 @@ class McpHandler:
             ann = self.annotations.get((body.server, kind.tool), {}) if is_tool else {}
             args = kind.arguments or {}
             call = ToolCall(agent, "mcp_http", body.server, kind.tool, args, session, info, version, ann)
+            if "inputResponses" in msg.params:
+                # A 2026-07-28 retry: each input request it answers is a call of its own, judged with it.
+                inputs = self.asked.input_responses(call, msg.params)
+                if inputs is None:
+                    why = "inputResponses answer input requests agent-mesh did not see the server make"
+                    answers[i] = error_response(msg.id, INVALID_PARAMS, why)
+                    continue
+                for k in inputs:
+                    asked_call = ToolCall(agent, "mcp_http", body.server, k.tool, k.arguments or {}, session, info)
+                    judged.append(_Judged(msg, asked_call, is_modern(version), input_of=True))
             judged.append(_Judged(msg, call, is_modern(version), is_tool=is_tool))
         if len(judged) == 1:
             verdicts = [await self.judge.judge(flow, judged[0].call)]
@@ -147,8 +159,20 @@ class McpHandler:
         annotate(flow, [(j.call, v) for j, v in zip(judged, verdicts, strict=True)])
         index: dict[int, int] = {}
         replaced: dict[int, dict[str, Any]] = {}
+        withheld = self._inputs_refused([j for j in judged if j.input_of])
         for j in judged:
             assert j.verdict is not None
+            if j.input_of:
+                continue
+            refused_input = withheld.get(id(j.msg))
+            if refused_input is not None:
+                index = index or {id(m): i for i, m in enumerate(body.messages)}
+                why = "one of its input responses was refused"
+                outcome = Outcome(False, error=why) if j.verdict.allowed else Outcome(False)
+                self.judge.gate.finish(j.call, j.verdict, outcome)
+                text, payload = refusal_text(refused_input), dict(refusal_payload(refused_input))
+                answers[index[id(j.msg)]] = error_response(j.msg.id, REFUSED, text, payload)
+                continue
             if j.verdict.allowed and j.asked is None:
                 tracker.track_call(j.msg.id, j.call, j.verdict)
                 continue
@@ -176,6 +200,27 @@ class McpHandler:
                 flow.request.content = encode(raws if body.is_batch else raws[0])
         if answers:
             self._apply(flow, body, answers, tracker, legacy)
+
+    def _inputs_refused(self, inputs: list[_Judged]) -> dict[int, Verdict]:
+        """Record each judged input response; the first refused one of each message (keyed by id(msg))."""
+        refused: dict[int, Verdict] = {}
+        for j in inputs:
+            assert j.verdict is not None
+            self.judge.gate.finish(j.call, j.verdict, Outcome(j.verdict.allowed))
+            if not j.verdict.allowed:
+                refused.setdefault(id(j.msg), j.verdict)
+        return refused
+
+    def _withheld(self, call: ToolCall) -> None:
+        """Record a server's input request withheld in a response (the Gate judges it off the response)."""
+
+        async def record() -> None:
+            verdict = await self.judge.gate.check(call)
+            self.judge.gate.finish(call, verdict, Outcome(False))
+
+        task = asyncio.ensure_future(record())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _answer_to_server(self, j: _Judged, verdict: Verdict, replaced: dict[int, dict[str, Any]], i: int) -> None:
         """The client's answer to its server's request: forwarded if the request is allowed, else an error."""

@@ -15,7 +15,7 @@ from mitmproxy.test import taddons
 from addons.governance import Governance
 from policy import Gate, LoadedConfig, MemoryStore
 from policy.trace import MemoryTraceSink
-from tests.addons.harness import Harness, make_flow, rpc
+from tests.addons.harness import Harness, make_flow, rpc, wait_until
 
 URL = "https://notes.test/mcp"
 CONFIG = """
@@ -34,6 +34,7 @@ policies:
       - {tools: ["notes.prompts/get"], when: {args.name: {eq: secret}}, action: deny}
       - {tools: ["notes.sampling/createMessage"], when: {args.systemPrompt: {eq: exfiltrate}}, action: deny}
       - {tools: ["notes.mystery/*"], action: deny}
+      - {tools: ["notes.elicitation/create"], when: {args.message: {eq: "password?"}}, action: deny}
       - {tools: ["notes.*"], action: allow}
 """
 
@@ -200,3 +201,49 @@ async def test_an_answer_to_a_request_the_server_never_sent_passes_unjudged_as_a
         await h.addon.request(reply)
         assert reply.response is None
         assert h.records == []
+
+
+MODERN = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+
+
+def ask(rid: int, **params: Any) -> dict[str, Any]:
+    return rpc("tools/call", {"name": "ask", "arguments": {}, "_meta": MODERN, **params}, rid)
+
+
+def input_required(rid: int, message: str) -> dict[str, Any]:
+    question = {"method": "elicitation/create", "params": {"message": message, "requestedSchema": {}}}
+    result = {"resultType": "input_required", "inputRequests": {"q1": question}, "requestState": "st-1"}
+    return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+
+async def test_a_2026_input_request_the_policy_denies_never_reaches_the_client(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        flow = make_flow("POST", URL, ask(1))
+        await h.addon.request(flow)
+        h.respond(flow, 200, input_required(1, "password?"))
+        reply = answer(flow)
+        assert reply["error"]["code"] == -32001
+        assert "elicitation/create" in reply["error"]["message"]
+        await wait_until(lambda: bool(records(h, "notes.elicitation/create")))
+        [record] = records(h, "notes.elicitation/create")
+        assert (record["verdict"], record["outcome"]) == ("deny", "refused")
+
+
+async def test_a_2026_retry_is_judged_for_each_input_it_answers(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        flow = make_flow("POST", URL, ask(1))
+        await h.addon.request(flow)
+        h.respond(flow, 200, input_required(1, "which colour?"))
+        assert answer(flow)["result"]["resultType"] == "input_required"
+        retry = make_flow("POST", URL, ask(2, inputResponses={"q1": {"action": "accept"}}, requestState="st-1"))
+        await h.addon.request(retry)
+        assert retry.response is None  # forwarded
+        [record] = records(h, "notes.elicitation/create")
+        assert (record["verdict"], record["args"]["message"]) == ("allow", "which colour?")
+
+
+async def test_a_2026_retry_answering_input_never_asked_is_refused(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        retry = make_flow("POST", URL, ask(3, inputResponses={"q9": {"action": "accept"}}, requestState="forged"))
+        await h.addon.request(retry)
+        assert answer(retry)["error"]["code"] == -32602
