@@ -128,12 +128,12 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
 
 def _reads_as_shell_line(text: str) -> bool:
     """Whether a string has a command that walks folders among its words (`/usr/bin/grep` counts)."""
-    parts = _SHELL_WORDS.split(text)
-    if len(parts) < 2:
+    if _SPACE.search(text) is None:
         return False
+    parts = set(_SHELL_WORDS.split(text))
     if not WALKERS.isdisjoint(parts):
         return True
-    return "/" in text and not WALKERS.isdisjoint(w.rpartition("/")[2] for w in parts if "/" in w)
+    return "/" in text and not WALKERS.isdisjoint({w.rpartition("/")[2] for w in parts if "/" in w})
 
 
 def _one_path(text: str) -> bool:
