@@ -271,7 +271,7 @@ class ChainAppender:
                 if line is not None:
                     tip = _line_hash(path, line)
                     if self.sqlite:  # a writer killed after its file write left the table behind: mend it
-                        mend_table(self._db(), list(self._newest_first()), tip)
+                        tip = mend_table(self._db(), list(self._newest_first()), tip)
                     return tip
         if self.sqlite:
             row = self._db().execute("SELECT hash FROM traces ORDER BY seq DESC LIMIT 1").fetchone()

@@ -11,6 +11,7 @@ short gap is mended (a killed batch, not an emptied table: that is for `verify` 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -22,8 +23,9 @@ _CHUNK = 65536
 _INSERT = f"INSERT INTO traces ({', '.join(COLUMNS)}, record) VALUES ({','.join('?' * (len(COLUMNS) + 1))})"
 
 
-def mend_table(conn: sqlite3.Connection, files: list[Path], file_tip: str) -> int:
-    """Insert the lines of `files` (newest first) that follow the table's last row; returns how many.
+def mend_table(conn: sqlite3.Connection, files: list[Path], file_tip: str) -> str:
+    """Insert the lines of `files` (newest first) that follow the table's last row; returns the chain's tip
+    afterwards (`file_tip`, unless a half-written batch was cut off).
 
     The caller holds the chain lock. Never raises: a table that cannot be mended is for `verify` to name.
     """
@@ -31,21 +33,27 @@ def mend_table(conn: sqlite3.Connection, files: list[Path], file_tip: str) -> in
         row = conn.execute("SELECT hash FROM traces ORDER BY seq DESC LIMIT 1").fetchone()
         table_tip = str(row[0]) if row is not None else GENESIS
         if table_tip == file_tip:
-            return 0
+            return file_tip
         lines = lines_after(files, table_tip, MAX_GAP)
         if not lines:
-            return 0
+            return file_tip
         rows = []
         for line in lines:
             record = json.loads(line)
             rows.append((*prepare(record, row=True).row, record["prev_hash"], record["hash"], line))
-        with conn:
-            conn.executemany(_INSERT, rows)
+        try:
+            with conn:
+                conn.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError:
+            # A call already in the table: the stopped writer's batch was one the table refused (it was cutting
+            # it off to retry without the duplicates when it died). Finish that: the records not yet in the
+            # table are still in their write-ahead logs, and the next adoption chains them.
+            return table_tip if _cut(files[0], table_tip, len(rows)) else file_tip
     except (sqlite3.Error, ValueError, KeyError, OSError) as exc:
         _report(f"could not add the trace file's last records to the table: {type(exc).__name__}: {exc}")
-        return 0
+        return file_tip
     _report(f"added {len(rows)} record(s) to the traces table that a stopped writer had put in the file only")
-    return len(rows)
+    return file_tip
 
 
 def lines_after(files: list[Path], anchor: str, limit: int) -> list[str] | None:
@@ -85,6 +93,25 @@ def _tail(path: Path, limit: int) -> tuple[list[bytes], bool]:
     if pos > 0:
         pieces = pieces[1:]  # the first piece may start mid-line
     return pieces, pos == 0
+
+
+def _cut(current: Path, anchor: str, count: int) -> int:
+    """Cut `current` just after the record whose hash is `anchor`; returns how many lines went (0: not cut)."""
+    if anchor == GENESIS:
+        return 0
+    marker = f'"hash":"{anchor}"}}\n'.encode()
+    with current.open("rb") as f:
+        size = f.seek(0, 2)
+        start = max(0, size - _CHUNK * (1 + count // 64))
+        f.seek(start)
+        data = f.read()
+    i = data.rfind(marker)
+    if i < 0:
+        _report(f"a stopped writer's half-written batch spans a rotation of {current.name}: left for verify")
+        return 0
+    os.truncate(current, start + i + len(marker))
+    _report(f"removed {count} record(s) that a stopped writer left in {current.name} but the table refused")
+    return count
 
 
 def _report(message: str) -> None:

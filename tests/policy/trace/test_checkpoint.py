@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy.config import TraceSettings
-from policy.trace import TraceWriter, trace_files
+from policy.trace import TraceWriter, seal, trace_files
 from policy.trace.append import ChainAppender
 from policy.trace.checkpoint import (
     CHECKPOINTS_NAME,
@@ -235,3 +235,27 @@ def test_the_gap_after_an_anchor_is_read_across_rotated_files(tmp_path: Path) ->
     everything = lines_after(files, GENESIS, 100)
     assert everything is not None
     assert len(everything) == 60
+
+
+def test_a_half_written_batch_the_table_refused_is_cut_off_before_the_next_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = appender(tmp_path, every=100)
+    a.append([record(i) for i in range(5)])
+    a.close()
+    current = trace_files(tmp_path)[-1]
+    tip = chain_hashes(tmp_path)[-1]
+    # A writer killed after writing [a call already chained, a new one] to the file, before it cut them off
+    # again on the table's refusal of the first.
+    first_hash, first = seal(record(2), tip)
+    _, second = seal(record(7), first_hash)
+    with current.open("a") as f:
+        f.write(first + "\n" + second + "\n")
+    other = appender(tmp_path, every=100)
+    other.append([record(8)])
+    other.close()
+    assert "removed 2 record(s) that a stopped writer left in traces.jsonl" in capsys.readouterr().err
+    report = verify_state(tmp_path)
+    assert report.ok, report.problems
+    assert report.jsonl is not None
+    assert report.jsonl.records == 6

@@ -1,0 +1,445 @@
+"""The fault-injection soak (issue 14): governed traffic through the real proxy, `agent-mesh serve` and several
+mcpwrap processes, while a killer SIGKILLs one of them (or the proxy's trace worker) at random moments and
+restarts it. Then every call an upstream executed must have exactly one decision record, and
+`agent-mesh traces verify` must pass.
+
+The upstreams are the ground truth and are never killed: an HTTP server on a thread of this process (each
+request's `nonce` noted before it answers) and, under each mcpwrap, tests/soak/upstream_stdio.py (each
+executed call's `nonce` appended to a log before it answers). Every call carries a fresh nonce; a client
+whose call failed sends a new one. A fifth of the calls are ones the policy denies: they must never run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tests.support.net import free_port, port_is_open
+
+BIN = Path(sys.executable).parent
+AGENT_MESH = BIN / "agent-mesh"
+UPSTREAM_STDIO = Path(__file__).with_name("upstream_stdio.py")
+START_SECONDS = 60.0
+CALL_SECONDS = 10.0
+# Between two calls of one mcpwrap client: unpaced, three clients write ~4,000 records/s and the trace, not
+# the kills, is what the run measures; paced, a kill still lands mid-call most of the time.
+PACE_SECONDS = 0.004
+
+CONFIG = """
+version: 1
+state_dir: {state}
+servers:
+  up: {{base_url: "http://127.0.0.1:{up}"}}
+control: {{listen: "127.0.0.1:{control}"}}
+traces: {{checkpoint_every: {every}}}
+policies:
+  - name: soak
+    agent: "*"
+    rules:
+      - {{name: run, tools: ["up.POST /items", "soak.echo"], action: allow}}
+      - {{name: never, tools: ["up.DELETE *", "soak.forbidden"], action: deny}}
+"""
+
+
+@dataclass
+class SoakResult:
+    """What one soak did and found."""
+
+    kills: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)  # sent, by surface and kind
+    executed: int = 0
+    missing: list[str] = field(default_factory=list)  # executed, no decision record
+    duplicated: list[str] = field(default_factory=list)  # executed, more than one decision record
+    denied_ran: list[str] = field(default_factory=list)  # a call the policy denies reached an upstream
+    verify_status: int = -1
+    verify_output: str = ""
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)  # the soak itself went wrong (a restart failed)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.duplicated or self.denied_ran or self.errors) and self.verify_status == 0
+
+    def summary(self) -> str:
+        kills = ", ".join(f"{k} {n}" for k, n in sorted(self.kills.items()))
+        calls = ", ".join(f"{k} {n}" for k, n in sorted(self.calls.items()))
+        lines = [
+            f"{sum(self.kills.values())} kills ({kills}) in {self.seconds:.0f}s; calls sent: {calls}",
+            f"{self.executed} calls executed upstream; {len(self.missing)} without a decision record, "
+            f"{len(self.duplicated)} with more than one, {len(self.denied_ran)} denied calls that ran",
+            f"traces verify: exit {self.verify_status}: {self.verify_output.strip()[:2000]}",
+        ]
+        lines += self.errors
+        if self.missing:
+            lines.append(f"unrecorded: {self.missing[:10]}")
+        if self.duplicated:
+            lines.append(f"recorded twice: {self.duplicated[:10]}")
+        return "\n".join(lines)
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self._note()
+
+    def do_DELETE(self) -> None:
+        self._note()
+
+    def _note(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        with self.server.lock:  # type: ignore[attr-defined]
+            self.server.executed.append((self.command, str(body.get("nonce"))))  # type: ignore[attr-defined]
+        out = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class Managed:
+    """One restartable process: started in its own session, killed with SIGKILL, restarted by `ensure`."""
+
+    def __init__(self, name: str, argv: list[str], *, cwd: Path, port: int | None = None, log: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.cwd = cwd
+        self.port = port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self.up = threading.Event()
+        self.restarting: threading.Thread | None = None
+        self.failed: str | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if self.port is not None:
+            deadline = time.monotonic() + START_SECONDS
+            while not port_is_open(self.port):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not listen on {self.port}: see {self.log}")
+                time.sleep(0.05)  # a bounded poll for the port (no event to wait on across processes)
+        self.up.set()
+
+    def kill(self) -> bool:
+        """SIGKILL the process group (not while it is still starting) and restart it on a thread of its own."""
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None or not self.up.is_set():
+                return False
+            self.up.clear()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.restarting = threading.Thread(target=self._restart, name=f"restart-{self.name}", daemon=True)
+            self.restarting.start()
+            return True
+
+    def _restart(self) -> None:
+        with self.lock:
+            try:
+                self.start()
+            except (OSError, RuntimeError) as exc:
+                self.failed = f"{self.name} did not restart: {exc}"
+
+    def children(self) -> list[int]:
+        """Pids of this process's direct children (the proxy's trace worker lives in a session of its own)."""
+        if self.proc is None:
+            return []
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def stop(self) -> None:
+        if self.restarting is not None:
+            self.restarting.join(START_SECONDS)
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Wrapped:
+    """One mcpwrap process and its client: sends calls, restarts mcpwrap when it was killed."""
+
+    def __init__(self, index: int, config: Path, folder: Path) -> None:
+        self.index = index
+        self.config = config
+        self.log = folder / f"stdio-{index}.log"
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.next_id = 0
+
+    def start(self) -> None:
+        argv = [str(BIN / "python"), "-m", "mcpwrap", "--config", str(self.config), "--server", "soak",
+                "--", str(BIN / "python"), str(UPSTREAM_STDIO), "--log", str(self.log)]  # fmt: skip
+        with (self.log.parent / f"mcpwrap-{self.index}.err").open("ab") as err:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, start_new_session=True
+            )
+        self.request({"jsonrpc": "2.0", "id": self._id(), "method": "initialize",
+                      "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                 "clientInfo": {"name": "soak", "version": "1"}}})  # fmt: skip
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def send(self, msg: dict[str, Any]) -> None:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def request(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """Send and read the answer; None when mcpwrap is gone (killed)."""
+        try:
+            self.send(msg)
+            assert self.proc is not None
+            assert self.proc.stdout is not None
+            line = self.proc.stdout.readline()
+        except (OSError, ValueError):
+            return None
+        return json.loads(line) if line else None
+
+    def call(self, tool: str, nonce: str) -> None:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._restart()
+            msg = {"jsonrpc": "2.0", "id": self._id(), "method": "tools/call",
+                   "params": {"name": tool, "arguments": {"nonce": nonce}}}  # fmt: skip
+            if self.request(msg) is None:
+                self._restart()
+
+    def _restart(self) -> None:
+        if self.proc is not None:
+            self._reap()
+        self.start()
+
+    def _reap(self) -> None:
+        assert self.proc is not None
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                if stream is not None:
+                    stream.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> bool:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)  # mcpwrap only: its server dies with it (parent-death signal)
+        return True
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.proc is not None:
+                self._reap()
+
+    def executed(self) -> list[str]:
+        try:
+            return [line for line in self.log.read_text().splitlines() if line]
+        except FileNotFoundError:
+            return []
+
+
+@contextlib.contextmanager
+def _upstream() -> Iterator[tuple[int, ThreadingHTTPServer]]:
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Upstream)
+    server.lock = threading.Lock()  # type: ignore[attr-defined]
+    server.executed = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield port, server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _http_call(port: int, up: int, method: str, nonce: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CALL_SECONDS)
+    try:
+        body = json.dumps({"nonce": nonce})
+        path = "/items" if method == "POST" else f"/items/{nonce}"
+        conn.request(method, f"http://127.0.0.1:{up}{path}", body, {"content-type": "application/json"})
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass  # killed mid-call: what ran is what the upstream noted
+    finally:
+        conn.close()
+
+
+def run_soak(
+    folder: Path, *, kills: int, seed: int, wrapped: int = 3, every: int = 50, max_seconds: float | None = None
+) -> SoakResult:
+    """Run until `kills` processes were killed (or `max_seconds` passed), then stop everything cleanly and
+    check the trace."""
+    rng = random.Random(seed)
+    result = SoakResult()
+    state = folder / "state"
+    started = time.monotonic()
+    with _upstream() as (up, server):
+        config = folder / "agent-mesh.yaml"
+        control = free_port()
+        config.write_text(CONFIG.format(state=state, up=up, control=control, every=every))
+        proxy_port, serve_port = free_port(), free_port()
+        proxy = Managed("proxy", [str(AGENT_MESH), "proxy", "--config", str(config), "--quiet",
+                                  "--listen", f"127.0.0.1:{proxy_port}"], cwd=folder, port=proxy_port,
+                        log=folder / "proxy.log")  # fmt: skip
+        serve = Managed("serve", [str(AGENT_MESH), "serve", "--config", str(config),
+                                  "--listen-proxy", f"127.0.0.1:{serve_port}"], cwd=folder, port=serve_port,
+                        log=folder / "serve.log")  # fmt: skip
+        wraps = [Wrapped(i, config, folder) for i in range(wrapped)]
+        stop = threading.Event()
+        counts_lock = threading.Lock()
+
+        def count(kind: str) -> None:
+            with counts_lock:
+                result.calls[kind] += 1
+
+        def http_client(entry: Managed, seed: int) -> None:
+            local = random.Random(seed)
+            while not stop.is_set():
+                if not entry.up.wait(START_SECONDS):
+                    continue
+                method = "DELETE" if local.random() < 0.2 else "POST"
+                count(f"http {method}")
+                _http_call(entry.port or 0, up, method, f"h-{uuid.uuid4().hex}")
+
+        def mcp_client(w: Wrapped, seed: int) -> None:
+            local = random.Random(seed)
+            while not stop.is_set():
+                tool = "forbidden" if local.random() < 0.2 else "echo"
+                count(f"mcp {tool}")
+                w.call(tool, f"{'d' if tool == 'forbidden' else 'm'}-{uuid.uuid4().hex}")
+                stop.wait(PACE_SECONDS)
+
+        try:
+            proxy.start()
+            serve.start()
+            for w in wraps:
+                w.start()
+            threads = [threading.Thread(target=http_client, args=(e, rng.random()), daemon=True)
+                       for e in (proxy, serve, proxy)]  # fmt: skip
+            threads += [threading.Thread(target=mcp_client, args=(w, rng.random()), daemon=True) for w in wraps]
+            for t in threads:
+                t.start()
+            deadline = started + (max_seconds if max_seconds is not None else float("inf"))
+            while sum(result.kills.values()) < kills and time.monotonic() < deadline:
+                stop.wait(rng.uniform(0.02, 0.25))  # a random moment: mid-call, mid-batch, mid-start
+                target = rng.choices(["mcpwrap", "worker", "proxy", "serve"], weights=[60, 20, 10, 10])[0]
+                if target == "mcpwrap" and rng.choice(wraps).kill():
+                    result.kills["mcpwrap"] += 1
+                elif target == "worker":
+                    entry = rng.choice([proxy, serve])
+                    workers = [p for p in entry.children() if _is_worker(p)]
+                    for pid in workers:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    if workers:
+                        result.kills["trace worker"] += 1
+                elif target == "proxy" and proxy.kill():
+                    result.kills["proxy"] += 1
+                elif target == "serve" and serve.kill():
+                    result.kills["serve"] += 1
+        finally:
+            stop.set()
+            for w in wraps:
+                w.stop()
+            proxy.stop()
+            serve.stop()
+            result.errors = [m.failed for m in (proxy, serve) if m.failed]
+            for t in threads if "threads" in locals() else []:
+                t.join(CALL_SECONDS * 3)
+        executed_http = list(server.executed)  # type: ignore[attr-defined]
+    _adopt(state)
+    result.seconds = time.monotonic() - started
+    _check(result, state, executed_http, [n for w in wraps for n in w.executed()])
+    done = subprocess.run([str(AGENT_MESH), "traces", "verify", "--state-dir", str(state)],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    result.verify_status, result.verify_output = done.returncode, done.stdout + done.stderr
+    return result
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"policy.trace.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _adopt(state: Path) -> None:
+    """What any mesh process does at start: chain the write-ahead entries of processes that died."""
+    code = (
+        "import sys; from policy.config import TraceSettings; from policy.trace import TraceWriter; "
+        "TraceWriter(sys.argv[1], TraceSettings()).close()"
+    )
+    subprocess.run([str(BIN / "python"), "-c", code, str(state)], check=True, timeout=120)
+
+
+def _records(state: Path) -> list[dict[str, Any]]:
+    from policy.trace.append import trace_files
+
+    out = []
+    for path in trace_files(state):
+        for line in path.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+    return out
+
+
+def _check(result: SoakResult, state: Path, http: list[tuple[str, str]], stdio: list[str]) -> None:
+    decisions: Counter[str] = Counter()
+    for record in _records(state):
+        args = record.get("args")
+        nonce = args.get("nonce") if isinstance(args, dict) else None
+        if isinstance(nonce, str) and record.get("kind", "call") == "call":
+            decisions[nonce] += 1
+    ran = [n for m, n in http if m == "POST"] + [n for n in stdio if n.startswith("m-")]
+    result.denied_ran = [n for m, n in http if m != "POST"] + [n for n in stdio if not n.startswith("m-")]
+    result.executed = len(ran)
+    result.missing = [n for n in ran if decisions[n] == 0]
+    result.duplicated = [n for n in ran if decisions[n] > 1]
