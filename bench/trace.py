@@ -1,5 +1,6 @@
 """Benchmark the trace: writer throughput (JSONL + traces table, hash-chained, one and three processes) and
-the cost on the caller's thread of `build_record` and `emit`.
+the cost on the caller's thread of `build_record`, `emit` and `ahead` (the write-ahead of an allowed call's
+decision record: build, encode and one O_APPEND write, paid before the call is forwarded).
 
 Baseline, measured in the same run: plain `json.dumps(record)` + one buffered write per record to a file.
 Run: `make bench` or `.venv/bin/python bench/trace.py [--records N]` (best of 3 runs per setup).
@@ -124,6 +125,12 @@ def caller_costs(n: int, folder: Path) -> dict[str, float]:
         t0 = clock()
         writer.emit(r)
         emit.append(clock() - t0)
+    ahead: list[int] = []
+    for i, c in enumerate(calls):
+        verdict = Verdict(VerdictKind.ALLOW, DECISION, "policy:bench/reads", DECISION.reason, f"a{i:031x}")
+        t0 = clock()
+        writer.ahead(c, verdict, policy_hash="0123456789abcdef", redact_keys=REDACT, ts=1.0)
+        ahead.append(clock() - t0)
     writer.close(timeout=300)
     plain: list[int] = []
     with (folder / "plain-caller.jsonl").open("w") as f:
@@ -132,7 +139,7 @@ def caller_costs(n: int, folder: Path) -> dict[str, float]:
             f.write(json.dumps(r) + "\n")
             plain.append(clock() - t0)
     out = {}
-    for name, samples in (("build_record", build), ("emit", emit), ("baseline", plain)):
+    for name, samples in (("build_record", build), ("emit", emit), ("ahead", ahead), ("baseline", plain)):
         samples.sort()
         out[f"{name} p50"] = statistics.median(samples) / 1000
         out[f"{name} p99"] = samples[int(len(samples) * 0.99)] / 1000
@@ -175,8 +182,9 @@ def main() -> int:
         print(f"{name:<40} {rate:>12,.0f} {rate / base:>11.2f}x {cpu_text}")
     print()
     print(f"{'on the caller thread':<40} {'p50 µs':>12} {'p99 µs':>12}")
-    for name in ("build_record", "emit", "baseline"):
-        label = "baseline: json.dumps + write" if name == "baseline" else name
+    for name in ("build_record", "emit", "ahead", "baseline"):
+        labels = {"baseline": "baseline: json.dumps + write", "ahead": "ahead (write-ahead, allowed calls)"}
+        label = labels.get(name, name)
         print(f"{label:<40} {costs[f'{name} p50']:>12.2f} {costs[f'{name} p99']:>12.2f}")
     worst = min(rate for _, (rate, _) in rows)
     verdict = "met" if worst >= TARGET_PER_SECOND else "NOT met"
