@@ -46,3 +46,11 @@ def test_trace_rows_and_grants_escape_their_fields() -> None:
     grant = {"id": PAYLOAD, "agent": PAYLOAD, "tool": PAYLOAD, "when": {PAYLOAD: 1}, "remaining_seconds": 5,
              "uses": 0, "max_uses": None, "created_by": PAYLOAD, "reason": PAYLOAD}  # fmt: skip
     assert "<script>" not in render.grants([grant])
+
+
+def test_an_http_approval_card_shows_its_request_line_escaped() -> None:
+    html = render.inbox([approval(request="POST https://staging.example/v1/notes/9")])
+    assert "<code>POST https://staging.example/v1/notes/9</code>" in html
+    hostile = render.inbox([approval(request=f"POST https://h/{PAYLOAD}")])
+    assert "<script>" not in hostile
+    assert "request" not in render.inbox([approval()]).split('class="rule"')[0].split("<header>")[1]
