@@ -86,8 +86,8 @@ def processes_throughput(n: int, folder: Path) -> tuple[float, None]:
         check(p.stdout is not None and p.stdout.readline().strip() == "ready", "a worker did not start")
     t0 = time.perf_counter()
     for p in procs:
-        check(p.stdin is not None, "no stdin")
-        p.stdin.write("go\n")  # type: ignore[union-attr]
+        assert p.stdin is not None
+        p.stdin.write("go\n")
         p.stdin.flush()
     for p in procs:
         p.communicate(timeout=300)
