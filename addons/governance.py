@@ -95,7 +95,9 @@ class Governance:
         self.streams: McpStreams | None = None
         self._view = McpView()
         self._known: dict[str, Identity] = {}
-        self._pins: dict[tuple[str, int], Address] = {}
+        # The address each client's request to (host, port) was judged at, for its upstream connection: per
+        # client, so a later answer of the resolver for another client's request never redirects this one.
+        self._pins: dict[tuple[str, str, int], Address] = {}
         self._proxy_known = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -184,7 +186,7 @@ class Governance:
         if refused is not None:
             _answer(flow, _refusal_answer(refused))
             return
-        self._pin(host, port, self.servers.match(host, port, "/", addresses))
+        self._pin(flow.client_conn.id, host, port, self.servers.match(host, port, "/", addresses))
         self.identities[flow.client_conn] = identity
         self.tunnels[flow.client_conn] = (host, port)
 
@@ -195,7 +197,7 @@ class Governance:
         if server.address is None or server.via is not None:
             return
         host, port = str(server.address[0]), int(server.address[1])
-        pinned = self._pins.get((host, port))
+        pinned = self._pins.get((data.client.id, host, port))
         addresses = (pinned,) if pinned is not None else await self._addresses(host)
         if not addresses:
             server.error = f"agent-mesh: {host!r} does not resolve"
@@ -409,12 +411,12 @@ class Governance:
             self.reach.set_proxy(_proxy_listen_addresses())
         return self.reach.refusal(addresses, port)
 
-    def _pin(self, host: str, port: int, match: Match) -> None:
+    def _pin(self, client: str, host: str, port: int, match: Match) -> None:
         if match.address is None:
             return
         if len(self._pins) >= _PINS:
             self._pins.clear()
-        self._pins[(host, port)] = match.address
+        self._pins[(client, host, port)] = match.address
 
     def _target(
         self, flow: http.HTTPFlow, host: str, port: int, path: str, addresses: tuple[Address, ...]
@@ -425,7 +427,7 @@ class Governance:
             if name is not None:
                 return self.servers.by_name.get(name) or Target(name, "")
         match = self.servers.match(host, port, path, addresses)
-        self._pin(host, port, match)
+        self._pin(flow.client_conn.id, host, port, match)
         return match.target
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from addons.addresses import Address, Resolver, canonical_host, host_key
+from addons.addresses import Address, LocalAddresses, Resolver, canonical_host, host_key
+from addons.addresses import numeric_address as numeric
 from addons.openapi_routes import Router
 from addons.openapi_spec import ApiSpec, load_spec
 from addons.request_canon import RequestOptions
@@ -83,6 +84,10 @@ class ServerMap:
     origin_names: dict[tuple[str, int], str] = field(default_factory=dict)
     options: dict[str, RequestOptions] = field(default_factory=dict)  # how each upstream parses requests
     resolver: Resolver = field(default_factory=Resolver)
+    # Ports of servers configured on this machine (loopback or a local interface) -> their origin key: 0.0.0.0,
+    # another loopback address or the machine's own address on that port reaches the same listener.
+    local_ports: dict[int, str] = field(default_factory=dict)
+    local: LocalAddresses = field(default_factory=LocalAddresses)
 
     @classmethod
     def from_config(
@@ -138,10 +143,13 @@ class ServerMap:
             # An MCP server also owns its URL's folder: the legacy SSE transport posts to /messages/ beside
             # /sse. Two servers sharing one folder keep only their exact paths (see _unshared).
             found.append(Target(name, path.rsplit("/", 1)[0], None, True, endpoint, folder=True))
-        for k in (key, *(str(a) for a in self.resolver.now(host))):
+        addresses = self.resolver.now(host)
+        for k in (key, *(str(a) for a in addresses)):
             targets = self.by_origin.setdefault((k, port), [])
             targets.extend(t for t in found if t not in targets)
             self.origin_names.setdefault((k, port), key)
+        if any(a in self.local for a in addresses):
+            self.local_ports.setdefault(port, str(next(a for a in addresses if a in self.local)))
         self.by_name.setdefault(name, target)
 
     def lookup(self, host: str, port: int, path: str) -> Target | None:
@@ -167,6 +175,14 @@ class ServerMap:
             targets = self.by_origin.get((key, port))
             if targets:
                 return Match(self._by_path(targets, path) or self._origin(key, port), addr)
+        local = self.local_ports.get(port)
+        if local is not None:
+            for addr in addrs:
+                if addr in self.local:
+                    # Another spelling of this machine (0.0.0.0, 127.0.0.2, its own address) on the port of a
+                    # server configured here: judged as that server, connected at its configured address.
+                    targets = self.by_origin[(local, port)]
+                    return Match(self._by_path(targets, path) or self._origin(local, port), numeric(local))
         return Match(None, first)
 
     def _by_path(self, targets: list[Target], path: str) -> Target | None:

@@ -87,7 +87,9 @@ def test_two_mcp_servers_on_one_origin_are_told_apart_by_path(servers: ServerMap
     assert _find(servers, "127.0.0.1", 9000, "/servers/admin/mcp?x=1") == "admin"
 
 
-@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "localhost", "[::ffff:7f00:1]"])
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "localhost", "[::ffff:7f00:1]", "0.0.0.0", "127.0.0.2"]
+)
 def test_aliases_of_a_configured_address_are_that_server(servers: ServerMap, host: str) -> None:
     assert _find(servers, host, 9000, "/servers/admin/mcp") == "admin"
 

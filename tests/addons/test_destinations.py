@@ -102,9 +102,16 @@ async def test_the_last_check_before_connecting_refuses_the_control_plane_and_pi
         await h.addon.server_connect(server_hooks.ServerConnectionHookData(upstream, client))
         assert upstream.error is None
         assert upstream.address == ("127.0.0.1", 9000)
+        # A request judged at the configured address of a server connects there, whatever the name says.
+        judged = make_flow("GET", "http://0.0.0.0:9000/servers/notes/mcp")
+        await h.addon.request(judged)
+        assert judged.response is None
+        wildcard = connection.Server(address=("0.0.0.0", 9000))
+        await h.addon.server_connect(server_hooks.ServerConnectionHookData(wildcard, judged.client_conn))
+        assert wildcard.address == ("127.0.0.1", 9000)
 
 
-@pytest.mark.parametrize("host", ["2130706433", "127.1", "localhost", "0x7f000001"])
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "localhost", "0x7f000001", "0.0.0.0", "127.0.0.9"])
 async def test_an_alias_of_a_configured_server_is_that_server_even_when_unknown_hosts_pass(
     tmp_path: Path, host: str
 ) -> None:
