@@ -1,7 +1,7 @@
 """A request the proxy judged as one operation never runs upstream as another, with other arguments or on
 another host: thousands of hostile variants, against Starlette, Flask and Express behind the real proxy.
 
-`DIFF_EXAMPLES` sets the requests per framework (default 600; CI derandomizes, so every run sends the same
+`DIFF_EXAMPLES` sets the requests per framework (default 1000; CI derandomizes, so every run sends the same
 ones); `DIFF_RANDOM=1` draws new ones; `DIFF_SHRINK=1` lets hypothesis shrink a failing batch; with
 `DIFF_SURVEY=FILE` the property tests do not fail but append every finding to FILE as JSON lines.
 """
@@ -22,7 +22,7 @@ from tests.differential.harness import FRAMEWORKS, Mesh, Outcome
 from tests.differential.mutations import Case, cases
 
 BATCH = 30
-EXAMPLES = int(os.environ.get("DIFF_EXAMPLES", "600"))
+EXAMPLES = int(os.environ.get("DIFF_EXAMPLES", "1000"))
 SURVEY = os.environ.get("DIFF_SURVEY")
 PHASES = [Phase.explicit, Phase.generate] + ([Phase.shrink] if os.environ.get("DIFF_SHRINK") else [])
 REFUSED: list[Outcome] = []
