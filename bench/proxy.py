@@ -5,7 +5,9 @@ Throughput: requests/s with CONCURRENCY keep-alive connections for a fixed time.
 client's own ceiling; the two proxies (both up all along) alternate in rounds, in ABBA order (plain first on even
 rounds, the addon first on odd ones), so a slow spell of the machine hits both and neither always runs after the
 other; the ratio is the median of the rounds' ratios. Latency: p50/p99 of one connection's sequential requests.
-Ratios are against plain mitmdump measured in the same run.
+Ratios are against plain mitmdump measured in the same run. A third mitmdump runs the addon without its
+write-ahead step (bench/tools/no_write_ahead.py, the path before write-ahead), in the same rotation, to show
+what making each allowed call's decision record durable before forwarding costs.
 Run: `make bench` or `.venv/bin/python bench/proxy.py [--seconds S] [--rounds R] [--requests N]`.
 Targets: the addon keeps >= 85 % of plain mitmdump's throughput and adds <= 0.5 ms at p50.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import socket
 import statistics
@@ -31,6 +34,8 @@ MITMDUMP = Path(sys.executable).with_name("mitmdump")
 ADDON = ROOT / "addons" / "mesh_addon.py"
 CONCURRENCY = 8
 PLAIN, MESH = "plain mitmdump", "mitmdump + agent-mesh"
+BARE = "  without write-ahead"
+NO_WRITE_AHEAD = ROOT / "bench" / "tools" / "no_write_ahead.py"
 START_SECONDS = 30.0
 CONFIG = """
 version: 1
@@ -168,9 +173,15 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp, ExitStack() as stack:
         config = Path(tmp) / "agent-mesh.yaml"
         config.write_text(CONFIG.format(state=Path(tmp) / "state", port=upstream_port))
+        bare_config = Path(tmp) / "bare.yaml"  # its own state dir: the trace count below is the addon's
+        bare_config.write_text(CONFIG.format(state=Path(tmp) / "bare-state", port=upstream_port))
         confdir = ["--set", f"confdir={Path(tmp) / 'mitmproxy'}"]
         ports = {"direct": upstream_port}
-        runs = {PLAIN: confdir, MESH: [*confdir, "-s", str(ADDON), "--set", f"mesh_config={config}"]}
+        runs = {
+            PLAIN: confdir,
+            MESH: [*confdir, "-s", str(ADDON), "--set", f"mesh_config={config}"],
+            BARE: [*confdir, "-s", str(NO_WRITE_AHEAD), "-s", str(ADDON), "--set", f"mesh_config={bare_config}"],
+        }
         for name, extra in runs.items():
             ports[name] = free_port()
             stack.enter_context(mitmdump(ports[name], extra))
@@ -182,9 +193,9 @@ async def main_async(args: argparse.Namespace) -> int:
         # their order (ABBA), so neither always runs second, after the other has warmed or tired the machine.
         _, rate = await throughput(upstream_port, upstream_port, False, args.seconds, counter)
         rates["direct"] = [rate]
+        orders = list(itertools.permutations([PLAIN, MESH, BARE]))  # every order in turn: none always runs first
         for round_no in range(args.rounds):
-            order = [PLAIN, MESH] if round_no % 2 == 0 else [MESH, PLAIN]
-            for name in order:
+            for name in orders[round_no % len(orders)]:
                 done, rate = await throughput(ports[name], upstream_port, True, args.seconds, counter)
                 rates.setdefault(name, []).append(rate)
                 governed += done if name == MESH else 0
@@ -202,6 +213,9 @@ async def main_async(args: argparse.Namespace) -> int:
     spread = f"middle half of the rounds {quartiles[0]:.0%}-{quartiles[2]:.0%}, all {min(kept):.0%}-{max(kept):.0%}"
     print(f"addon keeps {statistics.median(kept):.0%} of plain mitmdump's throughput ({spread}; target >= 85 %)")
     print(f"adds {added:.2f} ms at p50 (target <= 0.5 ms) and {added99:.2f} ms at p99")
+    ahead = statistics.median(m / b for m, b in zip(rates[mesh], rates[BARE], strict=True))
+    ahead50 = latencies[mesh][0] - latencies[BARE][0]
+    print(f"write-ahead step: the addon keeps {ahead:.0%} of its throughput without it, {ahead50:+.2f} ms at p50")
     print(f"{traced} trace records written for {governed} governed calls")
     if traced != governed:
         print("error: the addon did not trace every call, so these figures do not count", file=sys.stderr)
