@@ -6,6 +6,7 @@ in its own task, so a held call never stops other traffic; lists and plumbing ar
 A request id already in flight is refused, never run twice. Server -> client: responses are matched to their
 requests (outcomes recorded, lists filtered), and the server's own requests are handled by `Asked`
 (mcpwrap/asked.py). When the server goes away, every request still in flight gets a JSON-RPC error.
+The checks and records of client requests are in mcpwrap/flights.py.
 """
 
 from __future__ import annotations
@@ -13,59 +14,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from mcpwrap import jsonrpc
 from mcpwrap.asked import Asked
+from mcpwrap.flights import INTERNAL_ID_PREFIX, Batch, InFlight, Judging, Plan, admit, sort_batch, unsent
 from mcpwrap.framing import ByteSink, FrameTooLarge, read_frames, write_frame
 from mcpwrap.governor import CallTicket, Governor, Judged
 from mcpwrap.jsonrpc import Message
-from policy import RequestKind, classify_request
+from policy import RequestKind
 from policy.wire.listing import FILTERED
 
 # An internal request mcpwrap sends the server itself (server/discover, tools/list) waits this long.
 INTERNAL_REQUEST_SECONDS = 10.0
 SERVER_GONE = "mcpwrap: the MCP server is gone; the call was not run"
-_INTERNAL_ID_PREFIX = "agent-mesh/mcpwrap:"
 
 log = logging.getLogger("mcpwrap")
-
-
-@dataclass(slots=True)
-class _InFlight:
-    """A client request the server has not answered yet."""
-
-    request_id: Any
-    method: str
-    ticket: CallTicket | None = None
-    batch: _Batch | None = None
-
-
-@dataclass(slots=True)
-class _Judging:
-    """A client call being judged (or held): answered by `abandon_judging` if the server goes first."""
-
-    request_id: Any
-    task: asyncio.Task[None] | None = None
-    solo: bool = True  # False inside a batch: one element's cancellation cannot stop the others' task
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Answers mcpwrap gave inside a client batch, merged into the server's array response."""
-
-    answers: list[Message]
-    sent: bool = False
-
-
-def _unsent(flight: _InFlight | None) -> list[_Batch]:
-    """The batch this response belongs to, if mcpwrap's own answers for it are still to be sent."""
-    batch = flight.batch if flight is not None else None
-    if batch is None or batch.sent or not batch.answers:
-        return []
-    batch.sent = True
-    return [batch]
 
 
 class Relay:
@@ -84,8 +48,8 @@ class Relay:
         self._server_in = server_in
         self._server_out = server_out
         self._governor = governor
-        self._inflight: dict[str, _InFlight] = {}
-        self._judging: dict[str, _Judging] = {}
+        self._inflight: dict[str, InFlight] = {}
+        self._judging: dict[str, Judging] = {}
         self._internal: dict[str, asyncio.Future[Message]] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -163,13 +127,13 @@ class Relay:
             if self._client_notification(msg):
                 self._to_server(frame)
             return
-        admitted = self._admit(msg, set())
+        admitted = admit(msg, self._busy)
         if not isinstance(admitted, RequestKind):
             self._to_client(admitted)
             return
         if admitted.is_call:
             key = jsonrpc.id_key(msg["id"])
-            entry = _Judging(msg["id"])
+            entry = Judging(msg["id"])
             self._judging[key] = entry  # before the task: an eager task may finish (and unregister) at once
             task = self._spawn(self._client_call(msg, admitted, key, entry))
             if not task.done():
@@ -178,22 +142,8 @@ class Relay:
         self._track(msg, None, None)
         self._to_server(frame)
 
-    def _admit(self, msg: Message, batch_keys: set[str]) -> RequestKind | Message:
-        """The kind of a client request, or the error that answers it (an id in flight, bad params)."""
-        request_id = msg["id"]
-        key = jsonrpc.id_key(request_id)
-        if (
-            key in self._inflight
-            or key in self._judging
-            or key in batch_keys
-            or (isinstance(request_id, str) and request_id.startswith(_INTERNAL_ID_PREFIX))
-        ):
-            why = f"mcpwrap: request id {request_id!r} is already in flight; this request was not run"
-            return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
-        try:
-            return classify_request(msg["method"], msg.get("params"))
-        except ValueError as exc:
-            return jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}")
+    def _busy(self, key: str) -> bool:
+        return key in self._inflight or key in self._judging
 
     def _client_notification(self, msg: Message) -> bool:
         """Whether to forward a client notification (a method sent without an id)."""
@@ -204,9 +154,9 @@ class Relay:
             return False
         return not (method == "notifications/cancelled" and self._cancel_judging(msg))
 
-    def _track(self, msg: Message, ticket: CallTicket | None, batch: _Batch | None) -> None:
+    def _track(self, msg: Message, ticket: CallTicket | None, batch: Batch | None) -> None:
         key = jsonrpc.id_key(msg["id"])
-        self._inflight[key] = _InFlight(msg["id"], msg["method"], ticket, batch)
+        self._inflight[key] = InFlight(msg["id"], msg["method"], ticket, batch)
         self._drained.clear()
         if msg["method"] == "initialize":
             self._governor.learn_protocol_version(jsonrpc.params_of(msg).get("protocolVersion"))
@@ -221,7 +171,7 @@ class Relay:
         judging.task.cancel()
         return True
 
-    async def _client_call(self, msg: Message, kind: RequestKind, key: str, entry: _Judging) -> None:
+    async def _client_call(self, msg: Message, kind: RequestKind, key: str, entry: Judging) -> None:
         try:
             judged = await self._governor.judge(msg, self.notify_client, kind)
         except asyncio.CancelledError:
@@ -237,7 +187,7 @@ class Relay:
         await self._server_drain()
         await self._client_out.drain()
 
-    def _deliver(self, msg: Message, judged: Judged, batch: _Batch | None) -> None:
+    def _deliver(self, msg: Message, judged: Judged, batch: Batch | None) -> None:
         if judged.answer is not None:
             self._to_client(judged.answer)
             return
@@ -252,26 +202,8 @@ class Relay:
         if not items:
             self._to_client(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "mcpwrap: an empty batch"))
             return
-        batch = _Batch(answers=[])
-        plan: list[tuple[Message, RequestKind | None]] = []
-        keys: set[str] = set()
-        for item in items:
-            why = jsonrpc.invalid(item)
-            if why is not None:
-                batch.answers.append(jsonrpc.error(jsonrpc.id_of(item), jsonrpc.INVALID_REQUEST, f"mcpwrap: {why}"))
-            elif "method" not in item:
-                if self._asked.answered(item):
-                    plan.append((item, None))
-            elif "id" not in item:
-                if self._client_notification(item):
-                    plan.append((item, None))
-            else:
-                admitted = self._admit(item, keys)
-                if isinstance(admitted, RequestKind):
-                    keys.add(jsonrpc.id_key(item["id"]))
-                    plan.append((item, admitted))
-                else:
-                    batch.answers.append(admitted)
+        plan, errors = sort_batch(items, self._busy, self._asked.answered, self._client_notification)
+        batch = Batch(answers=errors)
         calls = [(item, kind) for item, kind in plan if kind is not None and kind.is_call]
         if not calls and not batch.answers and len(plan) == len(items):
             for item, kind in plan:
@@ -282,16 +214,14 @@ class Relay:
         for item, kind in plan:
             if kind is not None and not kind.is_call:
                 self._track(item, None, batch)  # reserved now; forwarded with the judged calls
-        entries = {jsonrpc.id_key(item["id"]): _Judging(item["id"], solo=False) for item, _kind in calls}
+        entries = {jsonrpc.id_key(item["id"]): Judging(item["id"], solo=False) for item, _kind in calls}
         self._judging.update(entries)
         task = self._spawn(self._client_batch(plan, batch, entries))
         if not task.done():
             for entry in entries.values():
                 entry.task = task
 
-    async def _client_batch(
-        self, plan: list[tuple[Message, RequestKind | None]], batch: _Batch, entries: dict[str, _Judging]
-    ) -> None:
+    async def _client_batch(self, plan: Plan, batch: Batch, entries: dict[str, Judging]) -> None:
         """Judge every call (concurrently), forward the rest as one batch, merge mcpwrap's answers."""
 
         async def judge(item: Message, kind: RequestKind | None) -> Judged | None:
@@ -328,7 +258,7 @@ class Relay:
         await self._server_drain()
         await self._client_out.drain()
 
-    def _refuse_batch(self, forward: list[Any], batch: _Batch, why: str) -> None:
+    def _refuse_batch(self, forward: list[Any], batch: Batch, why: str) -> None:
         for item in forward:
             if isinstance(item, dict) and jsonrpc.is_request(item):
                 flight = self._inflight.pop(jsonrpc.id_key(item["id"]), None)
@@ -362,13 +292,13 @@ class Relay:
             return
         if isinstance(msg, list):
             kept: list[Any] = []
-            batches: list[_Batch] = []
-            answered: list[tuple[_InFlight | None, Any]] = []
+            batches: list[Batch] = []
+            answered: list[tuple[InFlight | None, Any]] = []
             for item in msg:
                 out, flight = await self._server_item(item) if isinstance(item, dict) else (item, None)
                 if out is not None:
                     kept.append(out)
-                batches += _unsent(flight)
+                batches += unsent(flight)
                 answered.append((flight, item))
             for batch in batches:
                 kept += batch.answers
@@ -381,18 +311,18 @@ class Relay:
             write_frame(self._client_out, frame)
         elif out is not None:
             self._to_client(out)
-        for batch in _unsent(flight):
+        for batch in unsent(flight):
             # The server answered a batch element on its own: mcpwrap's answers follow as their own array.
             self._to_client(batch.answers)
         self._record([(flight, msg)])
 
-    def _record(self, answered: list[tuple[_InFlight | None, Any]]) -> None:
+    def _record(self, answered: list[tuple[InFlight | None, Any]]) -> None:
         # After the client has its answer: recording is not on the call's critical path.
         for flight, response in answered:
             if flight is not None and flight.ticket is not None:
                 self._governor.finish(flight.ticket, response)
 
-    async def _server_item(self, msg: Message) -> tuple[Message | None, _InFlight | None]:
+    async def _server_item(self, msg: Message) -> tuple[Message | None, InFlight | None]:
         """What to send the client for one server message (itself, a changed copy, or None) and its request."""
         if jsonrpc.is_request(msg):
             return self._asked.request(msg), None
@@ -429,7 +359,7 @@ class Relay:
 
     async def ask_server(self, method: str, params: dict[str, Any]) -> Message:
         """Send the server a request of mcpwrap's own and wait for its response (never seen by the client)."""
-        request_id = f"{_INTERNAL_ID_PREFIX}{next(self._ids)}"
+        request_id = f"{INTERNAL_ID_PREFIX}{next(self._ids)}"
         key = jsonrpc.id_key(request_id)
         waiter: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._internal[key] = waiter
