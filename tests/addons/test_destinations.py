@@ -5,6 +5,7 @@ credentials never go upstream, annotations come only from configured servers, an
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mitmproxy import connection, http
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons, tflow
@@ -267,3 +270,56 @@ async def test_a_websocket_nobody_judged_carries_nothing(tmp_path: Path) -> None
         message = _websocket(flow, b"hello")
         await h.addon.websocket_message(flow)
         assert message.dropped
+
+
+def _ipv4_spelling(value: int, parts: int, bases: list[str]) -> str:
+    widths = {1: [32], 2: [8, 24], 3: [8, 8, 16], 4: [8, 8, 8, 8]}[parts]
+    numbers, shift = [], 32
+    for width in widths:
+        shift -= width
+        numbers.append((value >> shift) & ((1 << width) - 1))
+    forms = {"dec": str, "oct": lambda n: "0" + format(n, "o"), "hex": hex, "HEX": lambda n: "0X" + format(n, "X")}
+    return ".".join(forms[b](n) for n, b in zip(numbers, bases, strict=False))
+
+
+@st.composite
+def local_spellings(draw: st.DrawFn) -> str:
+    """Hostile spellings of this machine: any loopback address or 0.0.0.0 in every inet_aton form, IPv4-mapped
+    IPv6 forms, and localhost in any letter case with or without the trailing dot."""
+    kind = draw(st.sampled_from(["ipv4", "mapped", "name"]))
+    value = draw(st.one_of(st.integers(0x7F000000, 0x7FFFFFFF), st.just(0)))
+    if kind == "ipv4":
+        parts = draw(st.integers(1, 4))
+        return _ipv4_spelling(value, parts, draw(st.lists(st.sampled_from(["dec", "oct", "hex", "HEX"]), min_size=4)))
+    if kind == "mapped":
+        text = str(ipaddress.IPv6Address((0xFFFF << 32) | value))
+        return "[" + (text.upper() if draw(st.booleans()) else text) + "]"
+    name = "".join(c.upper() if draw(st.booleans()) else c for c in "localhost")
+    return name + ("." if draw(st.booleans()) else "")
+
+
+def test_generated_spellings_of_this_machine_never_reach_the_control_plane_or_an_unjudged_server(
+    tmp_path: Path,
+) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        with governed(tmp_path, unknown="allow") as h:
+
+            @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+            @given(host=local_spellings())
+            def check(host: str) -> None:
+                control = make_flow("GET", f"http://{host}:8181/api/approvals")
+                loop.run_until_complete(h.addon.request(control))
+                assert control.response is not None
+                assert code(control) == "control_plane"
+                before = len(h.records)
+                admin = make_flow("POST", f"http://{host}:9000/servers/admin/mcp", call("drop_all", rid=3))
+                loop.run_until_complete(h.addon.request(admin))
+                assert admin.response is not None  # judged (denied), never passed as an unknown host
+                ((tool, verdict),) = [(r["tool"], r["verdict"]) for r in h.records[before:]]
+                assert tool == "admin.drop_all"
+                assert verdict in {"deny", "loop_detected"}
+
+            check()
+    finally:
+        loop.close()
