@@ -12,7 +12,7 @@ from addons.mcp_messages import RpcMessage, parse_body
 from addons.request_args import body_fields, fields_of, merge, pairs_of, settle
 from addons.request_canon import OVERRIDE_FIELD, PLAIN, CanonicalPath, RequestOptions, canonical_path, method_of
 from addons.servers import DEFAULT_PORTS, Match, ServerMap, Target, origin_of
-from policy.model import HttpInfo, readonly
+from policy.model import HttpInfo, canonical_json, readonly
 
 # The configured servers live in addons.servers (identity by address); importable from here too.
 # Streamable HTTP's other methods: GET opens a stream, DELETE ends a session; HEAD and OPTIONS (CORS) carry no call.
@@ -74,10 +74,12 @@ def classify(req: Request, target: Target | None, options: RequestOptions | None
     query = fields_of(pairs_of(canon.query, "query")) if canon.query else {}
     fields: dict[str, Any] = {}
     form = False
+    essence = ""
     if req.body:
         mtype = media_type(req.headers.get("content-type"))
         fields = body_fields(req.body, mtype)
         form = mtype.is_form or mtype.is_multipart_form
+        essence = mtype.essence
     method = req.method
     if OVERRIDE_FIELD in query or OVERRIDE_FIELD in fields or _overridden(req):
         method = method_of(req.method, req.headers, {**fields, **query}, options)
@@ -89,16 +91,18 @@ def classify(req: Request, target: Target | None, options: RequestOptions | None
             settle(query, arrays, "query")
             if form:
                 settle(fields, arrays, "form body")
+            info = _http_info(req, method, canon, [query, essence, fields])
             args = merge(match.path_params, query, fields, options)
-            return RestCall("openapi", target.server, match.operation.tool, args, True, _http_info(req, method, canon))
+            return RestCall("openapi", target.server, match.operation.tool, args, True, info)
         if target.is_mcp:
             return _mcp(req, target)
     settle(query, (), "query")
     if form:
         settle(fields, (), "form body")
     server = target.server if target else req.host
+    info = _http_info(req, method, canon, [query, essence, fields])
     args = merge({}, query, fields, options)
-    return RestCall("http", server, f"{method} {canon.path}", args, target is not None, _http_info(req, method, canon))
+    return RestCall("http", server, f"{method} {canon.path}", args, target is not None, info)
 
 
 def _overridden(req: Request) -> bool:
@@ -132,8 +136,10 @@ def _relative(canon: CanonicalPath, base_path: str) -> tuple[str, ...] | None:
     return canon.segments[len(base) :]
 
 
-def _http_info(req: Request, method: str, canon: CanonicalPath) -> HttpInfo:
-    """The request line an approval binds: method, host, port, decoded path, and a digest of the query and
-    body as sent (so approving one body never lets another through)."""
-    digest = hashlib.sha256(canon.query.encode("utf-8", "surrogateescape") + b"\n" + req.body).hexdigest()
+def _http_info(req: Request, method: str, canon: CanonicalPath, content: list[Any]) -> HttpInfo:
+    """The request line an approval binds: method, host, port, decoded path, and a digest of the content as
+    read (query fields, body type, body fields; a file or opaque body by its SHA-256). Approving one body
+    never lets another through, while an identical retry matches even when its bytes are spelled anew
+    (a multipart boundary, JSON whitespace or key order)."""
+    digest = hashlib.sha256(canonical_json(content).encode("utf-8", "surrogatepass")).hexdigest()
     return HttpInfo(method, req.host, canon.path, req.port, req.scheme, digest)

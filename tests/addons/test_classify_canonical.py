@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -186,6 +187,23 @@ def test_the_call_hash_binds_host_and_body(servers: ServerMap) -> None:
     text_b = hash_of(run(servers, req("POST", "https://staging.test/v1/notes/1", b"\x00b", content_type="x/y")))
     assert staging == again
     assert len({staging, prod, text_a, text_b}) == 4
+
+
+def test_an_identical_retry_matches_however_its_bytes_are_spelled(servers: ServerMap) -> None:
+    url = "https://staging.test/v1/notes/1"
+    form = {"text": "hi"}, {"f": ("a.txt", b"data")}
+    first = httpx.Request("POST", url, data=form[0], files=form[1])
+    again = httpx.Request("POST", url, data=form[0], files=form[1])  # a new random boundary
+    assert first.read() != again.read()
+    hashes = {
+        hash_of(run(servers, req("POST", url, r.read(), content_type=r.headers["content-type"])))
+        for r in (first, again)
+    }
+    assert len(hashes) == 1
+    spaced = hash_of(run(servers, req("POST", url, b'{ "a" : 1 , "b": 2 }')))
+    assert spaced == hash_of(run(servers, req("POST", url, b'{"b":2,"a":1}')))
+    assert spaced != hash_of(run(servers, req("POST", url, b'{"b":2,"a":1}', content_type="text/plain")))
+    assert spaced != hash_of(run(servers, req("POST", url + "?a=1", b'{"b":2}')))
 
 
 def test_calls_without_http_hash_as_before() -> None:
