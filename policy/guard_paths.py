@@ -78,6 +78,7 @@ class StatePaths:
         real = os.path.realpath(absolute)
         self.roots = tuple(dict.fromkeys([absolute, real]))
         self._folded = tuple(r.casefold() for r in self.roots)
+        self._below = tuple(r + "/" for r in self._folded)
         self.name = posixpath.basename(absolute)
         self.names = frozenset(posixpath.basename(r) for r in self.roots)  # a symlinked state dir has two
         self._name_folded = self.name.casefold()
@@ -89,7 +90,7 @@ class StatePaths:
         """Whether the absolute, normalised `path` is the state dir or in it (case-insensitively: a macOS
         volume opens `STATE.DB` as `state.db`)."""
         folded = path.casefold()
-        return any(folded == r or folded.startswith(r + "/") for r in self._folded)
+        return folded in self._folded or folded.startswith(self._below)
 
     def contains(self, path: str) -> bool:
         """Whether the state dir is `path` or below it: a recursive tool over `path` reaches it."""
