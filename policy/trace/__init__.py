@@ -1,5 +1,7 @@
-"""The trace: one hash-chained record per tool call, written off the hot path to JSONL and SQLite."""
+"""The trace: one hash-chained record per tool call, written off the hot path to JSONL and SQLite, with an
+allowed call's decision record made durable before it is forwarded (the write-ahead log, policy.trace.ahead)."""
 
+from policy.trace.ahead import TraceUnavailable, recover
 from policy.trace.append import ChainAppender, trace_files
 from policy.trace.otel import configure_otel, otlp_traces_url, record_span
 from policy.trace.record import GENESIS, build_record, expected_hash, parse_line, seal
@@ -13,6 +15,7 @@ __all__ = [
     "MemoryTraceSink",
     "SinkStats",
     "TraceSink",
+    "TraceUnavailable",
     "TraceWriter",
     "VerifyReport",
     "build_record",
@@ -23,6 +26,7 @@ __all__ = [
     "parse_line",
     "record_call",
     "record_span",
+    "recover",
     "seal",
     "trace_files",
     "verify_state",
