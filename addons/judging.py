@@ -15,7 +15,9 @@ from policy import Gate, Governor, StoreConflict, ToolCall, Verdict, VerdictKind
 log = logging.getLogger("agent_mesh.proxy")
 
 META = "agent-mesh"
-UI_POLL_SECONDS = 0.2
+# mitmweb's Kill sets no event to await (only Resume does): each held flow looks twice a second. The approval
+# itself is awaited on a notification (Gate.hold); this is only the UI, and cheap even for thousands held.
+UI_POLL_SECONDS = 0.5
 UI_ACTOR = "human:mitmweb"
 _MARK = {VerdictKind.ALLOW: ":white_check_mark:"}
 _ICON = {VerdictKind.ALLOW: "✅", VerdictKind.PENDING: "⏸"}
