@@ -207,6 +207,8 @@ def adopt_orphans(state_dir: str | Path, appender: ChainAppender, report: Report
     folder = Path(state_dir) / AHEAD_DIR
     if not folder.is_dir():
         return 0
+    for temp in folder.glob(".*.lock.tmp"):  # a process that died while creating its log, before any entry
+        _remove_if_unlocked(temp)
     written = 0
     for lock in sorted(folder.glob("*.lock")):
         try:
@@ -249,6 +251,20 @@ def recover(state_dir: str | Path, *, jsonl: bool = True, sqlite: bool = True, m
         return adopt_orphans(state_dir, appender, report)
     finally:
         appender.close()
+
+
+def _remove_if_unlocked(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # locked: its process is still starting
+    finally:
+        os.close(fd)
 
 
 def _entries(path: Path, report: Report) -> list[dict[str, Any]]:

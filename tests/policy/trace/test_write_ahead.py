@@ -214,3 +214,11 @@ def test_recover_chains_a_stopped_process_s_decisions_for_a_tool_that_runs_no_wr
     assert recover(tmp_path) == 1
     assert recover(tmp_path) == 0  # nothing left to adopt
     assert [r["trace_id"] for r in chained(tmp_path)] == [trace_id]
+
+
+def test_the_lock_of_a_process_that_died_while_creating_its_log_is_cleaned_up(tmp_path: Path) -> None:
+    (tmp_path / AHEAD_DIR).mkdir()
+    stray = tmp_path / AHEAD_DIR / ".123-abcd.lock.tmp"
+    stray.write_text("")
+    assert recover(tmp_path) == 0
+    assert not stray.exists()
