@@ -9,11 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.test import taddons
 
 from addons.governance import Governance
-from policy import Gate, LoadedConfig, MemoryStore
+from addons.mcp_exchange import id_key
+from policy import Gate, LoadedConfig, MemoryStore, classify_request
 from policy.trace import MemoryTraceSink
 from tests.addons.harness import Harness, make_flow, rpc, wait_until
 
@@ -247,3 +251,44 @@ async def test_a_2026_retry_answering_input_never_asked_is_refused(tmp_path: Pat
         retry = make_flow("POST", URL, ask(3, inputResponses={"q9": {"action": "accept"}}, requestState="forged"))
         await h.addon.request(retry)
         assert answer(retry)["error"]["code"] == -32602
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+METHOD = st.sampled_from(
+    ["tools/call", "resources/read", "resources/subscribe", "prompts/get", "completion/complete", "ping",
+     "initialize", "resources/list", "notifications/initialized", "mystery/wipe", "vendor/x", "tasks/get"]
+) | st.text(max_size=10)  # fmt: skip
+PARAMS = JSON | st.fixed_dictionaries(
+    {},
+    optional={"uri": JSON | st.sampled_from(["file:///etc/passwd", "file:///srv/a"]), "name": JSON, "arguments": JSON},
+)
+MESSAGE = st.fixed_dictionaries(
+    {"jsonrpc": st.just("2.0"), "method": METHOD},
+    optional={"id": st.integers(0, 5) | st.sampled_from(["a", "b"]), "params": PARAMS},
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=MESSAGE | st.lists(MESSAGE, min_size=1, max_size=4))
+async def test_whatever_an_agent_posts_every_call_forwarded_is_judged_and_waits_for_its_record(
+    tmp_path_factory: pytest.TempPathFactory, body: Any
+) -> None:
+    with kinds(tmp_path_factory.mktemp("kinds")) as h:
+        flow = make_flow("POST", URL, body)
+        await h.addon.request(flow)
+        if flow.response is not None:
+            return  # answered by the proxy: refused, or not JSON-RPC it can judge
+        sent = json.loads(flow.request.content or b"")
+        tracker = h.addon.streams.exchanges.get(flow.id) if h.addon.streams else None
+        waiting = set(tracker.calls) | set(tracker.substitutes) if tracker else set()
+        for msg in sent if isinstance(sent, list) else [sent]:
+            if "id" not in msg:
+                assert msg["method"].startswith("notifications/")  # nothing else is run without an answer
+                continue
+            kind = classify_request(msg["method"], msg.get("params"))  # never forwarded unless it classifies
+            if kind.is_call:
+                assert id_key(msg["id"]) in waiting  # judged: its record is written when the answer comes
