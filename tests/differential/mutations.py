@@ -5,8 +5,10 @@ The simplest draw of every strategy is the unmutated request, so shrinking ends 
 
 from __future__ import annotations
 
+import gzip
 import json
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,7 @@ ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf
 OVERRIDE_HEADERS = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "x-http-method-override"]
 OVERRIDE_METHODS = ["DELETE", "GET", "PUT", "delete", "POST"]
 RPC_METHODS = ["tools/call", "ping", "notes/update", "resources/read", "initialize"]
+CODINGS = ["gzip", "deflate", "identity", "GZIP", "gzip, identity", "br"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -204,6 +207,19 @@ def overrides(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 @st.composite
+def codings(draw: st.DrawFn, body: bytes) -> tuple[bytes, list[tuple[str, str]], list[str]]:
+    """A Content-Encoding, with the body compressed as it says or (sometimes) not: Express inflates
+    gzip/deflate bodies, Starlette and Flask hand the compressed bytes to the app."""
+    name = draw(st.sampled_from(CODINGS))
+    honest = draw(st.booleans())
+    if honest and name.lower() == "gzip":
+        body = gzip.compress(body, mtime=0)
+    elif honest and name == "deflate":
+        body = zlib.compress(body)
+    return body, [("Content-Encoding", name)], [f"coding:{name}{'' if honest else '-mislabelled'}"]
+
+
+@st.composite
 def cases(draw: st.DrawFn) -> Case:
     """A request to one of the notes operations with zero or more hostile mutations."""
     op = draw(st.sampled_from(list(OPS)))
@@ -226,10 +242,18 @@ def cases(draw: st.DrawFn) -> Case:
     override, override_tags = draw(overrides())
     headers += override
     tags += override_tags
+    if body and draw(st.integers(0, 7)) == 7:
+        body, coding_headers, coding_tags = draw(codings(body))
+        headers += coding_headers
+        tags += coding_tags
+    method = OPS[op]
+    if draw(st.integers(0, 9)) == 9:
+        method = draw(st.sampled_from([method.lower(), "PUT", "PATCH", "HEAD", "OPTIONS", method.title()]))
+        tags.append(f"method:{method}")
     host = draw(st.sampled_from(HOSTS))
     if host != "127.0.0.1":
         tags.append(f"host:{host}")
     host_header = draw(st.sampled_from(HOST_HEADERS))
     if host_header != "same":
         tags.append(f"host-header:{host_header}")
-    return Case(OPS[op], host, path, tuple(headers), body, host_header, tuple(tags))
+    return Case(method, host, path, tuple(headers), body, host_header, tuple(tags))

@@ -2,15 +2,18 @@
 
 Idioms of a typical Flask app: `request.get_json(silent=True)` (JSON only when the content type says so),
 else `request.form`; query values with `request.args.to_dict()` (the first of a repeated key wins); the
-documented WSGI method-override middleware (`X-HTTP-Method-Override` or `X-Method-Override` on a POST).
+documented WSGI method-override middleware (`X-HTTP-Method-Override` or `X-Method-Override` on a POST),
+extended Rails-style to a `_method` field of a form body.
 Run: `python flask_app.py PORT`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import threading
+import urllib.parse
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -23,16 +26,21 @@ OVERRIDES = ("HTTP_X_HTTP_METHOD_OVERRIDE", "HTTP_X_METHOD_OVERRIDE")
 
 
 class MethodOverride:
+    """A POST's method from an override header, else from a `_method` field of its form body (Rails-style)."""
+
     def __init__(self, app: Any) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("REQUEST_METHOD") == "POST":
-            for key in OVERRIDES:
-                value = environ.get(key, "").strip()
-                if value:
-                    environ["REQUEST_METHOD"] = value.upper()
-                    break
+            value = next((environ[k].strip() for k in OVERRIDES if environ.get(k, "").strip()), "")
+            if not value and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+                raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                environ["wsgi.input"] = io.BytesIO(raw)
+                fields = dict(urllib.parse.parse_qsl(raw.decode("latin-1")))
+                value = fields.get("_method", "").strip()
+            if value:
+                environ["REQUEST_METHOD"] = value.upper()
         return self.app(environ, start_response)
 
 
