@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import click
 
 from policy.cli.common import config_option, load_loaded, load_policy_set
+from policy.trace.ahead import AHEAD_DIR, recover
 from policy.trace.bundle import export_bundle
 from policy.trace.checkpoint import load_key, read_public
 from policy.trace.query import VERDICTS, Filters, TraceSource, open_source, parse_when
@@ -76,9 +78,19 @@ def _source(config_path: str | None, state_dir: Path | None, traces_file: Path |
     if traces_file is not None:
         return open_source(Path("."), traces_file)
     if state_dir is not None:
+        _adopt(state_dir)
         return open_source(state_dir)
     config = load_loaded(config_path).config
+    _adopt(Path(config.state_dir), config.traces.jsonl, config.traces.sqlite, config.traces.max_bytes)
     return open_source(Path(config.state_dir), table=config.traces.sqlite)
+
+
+def _adopt(folder: Path, jsonl: bool = True, sqlite: bool = True, max_bytes: int = 64 << 20) -> None:
+    """Chain the decisions a stopped mesh process wrote ahead but never recorded (policy.trace.ahead), so the
+    trace read next shows every call that ran; a state dir this user cannot write is read as it is."""
+    if (folder / AHEAD_DIR).is_dir():
+        with contextlib.suppress(OSError, sqlite3.Error):
+            recover(folder, jsonl=jsonl, sqlite=sqlite, max_bytes=max_bytes)
 
 
 def _cell(value: Any, width: int) -> str:
@@ -274,6 +286,7 @@ def verify(config_path: str | None, state_dir: Path | None, as_json: bool, pinne
     folder = _state_dir(config_path, state_dir)
     if pinned is not None and (len(pinned.strip()) != 64 or any(c not in "0123456789abcdef" for c in pinned.strip())):
         raise click.BadParameter("not 64 lowercase hex digits", param_hint="--key")
+    _adopt(folder)
     try:
         report = verify_state(folder, key=pinned.strip() if pinned else None)
     except (OSError, sqlite3.Error) as exc:

@@ -222,3 +222,22 @@ def test_the_lock_of_a_process_that_died_while_creating_its_log_is_cleaned_up(tm
     stray.write_text("")
     assert recover(tmp_path) == 0
     assert not stray.exists()
+
+
+def test_the_traces_commands_show_a_call_whose_process_was_killed_before_recording_it(
+    tmp_path: Path, children: list[Child]
+) -> None:
+    from click.testing import CliRunner
+
+    from policy.cli import cli
+
+    child = Child(tmp_path, "check")
+    children.append(child)
+    trace_id = child.allow("n-cli")
+    child.kill()
+    shown = CliRunner().invoke(cli, ["traces", "query", "--state-dir", str(tmp_path), "--json"])
+    assert shown.exit_code == 0, shown.output
+    found = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+    assert [(r["trace_id"], r["outcome"]) for r in found] == [(trace_id, "unknown")]
+    verified = CliRunner().invoke(cli, ["traces", "verify", "--state-dir", str(tmp_path)])
+    assert verified.exit_code == 0, verified.output
