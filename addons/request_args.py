@@ -81,7 +81,8 @@ def body_fields(body: bytes, mtype: MediaType) -> dict[str, Any]:
         return _opaque(body)
     if _looks_like_json(body):
         try:
-            value = decode_json(body, mtype.charset if mtype.charset in (None, "utf-8") else None)
+            # As Starlette's `request.json()` reads it: whatever the declared type and charset.
+            value = decode_json(body)
         except ValueError:
             pass
         else:

@@ -86,6 +86,8 @@ def test_json_x_is_not_json() -> None:
         (b'{"id": "1", "purge": true}', "text/plain", {"id": "1", "purge": True}),
         (b'{"id": "1", "purge": true}', None, {"id": "1", "purge": True}),
         (b'{"id": "1"}', "application/octet-stream", {"id": "1"}),
+        ('{"q": "a"}'.encode("utf-32"), "text/plain; charset=utf-8", {"q": "a"}),  # json.loads(bytes) reads it
+        ('{"q": "a"}'.encode("utf-16-be"), "application/x-custom; charset=latin-1", {"q": "a"}),
         (b"hello", "text/plain", {"body": "hello"}),
         ("caf\u00e9".encode("latin-1"), "text/plain; charset=iso-8859-1", {"body": "caf\u00e9"}),
         (b"name=rex&tag=a", "application/x-www-form-urlencoded", {"name": "rex", "tag": "a"}),
@@ -141,3 +143,22 @@ def test_raw_non_ascii_in_a_form_or_query_is_refused() -> None:
 def test_query_escapes_must_be_utf8() -> None:
     with pytest.raises(ValueError, match="not UTF-8"):
         pairs_of("a=%ff", "query")
+
+
+NON_JSON_TYPES = [
+    None, "text/plain", "text/plain; charset=utf-8", "text/plain; charset=latin-1",
+    "application/octet-stream", "application/json-x", "application/jsonp", "x/y; charset=utf-16",
+]  # fmt: skip
+
+
+@given(
+    st.dictionaries(st.text(max_size=5), JSON_VALUES, min_size=1, max_size=4),
+    st.sampled_from(ENCODINGS),
+    st.sampled_from(NON_JSON_TYPES),
+)
+def test_a_json_object_under_any_other_type_is_judged_as_starlette_reads_it(
+    value: dict[str, Any], encoding: str, ctype: str | None
+) -> None:
+    """Starlette's `request.json()` is `json.loads(bytes)` whatever the type: the judged fields are those."""
+    body = json.dumps(value, ensure_ascii=False).encode(encoding)
+    assert body_fields(body, media_type(ctype)) == json.loads(body)
