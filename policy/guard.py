@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from policy.guard_cli import WALKERS, commands_of, walked
+from policy.guard_cli import WALKERS, commands_of, follows_links, walked
 from policy.guard_paths import PROTECTED_NAMES, StatePaths, decoded, lexical, words
 from policy.model import Action, Decision, ToolCall
 
@@ -25,6 +25,8 @@ _MAX_DEPTH = 32
 # resolution is a few syscalls on the hot path (a command line's words are resolved all: it runs a process).
 _MAX_RESOLVED = 64
 _MAX_PATH = 4096
+# A recursive tool that follows symlinks has its folders scanned for links into the state, up to this many entries.
+_MAX_WALKED = 20_000
 # Free-text arguments longer than this (a file's content) are not read as shell lines: see the README's limits.
 _MAX_SHELL_LINE = 4096
 _SHELL_WORDS = re.compile(r"[\s;&|()`]+")
@@ -170,12 +172,43 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str) -> str | None:
                 if paths.inside(real):
                     return f"{arg!r} (that is {real})"
         folders = walked(command, base, os.path.lexists)
+        tool = " ".join(command[:2]) if len(command) > 1 else command[0]
         for folder in folders or ():
             absolute = lexical(folder, base)
             for candidate in dict.fromkeys([absolute, paths.resolved(absolute)]):
                 if paths.contains(candidate):
-                    tool = " ".join(command[:2]) if len(command) > 1 else command[0]
                     return f"{tool!r} walks {candidate}, which holds the state dir"
+        if folders and follows_links(command):
+            found = _links_inside(paths, [lexical(f, base) for f in folders])
+            if found is not None:
+                return f"{tool!r} follows symlinks while walking: {found}"
+    return None
+
+
+def _links_inside(paths: StatePaths, folders: list[str]) -> str | None:
+    """A symlink under `folders` that leads into the state dir (or above it), walked without following
+    links; past _MAX_WALKED entries the walk is refused, since what was not looked at cannot be vouched for."""
+    stack = list(folders)
+    seen = 0
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:  # not a folder (a file argument), or not ours to read: nothing to follow there
+            continue
+        with entries:
+            for entry in entries:
+                seen += 1
+                if seen > _MAX_WALKED:
+                    return (
+                        f"more than {_MAX_WALKED} entries to check for links into the state (walk without "
+                        "following links, or name smaller folders)"
+                    )
+                if entry.is_symlink():
+                    real = paths.resolved(entry.path)
+                    if paths.inside(real) or paths.contains(real):
+                        return f"{entry.path} leads to {real}"
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
     return None
 
 

@@ -48,6 +48,27 @@ WRAPPERS = frozenset(
     {"env", "nice", "nohup", "timeout", "sudo", "doas", "command", "exec", "time", "stdbuf", "ionice", "xargs",
      "busybox", "setsid", "chroot", "unbuffer", "watch", "flock"}
 )  # fmt: skip
+# Follow symlinks met while walking: with these flags, or always (`zip` unless `-y`, `scp -r`, `7z`).
+FOLLOWING: dict[str, tuple[str, frozenset[str]]] = {
+    "grep": ("R", frozenset({"--dereference-recursive"})),
+    "rg": ("L", frozenset({"--follow"})),
+    "ag": ("f", frozenset({"--follow"})),
+    "ack": ("", frozenset({"--follow"})),
+    "find": ("L", frozenset({"-follow"})),
+    "fd": ("L", frozenset({"--follow"})),
+    "du": ("L", frozenset({"--dereference"})),
+    "tree": ("l", frozenset()),
+    "tar": ("h", frozenset({"--dereference"})),
+    "cp": ("L", frozenset({"--dereference"})),
+    "rsync": ("LkK", frozenset({"--copy-links", "--copy-dirlinks", "--keep-dirlinks", "--copy-unsafe-links"})),
+    "ls": ("L", frozenset({"--dereference"})),
+    "chmod": ("L", frozenset()),
+    "chown": ("L", frozenset()),
+    "chgrp": ("L", frozenset()),
+}
+FOLLOWING["egrep"] = FOLLOWING["fgrep"] = FOLLOWING["grep"]
+FOLLOWING["fdfind"] = FOLLOWING["fd"]
+ALWAYS_FOLLOWING = frozenset({"scp", "7z", "7za"})
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish"})
 # Every command name this module knows to walk folders (a string naming none of them is no shell line to read).
 WALKERS = ALWAYS | FLAGGED.keys() | {"git"}
@@ -120,6 +141,23 @@ def walked(argv: Sequence[str], cwd: str, exists: Callable[[str], bool]) -> list
         candidates.append(arg)
     present = [joined for c in candidates if exists(joined := posixpath.join(cwd, c))]
     return present or [cwd]
+
+
+def follows_links(argv: Sequence[str]) -> bool:
+    """Whether a recursive command follows the symlinks it meets inside the folders it walks."""
+    name = _name(argv[0])
+    args = argv[1:]
+    if name in ALWAYS_FOLLOWING:
+        return True
+    if name == "zip":
+        return not _has_flag(args, "y", frozenset({"--symlinks"}))
+    if name in ("tar", "bsdtar") and args and not args[0].startswith("-") and "h" in args[0]:
+        return True  # old-style letters without a dash: `tar czhf out.tgz dir`
+    rule = FOLLOWING.get(name)
+    if rule is None:
+        return False
+    # find's -L and -follow are options of its own kind: single-dash words, looked for as such
+    return bool(name == "find" and {"-L", "-follow"} & set(args)) or _has_flag(args, *rule)
 
 
 def _git_subcommand(args: list[str], cwd: str) -> tuple[str, list[str]]:

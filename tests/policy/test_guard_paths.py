@@ -269,7 +269,7 @@ def test_recursive_tools_over_any_ancestor_of_the_state_dir_are_refused(
 
 
 @settings(max_examples=100, deadline=None)
-@given(command=st.sampled_from(RECURSIVE), folder=st.sampled_from(["/usr/share", f"{PROJECT}/src", PLAIN_STATE]))
+@given(command=st.sampled_from(RECURSIVE), folder=st.sampled_from(["/etc/ssl", f"{PROJECT}/src", PLAIN_STATE]))
 def test_recursive_tools_over_other_folders_pass(command: list[str], folder: str) -> None:
     guard = state_guard(STATE)
     assert not denied(guard, cli(*command, folder, cwd="/tmp"))
@@ -327,3 +327,71 @@ def test_an_agent_s_cwd_argument_does_not_move_where_relative_paths_are_looked_f
 def test_arguments_too_deep_or_odd_in_shape_still_fail_closed() -> None:
     guard = state_guard(STATE)
     assert denied(guard, ToolCall("a", "cli", "", "grep", {"argv": ["grep", "-r", "x", 7], "cwd": PROJECT}))
+
+
+@pytest.fixture
+def docs_with_buried_links(repo_with_links: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The cloned repository, with symlinks into the state buried in a folder tree: one to the state dir,
+    one to the project above it."""
+    state, repo = repo_with_links
+    deep = repo / "docs" / "guide" / "img"
+    deep.mkdir(parents=True)
+    (deep / "cache").symlink_to(state)
+    (repo / "docs" / "guide" / "home").symlink_to(state.parent)
+    (repo / "docs" / "index.md").write_text("# docs")
+    return state, repo
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grep", "-R", "TOKEN", "docs"],
+        ["grep", "--dereference-recursive", "TOKEN", "docs"],
+        ["rg", "-L", "TOKEN", "docs"],
+        ["find", "-L", "docs", "-name", "*.md"],
+        ["zip", "-r", "/tmp/out.zip", "docs"],
+        ["tar", "-czhf", "/tmp/out.tgz", "docs"],
+        ["tar", "czhf", "/tmp/out.tgz", "docs"],
+        ["cp", "-rL", "docs", "/tmp/copy"],
+        ["rsync", "-aL", "docs/", "/tmp/copy"],
+        ["du", "-L", "docs"],
+        ["scp", "-r", "docs", "host:"],
+    ],
+)
+def test_a_tool_that_follows_links_while_walking_is_refused_over_a_tree_with_a_link_into_the_state(
+    docs_with_buried_links: tuple[Path, Path], argv: list[str]
+) -> None:
+    state, repo = docs_with_buried_links
+    decision = state_guard(str(state))(cli(*argv, cwd=str(repo)))
+    assert decision is not None
+    assert "follows symlinks while walking" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grep", "-r", "TOKEN", "docs"],
+        ["rg", "TOKEN", "docs"],
+        ["find", "docs", "-name", "*.md"],
+        ["zip", "-ry", "/tmp/out.zip", "docs"],
+        ["tar", "czf", "/tmp/out.tgz", "docs"],
+        ["cp", "-r", "docs", "/tmp/copy"],
+    ],
+)
+def test_the_same_tools_without_following_links_pass(
+    docs_with_buried_links: tuple[Path, Path], argv: list[str]
+) -> None:
+    state, repo = docs_with_buried_links
+    assert state_guard(str(state))(cli(*argv, cwd=str(repo))) is None
+
+
+def test_a_tree_too_big_to_check_for_links_is_refused_to_a_link_following_tool(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(20_001):
+        (big / f"f{i}").touch()
+    guard = state_guard(str(tmp_path / "elsewhere" / ".agent-mesh"))
+    decision = guard(cli("grep", "-R", "x", str(big)))
+    assert decision is not None
+    assert "more than 20000 entries" in decision.reason
+    assert guard(cli("grep", "-r", "x", str(big))) is None
