@@ -36,7 +36,7 @@ from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
 from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
 from addons.reach import Reach, Refusal, names_disagree
-from addons.refused import refused_call, refused_verdict
+from addons.refused import record_refusal
 from addons.servers import Match, ServerMap, Target
 from addons.ws_judge import WsPeer, judge_ws_message
 from policy import (
@@ -260,10 +260,15 @@ class Governance:
             content = (req.content if headers.get("content-encoding") else req.raw_content) or b""
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Unreadable request body", str(exc)))
+            unread = Request(req.method, req.scheme, canonical_host(host), port, path, headers, b"")
+            record_refusal(self.judge.gate, unread, None, identity, flow.client_conn.id, str(exc))
             return
         limit = self.loaded.config.proxy.max_body_bytes
         if len(content) > limit:
             _answer(flow, problem(413, "too_large", "Request too large to judge", f"bodies over {limit} bytes"))
+            big = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
+            why = f"a body of {len(content)} bytes is over proxy.max_body_bytes ({limit})"
+            record_refusal(self.judge.gate, big, None, identity, flow.client_conn.id, why)
             return
         # Rules and traces see one spelling per address: `2130706433` and `127.1` are 127.0.0.1.
         creq = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
@@ -275,10 +280,8 @@ class Governance:
             kind = classify(creq, target, self.servers.options.get(target.server) if target else None)
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Request cannot be judged", str(exc)))
-            if self.judge is not None:  # a refused request is still one call tried: one trace record
-                session = identity.session or flow.client_conn.id
-                call = refused_call(creq, target, identity.agent, session, str(exc))
-                self.judge.gate.finish(call, refused_verdict(str(exc)), Outcome(False))
+            # A refused request is still one call tried: one trace record.
+            record_refusal(self.judge.gate, creq, target, identity, flow.client_conn.id, str(exc))
             return
         if isinstance(kind, RestCall):
             await self._rest(flow, identity, kind, creq)

@@ -8,7 +8,9 @@ import hashlib
 import uuid
 
 from addons.classify import Request, Target
-from policy.model import Action, Decision, HttpInfo, ToolCall, Verdict, VerdictKind
+from addons.proxy_auth import Identity
+from policy.gate import Gate
+from policy.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
 
 RULE = "proxy.bad_request"
 _SHOWN = 200  # characters of the raw path kept in the tool name: the record names the request, not stores it
@@ -28,3 +30,13 @@ def refused_call(req: Request, target: Target | None, agent: str, session: str |
 def refused_verdict(reason: str) -> Verdict:
     decision = Decision(Action.DENY, RULE, reason)
     return Verdict(VerdictKind.DENY, decision, "default", reason, uuid.uuid4().hex)
+
+
+def record_refusal(
+    gate: Gate | None, req: Request, target: Target | None, identity: Identity, connection: str, reason: str
+) -> None:
+    """Trace a request the proxy answered itself before judging it (one record, outcome `refused`);
+    `connection` is the session when the identity names none."""
+    if gate is not None:
+        call = refused_call(req, target, identity.agent, identity.session or connection, reason)
+        gate.finish(call, refused_verdict(reason), Outcome(False))

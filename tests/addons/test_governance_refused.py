@@ -36,3 +36,15 @@ async def test_an_unjudgeable_request_is_refused_and_traced_once(
         )
         assert f"{method} /v2/pet" in rec["tool"]
         assert why in rec["args"]["refused"]
+
+
+async def test_a_body_that_cannot_be_decoded_is_refused_and_traced_once(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        flow = make_flow("POST", "https://petstore.test/v2/pet", b"{}", {"content-encoding": "gzip"})
+        flow.request.raw_content = b"not gzip"  # as sent: a body its own encoding cannot decode
+        await h.addon.request(flow)
+        assert flow.response is not None
+        assert flow.response.status_code == 400
+        (rec,) = h.records
+        assert (rec["verdict"], rec["rule"], rec["outcome"]) == ("deny", "proxy.bad_request", "refused")
+        assert "gzip" in rec["args"]["refused"]
