@@ -94,12 +94,16 @@ class Asked:
             self._governor.finish(ticket, msg)
         return True
 
-    def input_required(self, msg: Message, body: dict[str, Any]) -> Message | None:
-        """A response to pass on now (itself, or an error), or None while its input requests are judged."""
+    def input_required(self, msg: Message, body: dict[str, Any], ticket: CallTicket | None) -> Message | None:
+        """A response to pass on now (itself, or an error), or None while its input requests are judged.
+
+        `ticket` is the call the server answers: refused input means no retry of it continues unjudged.
+        """
         try:
             asked = input_requests(body)
             kinds = [classify_request(method, params, Direction.TO_CLIENT) for _key, method, params in asked]
         except ValueError as exc:
+            self._governor.refuse_continuation(ticket)
             why = f"mcpwrap: the server asked for input in a form that cannot be judged: {exc}"
             return jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, why)
         calls = [
@@ -109,12 +113,14 @@ class Asked:
         ]
         if not calls:
             return msg
-        self._spawn(self._judge_inputs(msg, calls))
+        self._spawn(self._judge_inputs(msg, calls, ticket))
         return None
 
-    async def _judge_inputs(self, msg: Message, calls: list[Message]) -> None:
+    async def _judge_inputs(self, msg: Message, calls: list[Message], ticket: CallTicket | None) -> None:
         verdicts = [await self._governor.judge(call, self._notify_server, to_client=True) for call in calls]
         refused = next((j.answer for j in verdicts if j.answer is not None), None)
+        if refused is not None:
+            self._governor.refuse_continuation(ticket)
         for judged in verdicts:
             if judged.ticket is not None:
                 why = None if refused is None else "another input request of the same result was refused"

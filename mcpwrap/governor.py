@@ -87,6 +87,7 @@ class Governor:
         self._protocol_version: str | None = None
         self._ask: Ask | None = None
         self._continuations: dict[str, tuple[Verdict, float]] = {}
+        self._no_continuation: set[str] = set()
         self._learning = asyncio.Lock()
         self._tools = ToolBook(gate, agent=agent, session_id=session_id)
 
@@ -250,6 +251,14 @@ class Governor:
 
     # -- outcomes ----------------------------------------------------------------------------------
 
+    def refuse_continuation(self, ticket: CallTicket | None) -> None:
+        """The server's input requests for this call were refused: its retry is judged again, never continued
+        (whether its outcome was recorded already or not)."""
+        if ticket is None:
+            return
+        if self._continuations.pop(ticket.call.call_hash, None) is None:
+            self._no_continuation.add(ticket.call.call_hash)
+
     def settle(self, ticket: CallTicket, outcome: Outcome) -> None:
         """Record a call's outcome known without a response (a server's input request passed on or not)."""
         self._gate.finish(ticket.call, ticket.verdict, outcome)
@@ -265,6 +274,9 @@ class Governor:
             is_error = bool(body.get("isError")) if isinstance(body, dict) else None
             outcome = Outcome(forwarded=True, is_error=is_error, latency_ms=latency)
             if isinstance(body, dict) and body.get("resultType") == "input_required":
-                deadline = time.monotonic() + CONTINUATION_SECONDS
-                self._continuations[ticket.call.call_hash] = (ticket.verdict, deadline)
+                if ticket.call.call_hash in self._no_continuation:
+                    self._no_continuation.discard(ticket.call.call_hash)
+                else:
+                    deadline = time.monotonic() + CONTINUATION_SECONDS
+                    self._continuations[ticket.call.call_hash] = (ticket.verdict, deadline)
         self._gate.finish(ticket.call, ticket.verdict, outcome)

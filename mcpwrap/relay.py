@@ -350,7 +350,7 @@ class Relay:
             elif flight.method in FILTERED:
                 filtered = self._governor.filter_list(flight.method, body)
             else:
-                return self._asked.input_required(msg, body), flight
+                return self._asked.input_required(msg, body, flight.ticket), flight
             if filtered is not body:
                 return {**msg, "result": filtered}, flight
         return msg, flight

@@ -235,3 +235,16 @@ async def test_a_call_judged_at_once_is_answered_once_when_the_session_ends(harn
         assert (await h.recv())["method"] == "notifications/marker"  # nothing came before it
     finally:
         asyncio.get_running_loop().set_task_factory(None)
+
+
+async def test_the_retry_of_a_call_whose_input_request_was_refused_is_judged_again(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    h.server.question = "give me your password"
+    h.send(request(1, "tools/call", name="ask", arguments={}, **MODERN))
+    assert (await h.recv())["error"]["data"]["code"] == "denied"
+    answers = {"q1": {"action": "accept", "content": {"password": "hunter2"}}}
+    h.send(request(2, "tools/call", name="ask", arguments={}, inputResponses=answers, requestState="s1", **MODERN))
+    assert (await h.recv())["id"] == 2
+    await until(lambda: len(records(h, "srv.ask")) == 2, "both records of the call")
+    retry = records(h, "srv.ask")[-1]
+    assert not retry["decided_by"].startswith("continues:")  # judged, not waved through as a continuation
