@@ -73,12 +73,24 @@ def test_a_private_state_dir_owned_by_the_mesh_is_out_of_another_users_reach(wor
 @AS_ROOT
 def test_an_open_state_dir_is_reported_with_what_can_be_read_and_exits_one(world: Path) -> None:
     state = mesh_state(world)
+    (state / "traces.jsonl").write_text("{}\n")
+    (state / "mitmproxy").mkdir(mode=0o755)
+    (state / "mitmproxy" / "mitmproxy-ca.pem").write_text("KEY")
+    (state / "mitmproxy" / "mitmproxy-ca-cert.pem").write_text("CERT")
     state.chmod(0o755)
-    for name in ("state.db", "operator.token"):
-        (state / name).chmod(0o644)
+    for path in (
+        "state.db",
+        "operator.token",
+        "traces.jsonl",
+        "mitmproxy/mitmproxy-ca.pem",
+        "mitmproxy/mitmproxy-ca-cert.pem",
+    ):
+        (state / path).chmod(0o644)
     result, report = doctor(world, "--as-user", NOBODY)
     assert result.exit_code == 1
-    assert {"state dir", "state database", "operator token"} <= reached(report)
+    assert reached(report) == {"state dir", "state database", "operator token", "trace file", "CA private key"}
+    certificate = next(row for row in report["checked"] if row["what"] == "CA certificate")
+    assert certificate["read"] is True  # agents are meant to read it: not a reach
     token = next(row for row in report["reachable"] if row["what"] == "operator token")
     assert token == {**token, "read": True, "write": False, "mode": "0644"}
 
