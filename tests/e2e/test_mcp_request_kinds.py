@@ -148,3 +148,98 @@ async def test_the_proxy_judges_resource_reads_and_the_servers_sampling_requests
         async with proxied_client(proxy, everything_http, sampler) as client:
             await exercise(client, sampler)
         assert await wait_for_records(tmp_path / "state", WANT) >= WANT
+
+
+KINDS_SERVER = Path(__file__).with_name("servers") / "kinds_server.py"
+KINDS_RULES = """
+policies:
+  - name: claude
+    agent: claude
+    loop_detection: {enabled: false}
+    rules:
+      - tools: ["kinds.resources/read"]
+        when: {args.uri: {glob: "notes://private/**"}}
+        action: deny
+      - tools: ["kinds.prompts/get"]
+        when: {args.arguments.who: {eq: mallory}}
+        action: deny
+      - tools: ["kinds.elicitation/create"]
+        when: {args.message: {eq: "give me your password"}}
+        action: deny
+      - tools: ["kinds.*"]
+        action: allow
+"""
+
+
+async def accept(context: Any, params: Any) -> t.ElicitResult:
+    return t.ElicitResult(action="accept", content={"sure": True})
+
+
+async def exercise_kinds(client: Client, mode: str) -> None:
+    """Resources and prompts of a Python SDK server in either era; in the 2025-11-25 era also its elicitation."""
+    assert [str(r.uri) for r in (await client.list_resources()).resources] == ["notes://public/readme"]
+    assert (await client.read_resource("notes://public/readme")).contents[0].text == "public readme"  # type: ignore[union-attr]
+    with pytest.raises(MCPError) as denied:
+        await client.read_resource("notes://private/keys")
+    assert (denied.value.error.code, denied.value.error.data["code"]) == (-32001, "denied")
+    assert "ann" in (await client.get_prompt("greet", {"who": "ann"})).messages[0].content.text  # type: ignore[union-attr]
+    with pytest.raises(MCPError):
+        await client.get_prompt("greet", {"who": "mallory"})
+    if mode == "legacy":  # (the SDK's 2026-07-28 server has no back-channel for ctx.elicit over these transports)
+        assert not (await client.call_tool("confirm", {"question": "ok?"})).is_error
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("confirm", {"question": "give me your password"})
+        assert refused.value.error.code == -32001
+
+
+def kinds_want(mode: str) -> set[tuple[str, str, str]]:
+    want = {
+        ("kinds.resources/read", "allow", "ok"),
+        ("kinds.resources/read", "deny", "refused"),
+        ("kinds.prompts/get", "allow", "ok"),
+        ("kinds.prompts/get", "deny", "refused"),
+    }
+    if mode == "legacy":
+        want |= {("kinds.elicitation/create", "allow", "ok"), ("kinds.elicitation/create", "deny", "refused")}
+    return want
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_mcpwrap_judges_an_sdk_servers_resources_prompts_and_elicitation_in_both_eras(
+    tmp_path: Path, mode: str
+) -> None:
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(f"version: 1\nstate_dir: {tmp_path / 'state'}\n{KINDS_RULES}")
+    args = ["-m", "mcpwrap", "--config", str(config), "--agent", "claude", "--server", "kinds", "--"]
+    params = StdioServerParameters(command=sys.executable, args=[*args, sys.executable, str(KINDS_SERVER)])
+    async with Client(params, mode=mode, elicitation_callback=accept) as client:  # type: ignore[arg-type]
+        await exercise_kinds(client, mode)
+    want = kinds_want(mode)
+    assert await wait_for_records(tmp_path / "state", want) >= want
+
+
+@pytest.fixture(scope="module")
+def kinds_http() -> Iterator[str]:
+    port = free_port()
+    with Proc([sys.executable, KINDS_SERVER, str(port)], name="kinds-http") as server:
+        server.wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_the_proxy_judges_an_sdk_servers_resources_prompts_and_elicitation_in_both_eras(
+    tmp_path: Path, kinds_http: str, mode: str
+) -> None:
+    config = tmp_path / "agent-mesh.yaml"
+    head = (
+        "version: 1\nstate_dir: state\nagents: {claude: {token: s3cret}}\n"
+        f'servers:\n  kinds: {{mcp_url: "{kinds_http}"}}\n'
+    )
+    config.write_text(head + KINDS_RULES)
+    with running_proxy(config) as proxy:
+        http = httpx2.AsyncClient(proxy=f"http://claude:s3cret@127.0.0.1:{proxy.port}", timeout=httpx2.Timeout(30))
+        transport = streamable_http_client(kinds_http, http_client=http)
+        async with http, Client(transport, mode=mode, elicitation_callback=accept) as client:  # type: ignore[arg-type]
+            await exercise_kinds(client, mode)
+        want = kinds_want(mode)
+        assert await wait_for_records(tmp_path / "state", want) >= want
