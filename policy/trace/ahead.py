@@ -35,6 +35,7 @@ try:
 except ImportError:  # an interpreter without the C accelerator
     json_c = None  # type: ignore[assignment]
 
+from policy.statedir import make_private_dir
 from policy.trace.append import ChainAppender, trace_files
 from policy.trace.record import placeholder
 
@@ -99,6 +100,7 @@ class AheadLog:
     def _open(self) -> None:
         if self._fd is not None:
             return
+        make_private_dir(self.folder.parent)  # the state dir: mkdir(parents=True) would make it 0755
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._lock_fd is None:
             # Locked before it gets its name: an adopter never sees this log unlocked while its owner lives.
