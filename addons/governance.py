@@ -249,11 +249,16 @@ class Governance:
             )
             if why is not None:
                 _answer(flow, problem(400, "host_mismatch", "The request names two different hosts", why))
+                tried = Request(req.method, req.scheme, host, port, path, headers, b"")
+                record_refusal(self.judge.gate, tried, None, identity, client.id, why, "proxy.host_mismatch")
                 return
         addresses = await self._addresses(host)
         refused = self._refusal(addresses, port)
         if refused is not None:
             _answer(flow, _refusal_answer(refused))
+            tried = Request(req.method, req.scheme, host, port, path, headers, b"")
+            rule = f"proxy.{refused.code}"
+            record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, refused.detail, rule)
             return
         try:
             # Without a content-encoding, the content is the raw content: skip mitmproxy's header lookup.

@@ -1,6 +1,7 @@
-"""A request the proxy refuses before it can be judged (ambiguous path, body, arguments or method) is still
-one call with one trace record: surface `http`, tool `METHOD /path` as sent, a deny by rule
-`proxy.bad_request` with the reason. Nothing about it is forwarded; the record says what was tried."""
+"""A request the proxy refuses before it can be judged (ambiguous path, body, arguments or method; a Host
+that names another target; the control plane) is still one call with one trace record: surface `http`,
+tool `METHOD /path` as sent, a deny by rule `proxy.<code>` with the reason. Nothing about it is forwarded;
+the record says what was tried."""
 
 from __future__ import annotations
 
@@ -27,16 +28,23 @@ def refused_call(req: Request, target: Target | None, agent: str, session: str |
     return ToolCall(agent, "http", server, f"{req.method[:20]} {shown}", args, session, info)
 
 
-def refused_verdict(reason: str) -> Verdict:
-    decision = Decision(Action.DENY, RULE, reason)
+def refused_verdict(reason: str, rule: str = RULE) -> Verdict:
+    decision = Decision(Action.DENY, rule, reason)
     return Verdict(VerdictKind.DENY, decision, "default", reason, uuid.uuid4().hex)
 
 
 def record_refusal(
-    gate: Gate | None, req: Request, target: Target | None, identity: Identity, connection: str, reason: str
+    gate: Gate | None,
+    req: Request,
+    target: Target | None,
+    identity: Identity,
+    connection: str,
+    reason: str,
+    rule: str = RULE,
 ) -> None:
-    """Trace a request the proxy answered itself before judging it (one record, outcome `refused`);
-    `connection` is the session when the identity names none."""
+    """Trace a request the proxy answered itself before judging it (one record, outcome `refused`, denied by
+    `rule`: proxy.bad_request, proxy.host_mismatch, proxy.control_plane...); `connection` is the session when
+    the identity names none."""
     if gate is not None:
         call = refused_call(req, target, identity.agent, identity.session or connection, reason)
-        gate.finish(call, refused_verdict(reason), Outcome(False))
+        gate.finish(call, refused_verdict(reason, rule), Outcome(False))
