@@ -1,7 +1,9 @@
 """Hypothesis strategies for hostile variants of requests to the notes API: path spellings, host spellings,
 duplicated and listed headers, body encodings and content types, query/body collisions, method overrides and
 JSON-RPC-shaped bodies. A `Case` is independent of the upstream's port; `Case.raw` makes the wire request.
-The simplest draw of every strategy is the unmutated request, so shrinking ends on the mutation that matters."""
+The simplest draw of every strategy is the unmutated request, so shrinking ends on the mutation that matters;
+each kind of mutation is drawn rarely enough that most requests carry one or two (a request with six is
+refused for the first one, and the other five go untested)."""
 
 from __future__ import annotations
 
@@ -25,9 +27,9 @@ KEYS = ["owner", "title", "id", "_method", "q"]
 VALUES = ["root", "alice", "", "DELETE", "1"]
 
 # Spellings of 127.0.0.1 (what the upstreams listen on) that resolvers and HTTP stacks accept.
-HOSTS = ["127.0.0.1", "127.0.0.1", "127.0.0.1", "localhost", "2130706433", "0x7f000001", "127.1", "0177.0.0.1",
+HOSTS = [*["127.0.0.1"] * 12, "localhost", "2130706433", "0x7f000001", "127.1", "0177.0.0.1",
          "127.000.000.001", "0x7f.0.0.1", "LOCALHOST", "[::ffff:127.0.0.1]"]  # fmt: skip
-HOST_HEADERS = ["same", "same", "same", "canonical", "localhost", "other", "duplicate", "no-port", "missing"]
+HOST_HEADERS = [*["same"] * 12, "canonical", "localhost", "other", "duplicate", "no-port", "missing"]
 SLASHES = ["%2F", "%2f", "%252F", "%5C", "%5c", "\\", "%2F%2F", "/%2E/", "/%2e%2e/x/"]
 DOTS = ["x/..", "x/%2E%2E", "x/%2e%2e", "x/.%2E", ".", "%2E", "x/../."]
 CONTENT_TYPES = [
@@ -95,8 +97,8 @@ def paths(draw: st.DrawFn, op: str) -> tuple[str, list[str]]:
     note = draw(st.sampled_from(IDS))
     segs = ["v1", "notes", note] + (["purge"] if op == "purgeNote" else [])
     tags: list[str] = []
-    kind = draw(st.sampled_from(["plain", "plain", "slash", "dot", "empty", "semicolon", "encoded", "trailing",
-                                 "case", "purge-in-id"]))  # fmt: skip
+    kind = draw(st.sampled_from([*["plain"] * 8, "slash", "dot", "empty", "semicolon", "encoded", "trailing", "case",
+                                 "purge-in-id"]))  # fmt: skip
     if kind == "slash" and len(segs) > 3:
         path = "/" + "/".join(segs[:2]) + "/" + segs[2] + draw(st.sampled_from(SLASHES)) + segs[3]
     elif kind == "purge-in-id":
@@ -129,6 +131,8 @@ def paths(draw: st.DrawFn, op: str) -> tuple[str, list[str]]:
 
 @st.composite
 def queries(draw: st.DrawFn) -> tuple[list[tuple[str, str]], str]:
+    if draw(st.booleans()):
+        return [], ""
     pairs = draw(st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(VALUES)), max_size=3))
     if draw(st.booleans()) and pairs:
         pairs.append(pairs[0])  # a repeated key
@@ -183,7 +187,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, list[str]]:
 
 @st.composite
 def content_types(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[str]]:
-    first = draw(st.sampled_from(CONTENT_TYPES))
+    first = "application/json" if draw(st.integers(0, 9)) < 4 else draw(st.sampled_from(CONTENT_TYPES))
     if first is None:
         return [], ["ctype:missing"]
     headers = [("Content-Type", first)]
@@ -197,7 +201,7 @@ def content_types(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[str]]:
 
 @st.composite
 def overrides(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[str]]:
-    if draw(st.integers(0, 3)) < 3:
+    if draw(st.integers(0, 5)) < 5:
         return [], []
     name = draw(st.sampled_from(OVERRIDE_HEADERS))
     headers = [(name, draw(st.sampled_from(OVERRIDE_METHODS)))]
