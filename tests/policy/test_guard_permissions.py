@@ -173,3 +173,43 @@ def test_running_the_advised_commands_fixes_the_state_dir(tmp_path: Path) -> Non
     subprocess.run(["sh", "-c", advice.replace("; ", " && ")], check=True)
     require_private(state)
     assert exposures(state) == []
+
+
+def _store(state: Path) -> None:
+    store = SqliteStore(state)
+    store.admit("a", "h", COUNTED, 1000.0)
+    store.close()
+
+
+def _write_ahead(state: Path) -> None:
+    from policy.trace.ahead import AheadLog
+
+    log = AheadLog(state)
+    log.open()
+    log.close()
+
+
+def _checkpoint_key(state: Path) -> None:
+    from policy.trace.checkpoint import load_key
+
+    assert load_key(state) is not None
+
+
+def _trace_feed(state: Path) -> None:
+    from policy.control.feed import TraceFeed
+
+    feed = TraceFeed(state)
+    assert feed.last_seq() == 0
+    feed.close()
+
+
+@pytest.mark.parametrize(
+    "first", [_store, load_or_create_token, _write_ahead, _checkpoint_key, _trace_feed], ids=lambda f: f.__name__
+)
+def test_whichever_part_creates_the_state_dir_first_makes_it_private(tmp_path: Path, first: object) -> None:
+    state = tmp_path / "deeper" / ".agent-mesh"
+    first(state)  # type: ignore[operator]
+    assert mode(state) == 0o700
+    assert [e for e in exposures(state) if not is_public(e.path.name)] == []
+    forget_checks()
+    require_private(state)  # the next start is not refused
