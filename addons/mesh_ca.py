@@ -106,7 +106,7 @@ def _join(*pems: bytes) -> bytes:
 def _write_if_changed(path: Path, data: bytes) -> None:
     if path.exists() and path.read_bytes() == data:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # the state dir: private even when a bundle is its first file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
