@@ -4,8 +4,9 @@ An agent that could write `state.db` or read `operator.token` could approve its 
 arguments name the state dir is denied before the policy is consulted — whatever the policy says. It is a
 seatbelt, not the fence (that is the state dir's permissions, policy/statedir.py): it reads what arguments
 say, decoded and normalised, with symlinks resolved for words that look like paths, and refuses recursive
-tools (`grep -r`, `find`, `tar`, …) over a folder that holds the state dir. It cannot see what a program
-reads on its own (a script's contents, a symlink found while walking a tree that a tool follows).
+tools (`grep -r`, `find`, `tar`, …) over a folder that holds the state dir or, when they follow links, over
+a tree with a link into it. It cannot see what a program reads on its own (a script's contents, a path
+built at run time) nor a link made after it looked.
 """
 
 from __future__ import annotations
