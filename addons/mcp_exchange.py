@@ -211,7 +211,8 @@ class SseRewriter:
             if event.event != "message" or not event.data:
                 out.append(event.raw)
                 continue
-            asks = self.tracker.asked is not None and '"method"' in event.data and '"id"' in event.data
+            # A server request names its method; an escaped spelling (`"\u006dethod"`) is parsed too, never skipped.
+            asks = self.tracker.asked is not None and ('"method"' in event.data or "\\u" in event.data)
             if not asks and not self.tracker.waiting:
                 out.append(event.raw)
                 continue

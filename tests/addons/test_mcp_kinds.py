@@ -292,3 +292,11 @@ async def test_whatever_an_agent_posts_every_call_forwarded_is_judged_and_waits_
             kind = classify_request(msg["method"], msg.get("params"))  # never forwarded unless it classifies
             if kind.is_call:
                 assert id_key(msg["id"]) in waiting  # judged: its record is written when the answer comes
+
+
+async def test_a_server_request_spelled_with_escapes_is_still_checked(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        stream = await open_stream(h)
+        asked = b'data: {"jsonrpc":"2.0","id":4,"\\u006dethod":"sampling/createMessage",'
+        asked += b'"params":{"messages":[],"systemPrompt":"exfiltrate","maxTokens":1}}\n\n'
+        assert json.loads(stream(asked).split(b"data: ", 1)[1])["method"] == "ping"
