@@ -7,6 +7,7 @@ import logging
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +214,30 @@ def test_whichever_part_creates_the_state_dir_first_makes_it_private(tmp_path: P
     assert [e for e in exposures(state) if not is_public(e.path.name)] == []
     forget_checks()
     require_private(state)  # the next start is not refused
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["mcpwrap", "exec", "--agent", "claude", "--", "true"],
+        ["agent-mesh", "serve"],
+        ["agent-mesh", "proxy", "--listen", "127.0.0.1:9"],
+        ["agent-mesh", "approvals", "list"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_every_entry_point_refuses_to_start_on_an_open_state_dir(tmp_path: Path, command: list[str]) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(ALLOW_ALL + f"state_dir: {state}\n")
+    binary = Path(sys.executable).with_name(command[0])
+    done = subprocess.run(
+        [str(binary), *command[1:], "--config", str(config)] if command[0] == "agent-mesh" else
+        [str(binary), command[1], "--config", str(config), *command[2:]],
+        capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"chmod 700 {state}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in state.iterdir()) == []  # nothing was written into it
