@@ -53,8 +53,11 @@ def test_the_sse_retry_client_scenario_passes_through_the_proxy(targets: Targets
     assert result["client-sse-graceful-reconnect"] == "SUCCESS"
     assert result["client-sse-retry-timing"] == "SUCCESS"
     traced = [json.loads(line) for line in (tmp_path / "state" / "traces.jsonl").read_text().splitlines()]
-    calls = [(r["tool"], r["outcome"]) for r in traced if r["surface"] == "mcp_http"]
-    assert calls == [("localhost.test_reconnection", "ok")]
+    # The scenario's server is not configured: its POSTs are judged as the HTTP calls they are (issue 13).
+    calls = [
+        (r["tool"], r["outcome"]) for r in traced if (r["args"].get("params") or {}).get("name") == "test_reconnection"
+    ]
+    assert calls == [("localhost.POST /", "ok")]
 
 
 def test_server_scenarios_score_the_same_direct_and_through_the_proxy(targets: Targets, tmp_path: Path) -> None:
