@@ -1,7 +1,8 @@
 """The running pieces of the differential harness: one upstream process per framework (Starlette/uvicorn,
-Flask/Werkzeug, Express), the real proxy (`agent-mesh proxy`, mitmdump with the addon) in front of them, and
-a reader of the proxy's trace log. `Mesh.run` sends a batch of generated requests and collects, per request,
-the proxy's answer, what the upstream saw and the trace records of the request's session."""
+Flask/Werkzeug, Express, and the MCP SDK's Streamable HTTP server), the real proxy (`agent-mesh proxy`,
+mitmdump with the addon) in front of them, and a reader of the proxy's trace log. `Mesh.run` sends a batch
+of generated requests and collects, per request, the proxy's answer, what the upstream saw and the trace
+records of the request's session."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.support.proc import Proc
 APPS = Path(__file__).resolve().parent / "apps"
 SPEC = APPS / "notes.openapi.json"
 FRAMEWORKS = ("starlette", "flask", "express")
+MCP = "mcp"  # the MCP SDK's own Streamable HTTP server, configured by mcp_url
 UPSTREAM_START_SECONDS = 30.0
 RECORD_WAIT_SECONDS = 30.0
 
@@ -40,6 +42,9 @@ policies:
     agent: "*"
     loop_detection: {{enabled: false}}  # generated requests repeat on purpose; a loop refusal would hide them
     rules:
+      - {{name: no-root-writes, tools: ["mcp.write_note"], when: {{args.name: {{eq: root}}}}, action: deny}}
+      - {{name: mcp-reads-writes, tools: ["mcp.read_note", "mcp.write_note"], action: allow}}
+      - {{name: mcp-deletes, tools: ["mcp.delete_note"], action: deny}}
       - {{name: no-root-updates, tools: ["*.updateNote"], when: {{args.owner: {{eq: root}}}}, action: deny}}
       - {{name: reads, tools: ["*.getNote"], action: allow}}
       - {{name: updates, tools: ["*.updateNote"], action: allow}}
@@ -138,7 +143,15 @@ class Mesh:
         port = self.ports[framework]
         nonce = "sentinel-" + uuid.uuid4().hex
         headers = [("Host", f"127.0.0.1:{port}"), proxy_auth(AGENT, nonce), (NONCE_HEADER, nonce)]
-        answer = send(self.proxy_port, RawRequest("GET", f"http://127.0.0.1:{port}/v1/notes/{nonce}", headers))
+        if framework == MCP:
+            call = {"name": "read_note", "arguments": {"name": nonce}}
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}).encode()
+            headers += [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"),
+                        ("Content-Length", str(len(body)))]  # fmt: skip
+            request = RawRequest("POST", f"http://127.0.0.1:{port}/mcp", headers, body)
+        else:
+            request = RawRequest("GET", f"http://127.0.0.1:{port}/v1/notes/{nonce}", headers)
+        answer = send(self.proxy_port, request)
         assert answer.status == 200, answer
         self.seen(framework, nonce)
         self.trace.wait_for(nonce)
@@ -147,19 +160,23 @@ class Mesh:
 @contextmanager
 def running_mesh(folder: Path, node: Path, node_modules: Path) -> Iterator[Mesh]:
     """The three upstreams and the proxy in front of them, all on loopback with free ports; stopped on exit."""
-    ports = {name: free_port() for name in FRAMEWORKS}
+    ports = {name: free_port() for name in (*FRAMEWORKS, MCP)}
     argv = {
+        MCP: [sys.executable, APPS / "mcp_app.py", str(ports[MCP])],
         "starlette": [sys.executable, APPS / "starlette_app.py", str(ports["starlette"])],
         "flask": [sys.executable, APPS / "flask_app.py", str(ports["flask"])],
         "express": [node, APPS / "express_app.cjs", str(ports["express"])],
     }
     servers = "\n".join(
-        f'  {name}: {{openapi: "{SPEC}", base_url: "http://127.0.0.1:{port}"}}' for name, port in ports.items()
+        f'  {name}: {{openapi: "{SPEC}", base_url: "http://127.0.0.1:{port}"}}'
+        for name, port in ports.items()
+        if name != MCP
     )
+    servers += f'\n  {MCP}: {{mcp_url: "http://127.0.0.1:{ports[MCP]}/mcp"}}'
     config = folder / "agent-mesh.yaml"
     config.write_text(CONFIG.format(servers=servers))
     with ExitStack() as stack:
-        for name in FRAMEWORKS:
+        for name in (*FRAMEWORKS, MCP):
             env = {"NODE_PATH": str(node_modules)} if name == "express" else {}
             proc = stack.enter_context(Proc(argv[name], name=name, env=env))
             proc.wait_for_port(ports[name], timeout=UPSTREAM_START_SECONDS)

@@ -57,6 +57,7 @@ class Case:
     body: bytes
     host_header: str
     tags: tuple[str, ...]
+    calls: int = 0  # MCP: how many tools/call messages the body holds
 
     def __repr__(self) -> str:
         # Short: hypothesis prints a failing batch of these (the full request is in the assertion message).

@@ -127,3 +127,35 @@ def _host_findings(port: int, seen: dict[str, Any], record: dict[str, Any], judg
     if (same_name or same_addr) and header_port in (port, None if port == 80 else port):
         return []
     return [Finding(HOST_DIFFERS, f"{judged} for host {judged_host}; the upstream's Host header is {header!r}")]
+
+
+def check_mcp(server: str, calls: int, seen: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[Finding]:
+    """The MCP form of the property: every tool call the server ran was judged, allowed, as that tool with
+    those arguments (the judged arguments may hold more: a tool ignores arguments it does not take), one
+    record each; no more records than the request holds calls (one for a request refused whole). `seen` has
+    an entry without `op` for every request the server received, then one per tool it ran."""
+    out: list[Finding] = []
+    calls_by_id = {r.get("trace_id"): r for r in records}
+    if len(calls_by_id) > max(calls, 1):
+        out.append(Finding(MULTIPLE_RECORDS, f"{len(calls_by_id)} trace records for {calls} calls: {records}"))
+    if seen and calls and not records:
+        ran = [s["op"] for s in seen if s.get("op")]
+        kind = EXECUTED_UNRECORDED if ran else FORWARDED_UNRECORDED
+        return [*out, Finding(kind, f"{calls} calls forwarded with no trace record; the server ran {ran}")]
+    unused = [r for r in calls_by_id.values() if r.get("verdict") == "allow"]
+    for ran in (s for s in seen if s.get("op")):
+        match = next(
+            (r for r in unused if r.get("tool") == f"{server}.{ran['op']}" and _covers(r.get("args"), ran["args"])),
+            None,
+        )
+        if match is not None:
+            unused.remove(match)
+            continue
+        judged = [(r.get("tool"), r.get("args"), r.get("verdict")) for r in records]
+        kind = EXECUTED_UNRECORDED if not records else OPERATION_DIFFERS
+        out.append(Finding(kind, f"the server ran {ran['op']} {ran['args']}; judged: {judged}"))
+    return out
+
+
+def _covers(judged: Any, acted: dict[str, Any]) -> bool:
+    return isinstance(judged, dict) and all(k in judged and judged[k] == v for k, v in acted.items())

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.differential import oracle
-from tests.differential.harness import FRAMEWORKS, Mesh, Outcome
+from tests.differential.harness import FRAMEWORKS, MCP, Mesh, Outcome
+from tests.differential.mcp_mutations import mcp_cases
 from tests.differential.mutations import Case, cases
 
 BATCH = 30
@@ -58,9 +59,13 @@ def check_batch(mesh: Mesh, framework: str, batch: list[Case]) -> None:
     failures = []
     for outcome in mesh.run(framework, batch):
         port = mesh.ports[framework]
-        findings = oracle.check(framework, port, outcome.seen, outcome.records)
+        if framework == MCP:
+            findings = oracle.check_mcp(framework, outcome.case.calls, outcome.seen, outcome.records)
+        else:
+            findings = oracle.check(framework, port, outcome.seen, outcome.records)
         EXECUTED.update((framework, s["op"]) for s in outcome.seen if s.get("op"))
-        if not outcome.seen:
+        # A refused MCP request of plumbing only (ping, tools/list) holds no call to record.
+        if not outcome.seen and (framework != MCP or outcome.case.calls):
             REFUSED.append(outcome)
             if not outcome.records:
                 REFUSED_UNRECORDED.append(outcome)
@@ -88,11 +93,26 @@ def test_the_upstream_runs_only_what_the_proxy_judged(mesh: Mesh, framework: str
     check_batch(mesh, framework, batch)
 
 
+@settings(
+    max_examples=max(1, EXAMPLES // BATCH),
+    derandomize=not os.environ.get("DIFF_RANDOM"),
+    database=None,
+    deadline=None,
+    phases=PHASES,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
+@given(batch=st.lists(mcp_cases(), min_size=BATCH, max_size=BATCH))
+def test_the_mcp_server_runs_only_the_calls_the_proxy_judged(mesh: Mesh, batch: list[Case]) -> None:
+    check_batch(mesh, MCP, batch)
+
+
 def test_the_generated_requests_ran_allowed_operations_on_every_framework() -> None:
     # A proxy that refused everything would pass the property: the runs above must have executed calls.
     for framework in FRAMEWORKS:
         for op in ("getNote", "updateNote"):
             assert EXECUTED[framework, op] > 0, f"{framework} never ran {op}: {EXECUTED}"
+    for tool in ("read_note", "write_note"):
+        assert EXECUTED[MCP, tool] > 0, f"the MCP server never ran {tool}: {EXECUTED}"
 
 
 def test_every_refused_request_leaves_one_trace_record() -> None:
