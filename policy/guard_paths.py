@@ -14,7 +14,6 @@ import os
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import unquote
 
 # Files of the state dir that are dangerous wherever they are named: the operator token and the database.
@@ -26,14 +25,6 @@ _SPLIT = re.compile(r"""[\s'"`=,;|&()<>{}]+|:(?!//)""")
 _SLASHES = re.compile(r"/{2,}")
 _GLOB = frozenset("*?[")
 _MAX_DECODES = 4
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A word that names the state: what it was and what it resolved to."""
-
-    word: str
-    resolved: str
 
 
 def decoded(text: str) -> str:
