@@ -395,3 +395,32 @@ def test_a_tree_too_big_to_check_for_links_is_refused_to_a_link_following_tool(t
     assert decision is not None
     assert "more than 20000 entries" in decision.reason
     assert guard(cli("grep", "-r", "x", str(big))) is None
+
+
+@st.composite
+def plain_spellings(draw: st.DrawFn) -> tuple[str, str]:
+    """(a spelling, the cwd it is read in) of a path into a state dir with a plain name (`state_dir: state`),
+    where no file or folder name gives it away: only normalising the path does."""
+    cwd = draw(st.sampled_from([PLAIN_PROJECT, f"{PLAIN_PROJECT}/src", "/"]))
+    target = f"{PLAIN_STATE}/{draw(st.sampled_from(['traces.jsonl', 'mitmproxy/mitmproxy-ca.pem', 'x', '']))}"
+    path = os.path.relpath(target, cwd) if draw(st.booleans()) else target
+    noisy: list[str] = []
+    for segment in path.strip("/").split("/"):
+        noisy.extend(draw(st.lists(st.sampled_from([".", "src/..", "./."]), max_size=2)))
+        noisy.append(segment)
+    doubled = "//" if draw(st.booleans()) else "/"  # `a//b`
+    spelled = doubled.join(noisy)
+    if path.startswith("/"):
+        spelled = draw(st.sampled_from(["/", "//", "file:///", "file://localhost/"])) + spelled
+    picks = draw(st.lists(st.booleans(), max_size=len(spelled)))
+    return _encode(spelled, picks, draw(st.booleans())), cwd
+
+
+@settings(max_examples=300, deadline=None)
+@given(spelled=plain_spellings(), wrap=st.sampled_from(["{}", "cat {}", "--file={}"]))
+def test_with_a_plain_state_dir_name_every_normalised_spelling_is_refused(spelled: tuple[str, str], wrap: str) -> None:
+    spelling, cwd = spelled
+    guard = state_guard(PLAIN_STATE)
+    text = wrap.format(spelling)
+    assert denied(guard, cli("cat", text, cwd=cwd)), (text, cwd)
+    assert denied(guard, tool(command=f"cat {text}" if wrap == "{}" else text, cwd=cwd)), (text, cwd)
