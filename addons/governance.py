@@ -60,6 +60,8 @@ GateFactory = Callable[[LoadedConfig], Gate]
 _KNOWN_CREDENTIALS = 1024
 _PINS = 4096  # judged addresses, (host spelling, port) -> address, for the upstream connection
 _INVALID_REQUEST = -32600
+_NAMES = "agent-mesh/names"  # requestheaders -> request: why the request's names disagree (None: they agree)
+_UNCHECKED = object()
 _JSON = {"content-type": "application/json"}
 
 
@@ -78,8 +80,12 @@ def _default_gate(loaded: LoadedConfig) -> Gate:
 class Governance:
     """Options: `mesh_config` (the agent-mesh config file) and `mesh_reverse` (NAME=URL per reverse listener)."""
 
-    def __init__(self, gate_factory: GateFactory = _default_gate) -> None:
+    def __init__(self, gate_factory: GateFactory = _default_gate, config_file: str = "") -> None:
         self._gate_factory = gate_factory
+        # What the first `configure` opens before `mesh_config` is set (serve knows its file already): without
+        # it, adding the addon would open the discovered or built-in config first, and its state dir.
+        self._config_file = config_file
+        self._opened: str | None = None
         self.judge: Judge | None = None
         self.loaded: LoadedConfig | None = None
         self.resolver = Resolver()
@@ -110,7 +116,10 @@ class Governance:
 
     def configure(self, updated: set[str]) -> None:
         if "mesh_config" in updated or self.judge is None:
-            self._open(ctx.options.mesh_config or None)
+            path = ctx.options.mesh_config or self._config_file
+            if self.judge is None or path != self._opened:
+                self._open(path or None)
+                self._opened = path
         if "mesh_reverse" in updated:
             self.reverse = parse_reverse(ctx.options.mesh_reverse)
         self._proxy_known = False  # listen addresses may change with any option: read them again
@@ -235,23 +244,16 @@ class Governance:
         if identity is None:
             return
         host, port, path = req.host, req.port, req.path
-        reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
-        if not reverse:
-            client = flow.client_conn
-            why = names_disagree(
-                host,
-                port,
-                req.scheme,
-                host_header=headers.get("host"),
-                authority=req.authority or None,
-                tunnel=self.tunnels.get(client) if self.tunnels else None,
-                sni=client.sni if client.tls else None,
-            )
-            if why is not None:
-                _answer(flow, problem(400, "host_mismatch", "The request names two different hosts", why))
-                tried = Request(req.method, req.scheme, host, port, path, headers, b"")
-                record_refusal(self.judge.gate, tried, None, identity, client.id, why, "proxy.host_mismatch")
-                return
+        # Checked on what the client sent (requestheaders), before the operator's own rewrites (map_remote).
+        why = flow.metadata.pop(_NAMES, _UNCHECKED)
+        if why is _UNCHECKED:
+            why = self._names_disagree(flow)
+        if why is not None:
+            assert isinstance(why, str)
+            _answer(flow, problem(400, "host_mismatch", "The request names two different hosts", why))
+            tried = Request(req.method, req.scheme, host, port, path, headers, b"")
+            record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, why, "proxy.host_mismatch")
+            return
         addresses = await self._addresses(host)
         refused = self._refusal(addresses, port)
         if refused is not None:
@@ -294,6 +296,26 @@ class Governance:
                 self.ws[flow.id] = WsPeer(identity, kind.server, kind.http or _info(creq))
         elif isinstance(kind, McpBody):
             await self._mcp(flow, identity, kind, creq)
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        flow.metadata[_NAMES] = self._names_disagree(flow)
+
+    def _names_disagree(self, flow: http.HTTPFlow) -> str | None:
+        """Whether the names the request carries (URL, Host, :authority, tunnel, SNI) disagree; None in
+        reverse mode, where mitmproxy itself sets the Host header to the one upstream."""
+        client = flow.client_conn
+        if isinstance(client.proxy_mode, ReverseMode):
+            return None
+        req = flow.request
+        return names_disagree(
+            req.host,
+            req.port,
+            req.scheme,
+            host_header=header_value(req.headers, "host"),
+            authority=req.authority or None,
+            tunnel=self.tunnels.get(client) if self.tunnels else None,
+            sni=client.sni if client.tls else None,
+        )
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None

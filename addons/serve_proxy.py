@@ -61,7 +61,7 @@ class ProxyRunner:
         self.base_dir = Path(".") if builtin else Path(loaded.file).parent
         self.listen = listen
         self.control = control
-        self.governance = Governance()
+        self.governance = Governance(config_file=self.config_file)
         self.master: DumpMaster | None = None
         self._task: asyncio.Task[None] | None = None
 

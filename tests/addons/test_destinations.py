@@ -323,3 +323,23 @@ def test_generated_spellings_of_this_machine_never_reach_the_control_plane_or_an
             check()
     finally:
         loop.close()
+
+
+async def test_names_are_checked_as_the_client_sent_them_before_the_operators_rewrites(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        connect = make_flow("CONNECT", "http://api.example:443/")
+        connect.request.host, connect.request.port = "api.example", 443
+        await h.addon.http_connect(connect)
+        mapped = tflow.tflow(req=http.Request.make("GET", "https://api.example/v1/x", b"", {"Host": "api.example"}))
+        mapped.client_conn = connect.client_conn
+        h.addon.requestheaders(mapped)
+        mapped.request.url = "http://127.0.0.1:9100/api/x"  # what mitmproxy's map_remote does in its request hook
+        await h.addon.request(mapped)
+        assert mapped.response is None
+        forged = tflow.tflow(req=http.Request.make("GET", "https://api.example/v1/x", b"", {"Host": "api.example"}))
+        forged.request.headers["Host"] = "admin.example"
+        forged.client_conn = connect.client_conn
+        h.addon.requestheaders(forged)
+        await h.addon.request(forged)
+        assert forged.response is not None
+        assert code(forged) == "host_mismatch"
