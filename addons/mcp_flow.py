@@ -109,9 +109,11 @@ class McpHandler:
         agent = identity.agent
         mcp_session = headers.get(SESSION_HEADER) or ""
         session = mcp_session or identity.session or flow.client_conn.id
-        self.asked.met(mcp_session, agent, body.server)
+        if mcp_session:
+            self.asked.met(mcp_session, agent, body.server)
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}
+        has_inputs = False
         for i, msg in enumerate(body.messages):
             if msg.method is None:
                 asked = self.asked.answered(mcp_session, msg.raw)
@@ -124,14 +126,15 @@ class McpHandler:
                 if not msg.method.startswith("notifications/"):
                     answers[i] = {}  # a call without an id cannot be answered, so cannot be refused: not run
                 continue
+            params = msg.raw.get("params")
             try:
-                kind = classify_request(msg.method, msg.raw.get("params"))
+                kind = classify_request(msg.method, params)
             except ValueError as exc:
                 answers[i] = error_response(msg.id, INVALID_PARAMS, str(exc))
                 continue
-            if kind.role is RequestRole.LIST:
-                tracker.track_list(msg.id, agent, body.server, session, msg.method)
-            if not kind.is_call:
+            if kind.role is not RequestRole.CALL:
+                if kind.role is RequestRole.LIST:
+                    tracker.track_list(msg.id, agent, body.server, session, msg.method)
                 continue
             version = protocol_version_of(msg, headers)
             is_tool = msg.method == "tools/call"
@@ -139,13 +142,14 @@ class McpHandler:
             ann = self.annotations.get((body.server, kind.tool), {}) if is_tool else {}
             args = kind.arguments or {}
             call = ToolCall(agent, "mcp_http", body.server, kind.tool, args, session, info, version, ann)
-            if "inputResponses" in msg.params:
+            if isinstance(params, dict) and "inputResponses" in params:
                 # A 2026-07-28 retry: each input request it answers is a call of its own, judged with it.
                 inputs = self.asked.input_responses(call, msg.params)
                 if inputs is None:
                     why = "inputResponses answer input requests agent-mesh did not see the server make"
                     answers[i] = error_response(msg.id, INVALID_PARAMS, why)
                     continue
+                has_inputs = True
                 for k in inputs:
                     asked_call = ToolCall(agent, "mcp_http", body.server, k.tool, k.arguments or {}, session, info)
                     judged.append(_Judged(msg, asked_call, is_modern(version), input_of=True))
@@ -159,7 +163,7 @@ class McpHandler:
         annotate(flow, [(j.call, v) for j, v in zip(judged, verdicts, strict=True)])
         index: dict[int, int] = {}
         replaced: dict[int, dict[str, Any]] = {}
-        withheld = self._inputs_refused([j for j in judged if j.input_of])
+        withheld = self._inputs_refused([j for j in judged if j.input_of]) if has_inputs else {}
         for j in judged:
             assert j.verdict is not None
             if j.input_of:

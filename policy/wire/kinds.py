@@ -91,6 +91,8 @@ class RequestKind:
 
 def classify_request(method: Any, params: Any, direction: Direction = Direction.TO_SERVER) -> RequestKind:
     """The kind of a JSON-RPC request (one with an id). Raises ValueError when it cannot be judged."""
+    if method == "tools/call" and direction is Direction.TO_SERVER and isinstance(params, dict):
+        return _tool_call(params)  # nearly every request: straight to it (the proxy's hot path)
     if not isinstance(method, str) or not method:
         raise ValueError('"method" must be a non-empty string')
     if params is not None and not isinstance(params, dict | list):
