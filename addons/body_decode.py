@@ -117,19 +117,23 @@ def _detected(body: bytes) -> str:
 def decode_json(body: bytes, charset: str | None = None) -> Any:
     """The JSON value of a body, decoded as `json.loads(bytes)` would, with the declared charset checked
     against the bytes. Raises ValueError when it does not parse, or the charset disagrees with them."""
-    head = body[:4]
-    plain = not head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in head
     if charset is not None:
         family = _UTF.get(_codec(charset) or "")
         if family is None:
             raise ValueError(f"JSON must be UTF-8, UTF-16 or UTF-32, not charset {charset!r}")
-        found = "utf-8" if plain else _detected(body)
+        found = _detected(body)
         if not found.startswith(family):
             raise ValueError(f"the body is {found} but its Content-Type says charset {charset}")
     try:
-        if plain:
-            return parse_json(body)
-        return json.loads(body.decode(_detected(body)))
+        # The hot path: UTF-8. A body it parses holds no NUL and no UTF-16/32 BOM (neither is valid UTF-8 JSON
+        # outside a string, nor raw inside one), so json.loads(bytes) would have read it as UTF-8 too.
+        return parse_json(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        found = _detected(body)
+        if found.startswith("utf-8"):
+            raise ValueError(f"body is not JSON: {exc}") from None
+    try:
+        return json.loads(body.decode(found))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"body is not JSON: {exc}") from None
 
