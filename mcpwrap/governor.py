@@ -185,9 +185,10 @@ class Governor:
             granted = self._continuations.pop(call.call_hash, None)
             if granted is not None and granted[1] > time.monotonic():
                 # The retry of a call the server answered `input_required`: the same call, already judged.
-                return replace(
+                continued = replace(
                     granted[0], trace_id=secrets.token_hex(16), decided_by=f"continues:{granted[0].trace_id}"
                 )
+                return self._gate.commit(call, continued)  # its decision record, durable before it runs
         verdict = await self._gate.check(call)
         if pins:
             verdict = await self._tools.pin_verdict(call, verdict)

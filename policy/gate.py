@@ -164,6 +164,14 @@ class Gate:
             )  # fmt: skip
         return verdict
 
+    def commit(self, call: ToolCall, verdict: Verdict) -> Verdict:
+        """For an allowing verdict an adapter made itself (mcpwrap's retry of a call the server answered
+        `input_required`, already judged): its decision record is written ahead as `check` does, so it too is
+        durable before the call is forwarded. Returns the verdict, or a refusal when it cannot be written."""
+        if verdict.kind is not VerdictKind.ALLOW:
+            return verdict
+        return self._write_ahead(call, verdict, self._clock())
+
     def _approved(self, verdict: Verdict) -> Verdict:
         """A held call's verdict from `hold`: an approval is written ahead like any allow."""
         call = self._held.pop(verdict.trace_id, None)

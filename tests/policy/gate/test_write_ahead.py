@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 from policy import Gate, MemoryStore, Outcome, ToolCall, Verdict, VerdictKind, load_config_text
@@ -160,4 +161,21 @@ async def test_a_gate_whose_trace_writer_has_stopped_refuses_allowed_calls(tmp_p
     gate = real_gate(tmp_path)
     assert gate.sink.close()
     assert_refused_unrecorded(await gate.check(READ), "the trace writer has stopped")
+    await gate.aclose()
+
+
+async def test_an_allow_an_adapter_made_itself_is_written_ahead_through_commit(tmp_path: Path) -> None:
+    mesh = Mesh(tmp_path, MemoryStore())
+    judged = await mesh.gate.check(READ)
+    mesh.gate.finish(READ, judged, DONE)
+    continued = replace(judged, trace_id="t-continued", decided_by=f"continues:{judged.trace_id}")
+    assert mesh.gate.commit(READ, continued) is continued
+    assert list(mesh.sink.ahead_records) == ["t-continued"]
+
+
+async def test_commit_refuses_when_the_decision_record_cannot_be_written(tmp_path: Path) -> None:
+    (tmp_path / AHEAD_DIR).write_text("a file where the log's folder should be")
+    gate = real_gate(tmp_path)
+    continued = Verdict(VerdictKind.ALLOW, (await gate.check(WRITE)).decision, "continues:x", "", "t-2")
+    assert_refused_unrecorded(gate.commit(READ, continued), "write-ahead log cannot be written")
     await gate.aclose()
