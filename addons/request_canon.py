@@ -10,6 +10,7 @@ one path to every upstream.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -26,6 +27,7 @@ _RAW_OK = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/%]*")
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _FORBIDDEN_DECODED = frozenset(b"/\\\x00")
+_CACHED_LENGTH = 256  # bounds the cache's memory: 4096 entries of at most this many characters
 
 
 @readonly
@@ -55,6 +57,11 @@ def canonical_path(target: str) -> CanonicalPath:
     Raises ValueError for a target that upstreams could route differently (see the module docstring).
     A trailing slash is dropped (frameworks redirect or strip it).
     """
+    # Agents call the same endpoints again and again and the result is immutable: short targets are cached.
+    return _cached(target) if len(target) <= _CACHED_LENGTH else _canonical(target)
+
+
+def _canonical(target: str) -> CanonicalPath:
     raw, _, query = target.partition("?")
     if not query.isascii():
         # Starlette reads raw query bytes as latin-1, Werkzeug and Node as UTF-8: only escapes mean one thing.
@@ -78,6 +85,9 @@ def canonical_path(target: str) -> CanonicalPath:
             )
         segments.append(seg)
     return CanonicalPath("/" + "/".join(segments), tuple(segments), query)
+
+
+_cached = functools.lru_cache(maxsize=4096)(_canonical)
 
 
 def _decode_segment(part: str) -> str:
