@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.differential import oracle
+from tests.differential import known, oracle
 from tests.differential.harness import FRAMEWORKS, MCP, Mesh, Outcome
 from tests.differential.mcp_mutations import mcp_cases
 from tests.differential.mutations import Case, cases
@@ -68,9 +68,13 @@ def check_batch(mesh: Mesh, framework: str, batch: list[Case]) -> None:
         if not outcome.seen and (framework != MCP or outcome.case.calls):
             REFUSED.append(outcome)
             if not outcome.records:
-                REFUSED_UNRECORDED.append(outcome)
+                unrecorded = oracle.Finding(oracle.REFUSED_UNRECORDED, "refused with no trace record")
                 if SURVEY:
-                    _survey(outcome, [oracle.Finding(oracle.REFUSED_UNRECORDED, "refused with no trace record")])
+                    _survey(outcome, [unrecorded])
+                if not known.open_class(outcome, unrecorded):
+                    REFUSED_UNRECORDED.append(outcome)
+        if not SURVEY:
+            findings = [f for f in findings if not known.open_class(outcome, f)]
         if findings:
             if SURVEY:
                 _survey(outcome, findings)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.differential import oracle
 from tests.differential.harness import FRAMEWORKS, MCP, Mesh
+from tests.differential.known import OPEN
 from tests.differential.mutations import Case
 
 pytestmark = pytest.mark.e2e
@@ -73,8 +74,25 @@ def mcp_findings(mesh: Mesh) -> dict[str, list[str]]:
     return findings_of(mesh, MCP, MCP_EXAMPLES)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("name", list(ISSUE_EXAMPLES))
+def open_marks(name: str, framework: str) -> list[pytest.MarkDecorator]:
+    """xfail(strict) while the request's class is open (known.py) on this upstream."""
+    if name not in OPEN or framework not in SHOWS_ON.get(name, (*FRAMEWORKS, MCP)):
+        return []
+    return [pytest.mark.xfail(strict=True, reason=OPEN[name][0])]
+
+
+# Where a class shows when not on every upstream: uvicorn and Node refuse a request without Host themselves.
+SHOWS_ON = {"no Host header": ("flask",)}
+
+
+@pytest.mark.parametrize(
+    ("framework", "name"),
+    [
+        pytest.param(framework, name, marks=open_marks(name, framework), id=f"{name}-{framework}")
+        for name in ISSUE_EXAMPLES
+        for framework in FRAMEWORKS
+    ],
+)
 def test_a_named_hostile_request_is_refused_or_runs_as_judged(
     rest_findings: dict[str, dict[str, list[str]]], framework: str, name: str
 ) -> None:
@@ -116,6 +134,6 @@ MCP_EXAMPLES = {
 }
 
 
-@pytest.mark.parametrize("name", list(MCP_EXAMPLES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=open_marks(n, MCP), id=n) for n in MCP_EXAMPLES])
 def test_a_named_hostile_mcp_call_is_refused_or_runs_as_judged(mcp_findings: dict[str, list[str]], name: str) -> None:
     assert mcp_findings[name] == []
