@@ -178,14 +178,14 @@ _IDENTITY = ("ts", "trace_id", "session_id", "agent", "surface", "server", "tool
              "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms", "policy_hash")  # fmt: skip
 
 
-def placeholder(record: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
+def placeholder(record: Mapping[str, Any], exc: BaseException, failed: str = "serialised") -> dict[str, Any]:
     """The record of a call whose own record cannot be serialised: its identity, and the error in its place."""
     kept: dict[str, Any] = {}
     for key in _IDENTITY:
         value = record.get(key)
         if value is None or isinstance(value, bool | int | str) or (isinstance(value, float) and value == value):
             kept[key] = scrub(value)
-    kept["error"] = scrub(f"this call's record could not be serialised: {type(exc).__name__}: {exc}"[:500])
+    kept["error"] = scrub(f"this call's record could not be {failed}: {type(exc).__name__}: {exc}"[:500])
     return kept
 
 

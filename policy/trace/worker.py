@@ -137,14 +137,24 @@ def records_of(
         try:
             records.append(record_of(item) if isinstance(item, tuple) else item.record())
         except Exception as exc:  # one bad call must not cost the batch, nor its own record
-            trace_id = flat_trace_id(item) if isinstance(item, tuple) else item.verdict.trace_id
+            try:
+                trace_id = flat_trace_id(item) if isinstance(item, tuple) else item.verdict.trace_id
+            except Exception:
+                trace_id = "unknown"
             report(f"could not build the record of trace {trace_id}: {type(exc).__name__}: {exc}")
-            records.append(placeholder({"trace_id": trace_id, **_identity(item)}, exc))
+            records.append(placeholder({"trace_id": trace_id, **_identity(item)}, exc, "built"))
     return records, bad
 
 
 def _identity(item: Flat | HandedCall) -> dict[str, Any]:
     """Who called what, and the verdict: what a placeholder record keeps of a call whose record failed."""
+    try:
+        return _fields(item)
+    except Exception:  # a malformed item still leaves its trace id
+        return {}
+
+
+def _fields(item: Flat | HandedCall) -> dict[str, Any]:
     if isinstance(item, HandedCall):
         call, verdict = item.call, item.verdict
         return {"agent": call.agent, "surface": call.surface, "server": call.server, "tool": call.full_name,

@@ -124,3 +124,18 @@ def test_a_poisoned_session_header_does_not_cost_the_other_calls_of_its_batch(tm
     assert report.ok, report.problems
     assert report.table is not None
     assert report.table.records == 5
+
+
+def test_a_call_whose_record_cannot_be_built_leaves_a_placeholder_not_a_gap() -> None:
+    from policy.trace.worker import flatten, records_of
+
+    good = flatten(call(), verdict(trace_id="t-good"), Outcome(True), "p", REDACT, 1.0)
+    bogus = list(flatten(call(agent="mallory"), verdict(trace_id="t-bad"), Outcome(True), "p", REDACT, 2.0))
+    bogus[10] = "no such verdict kind"
+    messages: list[str] = []
+    records, bad = records_of([good, tuple(bogus), ("c",)], lambda m, **_: messages.append(m))
+    assert [r["trace_id"] for r in records] == ["t-good", "t-bad", "unknown"]
+    assert records[1]["agent"] == "mallory"
+    assert records[1]["error"].startswith("this call's record could not be built: ValueError")
+    assert bad == 0
+    assert len(messages) == 2
