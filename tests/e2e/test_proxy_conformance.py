@@ -76,6 +76,12 @@ def test_server_scenarios_score_the_same_direct_and_through_the_proxy(targets: T
             )
     direct, proxied = checks(tmp_path / "direct"), checks(tmp_path / "proxied")
     assert len(direct) > 20
+    # The proxy refuses a Host header naming another host than the request's target (issue 13, class 4): the
+    # suite's rebinding check passes through it even where the server alone does not reject that Host.
+    rebinding = "server-dns-rebinding-protection"
+    if rebinding in direct:
+        direct[rebinding] = {**direct[rebinding], "localhost-host-rebinding-rejected": "SUCCESS"}
     assert proxied == direct
     traced = [json.loads(line) for line in (tmp_path / "state" / "traces.jsonl").read_text().splitlines()]
-    assert any(r["surface"] == "mcp_http" and r["verdict"] == "allow" for r in traced)
+    # The suite's server is not configured: its calls are judged as the HTTP calls they are (issue 13, class 1).
+    assert any(r["surface"] == "http" and r["verdict"] == "allow" for r in traced)
