@@ -393,11 +393,15 @@ class Governance:
             flow.response = http.Response.make(400, encode(error_response(None, _INVALID_REQUEST, why)), _JSON)
             flow.comment = f"⛔ refused: {why}"
             flow.marked = ":no_entry:"
+            gate = self.judge.gate if self.judge else None
+            record_refusal(gate, req, body.server, identity, flow.client_conn.id, why, "proxy.max_batch")
             return
         try:
             check_routing_headers(body.messages, req.headers)
         except ValueError as exc:
             header_mismatch(flow, body, str(exc))
+            gate = self.judge.gate if self.judge else None
+            record_refusal(gate, req, body.server, identity, flow.client_conn.id, str(exc), "proxy.header_mismatch")
             return
         session = self.streams.legacy_session(req.host, req.port, req.path)
         tracker = session or self.streams.new_tracker()

@@ -17,15 +17,14 @@ RULE = "proxy.bad_request"
 _SHOWN = 200  # characters of the raw path kept in the tool name: the record names the request, not stores it
 
 
-def refused_call(req: Request, target: Target | None, agent: str, session: str | None, reason: str) -> ToolCall:
+def refused_call(req: Request, server: str | None, agent: str, session: str | None, reason: str) -> ToolCall:
     """The call record of a request refused as unjudgeable (`req.path` as sent, query dropped)."""
     raw = req.path.split("?", 1)[0]
     shown = raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "…"
     digest = hashlib.sha256(req.path.encode("utf-8", "surrogateescape") + b"\n" + req.body).hexdigest()
     info = HttpInfo(req.method[:20], req.host, shown, req.port, req.scheme, digest)
-    server = target.server if target is not None else req.host
     args = {"refused": reason, "body_size": len(req.body), "request_sha256": digest}
-    return ToolCall(agent, "http", server, f"{req.method[:20]} {shown}", args, session, info)
+    return ToolCall(agent, "http", server or req.host, f"{req.method[:20]} {shown}", args, session, info)
 
 
 def refused_verdict(reason: str, rule: str = RULE) -> Verdict:
@@ -36,15 +35,16 @@ def refused_verdict(reason: str, rule: str = RULE) -> Verdict:
 def record_refusal(
     gate: Gate | None,
     req: Request,
-    target: Target | None,
+    target: Target | str | None,
     identity: Identity,
     connection: str,
     reason: str,
     rule: str = RULE,
 ) -> None:
     """Trace a request the proxy answered itself before judging it (one record, outcome `refused`, denied by
-    `rule`: proxy.bad_request, proxy.host_mismatch, proxy.control_plane...); `connection` is the session when
-    the identity names none."""
+    `rule`: proxy.bad_request, proxy.host_mismatch, proxy.control_plane...); `target`: the server (or its
+    name) when known; `connection` is the session when the identity names none."""
     if gate is not None:
-        call = refused_call(req, target, identity.agent, identity.session or connection, reason)
+        server = target.server if isinstance(target, Target) else target
+        call = refused_call(req, server, identity.agent, identity.session or connection, reason)
         gate.finish(call, refused_verdict(reason, rule), Outcome(False))

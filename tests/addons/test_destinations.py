@@ -216,7 +216,8 @@ async def test_a_json_rpc_batch_over_the_cap_is_refused_whole(tmp_path: Path) ->
         assert flow.response is not None
         assert flow.response.status_code == 400
         assert "max_batch" in json.loads(flow.response.content or b"")["error"]["message"]
-        assert h.records == []
+        (rec,) = h.records  # refused whole: one record of the refusal, no call judged
+        assert (rec["rule"], rec["verdict"], rec["outcome"]) == ("proxy.max_batch", "deny", "refused")
 
 
 async def test_pending_approvals_per_agent_are_capped(tmp_path: Path) -> None:

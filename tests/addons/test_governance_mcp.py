@@ -64,7 +64,8 @@ async def test_the_tool_name_comes_from_the_body_and_a_disagreeing_header_is_ref
         assert flow.response is not None
         assert flow.response.status_code == 400
         assert json.loads(flow.response.content or b"")["error"]["code"] == -32020
-        assert h.records == []
+        (rec,) = h.records  # the refusal's one record; the tool was never judged on the header's name
+        assert (rec["rule"], rec["verdict"], rec["outcome"]) == ("proxy.header_mismatch", "deny", "refused")
 
 
 async def test_a_batch_is_judged_per_element_and_refused_elements_never_reach_the_upstream(tmp_path: Path) -> None:
