@@ -123,8 +123,9 @@ def merge(
                 del loser[key]
     args = {**query, **body} if body else query
     for key, value in path_params.items():
-        given = args.get(key)
-        if given is not None and str(given) != value:
-            raise ValueError(f"{key!r} is {value!r} in the path but {given!r} in the query or body")
+        # Only the identical string agrees: a body's number 1 beside the path's "1" is another value to a
+        # handler that reads the body, and a rule `eq: 1` would not fire on the judged "1".
+        if key in args and args[key] != value:
+            raise ValueError(f"{key!r} is {value!r} in the path but {args[key]!r} in the query or body")
         args[key] = value
     return args
