@@ -172,6 +172,13 @@ class AheadLog:
                     else:
                         self._segment_path(n).unlink()
 
+    def entries(self, trace_ids: set[str]) -> list[dict[str, Any]]:
+        """The entries of these unsettled calls, read back from this log's segments."""
+        with self._lock:
+            segments = sorted({self._where[t] for t in trace_ids if t in self._where})
+        found = [r for n in segments for r in _entries(self._segment_path(n), _quiet)]
+        return [r for r in found if r["trace_id"] in trace_ids]
+
     def close(self) -> None:
         """Release the log: removed when everything is settled, else left for `adopt_orphans`."""
         with self._lock:
@@ -226,7 +233,7 @@ def adopt_orphans(state_dir: str | Path, appender: ChainAppender, report: Report
             segments = sorted(folder.glob(f"{glob.escape(ident)}.*.jsonl"))
             records = [r for segment in segments for r in _entries(segment, report)]
             if records:
-                fresh = _not_chained(records, appender)
+                fresh = not_chained(records, appender)
                 try:
                     written += appender.append(fresh) if fresh else 0
                 except Exception as exc:
@@ -286,7 +293,11 @@ def _entries(path: Path, report: Report) -> list[dict[str, Any]]:
     return out
 
 
-def _not_chained(records: list[dict[str, Any]], appender: ChainAppender) -> list[dict[str, Any]]:
+def _quiet(message: str, *, force: bool = False) -> None:
+    pass
+
+
+def not_chained(records: list[dict[str, Any]], appender: ChainAppender) -> list[dict[str, Any]]:
     """Without the records whose call is in the trace already. With a table, its unique trace ids sort that
     out in `ChainAppender.append`; files alone are searched here (adoption is rare)."""
     if appender.sqlite or not appender.jsonl:

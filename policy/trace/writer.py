@@ -25,7 +25,15 @@ from typing import Any
 
 from policy.config import TraceSettings
 from policy.model import Outcome, ToolCall, Verdict
-from policy.trace.ahead import RECOVERED, UNKNOWN, AheadLog, TraceUnavailable, adopt_orphans, encode_entry
+from policy.trace.ahead import (
+    RECOVERED,
+    UNKNOWN,
+    AheadLog,
+    TraceUnavailable,
+    adopt_orphans,
+    encode_entry,
+    not_chained,
+)
 from policy.trace.append import ChainAppender
 from policy.trace.record import build_record
 from policy.trace.sink import HandedCall, LateOutcome, SinkStats
@@ -95,6 +103,7 @@ class TraceWriter:
         # This process's write-ahead log: created at the first allowed call, or now for a worker to share its lock.
         self._ahead = AheadLog(state_dir, fsync=settings.fsync) if settings.jsonl or settings.sqlite else None
         self._failing: str | None = None  # why the last batch could not be written, until one is
+        self._lost: set[str] = set()  # trace ids of calls written ahead whose batch was dropped
         self._next_adoption = 0.0
         self._remote: WriterProcess | None = None
         if process:
@@ -296,13 +305,32 @@ class TraceWriter:
             self._dropped += dropped
             self._errors += errors
         if dropped and errors:
-            # Not written after retries: while this lasts, the gate refuses calls (traces.on_failure). Entries
-            # of this batch stay in the write-ahead log, and are chained when the log is adopted.
+            # Not written after retries: while this lasts, the gate refuses calls (traces.on_failure). The calls
+            # of this batch that were written ahead keep their entries, chained once the trace can be written.
             self._failing = self._last_error or "a batch of records could not be written (see the mesh's stderr)"
+            self._lost.update(_trace_ids(items))
             return
         self._failing = None
         if self._ahead is not None:  # written, or left out as already written
             self._ahead.settle(_trace_ids(items))
+            if self._lost:
+                self._rewrite_lost()
+
+    def _rewrite_lost(self) -> None:
+        """Chain the write-ahead entries of calls whose records were dropped while the trace was failing."""
+        assert self._ahead is not None
+        lost, self._lost = self._lost, set()
+        records = self._ahead.entries(lost)
+        fresh: list[Mapping[str, Any]] = [*not_chained(records, self._appender)] if records else []
+        written, dropped, errors = append_with_retries(self._appender, fresh, self._report)
+        if dropped and errors:
+            self._lost |= lost
+            return
+        with self._lock:
+            self._written += written
+        self._ahead.settle(lost)
+        if written:
+            self._report(f"wrote {written} decision record(s) whose batch was dropped while the trace was failing")
 
     def _report(self, message: str, *, force: bool = False) -> None:
         if message.startswith("cannot write"):
