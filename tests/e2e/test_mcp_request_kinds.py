@@ -40,6 +40,9 @@ policies:
         when: {args.maxTokens: {eq: 13}}
         action: deny
         reason: no thirteen-token samples
+      - tools: ["everything.prompts/get"]
+        when: {args.arguments.city: {eq: Atlantis}}
+        action: deny
       - tools: ["everything.*"]
         action: allow
 """
@@ -74,6 +77,8 @@ async def wait_for_records(state: Path, want: set[tuple[str, str, str]]) -> set[
 
 
 WANT = {
+    ("everything.prompts/get", "allow", "ok"),
+    ("everything.prompts/get", "deny", "refused"),
     ("everything.resources/read", "allow", "ok"),
     ("everything.resources/read", "deny", "refused"),
     ("everything.sampling/createMessage", "allow", "ok"),
@@ -92,6 +97,11 @@ async def exercise(client: Client, sampler: Sampler) -> None:
     assert refused.value.error.code == -32001
     assert refused.value.error.data["code"] == "denied"
     assert "the static documents are private" in refused.value.error.message
+    prompt = await client.get_prompt("args-prompt", {"city": "Paris"})
+    assert "Paris" in prompt.messages[0].content.text  # type: ignore[union-attr]
+    with pytest.raises(MCPError) as hidden_city:
+        await client.get_prompt("args-prompt", {"city": "Atlantis"})
+    assert hidden_city.value.error.data["code"] == "denied"
     sampled = await client.call_tool("trigger-sampling-request", {"prompt": "hi", "maxTokens": 100})
     assert not sampled.is_error
     assert "sampled!" in sampled.content[0].text  # type: ignore[union-attr]
