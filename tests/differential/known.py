@@ -11,10 +11,10 @@ from collections.abc import Callable
 from tests.differential import oracle
 from tests.differential.harness import Outcome
 
-# name -> (reason, the named request(s) in test_named_cases.py, does this finding belong to the class?)
+# name of the named request in test_named_cases.py -> (reason, does this finding belong to the class?)
 OPEN: dict[str, tuple[str, Callable[[Outcome, oracle.Finding], bool]]] = {
     "no Host header": (
-        "a request without a Host header is forwarded without one (Werkzeug then runs it on its default host)",
+        "a request without a Host header gets `Host: 127.0.0.1` without the upstream's port (another origin)",
         lambda o, f: f.kind == oracle.HOST_DIFFERS and o.case.host_header == "missing",
     ),
 }

@@ -27,8 +27,8 @@ KEYS = ["owner", "title", "id", "_method", "q"]
 VALUES = ["root", "alice", "", "DELETE", "1"]
 
 # Spellings of 127.0.0.1 (what the upstreams listen on) that resolvers and HTTP stacks accept.
-HOSTS = [*["127.0.0.1"] * 12, "localhost", "2130706433", "0x7f000001", "127.1", "0177.0.0.1",
-         "127.000.000.001", "0x7f.0.0.1", "LOCALHOST", "[::ffff:127.0.0.1]"]  # fmt: skip
+HOSTS = [*["127.0.0.1"] * 12, "localhost", "2130706433", "0x7f000001", "127.1", "0177.0.0.1", "127.000.000.001",
+         "0x7f.0.0.1", "LOCALHOST", "[::ffff:127.0.0.1]", "localhost.", "agent@127.0.0.1"]  # fmt: skip
 HOST_HEADERS = [*["same"] * 12, "canonical", "localhost", "other", "duplicate", "no-port", "missing"]
 SLASHES = ["%2F", "%2f", "%252F", "%5C", "%5c", "\\", "%2F%2F", "/%2E/", "/%2e%2e/x/"]
 DOTS = ["x/..", "x/%2E%2E", "x/%2e%2e", "x/.%2E", ".", "%2E", "x/../."]
@@ -58,6 +58,7 @@ class Case:
     host_header: str
     tags: tuple[str, ...]
     calls: int = 0  # MCP: how many tools/call messages the body holds
+    chunked: bool = False  # the body framed by Transfer-Encoding: chunked instead of Content-Length
 
     def __repr__(self) -> str:
         # Short: hypothesis prints a failing batch of these (the full request is in the assertion message).
@@ -80,6 +81,12 @@ class Case:
         }[self.host_header]
         headers += [("Host", value) for value in named]
         headers += [proxy_auth(AGENT, nonce), (NONCE_HEADER, nonce), *self.headers]
+        if self.chunked:
+            half = len(self.body) // 2
+            parts = [p for p in (self.body[:half], self.body[half:]) if p]
+            body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+            headers += [("Transfer-Encoding", "chunked"), ("Connection", "close")]
+            return RawRequest(self.method, f"http://{authority}{self.path}", headers, body)
         headers += [("Content-Length", str(len(self.body))), ("Connection", "close")]
         return RawRequest(self.method, f"http://{authority}{self.path}", headers, self.body)
 
@@ -119,7 +126,7 @@ def paths(draw: st.DrawFn, op: str) -> tuple[str, list[str]]:
         segs[at] = _encode_char(segs[at], draw(st.integers(0, 8)), draw(st.booleans()))
         path = "/" + "/".join(segs)
     elif kind == "trailing":
-        path = "/" + "/".join(segs) + draw(st.sampled_from(["/", "//", "/."]))
+        path = "/" + "/".join(segs) + draw(st.sampled_from(["/", "//", "/.", "#x", "%23x", "?", "%3F"]))
     elif kind == "case":
         path = "/" + "/".join(s.upper() if i < 2 else s for i, s in enumerate(segs))
     else:
@@ -177,6 +184,11 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, list[str]]:
         doc = draw(st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), min_size=1, max_size=3))
     text = json.dumps(doc)
     tags = [f"body:{kind}"]
+    if kind == "json" and draw(st.integers(0, 5)) == 5:
+        # A key twice: Python's json, JSON.parse and Werkzeug keep the last; a scanner may see the first.
+        key = next(iter(doc)) if isinstance(doc, dict) else "owner"
+        text = text.replace("{", f'{{"{key}": "{draw(st.sampled_from(VALUES))}", ', 1)
+        tags.append("body:duplicate-key")
     if draw(st.integers(0, 4)) == 4:
         text = _escape_keys(text)
         tags.append("body:escaped-keys")
@@ -251,6 +263,13 @@ def cases(draw: st.DrawFn) -> Case:
         body, coding_headers, coding_tags = draw(codings(body))
         headers += coding_headers
         tags += coding_tags
+    if headers and draw(st.integers(0, 5)) == 5:
+        spell = draw(st.sampled_from([str.lower, str.upper, lambda n: n.replace("-", "_")]))
+        headers = [(spell(n), v) for n, v in headers]
+        tags.append("header-name-spelling")
+    chunked = bool(body) and draw(st.integers(0, 7)) == 7
+    if chunked:
+        tags.append("framing:chunked")
     method = OPS[op]
     if draw(st.integers(0, 9)) == 9:
         method = draw(st.sampled_from([method.lower(), "PUT", "PATCH", "HEAD", "OPTIONS", method.title()]))
@@ -261,4 +280,4 @@ def cases(draw: st.DrawFn) -> Case:
     host_header = draw(st.sampled_from(HOST_HEADERS))
     if host_header != "same":
         tags.append(f"host-header:{host_header}")
-    return Case(method, host, path, tuple(headers), body, host_header, tuple(tags))
+    return Case(method, host, path, tuple(headers), body, host_header, tuple(tags), chunked=chunked)

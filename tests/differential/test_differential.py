@@ -55,6 +55,11 @@ def _survey(outcome: Outcome, findings: list[oracle.Finding]) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+def _refused_by_mitmproxy(outcome: Outcome) -> bool:
+    response = outcome.response
+    return response is not None and response.status == 400 and b"Bad HTTP request line" in response.body
+
+
 def check_batch(mesh: Mesh, framework: str, batch: list[Case]) -> None:
     failures = []
     for outcome in mesh.run(framework, batch):
@@ -64,8 +69,9 @@ def check_batch(mesh: Mesh, framework: str, batch: list[Case]) -> None:
         else:
             findings = oracle.check(framework, port, outcome.seen, outcome.records)
         EXECUTED.update((framework, s["op"]) for s in outcome.seen if s.get("op"))
-        # A refused MCP request of plumbing only (ping, tools/list) holds no call to record.
-        if not outcome.seen and (framework != MCP or outcome.case.calls):
+        # A refused MCP request of plumbing only (ping, tools/list) holds no call to record; nor does one that
+        # mitmproxy's HTTP layer refused before any addon hook ran (a user name in the request line's URL).
+        if not outcome.seen and (framework != MCP or outcome.case.calls) and not _refused_by_mitmproxy(outcome):
             REFUSED.append(outcome)
             if not outcome.records:
                 unrecorded = oracle.Finding(oracle.REFUSED_UNRECORDED, "refused with no trace record")

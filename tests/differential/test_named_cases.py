@@ -81,8 +81,8 @@ def open_marks(name: str, framework: str) -> list[pytest.MarkDecorator]:
     return [pytest.mark.xfail(strict=True, reason=OPEN[name][0])]
 
 
-# Where a class shows when not on every upstream: uvicorn and Node refuse a request without Host themselves.
-SHOWS_ON = {"no Host header": ("flask",)}
+# Where an open class shows when not on every upstream.
+SHOWS_ON: dict[str, tuple[str, ...]] = {}
 
 
 @pytest.mark.parametrize(
