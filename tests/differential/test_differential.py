@@ -31,7 +31,7 @@ REFUSED_UNRECORDED: list[Outcome] = []
 EXECUTED: Counter[tuple[str, str]] = Counter()
 
 # e2e: real third-party servers (make test runs it, make test-fast leaves it out).
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(max(900, EXAMPLES // 5))]  # 1,000 requests take ~20 s
 
 
 def _describe(outcome: Outcome, findings: list[oracle.Finding]) -> str:
