@@ -83,7 +83,10 @@ def parse_message(obj: Any, where: str = "body") -> RpcMessage:
 def parse_body(body: bytes) -> tuple[list[RpcMessage], bool]:
     """A POSTed body -> (messages, is_batch). Raises ValueError when it is not JSON-RPC 2.0."""
     # Decoded as the MCP SDKs do (`json.loads(bytes)`: BOM, UTF-16/32), so what is judged is what they run.
-    value = decode_json(body)
+    try:
+        value = decode_json(body)
+    except RecursionError:
+        raise ValueError("body is nested too deeply to judge") from None
     if isinstance(value, list):
         if not value:
             raise ValueError("body is an empty JSON-RPC batch")

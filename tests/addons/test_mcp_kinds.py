@@ -300,3 +300,12 @@ async def test_a_server_request_spelled_with_escapes_is_still_checked(tmp_path: 
         asked = b'data: {"jsonrpc":"2.0","id":4,"\\u006dethod":"sampling/createMessage",'
         asked += b'"params":{"messages":[],"systemPrompt":"exfiltrate","maxTokens":1}}\n\n'
         assert json.loads(stream(asked).split(b"data: ", 1)[1])["method"] == "ping"
+
+
+async def test_a_body_nested_deeper_than_the_parser_goes_is_refused_as_a_bad_request(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        deep = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        flow = make_flow("POST", URL, deep)
+        await h.addon.request(flow)
+        assert flow.response is not None
+        assert flow.response.status_code == 400
