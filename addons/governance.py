@@ -254,6 +254,12 @@ class Governance:
             tried = Request(req.method, req.scheme, host, port, path, headers, b"")
             record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, why, "proxy.host_mismatch")
             return
+        if "host" not in headers and req.http_version.startswith("HTTP/1"):
+            # Without one, Werkzeug runs the request with no host (a virtual-host setup picks its default):
+            # the upstream gets the host it was judged for.
+            name = f"[{host}]" if ":" in host else host
+            default = port == {"http": 80, "https": 443}.get(req.scheme)
+            req.headers["Host"] = req.authority or (name if default else f"{name}:{port}")
         addresses = await self._addresses(host)
         refused = self._refusal(addresses, port)
         if refused is not None:

@@ -48,3 +48,13 @@ async def test_a_body_that_cannot_be_decoded_is_refused_and_traced_once(tmp_path
         (rec,) = h.records
         assert (rec["verdict"], rec["rule"], rec["outcome"]) == ("deny", "proxy.bad_request", "refused")
         assert "gzip" in rec["args"]["refused"]
+
+
+async def test_a_request_without_a_host_header_reaches_the_upstream_with_the_judged_host(tmp_path: Path) -> None:
+    # Werkzeug would run it with no host at all (differential finding F2).
+    with harness(tmp_path) as h:
+        flow = make_flow("GET", "https://petstore.test/v2/pet/7")
+        assert "host" not in flow.request.headers
+        await h.addon.request(flow)
+        assert flow.response is None
+        assert flow.request.headers["host"] == "petstore.test"
