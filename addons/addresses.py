@@ -130,6 +130,8 @@ class LocalAddresses:
     def __contains__(self, addr: Address) -> bool:
         hit = self._known.get(addr)
         if hit is None:
+            if len(self._known) >= _CACHE_LIMIT:  # the agent picks the addresses: keep the memory bounded
+                self._known.clear()
             hit = self._known[addr] = addr.is_loopback or addr.is_unspecified or _bindable(addr)
         return hit
 
