@@ -65,7 +65,7 @@ class LateAnswer:
     def __call__(self) -> Outcome:
         try:
             value = json.loads(self.body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             value = None
         for msg in value if isinstance(value, list) else [value]:
             if _answers(msg) and id_key(msg.get("id")) == self.key:
@@ -160,7 +160,7 @@ class ResponseTracker:
         """A JSON response body (one message or a batch): the rewritten body, or None when unchanged."""
         try:
             value = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return None
         if isinstance(value, list):
             new = [self.process(m, status) for m in value]
