@@ -85,16 +85,14 @@ async def test_many_held_calls_are_read_together_and_each_woken_once_decided() -
     wakeup.close()
 
 
-async def test_a_store_that_fails_wakes_every_holder_so_each_settles_and_fails_closed() -> None:
-    class Broken(MemoryStore):
-        def get_approval(self, approval_id: str) -> Approval | None:
-            raise RuntimeError("disk gone")
-
-    store = Broken()
+async def test_a_store_that_fails_wakes_every_holder_so_each_settles_and_fails_closed(tmp_path: Path) -> None:
+    (tmp_path / "state.db").mkdir()  # a state.db SQLite cannot open: every read fails
+    store = SqliteStore(tmp_path)
     wakeup = ApprovalWakeup(store, time.time, tick_seconds=0.01)
     async with asyncio.timeout(10):
         await wakeup.wait("anything", 30)
     wakeup.close()
+    store.close()
 
 
 def test_pending_approvals_are_counted_per_agent(tmp_path: Path) -> None:
