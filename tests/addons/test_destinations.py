@@ -344,3 +344,19 @@ async def test_names_are_checked_as_the_client_sent_them_before_the_operators_re
         await h.addon.request(forged)
         assert forged.response is not None
         assert code(forged) == "host_mismatch"
+
+
+async def test_http2_requests_inside_a_tunnel_lose_their_proxy_credentials_too(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        connect = make_flow("CONNECT", "http://127.0.0.1:9000/")
+        connect.request.host, connect.request.port = "127.0.0.1", 9000
+        await h.addon.http_connect(connect)
+        inner = tflow.tflow(req=http.Request.make("GET", "https://127.0.0.1:9000/servers/notes/mcp"))
+        inner.request.http_version = "HTTP/2.0"
+        inner.request.authority = "127.0.0.1:9000"
+        inner.request.headers["proxy-authorization"] = creds()
+        inner.client_conn = connect.client_conn
+        h.addon.requestheaders(inner)
+        await h.addon.request(inner)
+        assert inner.response is None
+        assert "proxy-authorization" not in inner.request.headers
