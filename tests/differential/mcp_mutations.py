@@ -1,7 +1,8 @@
 """Hypothesis strategies for hostile variants of MCP `tools/call` POSTs to a configured Streamable HTTP
 server: body encodings (BOM, UTF-16/32, charset), listed/duplicated/odd content types, `\\u`-escaped keys,
-duplicate JSON keys, batches, routing headers that disagree with the body, and spellings of the endpoint's
-path and host. The simplest draw is one plain, well-formed call."""
+duplicate JSON keys, batches, both eras (2026-07-28's `_meta` envelope and routing headers), routing headers
+that disagree with the body, and spellings of the endpoint's path and host. The simplest draw is one plain,
+well-formed call."""
 
 from __future__ import annotations
 
@@ -23,15 +24,23 @@ MCP_TYPES = [
 ESCAPED = ["jsonrpc", "method", "params", "name", "arguments"]
 
 
+ENVELOPE = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+
+
 @st.composite
-def calls(draw: st.DrawFn, index: int) -> tuple[str, list[str], int]:
-    """One JSON-RPC message as text, its tags, and 1 if it is a tools/call (0 for plumbing)."""
+def calls(draw: st.DrawFn, index: int, stateless: bool) -> tuple[str, list[str], int, str]:
+    """One JSON-RPC message as text, its tags, 1 if it is a tools/call (0 for plumbing), and its tool.
+
+    `stateless`: the 2026-07-28 era, whose requests carry the `_meta` envelope."""
     tool = draw(st.sampled_from(TOOLS))
     args: dict[str, str] = {"name": draw(st.sampled_from(NAMES))}
     if draw(st.booleans()):
         args["text"] = draw(st.sampled_from(NAMES))
     method = "tools/call" if draw(st.integers(0, 9)) < 9 else draw(st.sampled_from(["ping", "tools/list"]))
-    message = {"jsonrpc": "2.0", "id": index, "method": method, "params": {"name": tool, "arguments": args}}
+    params: dict[str, object] = {"name": tool, "arguments": args}
+    if stateless:
+        params["_meta"] = ENVELOPE
+    message = {"jsonrpc": "2.0", "id": index, "method": method, "params": params}
     text = json.dumps(message)
     tags = [] if method == "tools/call" else [f"rpc:{method}"]
     if draw(st.integers(0, 6)) == 6:
@@ -43,21 +52,26 @@ def calls(draw: st.DrawFn, index: int) -> tuple[str, list[str], int]:
         for key in ESCAPED:
             text = text.replace(f'"{key}"', f'"\\u{ord(key[0]):04x}{key[1:]}"')
         tags.append("json:escaped-keys")
-    return text, tags, int(method == "tools/call")
+    return text, tags, int(method == "tools/call"), tool
 
 
 @st.composite
 def mcp_cases(draw: st.DrawFn) -> Case:
     """A tools/call POST (or a small batch) to the MCP endpoint, with zero or more hostile mutations."""
     size = 1 if draw(st.integers(0, 7)) < 7 else draw(st.integers(1, 3))
-    drawn = [draw(calls(i)) for i in range(size)]
+    stateless = draw(st.integers(0, 2)) == 2
+    drawn = [draw(calls(i, stateless)) for i in range(size)]
     batch = size > 1 or draw(st.integers(0, 9)) == 9
-    text = "[" + ", ".join(t for t, _, _ in drawn) + "]" if batch else drawn[0][0]
-    tags = [tag for _, ts, _ in drawn for tag in ts] + (["rpc:batch"] if batch else [])
+    text = "[" + ", ".join(t for t, _, _, _ in drawn) + "]" if batch else drawn[0][0]
+    tags = [tag for _, ts, _, _ in drawn for tag in ts] + (["rpc:batch"] if batch else [])
     encoding = draw(st.sampled_from(ENCODINGS))
     if encoding != "utf-8":
         tags.append(f"encoding:{encoding}")
     headers: list[tuple[str, str]] = [("Accept", "application/json, text/event-stream")]
+    if stateless:
+        # The era's routing headers, naming what the (first) message holds.
+        headers += [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", drawn[0][3])]
+        tags.append("era:2026-07-28")
     ctype = "application/json" if draw(st.integers(0, 2)) < 2 else draw(st.sampled_from([None, *MCP_TYPES]))
     if ctype is not None:
         headers.append(("Content-Type", ctype))
@@ -78,5 +92,5 @@ def mcp_cases(draw: st.DrawFn) -> Case:
     host_header = draw(st.sampled_from(HOST_HEADERS))
     if host_header != "same":
         tags.append(f"host-header:{host_header}")
-    calls_in = sum(n for _, _, n in drawn)
+    calls_in = sum(n for _, _, n, _ in drawn)
     return Case("POST", host, path, tuple(headers), text.encode(encoding), host_header, tuple(tags), calls_in)
