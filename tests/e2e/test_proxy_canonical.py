@@ -44,6 +44,7 @@ policies:
     rules:
       - {{name: reads, tools: ["notes.read_note", "api.notes_get"], action: allow}}
       - {{name: no-deletes, tools: ["notes.delete_note", "api.notes_purge"], action: deny, reason: kept}}
+      - {{name: no-wipe, tools: ["api.notes_update"], when: {{args.text: {{eq: wipe}}}}, action: deny}}
       - {{name: updates-ask, tools: ["api.notes_update"], action: human_approval}}
 """
 
@@ -180,6 +181,29 @@ def test_ambiguous_arguments_and_method_overrides_are_refused(setup: Setup) -> N
     assert [collide.status_code, repeated.status_code, override.status_code] == [400, 400, 400]
     assert "both the query and the body" in collide.json()["detail"]
     assert "method_override" in override.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        ("text/plain", b'{"text": "wipe"}'),
+        (None, b'{"text": "wipe"}'),
+        ("application/json; charset=utf-16", '{"text": "wipe"}'.encode("utf-16")),
+        ("text/plain; charset=utf-8", '{"text": "wipe"}'.encode("utf-32")),
+        ("application/x-www-form-urlencoded", b"text=wipe"),
+        (
+            "multipart/form-data; boundary=XyZ",
+            b'--XyZ\r\nContent-Disposition: form-data; name="text"\r\n\r\nwipe\r\n--XyZ--\r\n',
+        ),
+    ],
+)
+def test_a_body_rule_fires_whatever_the_body_s_type_or_encoding(setup: Setup, ctype: str | None, body: bytes) -> None:
+    with setup.client() as c:
+        headers = {"content-type": ctype} if ctype else {}
+        resp = c.post(f"{setup.staging}/v1/notes/5", content=body, headers=headers)
+    assert resp.status_code == 403, resp.text
+    assert (resp.json()["code"], resp.json()["rule"]) == ("denied", "claude/no-wipe")
+    assert ("POST", "/v1/notes/5") not in setup.seen[0]
 
 
 def pending_id(resp: httpx.Response) -> str:
