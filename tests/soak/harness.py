@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ AGENT_MESH = BIN / "agent-mesh"
 UPSTREAM_STDIO = Path(__file__).with_name("upstream_stdio.py")
 START_SECONDS = 60.0
 CALL_SECONDS = 10.0
+RESTARTS = 20
 # Between two calls of one mcpwrap client: unpaced, three clients write ~4,000 records/s and the trace, not
 # the kills, is what the run measures; paced, a kill still lands mid-call most of the time.
 PACE_SECONDS = 0.004
@@ -70,6 +72,9 @@ class SoakResult:
     verify_output: str = ""
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # the soak itself went wrong (a restart failed)
+    weights: dict[str, int] = field(default_factory=dict)
+    executed_at: dict[str, float] = field(default_factory=dict)  # HTTP nonce -> when the upstream ran it
+    events: list[tuple[float, str]] = field(default_factory=list)  # (time, what was killed)
 
     @property
     def ok(self) -> bool:
@@ -101,9 +106,15 @@ class _Upstream(BaseHTTPRequestHandler):
 
     def _note(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            return  # the proxy died mid-send: an incomplete request is not run (nor answered)
+        try:
+            nonce = str(json.loads(raw)["nonce"])
+        except (ValueError, KeyError, TypeError):
+            nonce = f"no nonce in {self.command} {self.path} {raw[:80]!r} {dict(self.headers)}"
         with self.server.lock:  # type: ignore[attr-defined]
-            self.server.executed.append((self.command, str(body.get("nonce"))))  # type: ignore[attr-defined]
+            self.server.executed.append((self.command, nonce, time.time()))  # type: ignore[attr-defined]
         out = b'{"ok":true}'
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -168,16 +179,6 @@ class Managed:
             except (OSError, RuntimeError) as exc:
                 self.failed = f"{self.name} did not restart: {exc}"
 
-    def children(self) -> list[int]:
-        """Pids of this process's direct children (the proxy's trace worker lives in a session of its own)."""
-        if self.proc is None:
-            return []
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(p) for p in text.split()]
-
     def stop(self) -> None:
         if self.restarting is not None:
             self.restarting.join(START_SECONDS)
@@ -202,18 +203,24 @@ class Wrapped:
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
         self.next_id = 0
+        self.ready = False
+        self.hangs: list[str] = []
 
     def start(self) -> None:
+        """Start mcpwrap and initialize a session; raises OSError when it died (was killed) meanwhile."""
         argv = [str(BIN / "python"), "-m", "mcpwrap", "--config", str(self.config), "--server", "soak",
                 "--", str(BIN / "python"), str(UPSTREAM_STDIO), "--log", str(self.log)]  # fmt: skip
         with (self.log.parent / f"mcpwrap-{self.index}.err").open("ab") as err:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, start_new_session=True
             )
-        self.request({"jsonrpc": "2.0", "id": self._id(), "method": "initialize",
-                      "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                                 "clientInfo": {"name": "soak", "version": "1"}}})  # fmt: skip
+        answer = self.request({"jsonrpc": "2.0", "id": self._id(), "method": "initialize",
+                               "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                          "clientInfo": {"name": "soak", "version": "1"}}})  # fmt: skip
+        if answer is None:
+            raise OSError("mcpwrap stopped before it answered initialize")
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.ready = True
 
     def _id(self) -> int:
         self.next_id += 1
@@ -226,11 +233,17 @@ class Wrapped:
         self.proc.stdin.flush()
 
     def request(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        """Send and read the answer; None when mcpwrap is gone (killed)."""
+        """Send and read the answer; None when mcpwrap is gone (killed). A live mcpwrap that does not answer
+        within START_SECONDS is a finding: noted in `hangs`, then killed."""
         try:
             self.send(msg)
             assert self.proc is not None
             assert self.proc.stdout is not None
+            ready, _, _ = select.select([self.proc.stdout], [], [], START_SECONDS)
+            if not ready:
+                self.hangs.append(f"mcpwrap {self.index} did not answer {msg.get('method')} in {START_SECONDS:g}s")
+                self.kill()
+                return None
             line = self.proc.stdout.readline()
         except (OSError, ValueError):
             return None
@@ -246,12 +259,19 @@ class Wrapped:
                 self._restart()
 
     def _restart(self) -> None:
-        if self.proc is not None:
-            self._reap()
-        self.start()
+        for _ in range(RESTARTS):
+            if self.proc is not None:
+                self._reap()
+            try:
+                self.start()
+                return
+            except OSError:
+                continue  # killed while starting: a kill point too
+        self.hangs.append(f"mcpwrap {self.index} did not start in {RESTARTS} attempts")
 
     def _reap(self) -> None:
         assert self.proc is not None
+        self.ready = False
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError, ValueError):
                 if stream is not None:
@@ -264,11 +284,13 @@ class Wrapped:
             self.proc.wait()
 
     def kill(self) -> bool:
+        """SIGKILL mcpwrap alone (its server dies with it: parent-death signal); not while it is starting."""
         proc = self.proc
-        if proc is None or proc.poll() is not None:
+        if proc is None or proc.poll() is not None or not self.ready:
             return False
+        self.ready = False
         with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)  # mcpwrap only: its server dies with it (parent-death signal)
+            os.kill(proc.pid, signal.SIGKILL)
         return True
 
     def stop(self) -> None:
@@ -312,8 +334,18 @@ def _http_call(port: int, up: int, method: str, nonce: str) -> None:
         conn.close()
 
 
+WEIGHTS = {"mcpwrap": 60, "worker": 20, "proxy": 10, "serve": 10}
+
+
 def run_soak(
-    folder: Path, *, kills: int, seed: int, wrapped: int = 3, every: int = 50, max_seconds: float | None = None
+    folder: Path,
+    *,
+    kills: int,
+    seed: int,
+    wrapped: int = 3,
+    every: int = 50,
+    max_seconds: float | None = None,
+    weights: dict[str, int] | None = None,
 ) -> SoakResult:
     """Run until `kills` processes were killed (or `max_seconds` passed), then stop everything cleanly and
     check the trace."""
@@ -354,7 +386,10 @@ def run_soak(
             while not stop.is_set():
                 tool = "forbidden" if local.random() < 0.2 else "echo"
                 count(f"mcp {tool}")
-                w.call(tool, f"{'d' if tool == 'forbidden' else 'm'}-{uuid.uuid4().hex}")
+                try:
+                    w.call(tool, f"{'d' if tool == 'forbidden' else 'm'}-{uuid.uuid4().hex}")
+                except Exception as exc:  # the soak's own failure: reported, and this client carries on
+                    result.errors.append(f"mcp client {w.index}: {type(exc).__name__}: {exc}")
                 stop.wait(PACE_SECONDS)
 
         try:
@@ -367,31 +402,35 @@ def run_soak(
             threads += [threading.Thread(target=mcp_client, args=(w, rng.random()), daemon=True) for w in wraps]
             for t in threads:
                 t.start()
-            deadline = started + (max_seconds if max_seconds is not None else float("inf"))
+            deadline = started + (max_seconds if max_seconds is not None else 120 + 3 * kills)
             while sum(result.kills.values()) < kills and time.monotonic() < deadline:
                 stop.wait(rng.uniform(0.02, 0.25))  # a random moment: mid-call, mid-batch, mid-start
-                target = rng.choices(["mcpwrap", "worker", "proxy", "serve"], weights=[60, 20, 10, 10])[0]
+                chosen = weights or WEIGHTS
+                target = rng.choices(list(chosen), weights=list(chosen.values()))[0]
                 if target == "mcpwrap" and rng.choice(wraps).kill():
                     result.kills["mcpwrap"] += 1
+                    result.events.append((time.time(), "mcpwrap"))
                 elif target == "worker":
-                    entry = rng.choice([proxy, serve])
-                    workers = [p for p in entry.children() if _is_worker(p)]
+                    workers = rng.sample(_workers(state), 1) if _workers(state) else []
                     for pid in workers:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
                     if workers:
                         result.kills["trace worker"] += 1
+                        result.events.append((time.time(), "trace worker"))
                 elif target == "proxy" and proxy.kill():
                     result.kills["proxy"] += 1
+                    result.events.append((time.time(), "proxy"))
                 elif target == "serve" and serve.kill():
                     result.kills["serve"] += 1
+                    result.events.append((time.time(), "serve"))
         finally:
             stop.set()
             for w in wraps:
                 w.stop()
             proxy.stop()
             serve.stop()
-            result.errors = [m.failed for m in (proxy, serve) if m.failed]
+            result.errors += [m.failed for m in (proxy, serve) if m.failed] + [h for w in wraps for h in w.hangs]
             for t in threads if "threads" in locals() else []:
                 t.join(CALL_SECONDS * 3)
         executed_http = list(server.executed)  # type: ignore[attr-defined]
@@ -404,11 +443,19 @@ def run_soak(
     return result
 
 
-def _is_worker(pid: int) -> bool:
-    try:
-        return b"policy.trace.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _workers(state: Path) -> list[int]:
+    """The pids of the trace worker processes writing to `state` (the proxy's and serve's)."""
+    found = []
+    mark = json.dumps(str(state)).encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"policy.trace.worker" in cmdline and mark in cmdline:
+                found.append(int(entry.name))
+    return found
 
 
 def _adopt(state: Path) -> None:
@@ -431,15 +478,16 @@ def _records(state: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _check(result: SoakResult, state: Path, http: list[tuple[str, str]], stdio: list[str]) -> None:
+def _check(result: SoakResult, state: Path, http: list[tuple[str, str, float]], stdio: list[str]) -> None:
     decisions: Counter[str] = Counter()
     for record in _records(state):
         args = record.get("args")
         nonce = args.get("nonce") if isinstance(args, dict) else None
         if isinstance(nonce, str) and record.get("kind", "call") == "call":
             decisions[nonce] += 1
-    ran = [n for m, n in http if m == "POST"] + [n for n in stdio if n.startswith("m-")]
-    result.denied_ran = [n for m, n in http if m != "POST"] + [n for n in stdio if not n.startswith("m-")]
+    ran = [n for m, n, _ in http if m == "POST"] + [n for n in stdio if n.startswith("m-")]
+    result.denied_ran = [n for m, n, _ in http if m != "POST"] + [n for n in stdio if not n.startswith("m-")]
+    result.executed_at = {n: t for _, n, t in http}
     result.executed = len(ran)
     result.missing = [n for n in ran if decisions[n] == 0]
     result.duplicated = [n for n in ran if decisions[n] > 1]
