@@ -121,3 +121,36 @@ async def test_whatever_the_client_sends_the_session_goes_on_and_nothing_is_forw
     calls = [m for m in forwarded if "id" in m and m.get("method") not in (None, "ping", "tools/list")]
     # Each forwarded call is recorded once the server has answered it.
     await until(lambda: len([r for r in h.traces() if r["verdict"] == "allow"]) >= len(calls), "the records")
+
+
+SERVER_METHOD = st.sampled_from(
+    ["sampling/createMessage", "elicitation/create", "roots/list", "ping", "tools/call", "x/y", "notifications/m"]
+)
+SERVER_MESSAGE = st.fixed_dictionaries(
+    {"jsonrpc": st.just("2.0"), "method": SERVER_METHOD | JSON},
+    optional={"id": st.integers(0, 3) | st.text(max_size=3), "params": JSON},
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frames=st.lists(SERVER_MESSAGE | JSON, min_size=1, max_size=4))
+async def test_whatever_the_server_sends_the_client_sees_only_judged_requests_and_the_session_goes_on(
+    harness: MakeHarness, frames: list[Any]
+) -> None:
+    h = harness(name="srv")
+    for frame in frames:
+        h.server.send(frame)
+    h.send({"jsonrpc": "2.0", "id": "end-of-case", "method": "ping"})
+    seen: list[Any] = []
+    while (reply := await h.recv()) != {"jsonrpc": "2.0", "id": "end-of-case", "result": {}}:
+        seen.append(reply)
+    shown = [m for m in seen if isinstance(m, dict) and isinstance(m.get("method"), str) and "id" in m]
+    for msg in shown:  # the client answers what it was shown: that answer is each call's outcome
+        h.send({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
+    acting = [m for m in shown if m["method"] != "ping"]
+
+    def recorded() -> bool:
+        allowed = [r["tool"] for r in h.traces() if r["verdict"] == "allow"]
+        return all(allowed.count(f"srv.{m['method']}") >= acting.count(m) for m in acting)
+
+    await until(recorded, "an allow record for every request the client was shown")
