@@ -113,7 +113,8 @@ class Gate:
     async def check(self, call: ToolCall) -> Verdict:
         """The whole ladder: limits, policy, then approval / grant / memory / supervisor / pending.
 
-        The verdict carries `decision_ms`, how long deciding took; the trace records it for /metrics.
+        The verdict carries `decision_ms`, how long deciding took; the trace records it for /metrics. An allow
+        is returned only once the call's decision record is durable (`_write_ahead`); else the call is refused.
         """
         started = time.perf_counter()
         trace_id = new_trace_id()
