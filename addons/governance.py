@@ -468,7 +468,16 @@ class Governance:
                 return self.servers.by_name.get(name) or Target(name, "")
         match = self.servers.match(host, port, path, addresses)
         self._pin(flow.client_conn.id, host, port, match)
-        return match.target
+        target = match.target
+        if (
+            target is not None
+            and target.folder
+            and (self.streams is None or self.streams.legacy_session(host, port, path) is None)
+        ):
+            # Beside an MCP URL, only an endpoint its event stream announced is that server's: anything else
+            # there is a plain HTTP call to the origin, judged, never passed as MCP plumbing.
+            return Target(match.origin, "")
+        return target
 
 
 def _proxy_listen_addresses() -> list[tuple[str, int]]:

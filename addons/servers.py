@@ -32,7 +32,9 @@ class Target:
     router: Router | None = None
     is_mcp: bool = False
     endpoint: str = ""
-    folder: bool = False  # an MCP server's claim on its URL's folder, beside the exact path
+    # An MCP server's claim on its URL's folder, beside the exact path: only for the endpoints its 2024-11-05
+    # event stream announces (the addon checks), so other paths there are never waved through as plumbing.
+    folder: bool = False
 
 
 @readonly
@@ -41,6 +43,7 @@ class Match:
 
     target: Target | None
     address: Address | None
+    origin: str = ""  # the configured origin's name (for a request outside every configured path)
 
 
 def origin_of(url: str) -> tuple[str, int, str]:
@@ -167,23 +170,23 @@ class ServerMap:
         addrs = addresses if isinstance(addresses, tuple) else tuple(addresses)
         first = addrs[0] if addrs else None
         key = host_key(host)
-        targets = self.by_origin.get((key, port))
-        if targets:
-            return Match(self._by_path(targets, path) or self._origin(key, port), first)
+        if (key, port) in self.by_origin:
+            return self._found(key, port, path, first)
         for addr in addrs:
-            key = str(addr)
-            targets = self.by_origin.get((key, port))
-            if targets:
-                return Match(self._by_path(targets, path) or self._origin(key, port), addr)
+            if (str(addr), port) in self.by_origin:
+                return self._found(str(addr), port, path, addr)
         local = self.local_ports.get(port)
         if local is not None:
             for addr in addrs:
                 if addr in self.local:
                     # Another spelling of this machine (0.0.0.0, 127.0.0.2, its own address) on the port of a
                     # server configured here: judged as that server, connected at its configured address.
-                    targets = self.by_origin[(local, port)]
-                    return Match(self._by_path(targets, path) or self._origin(local, port), numeric(local))
+                    return self._found(local, port, path, numeric(local))
         return Match(None, first)
+
+    def _found(self, key: str, port: int, path: str, address: Address | None) -> Match:
+        origin = self.origin_names[(key, port)]
+        return Match(self._by_path(self.by_origin[(key, port)], path) or Target(origin, ""), address, origin)
 
     def _by_path(self, targets: list[Target], path: str) -> Target | None:
         bare = routing_path(path)
@@ -197,9 +200,6 @@ class ServerMap:
             if folded == bp or folded.startswith(bp + "/"):
                 raise ValueError(f"the path {bare!r} is under {target.base_path!r} but for letter case")
         return None
-
-    def _origin(self, key: str, port: int) -> Target:
-        return Target(self.origin_names[(key, port)], "")
 
 
 def _unshared(targets: list[Target]) -> list[Target]:

@@ -360,3 +360,13 @@ async def test_http2_requests_inside_a_tunnel_lose_their_proxy_credentials_too(t
         await h.addon.request(inner)
         assert inner.response is None
         assert "proxy-authorization" not in inner.request.headers
+
+
+async def test_beside_an_mcp_url_only_announced_endpoints_are_that_server(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        flow = make_flow("DELETE", "http://127.0.0.1:9000/servers/notes/everything")
+        await h.addon.request(flow)
+        assert flow.response is not None
+        assert [(r["tool"], r["verdict"]) for r in h.records] == [
+            ("127.0.0.1.DELETE /servers/notes/everything", "deny")
+        ]
