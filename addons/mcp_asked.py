@@ -58,8 +58,10 @@ class AskedRequests:
             while len(self._sessions) > MAX_WAITING:
                 self._sessions.pop(next(iter(self._sessions)))
 
-    def passing(self, msg: dict[str, Any], session: str) -> dict[str, Any] | None:
-        """A server's request in an event stream: None to pass it on, or the ping the client gets instead."""
+    def passing(self, msg: dict[str, Any], session: str, owner: tuple[str, str] | None = None) -> dict[str, Any] | None:
+        """A server's request in an event stream: None to pass it on, or the ping the client gets instead.
+
+        `owner` (agent, server) when the stream answers a POST (its caller); else the session's, as learned."""
         request_id = msg.get("id")
         try:
             kind = classify_request(msg.get("method"), msg.get("params"), Direction.TO_CLIENT)
@@ -68,7 +70,7 @@ class AskedRequests:
             kind, withheld = RequestKind(str(msg.get("method")), RequestRole.CALL, str(msg.get("method")), {}), True
         if not kind.is_call:
             return None
-        agent, server = self._sessions.get(session, ("anonymous", ""))
+        agent, server = owner or self._sessions.get(session, ("anonymous", ""))
         withheld = withheld or self._denies(agent, server, kind, session or None)
         self._waiting[(session, id_key(request_id))] = Asked(kind, server, withheld)
         while len(self._waiting) > MAX_WAITING:

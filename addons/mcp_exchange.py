@@ -88,6 +88,7 @@ class ResponseTracker:
         self._visible = visible
         self._hides = hides
         self.asked = asked
+        self.owner: tuple[str, str] | None = None  # (agent, server) of the POST this tracker answers
         self.calls: dict[str, Tracked] = {}
         self.lists: dict[str, tuple[str, str, str | None, str]] = {}
         self.substitutes: dict[str, dict[str, Any]] = {}
@@ -235,7 +236,7 @@ class SseRewriter:
         for item in items:
             swap = None
             if isinstance(item, dict) and isinstance(item.get("method"), str) and "id" in item:
-                swap = self.tracker.asked.passing(item, self._session)
+                swap = self.tracker.asked.passing(item, self._session, self.tracker.owner)
             changed = changed or swap is not None
             out.append(swap if swap is not None else item)
         if not changed:

@@ -111,6 +111,7 @@ class McpHandler:
         session = mcp_session or identity.session or flow.client_conn.id
         if mcp_session:
             self.asked.met(mcp_session, agent, body.server)
+        tracker.owner = (agent, body.server)  # requests its server sends in this POST's stream are this agent's
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}
         has_inputs = False

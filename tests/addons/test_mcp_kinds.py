@@ -309,3 +309,20 @@ async def test_a_body_nested_deeper_than_the_parser_goes_is_refused_as_a_bad_req
         await h.addon.request(flow)
         assert flow.response is not None
         assert flow.response.status_code == 400
+
+
+async def test_a_request_in_the_stream_of_a_sessionless_post_is_judged_as_its_callers(tmp_path: Path) -> None:
+    with kinds(tmp_path) as h:
+        post = make_flow("POST", URL, rpc("tools/call", {"name": "summarise", "arguments": {}}, 1))
+        await h.addon.request(post)
+        post.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(post)
+        stream = post.response.stream
+        assert callable(stream)
+        asked = sse(rpc("sampling/createMessage", {"messages": [], "maxTokens": 9}, 0))
+        assert stream(asked) == asked  # claude may sample from notes: shown, not withheld
+        reply = make_flow("POST", URL, {"jsonrpc": "2.0", "id": 0, "result": {"role": "assistant"}})
+        await h.addon.request(reply)
+        assert json.loads(reply.request.content or b"")["result"] == {"role": "assistant"}
+        [record] = records(h, "notes.sampling/createMessage")
+        assert (record["agent"], record["verdict"]) == ("claude", "allow")
