@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any
 
 from policy.model import parse_json, readonly
@@ -26,6 +27,14 @@ def _codec(charset: str) -> str | None:
         return codecs.lookup(charset).name
     except LookupError:
         return None
+
+
+class UnsafeNumber(ValueError):
+    """JSON that parses, but holds a number upstreams read differently: refused, never read as text."""
+
+
+_SAFE_INTEGER = 2**53 - 1
+_LONG_NUMBER = re.compile(rb"\d{16}")  # only a body with a 16-digit run can hold an unsafe integer
 
 
 @readonly
@@ -127,15 +136,35 @@ def decode_json(body: bytes, charset: str | None = None) -> Any:
     try:
         # The hot path: UTF-8. A body it parses holds no NUL and no UTF-16/32 BOM (neither is valid UTF-8 JSON
         # outside a string, nor raw inside one), so json.loads(bytes) would have read it as UTF-8 too.
-        return parse_json(body)
+        value = parse_json(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         found = _detected(body)
         if found.startswith("utf-8"):
             raise ValueError(f"body is not JSON: {exc}") from None
-    try:
-        return json.loads(body.decode(found))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"body is not JSON: {exc}") from None
+        try:
+            value = json.loads(body.decode(found))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"body is not JSON: {exc}") from None
+        _check_integers(value)
+        return value
+    if _LONG_NUMBER.search(body):
+        _check_integers(value)
+    return value
+
+
+def _check_integers(value: Any) -> None:
+    """Raise ValueError for an integer JavaScript cannot hold exactly: Python reads 9007199254740993 as is,
+    JSON.parse (Express, the TypeScript MCP SDK) as 9007199254740992, so a rule and the upstream would
+    see two different numbers."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > _SAFE_INTEGER:
+            raise UnsafeNumber(f"the integer {item} is beyond 2^53: JavaScript upstreams read another number")
 
 
 def decode_text(body: bytes, charset: str | None) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from addons.body_decode import MediaType, decode_json, decode_text
+from addons.body_decode import MediaType, UnsafeNumber, decode_json, decode_text
 from addons.multipart_form import multipart_fields
 from addons.request_canon import RequestOptions
 
@@ -83,6 +83,8 @@ def body_fields(body: bytes, mtype: MediaType) -> dict[str, Any]:
         try:
             # As Starlette's `request.json()` reads it: whatever the declared type and charset.
             value = decode_json(body)
+        except UnsafeNumber:
+            raise
         except ValueError:
             pass
         else:

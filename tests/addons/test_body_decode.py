@@ -16,7 +16,7 @@ from addons.request_canon import PLAIN, RequestOptions, canonical_path
 
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=10,
 )
@@ -162,3 +162,13 @@ def test_a_json_object_under_any_other_type_is_judged_as_starlette_reads_it(
     """Starlette's `request.json()` is `json.loads(bytes)` whatever the type: the judged fields are those."""
     body = json.dumps(value, ensure_ascii=False).encode(encoding)
     assert body_fields(body, media_type(ctype)) == json.loads(body)
+
+
+@pytest.mark.parametrize("number", [2**53, -(2**53), 12345678901234567890])
+def test_an_integer_javascript_cannot_hold_is_refused(number: int) -> None:
+    for body in (json.dumps({"a": [{"id": number}]}).encode(), json.dumps({"id": number}).encode("utf-16")):
+        with pytest.raises(ValueError, match="beyond 2"):
+            decode_json(body)
+    assert decode_json(json.dumps({"id": 2**53 - 1, "s": "12345678901234567890"}).encode())["id"] == 2**53 - 1
+    with pytest.raises(ValueError, match="beyond 2"):  # JSON sent as text is still JSON to Starlette: refused
+        body_fields(json.dumps({"id": number}).encode(), media_type("text/plain"))
