@@ -1,8 +1,8 @@
 """The arguments of a REST call, from path parameters, query and body, read by the body's real content.
 
 JSON (declared, or sent as text or without a type: Starlette's `request.json()` reads it whatever the
-type) gives its fields; a form (urlencoded or multipart) gives its fields; other text is `args.body`; anything else is
-`args.body_size` and `args.body_sha256`, so approvers and rules always see what will be sent. Ambiguity is
+type) gives its fields; a form (urlencoded or multipart) gives its fields; other text is `args.body`;
+anything else is `args.body_size` and `args.body_sha256`, so approvers and rules see what is sent. Ambiguity is
 refused (ValueError): a key in both query and body unless the server declares its precedence, a repeated
 key unless the OpenAPI operation declares an array, a path parameter contradicted by a field, a body whose
 content disagrees with its declared type.
