@@ -192,7 +192,11 @@ class ServerMap:
         bare = routing_path(path)
         for target in targets:
             bp = target.base_path
-            if not bp or bare == bp or bare.startswith(bp + "/"):
+            if not bp or bare == bp:
+                return target
+            # An MCP URL is one endpoint (a trailing slash aside): `/mcp/admin` is not the server at `/mcp`.
+            exact = target.is_mcp and not target.folder and target.router is None
+            if bare.startswith(bp + "/") and (not exact or bare == bp + "/"):
                 return target
         folded = bare.lower()  # Express routes case-insensitively: `/MCP` reaches the server at `/mcp` there
         for target in targets:

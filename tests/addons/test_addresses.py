@@ -191,3 +191,11 @@ def test_agreeing_names_pass() -> None:
         sni="api.test",
     )
     assert why is None
+
+
+def test_an_mcp_url_is_one_endpoint_not_a_prefix(servers: ServerMap) -> None:
+    assert _find(servers, "127.0.0.1", 9000, "/servers/admin/mcp/") == "admin"
+    # Below it is only the folder's claim, which the addon honours for announced legacy endpoints alone.
+    beside = servers.match("127.0.0.1", 9000, "/servers/admin/mcp/tools", (LOOPBACK,)).target
+    assert beside is not None
+    assert beside.folder
