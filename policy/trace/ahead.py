@@ -43,7 +43,8 @@ AHEAD_DIR = "trace-ahead"
 SEGMENT_BYTES = 4 * 1024 * 1024  # a busy process rarely has nothing in flight: start a new file past this size
 UNKNOWN = "unknown"
 RECOVERED = (
-    "recovered from the write-ahead log: the process that let this call through stopped before its outcome was recorded"
+    "recovered from the write-ahead log: the call's outcome was never recorded (the process that let it through "
+    "stopped first, or its record was lost while the trace could not be written)"
 )
 _TRACE_ID = re.compile(r'"trace_id":"([^"\\]*)"')
 # ASCII-only JSON: a lone surrogate is written as its escape, so encoding the line cannot fail. The C encoder
