@@ -24,13 +24,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=3000, help="stop after this many SIGKILLs (default 3000)")
     parser.add_argument("--seed", type=int, default=None, help="the random seed (default: a fresh one, printed)")
-    parser.add_argument("--mcpwraps", type=int, default=3, help="mcpwrap processes (default 3)")
+    parser.add_argument("--mcpwraps", type=int, default=5, help="mcpwrap processes (default 5)")
     parser.add_argument("--every", type=int, default=50, help="traces.checkpoint_every (default 50)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="stop killing after this long")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else int.from_bytes(__import__("os").urandom(4), "big")
     folder = Path(tempfile.mkdtemp(prefix="agent-mesh-soak-"))
     print(f"soak: seed {seed}, {args.kills} kills, in {folder}", flush=True)
-    result = run_soak(folder, kills=args.kills, seed=seed, wrapped=args.mcpwraps, every=args.every)
+    result = run_soak(
+        folder, kills=args.kills, seed=seed, wrapped=args.mcpwraps, every=args.every, max_seconds=args.max_seconds
+    )
     print(result.summary())
     print("PASS" if result.ok else "FAIL")
     return 0 if result.ok else 1

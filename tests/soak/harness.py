@@ -204,6 +204,7 @@ class Wrapped:
         self.proc: subprocess.Popen[bytes] | None = None
         self.next_id = 0
         self.ready = False
+        self.stopping = False
         self.hangs: list[str] = []
 
     def start(self) -> None:
@@ -251,6 +252,8 @@ class Wrapped:
 
     def call(self, tool: str, nonce: str) -> None:
         with self.lock:
+            if self.stopping:
+                return
             if self.proc is None or self.proc.poll() is not None:
                 self._restart()
             msg = {"jsonrpc": "2.0", "id": self._id(), "method": "tools/call",
@@ -262,6 +265,8 @@ class Wrapped:
         for _ in range(RESTARTS):
             if self.proc is not None:
                 self._reap()
+            if self.stopping:
+                return
             try:
                 self.start()
                 return
@@ -294,6 +299,8 @@ class Wrapped:
         return True
 
     def stop(self) -> None:
+        """End the session by closing mcpwrap's input (it writes its last records and checkpoint, then exits)."""
+        self.stopping = True
         with self.lock:
             if self.proc is not None:
                 self._reap()
@@ -342,7 +349,7 @@ def run_soak(
     *,
     kills: int,
     seed: int,
-    wrapped: int = 3,
+    wrapped: int = 5,
     every: int = 50,
     max_seconds: float | None = None,
     weights: dict[str, int] | None = None,
@@ -404,7 +411,7 @@ def run_soak(
                 t.start()
             deadline = started + (max_seconds if max_seconds is not None else 120 + 3 * kills)
             while sum(result.kills.values()) < kills and time.monotonic() < deadline:
-                stop.wait(rng.uniform(0.02, 0.25))  # a random moment: mid-call, mid-batch, mid-start
+                stop.wait(rng.uniform(0.01, 0.12))  # a random moment: mid-call, mid-batch, mid-start
                 chosen = weights or WEIGHTS
                 target = rng.choices(list(chosen), weights=list(chosen.values()))[0]
                 if target == "mcpwrap" and rng.choice(wraps).kill():
