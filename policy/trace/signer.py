@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from policy.trace.checkpoint import CHECKPOINTS_NAME, GENESIS, Checkpoint, line_digest, load_key, read_checkpoints, sign
+from policy.trace.checkpoint import CHECKPOINTS_NAME, GENESIS, Checkpoint, line_digest, load_key, parse_checkpoint, sign
 from policy.trace.mend import mend_table
 
 DEFAULT_EVERY = 1000
@@ -41,6 +41,7 @@ class Checkpointer:
         self._seen: tuple[int, int] | None = None  # (inode, size) of traces.jsonl at the last look
         self._cache: tuple[str, int] | None = None  # (hash, count) of the chain's tip at the last look
         self._complained = ""
+        self._checkpoint: tuple[tuple[int, int], tuple[Checkpoint, str] | None] | None = None
 
     def after_append(self) -> None:
         """Sign when the chain grew `every` records past the last checkpoint. The caller holds the chain lock.
@@ -91,8 +92,7 @@ class Checkpointer:
         if not self.stores:
             return
         path = self.state_dir / CHECKPOINTS_NAME
-        checkpoints, _ = read_checkpoints(path)
-        last = checkpoints[-1] if checkpoints else None
+        last = self._last_checkpoint(path)
         tip = self._tip(last[0] if last else None)
         if tip is None:
             return
@@ -106,6 +106,21 @@ class Checkpointer:
         prev = line_digest(last[1]) if last else GENESIS
         checkpoint = sign(key, count=count, head=head, ts=time.time(), every=self.every, prev=prev, stores=self.stores)
         _append_line(path, checkpoint)
+
+    def _last_checkpoint(self, path: Path) -> tuple[Checkpoint, str] | None:
+        """The file's last checkpoint and its line: its tail is read only when the file changed."""
+        from policy.trace.append import last_line
+
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if self._checkpoint is not None and self._checkpoint[0] == (st.st_ino, st.st_size):
+            return self._checkpoint[1]
+        line, _ = last_line(path)
+        found = (parse_checkpoint(line), line) if line is not None else None
+        self._checkpoint = ((st.st_ino, st.st_size), found)
+        return found
 
     def _tip(self, last: Checkpoint | None) -> tuple[str, int] | None:
         """(hash, count) of the chain's last record, or None when it is empty or lost its anchor."""
