@@ -198,10 +198,10 @@ class ServerMap:
             exact = target.is_mcp and not target.folder and target.router is None
             if bare.startswith(bp + "/") and (not exact or bare == bp + "/"):
                 return target
-        folded = bare.lower()  # Express routes case-insensitively: `/MCP` reaches the server at `/mcp` there
-        for target in targets:
-            bp = target.base_path.lower()
-            if folded == bp or folded.startswith(bp + "/"):
+        for target in targets:  # Express routes case-insensitively: `/MCP` reaches the server at `/mcp` there
+            bp = target.base_path
+            head = bare[: len(bp)]
+            if bp and head != bp and head.lower() == bp.lower() and bare[len(bp) : len(bp) + 1] in ("", "/"):
                 raise ValueError(f"the path {bare!r} is under {target.base_path!r} but for letter case")
         return None
 
