@@ -11,7 +11,7 @@ from policy.config import Config
 from policy.grants import GrantMatcher
 from policy.memory import MemoryKey, explain, precedents
 from policy.model import Decision, HttpInfo, ToolCall, Verdict, VerdictKind
-from policy.redact import redact, redaction_keys
+from policy.redact import redact, redact_text, redaction_keys
 from policy.store.base import Approval, ApprovalState, Store, StoreConflict, new_id
 from policy.supervisor import Supervisor
 
@@ -89,7 +89,7 @@ class Ladder:
             expires_at=now + self.config.approval.expire_after,
             trace_id=trace_id,
             session_id=call.session_id,
-            http=_shown(call.http),
+            http=_shown(call.http, self._keys),
         )
         approval = self.store.open_approval(wanted)
         pending = Verdict(
@@ -155,8 +155,10 @@ class Ladder:
         return Verdict(VerdictKind.ALLOW, decision, actor(used.resolved_by or ""), reason, trace_id, used.id)
 
 
-def _shown(http: HttpInfo | None) -> dict[str, Any] | None:
-    """The request line an approver is shown (the call hash binds it, with the body digest)."""
+def _shown(http: HttpInfo | None, keys: frozenset[tuple[str, ...]]) -> dict[str, Any] | None:
+    """The request line an approver is shown (the call hash binds it, with the body digest); secrets in the
+    path are marked as in traces."""
     if http is None:
         return None
-    return {"method": http.method, "scheme": http.scheme, "host": http.host, "port": http.port, "path": http.path}
+    path = redact_text(http.path, keys)
+    return {"method": http.method, "scheme": http.scheme, "host": http.host, "port": http.port, "path": path}
