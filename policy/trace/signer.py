@@ -128,7 +128,6 @@ class Checkpointer:
             return self._table_tip()
         from policy.trace.append import trace_files
 
-        files = list(reversed(trace_files(self.state_dir)))
         current = self.state_dir / "traces.jsonl"
         try:
             st = current.stat()
@@ -137,6 +136,12 @@ class Checkpointer:
             seen = None
         if seen is not None and seen == self._seen and self._cache is not None:
             return self._cache
+        if seen is not None and self._cache is not None:
+            quick = _since(current, self._cache[0])  # the usual case: a batch or a few past this process's look
+            if quick is not None:
+                self._cache, self._seen = (quick[0], self._cache[1] + quick[1]), seen
+                return self._cache
+        files = list(reversed(trace_files(self.state_dir)))
         tip = _last_hash(files)
         if tip is None:
             return None
@@ -202,6 +207,31 @@ def _last_hash(files: list[Path]) -> str | None:
                 raise ValueError(f"{path.name}: the last line has no hash")
             return value
     return None
+
+
+def _since(path: Path, anchor: str) -> tuple[str, int] | None:
+    """(hash of the last record, lines after the anchor's) when both are in the last _CHUNK bytes of `path`,
+    read in growing steps from the end; None otherwise (the caller then walks every file)."""
+    marker = f'"hash":"{anchor}"}}\n'.encode()
+    with path.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        step = 4096
+        while True:
+            start = max(0, end - step)
+            f.seek(start)
+            data = f.read(end - start)
+            i = data.rfind(marker)
+            if i >= 0:
+                break
+            if start == 0 or step >= _CHUNK:
+                return None
+            step *= 4
+    data = data[: data.rfind(b"\n") + 1]  # a torn last line is not a record
+    tail = data[-68:]  # `"<64 hex digits>"}` and the newline
+    if not (tail.startswith(b'"') and tail.endswith(b'"}\n')):
+        return None
+    tip = tail[1:65].decode("ascii", errors="replace")
+    return tip, data.count(b"\n", i + len(marker))
 
 
 def _lines_after(files: list[Path], anchor: str) -> int | None:
