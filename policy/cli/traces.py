@@ -1,8 +1,8 @@
-"""`agent-mesh traces tail|query|sessions|verify` and `agent-mesh replay`: read, check and re-judge the trace."""
+"""`agent-mesh traces tail|query|sessions` and `agent-mesh replay`: read and re-judge the trace (`verify`, `key`
+and `export`, which check it, are in trace_evidence.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import time
@@ -13,26 +13,14 @@ from typing import Any
 
 import click
 
-from policy.cli.common import config_option, load_loaded, load_policy_set
-from policy.trace.ahead import AHEAD_DIR, recover
-from policy.trace.bundle import export_bundle
-from policy.trace.checkpoint import load_key, read_public
+from policy.cli.common import load_loaded, load_policy_set
+from policy.cli.trace_common import adopt, state_option
+from policy.cli.trace_evidence import evidence_commands
 from policy.trace.query import VERDICTS, Filters, TraceSource, open_source, parse_when
 from policy.trace.replay import ReplayResult, replay
-from policy.trace.verify import ChainCheck, VerifyReport, verify_state
 
 FOLLOW_POLL_SECONDS = 0.5
 _WIDTHS = (("time", 19), ("agent", 12), ("tool", 28), ("verdict", 13), ("by", 22), ("outcome", 14), ("ms", 7))
-
-
-def _state_option[F: Callable[..., Any]](f: F) -> F:
-    f = click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Read this state dir instead of the config's state_dir.",
-    )(f)
-    return config_option(f)
 
 
 def _filter_options[F: Callable[..., Any]](f: F) -> F:
@@ -54,7 +42,7 @@ def _filter_options[F: Callable[..., Any]](f: F) -> F:
         ]
     ):
         f = option(f)
-    return _state_option(f)
+    return state_option(f)
 
 
 def _filters(opts: dict[str, Any]) -> Filters:
@@ -69,28 +57,16 @@ def _filters(opts: dict[str, Any]) -> Filters:
         raise click.BadParameter(str(exc)) from None
 
 
-def _state_dir(config_path: str | None, state_dir: Path | None) -> Path:
-    return state_dir if state_dir is not None else Path(load_loaded(config_path).config.state_dir)
-
-
 def _source(config_path: str | None, state_dir: Path | None, traces_file: Path | None = None) -> TraceSource:
     """--traces FILE, else --state-dir, else the config's state dir (its table unless `traces.sqlite` is off)."""
     if traces_file is not None:
         return open_source(Path("."), traces_file)
     if state_dir is not None:
-        _adopt(state_dir)
+        adopt(state_dir)
         return open_source(state_dir)
     config = load_loaded(config_path).config
-    _adopt(Path(config.state_dir), config.traces.jsonl, config.traces.sqlite, config.traces.max_bytes)
+    adopt(Path(config.state_dir), config.traces.jsonl, config.traces.sqlite, config.traces.max_bytes)
     return open_source(Path(config.state_dir), table=config.traces.sqlite)
-
-
-def _adopt(folder: Path, jsonl: bool = True, sqlite: bool = True, max_bytes: int = 64 << 20) -> None:
-    """Chain the decisions a stopped mesh process wrote ahead but never recorded (policy.trace.ahead), so the
-    trace read next shows every call that ran; a state dir this user cannot write is read as it is."""
-    if (folder / AHEAD_DIR).is_dir():
-        with contextlib.suppress(OSError, sqlite3.Error):
-            recover(folder, jsonl=jsonl, sqlite=sqlite, max_bytes=max_bytes)
 
 
 def _cell(value: Any, width: int) -> str:
@@ -261,149 +237,6 @@ def sessions(config_path: str | None, state_dir: Path | None, as_json: bool, **o
         )
 
 
-@traces_group.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option(
-    "--key",
-    "pinned",
-    default=None,
-    envvar="AGENT_MESH_TRACE_KEY",
-    help="The public key you expect (64 hex digits from `traces key`, kept outside the state dir).",
-)
-@_state_option
-def verify(config_path: str | None, state_dir: Path | None, as_json: bool, pinned: str | None) -> None:
-    """Check the trace against its signed checkpoints and its hash chain; name each thing that does not hold.
-
-    Exits 0 when the chain holds and reaches the last signed checkpoint, 1 when a record was changed, removed
-    or inserted, a store was emptied or deleted, the chain was resealed, or checkpoints were removed.
-
-    \b
-    Example:
-      agent-mesh traces verify
-      agent-mesh traces verify --key "$(cat ~/mesh-trace-key.pub)"
-      agent-mesh traces verify --state-dir /srv/mesh/.agent-mesh --json
-    """
-    folder = _state_dir(config_path, state_dir)
-    if pinned is not None and (len(pinned.strip()) != 64 or any(c not in "0123456789abcdef" for c in pinned.strip())):
-        raise click.BadParameter("not 64 lowercase hex digits", param_hint="--key")
-    _adopt(folder)
-    try:
-        report = verify_state(folder, key=pinned.strip() if pinned else None)
-    except (OSError, sqlite3.Error) as exc:
-        raise click.ClickException(f"cannot read the trace in {folder}: {exc}") from None
-    if as_json:
-        click.echo(json.dumps(_report_json(folder, report), indent=2))
-    else:
-        click.echo(_report_text(folder, report))
-    if not report.ok:
-        raise click.exceptions.Exit(1)
-
-
-@traces_group.command("key")
-@_state_option
-def key_cmd(config_path: str | None, state_dir: Path | None) -> None:
-    """Print the public key that signs the trace's checkpoints (made on first use; the private half stays 0600).
-
-    Keep a copy outside the state dir and pass it to `traces verify --key` or the bundle verifier: a key
-    replaced by someone who can write the state dir is then caught.
-
-    \b
-    Example:
-      agent-mesh traces key > ~/mesh-trace-key.pub
-    """
-    folder = _state_dir(config_path, state_dir)
-    try:
-        public = read_public(folder)
-        if public is None:
-            made = load_key(folder)
-            assert made is not None
-            public = read_public(folder)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read or make the trace key in {folder}: {exc}") from None
-    click.echo(public)
-
-
-@traces_group.command("export")
-@click.option("--since", default=None, help="From the first record at or after: 10m, 2h, 7d ago, or an ISO time.")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="The bundle folder to write.")
-@_state_option
-def export_cmd(config_path: str | None, state_dir: Path | None, since: str | None, out: Path) -> None:
-    """Write a bundle (records since a time, their signed checkpoints, the public key) to check offline.
-
-    The bundle is verified anywhere with `python3 scripts/verify_bundle.py BUNDLE [--key HEX]` (the standard
-    library and `cryptography`; nothing of the mesh).
-
-    \b
-    Example:
-      agent-mesh traces export --since 7d --out audit-2026-05
-      python3 scripts/verify_bundle.py audit-2026-05 --key "$(cat ~/mesh-trace-key.pub)"
-    """
-    folder = _state_dir(config_path, state_dir)
-    try:
-        start = parse_when(since, time.time()) if since else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
-    try:
-        done = export_bundle(folder, out, since=start)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (OSError, sqlite3.Error) as exc:
-        raise click.ClickException(f"cannot export the trace of {folder}: {exc}") from None
-    click.echo(
-        f"wrote {done.records:,} records (from chain position {done.first:,}) and {done.checkpoints} "
-        f"checkpoint(s) to {done.out}"
-    )
-    if not done.signed:
-        click.echo(
-            "note: the private key is not readable here: the bundle ends at the last checkpoint signed", err=True
-        )
-
-
-def _report_json(folder: Path, report: VerifyReport) -> dict[str, Any]:
-    def check(c: ChainCheck | None) -> dict[str, Any] | None:
-        if c is None:
-            return None
-        return {"records": c.records, "tip": c.tip, "broken": None if c.broken is None else str(c.broken)}
-
-    last = report.anchoring.last
-    files = check(report.jsonl)
-    if files is not None:
-        files["files"] = [name for name, _ in report.files]
-    return {
-        "ok": report.ok,
-        "state_dir": str(folder),
-        "jsonl": files,
-        "table": check(report.table),
-        "problems": report.problems,
-        "checkpoints": len(report.anchoring.checkpoints),
-        "last_checkpoint": None if last is None else {"count": last.count, "head": last.head, "ts": last.ts},
-        "key": report.anchoring.key,
-    }
-
-
-def _report_text(folder: Path, report: VerifyReport) -> str:
-    empty = all(c is None or c.records == 0 for c in (report.jsonl, report.table))
-    if report.ok and empty and report.anchoring.last is None:
-        return f"nothing to verify: no traces in {folder}"
-    if not report.ok:
-        return "\n".join(f"BROKEN: {p}" for p in report.problems)
-    parts = []
-    if report.jsonl is not None:
-        names = [n for n, _ in report.files]
-        span = names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
-        parts.append(f"{report.jsonl.records:,} records in {len(names)} file(s) ({span})")
-    if report.table is not None:
-        parts.append(f"{report.table.records:,} rows in state.db")
-    chain = report.jsonl or report.table
-    tip = chain.tip if chain is not None else ""
-    text = f"OK: {' and '.join(parts)}: the chain is unbroken (last hash {tip[:16]}…)"
-    last = report.anchoring.last
-    if last is None:
-        return text
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.ts))
-    return f"{text}; it reaches the last signed checkpoint ({last.count:,} records, {when})"
-
-
 @click.command("replay")
 @click.argument("candidate", type=click.Path(dir_okay=False, exists=True))
 @click.option("--traces", "traces_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
@@ -469,5 +302,8 @@ def _replay_text(file: str, policy_hash: str, result: ReplayResult) -> str:
         lines.append(f"skipped {len(result.skipped)} record(s) that are not calls: {result.skipped[0]}")
     return "\n".join(lines)
 
+
+for _command in evidence_commands:
+    traces_group.add_command(_command)
 
 trace_commands = [traces_group, replay_cmd]
