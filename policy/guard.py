@@ -28,6 +28,9 @@ _MAX_RESOLVED = 64
 _MAX_PATH = 4096
 # A recursive tool that follows symlinks has its folders scanned for links into the state, up to this many entries.
 _MAX_WALKED = 20_000
+# A command line's words are all resolved, up to this many path segments in all (each one an lstat); a longer
+# one is refused rather than left partly unread or allowed to stall the deciding process.
+_MAX_SEGMENTS = 8192
 # Free-text arguments longer than this (a file's content) are not read as shell lines: see the README's limits.
 _MAX_SHELL_LINE = 4096
 _SHELL_WORDS = re.compile(r"[\s;&|()`]+")
@@ -75,19 +78,23 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
     # case), may spell it otherwise (`%2E`, `\\-`, a glob) or is one path on its own (it may be a symlink).
     needles = tuple(sorted({n.casefold() for n in (*paths.names, *PROTECTED_NAMES, "operator.tok", "state.d")}))
     plain = sorted(n for n in paths.names if "." not in n)  # every other needle holds a dot or a sign
-    quick = re.compile("[.%\\\\*?[]" + "".join("|" + re.escape(n) for n in plain), re.IGNORECASE)
+    quick = re.compile("[.%\\\\*?[{]" + "".join("|" + re.escape(n) for n in plain), re.IGNORECASE)
 
     def mentions(text: str) -> bool:
-        if "%" in text or "\\" in text or "*" in text or "?" in text or "[" in text:
+        if "%" in text or "\\" in text or "*" in text or "?" in text or "[" in text or "{" in text:
             return True
         folded = text.casefold()
         return any(n in folded for n in needles)
 
     def hit(texts: list[str], argv: list[str] | None, base: str) -> str | None:
         budget = _MAX_RESOLVED
+        # bash's dotglob (or GLOBIGNORE) lets `*` match `.agent-mesh`: looked for only when a pattern is seen
+        hidden: list[bool] = []
         for text in texts:
             if quick.search(text) is not None and mentions(text):
-                found = _text_hit(paths, text, base)
+                if not hidden:
+                    hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
+                found = _text_hit(paths, text, base, hidden=hidden[0])
                 if found is not None:
                     return found
             if budget and ("/" in text or text[:1] == "~") and _one_path(text):
@@ -95,13 +102,15 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
                 real = paths.resolved(lexical(text, base))
                 if paths.inside(real):
                     return f"{text!r} (that is {real})"
+        if not hidden:
+            hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
         if argv is not None:
-            found = _argv_hit(paths, argv, base)
+            found = _argv_hit(paths, argv, base, hidden=hidden[0])
             if found is not None:
                 return found
         for text in texts:
             if len(text) <= _MAX_SHELL_LINE and _reads_as_shell_line(text):
-                found = _argv_hit(paths, ["sh", "-c", text], base)  # a shell line, `cd` included
+                found = _argv_hit(paths, ["sh", "-c", text], base, hidden=hidden[0])  # a shell line, `cd` included
                 if found is not None:
                     return found
         return None
@@ -121,7 +130,10 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         # A number among the words is still a word of the command line.
         argv = [a if type(a) is str else str(a) for a in given] if isinstance(given, list) and given else None
         for base in bases:
-            found = hit(texts, argv, base)
+            try:
+                found = hit(texts, argv, base)
+            except ValueError as exc:  # a command line nested or long beyond what is read: refused
+                return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
             if found is not None:
                 return _deny(found)
         return None
@@ -144,24 +156,25 @@ def _one_path(text: str) -> bool:
     return 0 < len(text) <= _MAX_PATH and ("/" in text or text[0] == "~") and _SPACE.search(text) is None
 
 
-def _text_hit(paths: StatePaths, text: str, base: str) -> str | None:
+def _text_hit(paths: StatePaths, text: str, base: str, *, hidden: bool = False) -> str | None:
     """What in one argument string names the state, if anything (pure: no filesystem call)."""
     plain = decoded(text)
     whole = _SPACE.search(plain) is None
-    for word in words(plain):
+    for word in dict.fromkeys(words(plain)):  # a word repeated in a long text is read once
         if paths.named(word, whole=whole):
             return repr(word)
         absolute = lexical(word, base)
         if paths.inside(absolute):
             return f"{word!r} (that is {absolute})"
-        if ("*" in word or "?" in word or "[" in word) and paths.glob_hits(absolute):
+        if ("*" in word or "?" in word or "[" in word) and paths.glob_hits(absolute, hidden=hidden):
             return f"{word!r} (a pattern that matches the state)"
     return None
 
 
-def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str) -> str | None:
+def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool = False) -> str | None:
     """A command line's words resolved as paths in its cwd (symlinks included), and its recursive commands
-    checked for walking a folder that holds the state dir."""
+    checked for walking a folder that holds the state dir. Raises ValueError past _MAX_SEGMENTS."""
+    segments = 0
     for command in commands_of(argv):
         if command[0] in ("cd", "pushd") and len(command) > 1:  # later commands of a shell line start there
             base = lexical(command[1], base)
@@ -169,6 +182,13 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str) -> str | None:
         for arg in command[1:]:
             value = arg.partition("=")[2] if arg.startswith("-") else arg
             if value and len(value) <= _MAX_PATH:
+                # a word as the shell leaves it once quotes are gone: `'.agent'-mes?/x` is a pattern again
+                found = _text_hit(paths, value, base, hidden=hidden) if not value.isalnum() else None
+                if found is not None:
+                    return found
+                segments += value.count("/") + base.count("/") + 1
+                if segments > _MAX_SEGMENTS:
+                    raise ValueError(f"a command line with more than {_MAX_SEGMENTS} path segments to resolve")
                 real = paths.resolved(lexical(value, base))
                 if paths.inside(real):
                     return f"{arg!r} (that is {real})"

@@ -9,6 +9,7 @@ look like paths (a few `lstat`s), after a cheap textual pre-filter has let the s
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import posixpath
@@ -18,13 +19,28 @@ from urllib.parse import unquote
 
 # Files of the state dir that are dangerous wherever they are named: the operator token and the database.
 PROTECTED_NAMES = frozenset(
-    {"operator.token", "state.db", "state.db-wal", "state.db-shm", "state.db-journal", "mcp-pins.json"}
-)
+    {
+        "operator.token",
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+        "state.db-journal",
+        "mcp-pins.json",
+        "trace-key.pem",
+        "mitmproxy-ca.pem",
+    }
+)  # fmt: skip  (trace-key.pem signs the trace's checkpoints; mitmproxy-ca.pem holds the proxy CA's key)
 # What separates words in free text, shell lines and option values (`--db=x`, `k:v`, `a,b`).
 _SPLIT = re.compile(r"""[\s'"`=,;|&()<>{}]+|:(?!//)""")
 _SLASHES = re.compile(r"/{2,}")
 _GLOB = frozenset("*?[")
 _MAX_DECODES = 4
+# A shell brace group that expands (`{a,b}`, `{a..z}`) within one word. JSON objects (quotes, colons, spaces)
+# are left be. Groups are expanded (`.{agent,x}-mesh` -> `.agent-mesh .x-mesh`) up to _MAX_EXPANSIONS
+# variants; past that, or for a `{a..z}` sequence, a group is read as `*`, a pattern matching every expansion.
+_BRACES = re.compile(r"""\{[^{}\s"':]*(?:,|\.\.)[^{}\s"':]*\}""")
+_MAX_EXPANSIONS = 64
+_SPACES = re.compile(r"\S+")
 
 
 def decoded(text: str) -> str:
@@ -37,7 +53,33 @@ def decoded(text: str) -> str:
         if once == text:
             break
         text = once
-    return text.replace("\\", "") if "\\" in text else text
+    text = text.replace("\\", "") if "\\" in text else text
+    return _without_braces(text) if "{" in text else text
+
+
+def _without_braces(text: str) -> str:
+    """`text` with the brace groups of each word expanded, the variants joined by spaces (bounded: a shell
+    expands within one word, so a long text with many small groups stays small)."""
+    return _SPACES.sub(lambda m: _expanded(m.group()) if "{" in m.group() else m.group(), text)
+
+
+def _expanded(word: str) -> str:
+    done: list[str] = []
+    todo = [word]
+    while todo:
+        item = todo.pop()
+        group = _BRACES.search(item)
+        if group is None:
+            done.append(item)
+            continue
+        inner = group.group()[1:-1]
+        if len(done) + len(todo) >= _MAX_EXPANSIONS and "/" in inner:
+            raise ValueError(f"a word with more than {_MAX_EXPANSIONS} brace expansions reaching into folders")
+        if (".." in inner and "," not in inner) or len(done) + len(todo) >= _MAX_EXPANSIONS:
+            todo.append(item[: group.start()] + "*" + item[group.end() :])  # `*` matches every expansion
+        else:
+            todo.extend(item[: group.start()] + alt + item[group.end() :] for alt in inner.split(","))
+    return " ".join(done)
 
 
 def words(text: str) -> Iterator[str]:
@@ -102,8 +144,10 @@ class StatePaths:
         relative = bool(segments) and not word.startswith(("/", "~")) and segments[0] == self._name_folded
         return relative and (whole or "/" in word)
 
-    def glob_hits(self, pattern: str) -> bool:
-        """Whether a shell pattern (`.agent-mes?/*`, `/p/*/state.db`, `operator.tok*`) can match the state."""
+    def glob_hits(self, pattern: str, *, hidden: bool = False) -> bool:
+        """Whether a shell pattern (`.agent-mes?/*`, `/p/*/state.db`, `operator.tok*`, `/p/.a*/t*`) can match
+        a file in the state dir. `hidden`: a wildcard may match a leading dot (bash's dotglob), else, as a
+        shell does, it does not (`/p/*/x` does not reach `/p/.agent-mesh/x`)."""
         for segment in pattern.split("/"):
             # `*` alone would match the token's name too, but names every file: only patterns with a stem count.
             stem = sum(c not in "*?[]" for c in segment) >= 3
@@ -111,8 +155,22 @@ class StatePaths:
                 return True
         if not pattern.startswith("/"):
             return False
-        rx = re.compile(glob.translate(pattern.casefold(), recursive=True, include_hidden=True))
-        return any(rx.match(r) or rx.match(r + "/operator.token") or rx.match(r + "/state.db") for r in self._folded)
+        folded = pattern.casefold()
+        first = min((i for i in (folded.find(c) for c in _GLOB) if i >= 0), default=len(folded))
+        literal = folded[: folded.rfind("/", 0, first) + 1]  # the folder part before the first wildcard
+        segments = folded.split("/")
+        for root in self._folded:
+            below = root + "/"
+            # cheap first: the literal part must lead towards the state dir or be inside it
+            if not (below.startswith(literal) or literal.startswith(below)):
+                continue
+            depth = root.count("/") + 1
+            if "**" in folded:
+                if _compiled(folded, hidden).match(below + "x") or _compiled(folded, hidden).match(root):
+                    return True
+            elif len(segments) > depth and _compiled("/".join(segments[:depth]), hidden).match(root):
+                return True  # the pattern names something inside the state dir
+        return False
 
     @staticmethod
     def resolved(path: str) -> str:
@@ -121,6 +179,11 @@ class StatePaths:
             return os.path.realpath(path)
         except (OSError, ValueError):
             return path
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str, hidden: bool) -> re.Pattern[str]:
+    return re.compile(glob.translate(pattern, recursive=True, include_hidden=hidden))
 
 
 def _matches_a_name(segment: str) -> bool:
