@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from policy.cli import cli
 from policy.config import TraceSettings
@@ -181,3 +185,64 @@ def test_the_bundle_verifier_imports_only_the_standard_library_and_cryptography(
         if not isinstance(node, ast.ImportFrom) or node.module
     }
     assert roots - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+def _load_verifier() -> Any:
+    spec = importlib.util.spec_from_file_location("verify_bundle", VERIFIER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    change=st.sampled_from(["drop", "swap", "duplicate", "edit", "reseal", "drop checkpoint", "first"]),
+    at=st.integers(min_value=0, max_value=29),
+    other=st.integers(min_value=0, max_value=29),
+)
+def test_any_change_to_an_exported_bundle_fails_the_offline_check(
+    tmp_path_factory: pytest.TempPathFactory, change: str, at: int, other: int
+) -> None:
+    folder = tmp_path_factory.mktemp("b")
+    writer = TraceWriter(folder / "state", TraceSettings(checkpoint_every=10), max_batch=8)
+    for i in range(30):
+        writer.emit(record(i))
+    writer.close()
+    bundle = folder / "bundle"
+    assert run("traces", "export", "--state-dir", str(folder / "state"), "--out", str(bundle)).exit_code == 0
+    verifier = _load_verifier()
+    assert verifier.check(bundle, None) == []
+    path = bundle / "records.jsonl"
+    lines = path.read_text().splitlines()
+    if change == "drop":
+        del lines[at]
+    elif change == "swap":
+        if at == other:
+            other = (at + 1) % len(lines)
+        lines[at], lines[other] = lines[other], lines[at]
+    elif change == "duplicate":
+        lines.insert(other, lines[at])
+    elif change == "edit":
+        rec = json.loads(lines[at])
+        rec["verdict"] = "deny"
+        lines[at] = json.dumps(rec)
+    elif change == "reseal":
+        rows = [json.loads(line) for line in lines]
+        prev = rows[at]["prev_hash"]
+        for i in range(at, len(rows)):
+            body = {k: v for k, v in rows[i].items() if k not in ("hash", "prev_hash")}
+            if i == at:
+                body["outcome"] = "error"
+            prev, lines[i] = seal(body, prev)
+    elif change == "drop checkpoint":
+        marks = (bundle / "checkpoints.jsonl").read_text().splitlines()
+        del marks[min(at, len(marks) - 1)]
+        (bundle / "checkpoints.jsonl").write_text("".join(m + "\n" for m in marks))
+    elif change == "first":
+        manifest = json.loads((bundle / "bundle.json").read_text())
+        manifest["first"] += 1 + at
+        (bundle / "bundle.json").write_text(json.dumps(manifest))
+    path.write_text("".join(line + "\n" for line in lines))
+    assert verifier.check(bundle, None) != []
