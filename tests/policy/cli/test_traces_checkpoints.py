@@ -61,10 +61,12 @@ def test_traces_key_prints_the_same_public_key_every_time_and_keeps_the_private_
     assert (state / KEY_NAME).stat().st_mode & 0o077 == 0
 
 
-def test_traces_key_makes_a_key_in_a_fresh_state_dir(tmp_path: Path) -> None:
+def test_traces_key_makes_a_key_in_a_fresh_private_state_dir(tmp_path: Path) -> None:
     result = run("traces", "key", "--state-dir", str(tmp_path / "fresh"))
     assert result.exit_code == 0
     assert len(result.output.strip()) == 64
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o077 == 0 for p in (tmp_path / "fresh").iterdir())
 
 
 def test_verify_says_the_trace_reaches_its_last_signed_checkpoint(state: Path) -> None:
@@ -238,7 +240,9 @@ def test_any_change_to_an_exported_bundle_fails_the_offline_check(
             prev, lines[i] = seal(body, prev)
     elif change == "drop checkpoint":
         marks = (bundle / "checkpoints.jsonl").read_text().splitlines()
-        del marks[min(at, len(marks) - 1)]
+        # Not the first: its predecessor is not in the bundle, so nothing links to it; and it adds nothing,
+        # every record being anchored by the last checkpoint's head already.
+        del marks[max(1, min(at, len(marks) - 1))]
         (bundle / "checkpoints.jsonl").write_text("".join(m + "\n" for m in marks))
     elif change == "first":
         manifest = json.loads((bundle / "bundle.json").read_text())
