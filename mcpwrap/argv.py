@@ -14,7 +14,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mcpwrap.gitargv import GLOBAL_VALUE_OPTIONS, judged_name, parse_git
+from mcpwrap.cliexec import env_findings, external, findings
+from mcpwrap.gitargv import GLOBAL_VALUE_OPTIONS, PUSHERS, judged_name, parse_git
 
 # Per binary: the global options whose value is the next argument (the `--opt=value` form needs no entry).
 VALUE_OPTIONS: dict[str, frozenset[str]] = {
@@ -93,6 +94,7 @@ def describe(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str, dic
         extra["program"] = argv[0]  # the file that will run: `/tmp/x/git` is not the system's git
     if name == "git":
         git = parse_git(argv[1:], env)
+        git.exec.update(env_findings(name, env))  # LD_PRELOAD, PAGER…: git's own GIT_* are parsed there
         sub = judged_name(git)
         extra["subcommand"] = git.subcommand or ""
         if git.config:
@@ -103,11 +105,20 @@ def describe(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str, dic
             extra["exec"] = sorted(git.exec)
         if git.aliases:
             extra["alias"] = sorted(git.aliases)
-        if git.subcommand == "push":
+        if git.subcommand == "push" or git.subcommand in PUSHERS:
             extra["force"] = git.force
             extra["delete"] = git.delete
+        if git.subcommand and external(name, git.subcommand):
+            extra["external"] = True
     else:
         sub = subcommand(name, argv[1:])
+        found = findings(name, argv[1:], env)
+        if sub and external(name, sub):
+            extra["external"] = True  # an alias or a `BIN-SUB` program, not the binary's own read
+        if found:
+            extra["exec"] = found
+            extra["subcommand"] = sub or ""
+            sub = "config-exec"
     return (name, sub, extra) if sub else ("", name, extra)
 
 

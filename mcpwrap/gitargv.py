@@ -67,6 +67,9 @@ SUBCOMMAND_EXEC: dict[str, tuple[tuple[str, ...], str]] = {
     "grep": (("--open-files-in-pager",), "O"),
 }
 FORCE_OPTIONS = ("--force", "--force-with-lease", "--force-if-includes", "--mirror")
+# Plumbing that pushes as `git push` does: judged as `git.push` (args.subcommand keeps what was written), so a
+# rule on git.push with args.force catches `git send-pack --force` too.
+PUSHERS = frozenset({"send-pack", "http-push"})
 
 
 @dataclass
@@ -180,7 +183,7 @@ def _subcommand_args(call: GitCall, sub: str, args: Sequence[str]) -> None:
                     _add_config(call, args[i])
                 elif sub == "clone" and "--config".startswith(name) and "=" in arg:
                     _add_config(call, arg.partition("=")[2])
-            if sub == "push":
+            if sub == "push" or sub in PUSHERS:
                 if _abbreviates(name, FORCE_OPTIONS):
                     call.force = True
                 if _abbreviates(name, ("--delete",)):
@@ -192,14 +195,14 @@ def _subcommand_args(call: GitCall, sub: str, args: Sequence[str]) -> None:
                     call.exec.add(f"-{letter}")
                     if sub == "clone" and letter == "c":
                         _add_config(call, letters.partition("c")[2] or (args[i] if i < len(args) else ""))
-            if sub == "push":
+            if sub == "push" or sub in PUSHERS:
                 # `-o` takes the rest of its bundle as a value: `-of` is a push option, not a force
                 flags = letters.partition("o")[0]
                 call.force = call.force or "f" in flags
                 call.delete = call.delete or "d" in flags
         else:
             positional.append(arg)
-    if sub == "push":
+    if sub == "push" or sub in PUSHERS:
         # the first positional is the repository, but `git push +main` is refused by git either way
         call.force = call.force or any(r.startswith("+") for r in positional)
         call.delete = call.delete or any(r.startswith(":") and len(r) > 1 for r in positional)
@@ -257,4 +260,4 @@ def judged_name(call: GitCall) -> str | None:
         return "alias"
     if call.exec:
         return "config-exec"
-    return call.subcommand
+    return "push" if call.subcommand in PUSHERS else call.subcommand

@@ -156,7 +156,7 @@ def test_an_alias_given_through_the_environment_is_git_alias() -> None:
         {"GIT_EDITOR": "true"},
         {"GIT_PAGER": "cat"},
         {"GIT_AUTHOR_NAME": "A", "GIT_DIR": "/r/.git", "GIT_SSL_CAINFO": "/etc/ssl/ca.pem"},
-        {"PAGER": "anything", "EDITOR": "vim"},  # not git's own: git reads GIT_PAGER, core.pager first
+        {"PAGER": "less -R", "EDITOR": "vim"},  # a plain pager (another PAGER runs when nothing else is set)
     ],
 )
 def test_harmless_environment_keeps_the_plain_subcommand(env: dict[str, str]) -> None:
@@ -283,3 +283,80 @@ def test_the_readme_denies_git_calls_that_run_code(tmp_path: Path, argv: list[st
     server, tool, args = command_arguments(argv, "/w", env)
     decision = decide(ToolCall("claude", "cli", server, tool, args), _readme_policy(tmp_path))
     assert (decision.action, decision.rule) == (Action.DENY, "claude-dev/no-git-that-runs-code")
+
+
+# -- the second round: other CLIs' code-running options and environment, programs that push -------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "found"),
+    [
+        (["cargo", "--config", "alias.get='run'", "get"], {}, "--config"),  # cargo's own alias, as git -c alias.*
+        (["cargo", "get"], {"CARGO_ALIAS_GET": "run"}, "CARGO_ALIAS_GET"),
+        (["cargo", "search", "x"], {"RUSTC_WRAPPER": "/tmp/x"}, "RUSTC_WRAPPER"),
+        (["kubectl", "--kubeconfig", "/tmp/evil", "get", "pods"], {}, "--kubeconfig"),  # exec credential plugins
+        (["kubectl", "get", "pods", "--kubeconfig=/tmp/evil"], {}, "--kubeconfig"),  # global flags go anywhere
+        (["kubectl", "get", "pods"], {"KUBECONFIG": "/tmp/evil"}, "KUBECONFIG"),
+        (["helm", "get", "all", "x", "--post-renderer", "/tmp/x"], {}, "--post-renderer"),
+        (["docker", "-H", "ssh://h", "search", "x"], {}, "-H"),
+        (["docker", "--config", "/tmp/evil", "search", "x"], {}, "--config"),
+        (["pip", "--python", "/tmp/evil", "list"], {}, "--python"),
+        (["pip", "--pyth", "/tmp/evil", "list"], {}, "--python"),  # optparse takes abbreviations
+        (["systemctl", "-H", "evil", "show"], {}, "-H"),  # over ssh
+        (["git", "show"], {"LD_PRELOAD": "/tmp/evil.so"}, "LD_PRELOAD"),  # any binary
+        (["kubectl", "get", "pods"], {"LD_AUDIT": "/tmp/evil.so"}, "LD_AUDIT"),
+        (["git", "show"], {"PAGER": "sh -c id"}, "PAGER"),  # git pages with $PAGER when nothing else is set
+        (["git", "log"], {"LESSOPEN": "|sh -c id"}, "LESSOPEN"),
+        (["npm", "view", "x"], {"NODE_OPTIONS": "--require /tmp/x.js"}, "NODE_OPTIONS"),
+        (["aws", "s3", "ls"], {"PYTHONPATH": "/tmp/evil"}, "PYTHONPATH"),
+    ],
+)
+def test_options_and_environment_that_run_code_make_any_cli_call_config_exec(
+    argv: list[str], env: dict[str, str], found: str
+) -> None:
+    _server, tool, arguments = command_arguments(argv, "/tmp", env)
+    assert tool == "config-exec", (argv, env)
+    assert found in arguments["exec"]
+    assert arguments["subcommand"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["kubectl", "-n", "prod", "get", "pods"], {}),
+        (["git", "show"], {"PAGER": "less", "LESSOPEN": "| /usr/bin/lesspipe %s", "HOME": "/root"}),
+        (["cargo", "search", "serde"], {"CARGO_TERM_COLOR": "always"}),
+        (["pip", "list"], {"PATH": "/usr/bin"}),
+    ],
+)
+def test_ordinary_options_and_environment_keep_the_subcommand(argv: list[str], env: dict[str, str]) -> None:
+    assert command_arguments(argv, "/tmp", env)[1] != "config-exec"
+
+
+@pytest.mark.parametrize("argv", [["cargo", "get"], ["cargo", "show", "x"], ["docker", "list"], ["gh", "view"]])
+def test_a_read_word_that_is_no_builtin_subcommand_is_marked_external(argv: list[str]) -> None:
+    """`cargo get` runs an alias from the project's .cargo/config.toml or a `cargo-get` program on PATH."""
+    assert command_arguments(argv, "/tmp", {})[2].get("external") is True
+    assert "external" not in command_arguments(["cargo", "search", "x"], "/tmp", {})[2]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["git", "send-pack", "--force", "origin", "main"],
+        ["git", "send-pack", "origin", "+main"],
+        ["git", "http-push", "--force", "https://h/r", "main"],
+    ],
+)
+def test_plumbing_that_pushes_is_judged_as_git_push_with_its_force(argv: list[str]) -> None:
+    server, tool, arguments = command_arguments(argv, "/tmp", {})
+    assert (server, tool) == ("git", "push")
+    assert arguments["force"] is True
+    assert arguments["subcommand"] == argv[1]
+
+
+def test_the_default_policy_asks_for_an_external_cargo_subcommand_named_like_a_read() -> None:
+    policies = compile_policies(load_config_text((Path(__file__).parents[2] / "policy/default.yaml").read_text(), "d"))
+    server, tool, arguments = command_arguments(["cargo", "get"], "/tmp", {})
+    decision = decide(ToolCall("a", "cli", server, tool, arguments), policies)
+    assert decision.action is Action.HUMAN_APPROVAL
