@@ -165,7 +165,8 @@ def run_soak(
                     result.kills["mcpwrap"] += 1
                     result.events.append((time.time(), "mcpwrap"))
                 elif target == "worker":
-                    workers = rng.sample(_workers(state), 1) if _workers(state) else []
+                    found = _workers(state)
+                    workers = [rng.choice(found)] if found else []
                     for pid in workers:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
