@@ -133,7 +133,8 @@ class ChainAppender:
                     kept = self._without_duplicates(good)
                     if len(kept) < len(good):
                         _report(f"left out {len(good) - len(kept)} trace record(s) whose trace_id was already written")
-                    self._append_locked([prepared[i] for i in kept])
+                    if kept:  # none left: all were written already (an adopted log, a batch retried after a kill)
+                        self._append_locked([prepared[i] for i in kept])
                     written = len(kept)
                 self.checkpoints.after_append()
         except FileNotFoundError:

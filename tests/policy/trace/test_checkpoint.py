@@ -259,3 +259,11 @@ def test_a_half_written_batch_the_table_refused_is_cut_off_before_the_next_one(
     assert report.ok, report.problems
     assert report.jsonl is not None
     assert report.jsonl.records == 6
+
+
+def test_a_batch_whose_calls_are_all_written_already_is_a_no_op_not_an_error(tmp_path: Path) -> None:
+    a = appender(tmp_path)
+    a.append([record(i) for i in range(3)])
+    assert a.append([record(i) for i in range(3)]) == 0  # an SQL error before: every retry failed, the trace "failing"
+    a.close()
+    assert verify_state(tmp_path).ok
