@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator
 from urllib.parse import unquote
 
+from policy.paths import through_proc
+
 # Files of the state dir that are dangerous wherever they are named: the operator token and the database.
 PROTECTED_NAMES = frozenset(
     {
@@ -100,6 +102,10 @@ def lexical(word: str, base: str) -> str:
     if word.startswith("~"):
         word = os.path.expanduser(word)
     path = word if word.startswith("/") else base + "/" + word
+    if "/proc/" in path:  # `/proc/self/root/…` is `/…`, as the kernel reads it
+        through = through_proc(path)
+        if through is not None:
+            return through
     return posixpath.normpath(_SLASHES.sub("/", path))
 
 

@@ -24,7 +24,8 @@ def _file_uri_path(value: str) -> str | None:
 
 
 def path_form(value: str) -> str | None:
-    """The canonical form of a path-like string, or None when the string is not path-like."""
+    """The canonical form of a path-like string, or None when the string is not path-like (or is a path
+    through another process's cwd or file descriptors, whose target nobody here knows: compared as relative)."""
     if value[:1] in ("/", "~"):
         path = value
     elif value[:7].lower() == "file://":
@@ -32,14 +33,45 @@ def path_form(value: str) -> str | None:
         if uri_path is None:
             return None
         path = uri_path
+    elif value[:6].lower() == "file:/":  # `file:/etc/passwd`: curl and most URL parsers read it as a path
+        path = unquote(value[5:], errors="surrogateescape")
     else:
         return None
+    if "/proc/" in path or "/dev/fd" in path:
+        return through_proc(path)
     if "/." not in path and "//" not in path and not path.endswith("/"):
         return path  # already canonical: the common case costs two substring scans
     norm = posixpath.normpath(path)
     if norm.startswith("//"):  # POSIX keeps a leading `//`; Linux reads it as `/`
         norm = "/" + norm.lstrip("/")
     return norm
+
+
+# Kernel links that lead elsewhere: /proc/PID/root (and a task's) is the root; /proc/PID/cwd, /proc/PID/fd/N,
+# /dev/fd/N lead to a folder or file known only to that process.
+_ROOT_LINKS = frozenset({"root"})
+_UNKNOWN_LINKS = frozenset({"cwd", "fd", "map_files", "exe", "fdinfo"})
+
+
+def through_proc(path: str) -> str | None:
+    """`path` resolved segment by segment as the kernel does: `..` after /proc/self/root stays at the root."""
+    stack: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if stack:
+                stack.pop()
+            continue
+        stack.append(segment)
+        if stack[0] == "proc" and len(stack) in (3, 5) and (len(stack) == 3 or stack[2] == "task"):
+            if stack[-1] in _ROOT_LINKS:
+                stack = []
+            elif stack[-1] in _UNKNOWN_LINKS:
+                return None
+        elif stack[:2] == ["dev", "fd"] and len(stack) == 2:
+            return None
+    return "/" + "/".join(stack)
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")

@@ -154,3 +154,11 @@ def test_a_call_with_many_glob_words_or_paths_is_decided_quickly() -> None:
     GUARD(ToolCall("claude", "mcp_stdio", "fs", "write_file", {"content": "/a*b?/ " * 150_000}))
     GUARD(cli("cat", *[f"{PROJECT}/src/{'x/' * 40}{i}" for i in range(20_000)]))
     assert time.monotonic() - started < 5  # generous on a shared machine; it took 5 s before the bound
+
+
+def test_a_plain_state_dir_named_through_proc_root_in_free_text_is_refused(tmp_path: object) -> None:
+    plain = f"{WORK}/plain/state"
+    os.makedirs(plain, exist_ok=True)
+    guard = state_guard(plain)
+    call = ToolCall("claude", "mcp_stdio", "x", "run", {"note": f"see /proc/self/root{plain}/traces.jsonl"})
+    assert guard(call) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -191,3 +192,29 @@ def test_the_default_reads_an_mcp_or_cli_tool_only_by_its_first_word(
         return  # a genuine read name: the decision table covers those
     call = ToolCall("a", surface, server, tool, {})  # type: ignore[arg-type]
     assert decide(call, DEFAULT).action is not Action.ALLOW
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spelling=spellings(),
+    pid=st.sampled_from(["self", "1", "thread-self", "self/task/7"]),
+    climb=st.integers(0, 3),
+)
+def test_a_path_through_proc_root_names_the_same_file(spelling: tuple[str, str], pid: str, climb: int) -> None:
+    """`/proc/PID/root` is the root (`..` after it stays there): prefixed to any spelling, the judgement stays."""
+    text, path = spelling
+    if text.lower().startswith("file:"):
+        return
+    text = f"/proc/{pid}/root" + "/.." * climb + text
+
+    def allowed(tool: str) -> bool:
+        return decide(ToolCall("a", "mcp_stdio", "t", tool, {"path": text}), PATHS).action is Action.ALLOW
+
+    assert allowed("starts") is path.startswith("/tmp/")
+    assert allowed("globbed") is path.startswith("/tmp/")
+    assert allowed("ne") is (path != "/etc/passwd")
+
+
+@pytest.mark.parametrize("text", ["/proc/self/cwd/x", "/tmp/../proc/1/cwd/tmp/x", "/dev/fd/3/x", "/proc/self/fd/4"])
+def test_a_path_through_another_process_s_cwd_or_descriptors_is_under_no_folder(text: str) -> None:
+    assert decide(ToolCall("a", "mcp_stdio", "t", "starts", {"path": text}), PATHS).action is not Action.ALLOW
