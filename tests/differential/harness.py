@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.differential.mutations import AGENT, NONCE_HEADER, Case
-from tests.differential.wire import RawRequest, RawResponse, proxy_auth, send
-from tests.e2e.proxy_harness import running_proxy
+from tests.differential.mutations import AGENT, Case
+from tests.differential.wire import RawRequest, RawResponse, proxy_auth, send, send_tunnelled
+from tests.e2e.proxy_harness import make_private_ca, running_proxy
 from tests.support.net import free_port
 from tests.support.proc import Proc
 
@@ -26,6 +26,7 @@ APPS = Path(__file__).resolve().parent / "apps"
 SPEC = APPS / "notes.openapi.json"
 FRAMEWORKS = ("starlette", "flask", "express")
 MCP = "mcp"  # the MCP SDK's own Streamable HTTP server, configured by mcp_url
+TLS = "starlette_tls"  # the Starlette app over HTTPS, reached through CONNECT tunnels
 UPSTREAM_START_SECONDS = 30.0
 RECORD_WAIT_SECONDS = 30.0
 
@@ -35,6 +36,7 @@ RECORD_WAIT_SECONDS = 30.0
 CONFIG = """\
 version: 1
 state_dir: state
+proxy: {{extra_ca: ["{ca}"]}}
 servers:
 {servers}
 policies:
@@ -115,7 +117,8 @@ class Mesh:
     def seen(self, framework: str, nonce: str) -> list[dict[str, Any]]:
         """What the upstream recorded for this nonce, asked directly (never through the proxy)."""
         port = self.ports[framework]
-        answer = send(port, RawRequest("GET", f"/__diff/seen/{nonce}", [("Host", f"127.0.0.1:{port}")]))
+        request = RawRequest("GET", f"/__diff/seen/{nonce}", [("Host", f"127.0.0.1:{port}")])
+        answer = send(port, request, tls=framework == TLS)
         out: list[dict[str, Any]] = answer.json()
         return out
 
@@ -127,7 +130,7 @@ class Mesh:
             request = case.raw(port, nonce)
             response, error = None, None
             try:
-                response = send(self.proxy_port, request)
+                response = self._send(case, port, nonce, request)
             except (OSError, ValueError) as exc:  # a dropped connection is a refusal if the upstream saw nothing
                 error = f"{type(exc).__name__}: {exc}"
             sent.append((case, request, response, error, self.seen(framework, nonce), nonce))
@@ -138,20 +141,25 @@ class Mesh:
             for case, request, response, error, seen, nonce in sent
         ]
 
+    def _send(self, case: Case, port: int, nonce: str, request: RawRequest) -> RawResponse:
+        if case.sni is None:
+            return send(self.proxy_port, request)
+        auth = proxy_auth(AGENT, nonce)
+        return send_tunnelled(self.proxy_port, f"{case.host}:{port}", auth, case.sni or None, request)
+
     def _flush(self, framework: str) -> None:
         """Wait until the trace holds a sentinel call sent after the batch: records are written in order."""
         port = self.ports[framework]
         nonce = "sentinel-" + uuid.uuid4().hex
-        headers = [("Host", f"127.0.0.1:{port}"), proxy_auth(AGENT, nonce), (NONCE_HEADER, nonce)]
         if framework == MCP:
             call = {"name": "read_note", "arguments": {"name": nonce}}
             body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}).encode()
-            headers += [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"),
-                        ("Content-Length", str(len(body)))]  # fmt: skip
-            request = RawRequest("POST", f"http://127.0.0.1:{port}/mcp", headers, body)
+            headers = (("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"))
+            sentinel = Case("POST", "127.0.0.1", "/mcp", headers, body, "same", ())
         else:
-            request = RawRequest("GET", f"http://127.0.0.1:{port}/v1/notes/{nonce}", headers)
-        answer = send(self.proxy_port, request)
+            sni = "127.0.0.1" if framework == TLS else None
+            sentinel = Case("GET", "127.0.0.1", f"/v1/notes/{nonce}", (), b"", "same", (), sni=sni)
+        answer = self._send(sentinel, port, nonce, sentinel.raw(port, nonce))
         assert answer.status == 200, answer
         self.seen(framework, nonce)
         self.trace.wait_for(nonce)
@@ -160,23 +168,24 @@ class Mesh:
 @contextmanager
 def running_mesh(folder: Path, node: Path, node_modules: Path) -> Iterator[Mesh]:
     """The three upstreams and the proxy in front of them, all on loopback with free ports; stopped on exit."""
-    ports = {name: free_port() for name in (*FRAMEWORKS, MCP)}
+    ports = {name: free_port() for name in (*FRAMEWORKS, MCP, TLS)}
+    ca, leaf = make_private_ca(folder)
     argv = {
+        TLS: [sys.executable, APPS / "starlette_app.py", str(ports[TLS]), leaf],
         MCP: [sys.executable, APPS / "mcp_app.py", str(ports[MCP])],
         "starlette": [sys.executable, APPS / "starlette_app.py", str(ports["starlette"])],
         "flask": [sys.executable, APPS / "flask_app.py", str(ports["flask"])],
         "express": [node, APPS / "express_app.cjs", str(ports["express"])],
     }
     servers = "\n".join(
-        f'  {name}: {{openapi: "{SPEC}", base_url: "http://127.0.0.1:{port}"}}'
-        for name, port in ports.items()
-        if name != MCP
+        [f'  {name}: {{openapi: "{SPEC}", base_url: "http://127.0.0.1:{ports[name]}"}}' for name in FRAMEWORKS]
+        + [f'  {TLS}: {{openapi: "{SPEC}", base_url: "https://127.0.0.1:{ports[TLS]}"}}']
+        + [f'  {MCP}: {{mcp_url: "http://127.0.0.1:{ports[MCP]}/mcp"}}']
     )
-    servers += f'\n  {MCP}: {{mcp_url: "http://127.0.0.1:{ports[MCP]}/mcp"}}'
     config = folder / "agent-mesh.yaml"
-    config.write_text(CONFIG.format(servers=servers))
+    config.write_text(CONFIG.format(servers=servers, ca=ca))
     with ExitStack() as stack:
-        for name in (*FRAMEWORKS, MCP):
+        for name in (*FRAMEWORKS, MCP, TLS):
             env = {"NODE_PATH": str(node_modules)} if name == "express" else {}
             proc = stack.enter_context(Proc(argv[name], name=name, env=env))
             proc.wait_for_port(ports[name], timeout=UPSTREAM_START_SECONDS)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 READ_TIMEOUT = 30.0
+# A handshake the proxy never finishes (it does not for SNI `localhost.`) is a refusal: do not wait long.
+HANDSHAKE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,58 @@ def proxy_auth(agent: str, session: str) -> tuple[str, str]:
     return ("Proxy-Authorization", f"Basic {token}")
 
 
-def send(port: int, request: RawRequest) -> RawResponse:
-    """Send `request` to 127.0.0.1:port on a fresh connection and read one whole answer.
+def send(port: int, request: RawRequest, *, tls: bool = False) -> RawResponse:
+    """Send `request` to 127.0.0.1:port on a fresh connection (TLS, unverified, if `tls`) and read one answer.
 
     No half-close after sending: mitmproxy takes a half-closed client connection for a gone client. The
     answer ends at its Content-Length, its last chunk, or the close of the connection.
     """
-    with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as sock:
-        sock.sendall(request.encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as raw:
+        if not tls:
+            return _exchange(raw, request)
+        with _unverified().wrap_socket(raw, server_hostname=None) as sock:
+            return _exchange(sock, request)
+
+
+def send_tunnelled(
+    port: int, authority: str, auth: tuple[str, str], sni: str | None, request: RawRequest
+) -> RawResponse:
+    """CONNECT `authority` through the proxy at 127.0.0.1:port, TLS inside (SNI `sni`, the proxy's certificate
+    not verified: the harness tests the proxy, not the client), then `request` in origin form. A CONNECT the
+    proxy refuses is its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as raw:
+        head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{auth[0]}: {auth[1]}\r\n\r\n"
+        raw.sendall(head.encode("latin-1"))
         data = b""
-        while True:
-            chunk = sock.recv(65536)
-            data += chunk
-            if not chunk or _complete(data, request.method):
+        while b"\r\n\r\n" not in data:
+            chunk = raw.recv(65536)
+            if not chunk:
                 break
+            data += chunk
+        answer = parse_response(data)
+        if answer.status != 200:
+            return answer
+        raw.settimeout(HANDSHAKE_TIMEOUT)
+        with _unverified().wrap_socket(raw, server_hostname=sni) as sock:
+            sock.settimeout(READ_TIMEOUT)
+            return _exchange(sock, request)
+
+
+def _unverified() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _exchange(sock: socket.socket, request: RawRequest) -> RawResponse:
+    sock.sendall(request.encode())
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        data += chunk
+        if not chunk or _complete(data, request.method):
+            break
     return parse_response(data)
 
 

@@ -3,7 +3,7 @@
 Idioms of a typical Starlette app: the body is read with `await request.json()` whatever its content type
 (a form body with `request.form()`), query values with `dict(request.query_params)` (the last of a repeated
 key wins), and an `X-HTTP-Method-Override` or `X-HTTP-Method` header on a POST changes the method, as the
-usual override middleware does. Run: `python starlette_app.py PORT`.
+usual override middleware does. Run: `python starlette_app.py PORT [CERT_AND_KEY.pem]`.
 """
 
 from __future__ import annotations
@@ -106,5 +106,7 @@ app = MethodOverride(
 )
 
 if __name__ == "__main__":
-    print(json.dumps({"framework": "starlette", "port": int(sys.argv[1])}), flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    # With a second argument (a PEM holding the certificate and its key), HTTPS.
+    tls = {"ssl_certfile": sys.argv[2], "ssl_keyfile": sys.argv[2]} if len(sys.argv) > 2 else {}
+    print(json.dumps({"framework": "starlette", "port": int(sys.argv[1]), "tls": bool(tls)}), flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False, **tls)
