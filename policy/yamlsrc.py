@@ -152,9 +152,16 @@ class _Builder:
         return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
     def scalar(self, node: yaml.Node) -> Any:
+        line = node.start_mark.line + 1
         if not isinstance(node, yaml.ScalarNode):
-            raise ConfigError("a key must be a plain value", file=self.lines.file, line=node.start_mark.line + 1)
-        return self.loader.construct_object(node, deep=True)
+            raise ConfigError("a key must be a plain value", file=self.lines.file, line=line)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # a merge key `<<`, an unknown `!!tag`: never a traceback
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"invalid YAML: {problem}", file=self.lines.file, line=line) from None
+        except ValueError as exc:  # an integer of more than 4300 digits, a bad timestamp
+            raise ConfigError(f"invalid YAML: {exc}", file=self.lines.file, line=line) from None
 
     def resolve_env(self, name: Any, path: Path) -> str:
         if not isinstance(name, str) or not name:

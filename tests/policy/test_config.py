@@ -250,3 +250,17 @@ def test_a_few_anchors_for_shared_rule_parts_still_load() -> None:
         "      - {tools: [a.c], when: *tmp, action: allow}\n"
     )
     assert len(load_config_text(text, "anchors.yaml").config.policies[0].rules) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nb: &b {k: 1}\nc: {<<: *b, j: 2}\npolicies: []\n", "invalid YAML"),  # merge keys: no constructor
+        ("version: 1\napproval: {hold_seconds: " + "9" * 5000 + "}\npolicies: []\n", "invalid YAML"),  # int limit
+        ("version: 1\npolicies: !!python/object/apply:os.system [id]\n", "policies"),  # a tag builds nothing
+    ],
+)
+def test_a_value_yaml_cannot_construct_is_a_config_error_with_its_line_not_a_crash(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config_text(text, "odd.yaml")
+    assert err.value.line is not None
