@@ -12,12 +12,7 @@ from tests.differential import oracle
 from tests.differential.harness import Outcome
 
 # name of the named request in test_named_cases.py -> (reason, does this finding belong to the class?)
-OPEN: dict[str, tuple[str, Callable[[Outcome, oracle.Finding], bool]]] = {
-    "no Host header": (
-        "a request without a Host header gets `Host: 127.0.0.1` without the upstream's port (another origin)",
-        lambda o, f: f.kind == oracle.HOST_DIFFERS and o.case.host_header == "missing",
-    ),
-}
+OPEN: dict[str, tuple[str, Callable[[Outcome, oracle.Finding], bool]]] = {}
 
 
 def open_class(outcome: Outcome, finding: oracle.Finding) -> str | None:
