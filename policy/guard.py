@@ -35,6 +35,7 @@ _MAX_SEGMENTS = 8192
 _MAX_SHELL_LINE = 4096
 _SHELL_WORDS = re.compile(r"[\s;&|()`]+")
 _SPACE = re.compile(r"\s")
+_SPELLED = re.compile(r"[.%\\*?[{]")
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -183,7 +184,8 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool
             value = arg.partition("=")[2] if arg.startswith("-") else arg
             if value and len(value) <= _MAX_PATH:
                 # a word as the shell leaves it once quotes are gone: `'.agent'-mes?/x` is a pattern again
-                found = _text_hit(paths, value, base, hidden=hidden) if not value.isalnum() else None
+                # (a word without these signs can only reach the state as the path resolved below)
+                found = _text_hit(paths, value, base, hidden=hidden) if _SPELLED.search(value) else None
                 if found is not None:
                     return found
                 segments += value.count("/") + base.count("/") + 1

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from policy import ToolCall
 from policy.guard import GUARD_RULE, state_guard
+from policy.guard_paths import PROTECTED_NAMES
 from policy.model import Decision
 
 FILES = ["operator.token", "state.db", "state.db-wal", "traces.jsonl", "mitmproxy/mitmproxy-ca.pem", ""]
@@ -217,9 +218,9 @@ def test_any_spelling_of_a_path_into_the_state_dir_is_refused(spelling: str, wra
 )
 def test_paths_beside_the_state_dir_pass(name: str, folder: str) -> None:
     guard = state_guard(STATE)
-    if name.casefold() in {"operator.token", "state.db", "state.db-wal", "state.db-shm", "state.db-journal"}:
+    if name.casefold() in PROTECTED_NAMES:  # dangerous wherever they are (the token, the db, the keys)
         return
-    if name.casefold() in {"mcp-pins.json", ".agent-mesh"} or name in {".", ".."}:
+    if name.casefold() == ".agent-mesh" or name in {".", ".."}:
         return
     assert not denied(guard, tool(path=f"{folder}/{name}"))
 
