@@ -57,16 +57,28 @@ policies:
 
 @dataclass
 class TraceLog:
-    """Reads `traces.jsonl` as it grows and indexes call records by session id."""
+    """Reads `traces.jsonl` as it grows and indexes call records by session id (following a rotation:
+    the file read so far is then `traces.N.jsonl`, found by its inode)."""
 
     path: Path
     offset: int = 0
+    inode: int | None = None
     by_session: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def poll(self) -> None:
         if not self.path.exists():
             return
-        with self.path.open("rb") as f:
+        inode = self.path.stat().st_ino
+        if self.inode is not None and inode != self.inode:
+            rotated = [p for p in self.path.parent.glob("traces.*.jsonl") if p.stat().st_ino == self.inode]
+            if rotated:
+                self._read(rotated[0])
+            self.offset = 0
+        self.inode = inode
+        self._read(self.path)
+
+    def _read(self, path: Path) -> None:
+        with path.open("rb") as f:
             f.seek(self.offset)
             data = f.read()
         end = data.rfind(b"\n") + 1
