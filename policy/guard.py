@@ -101,7 +101,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
             if budget and ("/" in text or text[:1] == "~") and _one_path(text):
                 budget -= 1
                 real = paths.resolved(lexical(text, base))
-                if paths.inside(real):
+                if paths.inside(real) or paths.same_file(real):
                     return f"{text!r} (that is {real})"
         if not hidden:
             hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
@@ -192,7 +192,7 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool
                 if segments > _MAX_SEGMENTS:
                     raise ValueError(f"a command line with more than {_MAX_SEGMENTS} path segments to resolve")
                 real = paths.resolved(lexical(value, base))
-                if paths.inside(real):
+                if paths.inside(real) or paths.same_file(real):
                     return f"{arg!r} (that is {real})"
         folders = walked(command, base, os.path.lexists)
         tool = " ".join(command[:2]) if len(command) > 1 else command[0]

@@ -124,6 +124,7 @@ class StatePaths:
         # A name as distinctive as the mesh's own (`.agent-mesh`) is the state wherever it appears in a path;
         # a plain one (`state`) only where a path starts with it, as the configured relative `state_dir` does.
         self.distinctive = "agent-mesh" in self._name_folded
+        self.inodes = _inodes(real)
 
     def inside(self, path: str) -> bool:
         """Whether the absolute, normalised `path` is the state dir or in it (case-insensitively: a macOS
@@ -178,6 +179,17 @@ class StatePaths:
                 return True  # the pattern names something inside the state dir
         return False
 
+    def same_file(self, path: str) -> bool:
+        """Whether `path` is a hard link to a file of the state (or a bind mount of the state dir): the same
+        inode as one that was there when the guard was made. One `stat`; a path that is not there is not."""
+        if not self.inodes:
+            return False
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return False
+        return (st.st_dev, st.st_ino) in self.inodes
+
     @staticmethod
     def resolved(path: str) -> str:
         """`path` with symlinks resolved (a few lstat calls; a path that does not exist resolves lexically)."""
@@ -194,3 +206,27 @@ def _compiled(pattern: str, hidden: bool) -> re.Pattern[str]:
 
 def _matches_a_name(segment: str) -> bool:
     return any(fnmatch.fnmatchcase(name, segment) for name in PROTECTED_NAMES)
+
+
+def _inodes(state_dir: str) -> frozenset[tuple[int, int]]:
+    """(device, inode) of the state dir and what is in it, two levels deep (`mitmproxy/` holds the CA key)."""
+    found: set[tuple[int, int]] = set()
+    folders = [state_dir]
+    for level in range(2):
+        nxt: list[str] = []
+        for folder in folders:
+            try:
+                st = os.stat(folder)
+                found.add((st.st_dev, st.st_ino))
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            if level == 0:
+                                nxt.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            est = entry.stat(follow_symlinks=False)
+                            found.add((est.st_dev, est.st_ino))
+            except OSError:  # not there yet, or not ours to read: nothing to compare with
+                continue
+        folders = nxt
+    return frozenset(found)

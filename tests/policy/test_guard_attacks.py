@@ -162,3 +162,15 @@ def test_a_plain_state_dir_named_through_proc_root_in_free_text_is_refused(tmp_p
     guard = state_guard(plain)
     call = ToolCall("claude", "mcp_stdio", "x", "run", {"note": f"see /proc/self/root{plain}/traces.jsonl"})
     assert guard(call) is not None
+
+
+def test_a_hard_link_to_a_state_file_is_refused_by_its_inode() -> None:
+    """A link made where the guard could not see it (a path assembled at run time) is caught when used."""
+    os.makedirs(f"{WORK}/elsewhere", exist_ok=True)
+    os.link(f"{STATE}/trace-key.pem", f"{WORK}/elsewhere/notes")
+    os.link(f"{STATE}/state.db", f"{WORK}/elsewhere/cache")
+    guard = state_guard(STATE)  # made after the state's files, as the gate is
+    assert guard(cli("cat", "notes", cwd=f"{WORK}/elsewhere")) is not None
+    assert guard(cli("sqlite3", f"{WORK}/elsewhere/cache", "DELETE FROM traces")) is not None
+    assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_text_file", {"path": f"{WORK}/elsewhere/notes"}))
+    assert guard(cli("cat", "src", cwd=PROJECT)) is None
