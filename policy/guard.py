@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from policy.guard_cli import WALKERS, commands_of, follows_links, walked
+from policy.guard_cli import KNOWN, WALKERS, commands_of, follows_links, walked
 from policy.guard_paths import PROTECTED_NAMES, StatePaths, decoded, lexical, words
 from policy.model import Action, Decision, ToolCall
 
@@ -87,7 +87,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         folded = text.casefold()
         return any(n in folded for n in needles)
 
-    def hit(texts: list[str], argv: list[str] | None, base: str) -> str | None:
+    def hit(texts: list[str], argvs: list[list[str]], base: str) -> str | None:
         budget = _MAX_RESOLVED
         # bash's dotglob (or GLOBIGNORE) lets `*` match `.agent-mesh`: looked for only when a pattern is seen
         hidden: list[bool] = []
@@ -105,7 +105,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
                     return f"{text!r} (that is {real})"
         if not hidden:
             hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
-        if argv is not None:
+        for argv in argvs:
             found = _argv_hit(paths, argv, base, hidden=hidden[0])
             if found is not None:
                 return found
@@ -127,12 +127,10 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         # Relative paths are looked for in the call's cwd (mcpwrap sets it for a command line) and in this
         # process's: an MCP server's cwd is unknown, and an agent's `cwd` argument must not hide where it runs.
         bases = (cwd, here) if type(cwd) is str and cwd.startswith("/") and cwd != here else (here,)
-        given = arguments.get("argv")
-        # A number among the words is still a word of the command line.
-        argv = [a if type(a) is str else str(a) for a in given] if isinstance(given, list) and given else None
+        argvs = _command_lines(arguments, 0)
         for base in bases:
             try:
-                found = hit(texts, argv, base)
+                found = hit(texts, argvs, base)
             except ValueError as exc:  # a command line nested or long beyond what is read: refused
                 return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
             if found is not None:
@@ -140,6 +138,43 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         return None
 
     return check
+
+
+# An MCP tool that runs commands names them its own way: `{"command": "grep", "args": ["-r", "x", "."]}`.
+_COMMAND_KEYS = ("command", "cmd", "program", "executable", "binary", "bin", "exe")
+_ARGS_KEYS = ("args", "arguments", "argv", "params", "parameters")
+
+
+def _command_lines(arguments: Mapping[str, Any], depth: int) -> list[list[str]]:
+    """The command lines in a call's arguments: `argv`, a command key with an argument list, a lone command
+    word (`{"command": "find"}` walks the cwd), and any list of words whose first names a known command."""
+    found: list[list[str]] = []
+    given = arguments.get("argv")
+    if isinstance(given, list) and given:
+        found.append([_word(a) for a in given])  # a number among the words is still a word
+    command = next((arguments[k] for k in _COMMAND_KEYS if type(arguments.get(k)) is str), None)
+    if command is not None and command and _SPACE.search(command) is None:
+        rest: list[Any] = next((arguments[k] for k in _ARGS_KEYS if isinstance(arguments.get(k), list)), [])
+        found.append([command, *(_word(a) for a in rest)])
+    for value in arguments.values():
+        if isinstance(value, list) and value and type(value[0]) is str and value is not given:
+            if _command_name(value[0]) in KNOWN:
+                found.append([_word(a) for a in value])
+        elif depth < 3 and isinstance(value, Mapping):
+            found.extend(_command_lines(value, depth + 1))
+        elif depth < 3 and isinstance(value, list):  # `steps: [{command: …}, …]`
+            for item in value:
+                if isinstance(item, Mapping):
+                    found.extend(_command_lines(item, depth + 1))
+    return found
+
+
+def _word(value: Any) -> str:
+    return value if type(value) is str else str(value)
+
+
+def _command_name(word: str) -> str:
+    return word.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 def _reads_as_shell_line(text: str) -> bool:

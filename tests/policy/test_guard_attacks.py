@@ -174,3 +174,22 @@ def test_a_hard_link_to_a_state_file_is_refused_by_its_inode() -> None:
     assert guard(cli("sqlite3", f"{WORK}/elsewhere/cache", "DELETE FROM traces")) is not None
     assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_text_file", {"path": f"{WORK}/elsewhere/notes"}))
     assert guard(cli("cat", "src", cwd=PROJECT)) is None
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"command": "grep", "args": ["-r", "TOKEN", "."], "cwd": PROJECT},  # a command-running MCP tool's shape
+        {"cmd": "find", "cwd": PROJECT},  # one word, but in a command key: it walks the cwd
+        {"program": "tar", "arguments": ["czf", "/tmp/x.tgz", PROJECT]},
+        {"steps": [{"command": "rg", "args": ["TOKEN"]}], "cwd": PROJECT},
+        {"run": ["grep", "-r", "TOKEN", PROJECT]},  # a list of words that starts with a known command
+    ],
+)
+def test_command_lines_in_other_argument_shapes_are_read_as_command_lines(arguments: dict[str, object]) -> None:
+    assert GUARD(ToolCall("claude", "mcp_stdio", "shell", "execute", arguments)) is not None
+
+
+def test_the_same_shapes_on_other_folders_pass() -> None:
+    call = ToolCall("claude", "mcp_stdio", "shell", "execute", {"command": "grep", "args": ["-r", "x", "src"]})
+    assert GUARD(ToolCall(call.agent, call.surface, call.server, call.tool, {**call.arguments, "cwd": PROJECT})) is None
