@@ -142,6 +142,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
 
 # An MCP tool that runs commands names them its own way: `{"command": "grep", "args": ["-r", "x", "."]}`.
 _COMMAND_KEYS = ("command", "cmd", "program", "executable", "binary", "bin", "exe")
+_COMMAND_KEY_SET = frozenset(_COMMAND_KEYS)
 _ARGS_KEYS = ("args", "arguments", "argv", "params", "parameters")
 
 
@@ -152,11 +153,16 @@ def _command_lines(arguments: Mapping[str, Any], depth: int) -> list[list[str]]:
     given = arguments.get("argv")
     if isinstance(given, list) and given:
         found.append([_word(a) for a in given])  # a number among the words is still a word
-    command = next((arguments[k] for k in _COMMAND_KEYS if type(arguments.get(k)) is str), None)
-    if command is not None and command and _SPACE.search(command) is None:
+    command = None
+    if not _COMMAND_KEY_SET.isdisjoint(arguments):  # most calls have none: one set operation
+        command = next((arguments[k] for k in _COMMAND_KEYS if type(arguments.get(k)) is str), None)
+    if command and _SPACE.search(command) is None:
         rest: list[Any] = next((arguments[k] for k in _ARGS_KEYS if isinstance(arguments.get(k), list)), [])
         found.append([command, *(_word(a) for a in rest)])
     for value in arguments.values():
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or kind is float or value is None:
+            continue  # the common case, decided by exact types before the ABC checks
         if isinstance(value, list) and value and type(value[0]) is str and value is not given:
             if _command_name(value[0]) in KNOWN:
                 found.append([_word(a) for a in value])
