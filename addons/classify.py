@@ -1,5 +1,6 @@
-"""What an intercepted HTTP request is, decided from the config's servers (compiled once at load):
-an OpenAPI operation, MCP JSON-RPC, plain HTTP to a named or unknown host, or MCP plumbing to pass."""
+"""What an intercepted HTTP request is, decided from the config's servers (compiled once at load) on its
+canonical form (request_canon, request_args, body_decode): an OpenAPI operation, MCP JSON-RPC to a
+configured MCP server, plain HTTP to a named or unknown host, or MCP plumbing; ambiguity is refused."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from addons.request_canon import OVERRIDE_FIELD, PLAIN, CanonicalPath, RequestOp
 from addons.servers import DEFAULT_PORTS, Match, ServerMap, Target, origin_of
 from policy.model import HttpInfo, canonical_json, readonly
 
-# The configured servers live in addons.servers (identity by address); importable from here too.
 # Streamable HTTP's other methods: GET opens a stream, DELETE ends a session; HEAD and OPTIONS (CORS) carry no call.
 _MCP_PLUMBING = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
+# The configured servers live in addons.servers (identity by address); importable from here too.
 __all__ = ["DEFAULT_PORTS", "Match", "McpBody", "Request", "RestCall", "ServerMap", "Target", "classify", "origin_of"]
 
 
