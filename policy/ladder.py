@@ -65,10 +65,16 @@ class Ladder:
                 return Verdict(VerdictKind.DENY, decision, actor(denial.resolved_by or ""), reason, trace_id, denial.id)
         return await self._ask(call, decision, trace_id, key, now)
 
+    def _already_pending(self, call: ToolCall, now: float) -> bool:
+        """An identical retry joins its own pending approval: the cap counts new approvals, not retries.
+        Read only past the cap, so the common path costs nothing."""
+        pending = self.store.list_approvals(ApprovalState.PENDING, now, limit=1_000_000)
+        return any(a.call_hash == call.call_hash for a in pending)
+
     async def _ask(self, call: ToolCall, decision: Decision, trace_id: str, key: str, now: float) -> Verdict:
         """Queue the pending approval; a new one goes to the supervisor first, if there is one."""
         cap = self.config.approval.max_pending_per_agent
-        if self.store.count_pending(call.agent, now) >= cap:
+        if self.store.count_pending(call.agent, now) >= cap and not self._already_pending(call, now):
             # An agent that floods the queue cannot bury the approvals humans are looking for (nor hold the
             # proxy's resources): past the cap, a new approval is refused until some are decided or expire.
             reason = f"{call.agent} already has {cap} approvals pending (approval.max_pending_per_agent)"

@@ -25,15 +25,15 @@ policies:
         action: deny
       - {{name: writes, tools: ["fs.write_file", "fs.delete_file"], action: human_approval}}
       - {{name: never, tools: ["fs.format_disk"], action: deny}}
-approval: {{hold_seconds: 2, expire_after: 1h, deny_cooldown: 5m}}
+approval: {{hold_seconds: 2, expire_after: 1h, deny_cooldown: 5m{approval}}}
 {extra}
 """
 
 
-def config_text(state: Path, extra: str = "", more_policies: str = "") -> str:
+def config_text(state: Path, extra: str = "", more_policies: str = "", approval: str = "") -> str:
     if "memory:" not in extra:
         extra += "\nmemory: {auto_approve_after: 3, window: 7d}"
-    return CONFIG.format(state=state, extra=extra, more_policies=more_policies)
+    return CONFIG.format(state=state, extra=extra, more_policies=more_policies, approval=approval)
 
 
 class Clock:
@@ -51,9 +51,16 @@ class Mesh:
     """One gate plus a governor on the same state, as an adapter and a human would have."""
 
     def __init__(
-        self, state: Path, store: Store, extra: str = "", clock: Clock | None = None, more_policies: str = ""
+        self,
+        state: Path,
+        store: Store,
+        extra: str = "",
+        clock: Clock | None = None,
+        more_policies: str = "",
+        approval: str = "",
     ) -> None:
-        self.loaded = load_config_text(config_text(state, extra, more_policies), "test.yaml", str(state))
+        text = config_text(state, extra, more_policies, approval)
+        self.loaded = load_config_text(text, "test.yaml", str(state))
         self.clock = clock or Clock()
         self.sink = MemoryTraceSink()
         self.gate = Gate.open(self.loaded, store=store, sink=self.sink, clock=self.clock)

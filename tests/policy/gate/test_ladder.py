@@ -225,3 +225,16 @@ async def test_a_tool_whose_first_rule_has_no_condition_gets_the_same_decision_f
     second = await mesh.gate.check(call("read_file", path="/srv/b"))
     assert first.decision == second.decision
     assert first.trace_id != second.trace_id
+
+
+async def test_past_the_pending_cap_a_new_call_is_refused_but_an_identical_retry_still_waits(
+    tmp_path: Any, store: Any
+) -> None:
+    mesh = Mesh(tmp_path / "state", store, approval=", max_pending_per_agent: 2")
+    first = await mesh.gate.check(call(path="/srv/1"))
+    second = await mesh.gate.check(call(path="/srv/2"))
+    assert first.kind is second.kind is VerdictKind.PENDING
+    third = await mesh.gate.check(call(path="/srv/3"))
+    assert (third.kind, third.decided_by) == (VerdictKind.RATE_LIMITED, "limit:max_pending")
+    retry = await mesh.gate.check(call(path="/srv/1"))
+    assert (retry.kind, retry.approval_id) == (VerdictKind.PENDING, first.approval_id)
