@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from policy.guard_cli import KNOWN, WALKERS, commands_of, follows_links, walked
-from policy.guard_paths import PROTECTED_NAMES, StatePaths, decoded, lexical, words
+from policy.guard_paths import MAX_PATTERNS, PROTECTED_NAMES, StatePaths, decoded, lexical, words
 from policy.model import Action, Decision, ToolCall
 
 GUARD_RULE = "guard/state-dir"
@@ -35,6 +35,8 @@ _MAX_SEGMENTS = 8192
 _MAX_SHELL_LINE = 4096
 _SHELL_WORDS = re.compile(r"[\s;&|()`]+")
 _SPACE = re.compile(r"\s")
+# Words of one argument read closely (patterns, words naming part of the state): ~10 µs each at most.
+_MAX_CANDIDATES = 10_000
 _SPELLED = re.compile(r"[.%\\*?[{]")
 
 
@@ -123,6 +125,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
             return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
         arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
         cwd = arguments.get("cwd")
+        cwd = lexical(cwd, "/") if type(cwd) is str and cwd.startswith("/") else cwd  # `/p/./` is `/p`
         here = os.getcwd()
         # Relative paths are looked for in the call's cwd (mcpwrap sets it for a command line) and in this
         # process's: an MCP server's cwd is unknown, and an agent's `cwd` argument must not hide where it runs.
@@ -198,17 +201,28 @@ def _one_path(text: str) -> bool:
     return 0 < len(text) <= _MAX_PATH and ("/" in text or text[0] == "~") and _SPACE.search(text) is None
 
 
-def _text_hit(paths: StatePaths, text: str, base: str, *, hidden: bool = False) -> str | None:
+def _text_hit(
+    paths: StatePaths, text: str, base: str, *, hidden: bool = False, budget: list[int] | None = None
+) -> str | None:
     """What in one argument string names the state, if anything (pure: no filesystem call)."""
     plain = decoded(text)
     whole = _SPACE.search(plain) is None
+    budget = [MAX_PATTERNS] if budget is None else budget
+    # a word that names no part of the state and is no pattern cannot reach it from a folder outside it
+    every = paths.inside(base)
+    left = _MAX_CANDIDATES
     for word in dict.fromkeys(words(plain)):  # a word repeated in a long text is read once
+        if not every and paths.candidate.search(word) is None:
+            continue
+        left -= 1
+        if left < 0:  # bounded work: past this, what was not read is not vouched for
+            raise ValueError(f"more than {_MAX_CANDIDATES} words that may name the state in one argument")
         if paths.named(word, whole=whole):
             return repr(word)
         absolute = lexical(word, base)
         if paths.inside(absolute):
             return f"{word!r} (that is {absolute})"
-        if ("*" in word or "?" in word or "[" in word) and paths.glob_hits(absolute, hidden=hidden):
+        if ("*" in word or "?" in word or "[" in word) and paths.glob_hits(absolute, hidden=hidden, budget=budget):
             return f"{word!r} (a pattern that matches the state)"
     return None
 

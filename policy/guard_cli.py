@@ -12,6 +12,8 @@ import posixpath
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 
+from policy.guard_paths import ansi_c
+
 # Always walk folders given to them (or the cwd).
 ALWAYS = frozenset(
     {"rg", "ag", "ack", "find", "fd", "fdfind", "du", "tree", "tar", "bsdtar", "7z", "7za", "mv", "pax", "rclone"}
@@ -126,6 +128,8 @@ def commands_of(argv: Sequence[str], depth: int = 0) -> Iterator[list[str]]:
 def split_shell(script: str) -> Iterator[list[str]]:
     """The simple commands of a shell line, split at `;`, `&&`, `|`, newlines… (best effort: a line that
     does not parse is split on whitespace, so its words are still seen)."""
+    if "$'" in script:
+        script = ansi_c(script, quoted=True)  # shlex does not know bash's `$'\\x2e'`
     try:
         # a newline ends a command as `;` does (shlex would read it as a space)
         lexer = shlex.shlex(script, posix=True, punctuation_chars="();<>|&\n")

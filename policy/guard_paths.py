@@ -42,12 +42,41 @@ _MAX_DECODES = 4
 # variants; past that, or for a `{a..z}` sequence, a group is read as `*`, a pattern matching every expansion.
 _BRACES = re.compile(r"""\{[^{}\s"':]*(?:,|\.\.)[^{}\s"':]*\}""")
 _MAX_EXPANSIONS = 64
+_MAX_TEXT_VARIANTS = 4096
 _SPACES = re.compile(r"\S+")
+
+
+_ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.DOTALL)
+_ANSI_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL)
+_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def ansi_c(text: str, *, quoted: bool = False) -> str:
+    """`text` with bash's `$'…'` strings decoded (`$'\\x2eagent-mesh'` is `.agent-mesh`); `quoted`: each one
+    left as a single-quoted shell word, for a shell line still to be split."""
+
+    def escape(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e[0] in "xuU" and len(e) > 1:
+            return chr(min(int(e[1:], 16), 0x10FFFF))
+        if e[0] in "01234567":
+            return chr(int(e, 8) & 0xFF)
+        if e[0] == "c" and len(e) == 2:
+            return chr(ord(e[1]) & 0x1F)
+        return _SIMPLE.get(e, e)
+
+    def string(m: re.Match[str]) -> str:
+        inner = _ANSI_ESCAPE.sub(escape, m.group(1))
+        return "'" + inner.replace("'", "'\\''") + "'" if quoted else inner
+
+    return _ANSI_C.sub(string, text)
 
 
 def decoded(text: str) -> str:
     """`text` with percent-escapes decoded (repeatedly: `%252E` is `%2E` is `.`) and backslashes dropped (a
     shell reads `.agent\\-mesh` as `.agent-mesh`)."""
+    if "$'" in text:
+        text = ansi_c(text)
     for _ in range(_MAX_DECODES):
         if "%" not in text:
             break
@@ -61,11 +90,22 @@ def decoded(text: str) -> str:
 
 def _without_braces(text: str) -> str:
     """`text` with the brace groups of each word expanded, the variants joined by spaces (bounded: a shell
-    expands within one word, so a long text with many small groups stays small)."""
-    return _SPACES.sub(lambda m: _expanded(m.group()) if "{" in m.group() else m.group(), text)
+    expands within one word, so a long text with many small groups stays small; past _MAX_TEXT_VARIANTS
+    in one text, groups are read as `*`)."""
+    left = [_MAX_TEXT_VARIANTS]
+
+    def one(match: re.Match[str]) -> str:
+        word = match.group()
+        if "{" not in word:
+            return word
+        out = _expanded(word, _MAX_EXPANSIONS if left[0] > 0 else 1)
+        left[0] -= out.count(" ") + 1
+        return out
+
+    return _SPACES.sub(one, text)
 
 
-def _expanded(word: str) -> str:
+def _expanded(word: str, most: int) -> str:
     done: list[str] = []
     todo = [word]
     while todo:
@@ -75,9 +115,12 @@ def _expanded(word: str) -> str:
             done.append(item)
             continue
         inner = group.group()[1:-1]
-        if len(done) + len(todo) >= _MAX_EXPANSIONS and "/" in inner:
-            raise ValueError(f"a word with more than {_MAX_EXPANSIONS} brace expansions reaching into folders")
-        if (".." in inner and "," not in inner) or len(done) + len(todo) >= _MAX_EXPANSIONS:
+        full = len(done) + len(todo) >= most
+        if full and "/" in inner:
+            raise ValueError(
+                f"more brace expansions than can be read, with groups reaching into folders: {word[:80]!r}"
+            )
+        if (".." in inner and "," not in inner) or full:
             todo.append(item[: group.start()] + "*" + item[group.end() :])  # `*` matches every expansion
         else:
             todo.extend(item[: group.start()] + alt + item[group.end() :] for alt in inner.split(","))
@@ -99,6 +142,8 @@ def words(text: str) -> Iterator[str]:
 
 def lexical(word: str, base: str) -> str:
     """`word` as an absolute, normalised path: `~` expanded, relative to `base`, `//`, `.` and `..` resolved."""
+    if "/" not in word and word not in (".", "..") and word[:1] != "~":
+        return (base if base != "/" else "") + "/" + word  # one plain name in a normalised folder (common)
     if word.startswith("~"):
         word = os.path.expanduser(word)
     path = word if word.startswith("/") else base + "/" + word
@@ -125,6 +170,9 @@ class StatePaths:
         # a plain one (`state`) only where a path starts with it, as the configured relative `state_dir` does.
         self.distinctive = "agent-mesh" in self._name_folded
         self.inodes = _inodes(real)
+        # A word of free text can reach the state only by naming it (a folder or file name) or by a pattern.
+        needles = sorted({n.casefold() for n in (*self.names, *PROTECTED_NAMES)})
+        self.candidate = re.compile("[*?[]|" + "|".join(re.escape(n) for n in needles), re.IGNORECASE)
 
     def inside(self, path: str) -> bool:
         """Whether the absolute, normalised `path` is the state dir or in it (case-insensitively: a macOS
@@ -151,19 +199,25 @@ class StatePaths:
         relative = bool(segments) and not word.startswith(("/", "~")) and segments[0] == self._name_folded
         return relative and (whole or "/" in word)
 
-    def glob_hits(self, pattern: str, *, hidden: bool = False) -> bool:
+    def glob_hits(self, pattern: str, *, hidden: bool = False, budget: list[int] | None = None) -> bool:
         """Whether a shell pattern (`.agent-mes?/*`, `/p/*/state.db`, `operator.tok*`, `/p/.a*/t*`) can match
         a file in the state dir. `hidden`: a wildcard may match a leading dot (bash's dotglob), else, as a
-        shell does, it does not (`/p/*/x` does not reach `/p/.agent-mesh/x`)."""
+        shell does, it does not (`/p/*/x` does not reach `/p/.agent-mesh/x`). Cheap string tests come first;
+        each pattern left to a compiled matcher costs one unit of `budget` (raises ValueError when spent)."""
         for segment in pattern.split("/"):
             # `*` alone would match the token's name too, but names every file: only patterns with a stem count.
-            stem = sum(c not in "*?[]" for c in segment) >= 3
-            if stem and any(c in _GLOB for c in segment) and _matches_a_name(segment.casefold()):
-                return True
+            if not ("*" in segment or "?" in segment or "[" in segment) or len(segment) - _signs(segment) < 3:
+                continue
+            folded_segment = segment.casefold()
+            head, tail = _literal_ends(folded_segment)
+            if any(_ends_fit(head, tail, n) for n in PROTECTED_NAMES):
+                _spend(budget)
+                if _matches_a_name(folded_segment):
+                    return True
         if not pattern.startswith("/"):
             return False
         folded = pattern.casefold()
-        first = min((i for i in (folded.find(c) for c in _GLOB) if i >= 0), default=len(folded))
+        first = _HEAD.match(folded).end()  # type: ignore[union-attr]  # (it matches the empty string)
         literal = folded[: folded.rfind("/", 0, first) + 1]  # the folder part before the first wildcard
         segments = folded.split("/")
         for root in self._folded:
@@ -171,11 +225,15 @@ class StatePaths:
             # cheap first: the literal part must lead towards the state dir or be inside it
             if not (below.startswith(literal) or literal.startswith(below)):
                 continue
-            depth = root.count("/") + 1
             if "**" in folded:
+                _spend(budget)
                 if _compiled(folded, hidden).match(below + "x") or _compiled(folded, hidden).match(root):
                     return True
-            elif len(segments) > depth and _compiled("/".join(segments[:depth]), hidden).match(root):
+                continue
+            parts = root.split("/")
+            if len(segments) <= len(parts):
+                continue  # the pattern names the state dir or a folder above it, not a file in it
+            if all(_segment_matches(p, r, hidden, budget) for p, r in zip(segments, parts, strict=False)):
                 return True  # the pattern names something inside the state dir
         return False
 
@@ -197,6 +255,51 @@ class StatePaths:
             return os.path.realpath(path)
         except (OSError, ValueError):
             return path
+
+
+MAX_PATTERNS = 256  # patterns per call left to a compiled matcher once the cheap tests let them through
+
+
+def _signs(segment: str) -> int:
+    return segment.count("*") + segment.count("?") + segment.count("[") + segment.count("]")
+
+
+def _spend(budget: list[int] | None) -> None:
+    if budget is not None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueError(f"more than {MAX_PATTERNS} shell patterns that may name the state in one call")
+
+
+_HEAD = re.compile(r"[^*?\[]*")
+_TAIL = re.compile(r"[^*?\]]*\Z")
+
+
+def _literal_ends(pattern: str) -> tuple[str, str]:
+    """The literal text before the first wildcard and after the last one (of a pattern that has one)."""
+    head = _HEAD.match(pattern)
+    tail = _TAIL.search(pattern)
+    return (head.group() if head else ""), (tail.group() if tail else "")
+
+
+def _could_match(pattern: str, name: str) -> bool:
+    """A necessary condition for a one-segment pattern to match `name`: its literal ends fit."""
+    return _ends_fit(*_literal_ends(pattern), name)
+
+
+def _ends_fit(head: str, tail: str, name: str) -> bool:
+    return name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail)
+
+
+def _segment_matches(pattern: str, name: str, hidden: bool, budget: list[int] | None) -> bool:
+    if not any(c in _GLOB for c in pattern):
+        return pattern == name
+    if name.startswith(".") and not pattern.startswith(".") and not hidden:
+        return False  # a shell's wildcard does not match a leading dot
+    if not _could_match(pattern, name):
+        return False
+    _spend(budget)
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -60,6 +60,9 @@ def refused(call: ToolCall) -> bool:
         "cat '.agent'-mes?/trace-key.pem",  # quotes joined before the pattern is read
         'cat ".a"{gent-mesh,}/trace-key.pem',
         "shopt -s dotglob; cat */trace-key.pem",
+        "cat $'\\x2eagent-mesh'/traces.jsonl",  # bash's ANSI-C strings: hex, octal, unicode escapes
+        "cat $'\\056agent-mesh'/checkpoints.jsonl",
+        "cat $'\\u002eagent-mesh/traces.jsonl'",
         "cd ..\ngrep -r x",  # a newline separates commands as `;` does
         "eval 'grep -r x .'",  # eval runs its words as a shell line
         "timeout -s KILL 5 grep -r x",  # a wrapper's option values are not the command
@@ -148,12 +151,26 @@ def test_patterns_and_braces_over_any_file_of_the_state_dir_are_refused(
     assert refused(cli("bash", "-c", f"cat {spelled}")), spelled
 
 
-def test_a_call_with_many_glob_words_or_paths_is_decided_quickly() -> None:
-    """Bounded work: words with glob characters in 1 MB of content, and a command line of 20 000 deep paths."""
+@pytest.mark.parametrize(
+    "content",
+    [
+        "/a*b?/ " * 150_000,  # one pattern repeated
+        " ".join(f"abc{i}*y" for i in range(100_000)),  # 100 000 distinct patterns: 13 s before the bounds
+        " ".join(f"{PROJECT}/x{i}*/y" for i in range(50_000)),  # distinct patterns leading towards the state
+        " ".join("{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}" for _ in range(2_000)),  # brace groups multiplying
+    ],
+)
+def test_a_call_with_many_patterns_is_decided_quickly(content: str) -> None:
+    """Bounded work: one call cannot stall the deciding process (shared by every agent of a proxy)."""
     started = time.monotonic()
-    GUARD(ToolCall("claude", "mcp_stdio", "fs", "write_file", {"content": "/a*b?/ " * 150_000}))
+    GUARD(ToolCall("claude", "mcp_stdio", "fs", "write_file", {"content": content}))
+    assert time.monotonic() - started < 3  # generous on a shared machine
+
+
+def test_a_command_line_of_many_deep_paths_is_decided_quickly() -> None:
+    started = time.monotonic()
     GUARD(cli("cat", *[f"{PROJECT}/src/{'x/' * 40}{i}" for i in range(20_000)]))
-    assert time.monotonic() - started < 5  # generous on a shared machine; it took 5 s before the bound
+    assert time.monotonic() - started < 3  # it took 5 s before the bound
 
 
 def test_a_plain_state_dir_named_through_proc_root_in_free_text_is_refused(tmp_path: object) -> None:
