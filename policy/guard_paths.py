@@ -46,6 +46,7 @@ _MAX_TEXT_VARIANTS = 4096
 _SPACES = re.compile(r"\S+")
 
 
+_HOME_VAR = re.compile(r"\$(?:HOME\b|\{HOME\})")
 _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.DOTALL)
 _ANSI_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL)
 _SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
@@ -75,8 +76,11 @@ def ansi_c(text: str, *, quoted: bool = False) -> str:
 def decoded(text: str) -> str:
     """`text` with percent-escapes decoded (repeatedly: `%252E` is `%2E` is `.`) and backslashes dropped (a
     shell reads `.agent\\-mesh` as `.agent-mesh`)."""
-    if "$'" in text:
-        text = ansi_c(text)
+    if "$" in text:
+        if "$'" in text:
+            text = ansi_c(text)
+        if "HOME" in text:  # the one variable every shell has and an agent reaches for: `$HOME/…`, `${HOME}/…`
+            text = _HOME_VAR.sub(lambda _: os.path.expanduser("~"), text)
     for _ in range(_MAX_DECODES):
         if "%" not in text:
             break

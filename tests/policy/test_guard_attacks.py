@@ -210,3 +210,12 @@ def test_command_lines_in_other_argument_shapes_are_read_as_command_lines(argume
 def test_the_same_shapes_on_other_folders_pass() -> None:
     call = ToolCall("claude", "mcp_stdio", "shell", "execute", {"command": "grep", "args": ["-r", "x", "src"]})
     assert GUARD(ToolCall(call.agent, call.surface, call.server, call.tool, {**call.arguments, "cwd": PROJECT})) is None
+
+
+def test_a_plain_state_dir_spelled_with_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", WORK)
+    os.makedirs(f"{WORK}/p2/state", exist_ok=True)
+    guard = state_guard(f"{WORK}/p2/state")
+    for spelled in ("$HOME/p2/state/traces.jsonl", "${HOME}/p2/state/traces.jsonl", "~/p2/state/x"):
+        assert guard(cli("bash", "-c", f"cat {spelled}", cwd="/")) is not None, spelled
+        assert guard(ToolCall("claude", "mcp_stdio", "x", "run", {"command": f"cat {spelled}"})) is not None
