@@ -137,3 +137,21 @@ MCP_EXAMPLES = {
 @pytest.mark.parametrize("name", [pytest.param(n, marks=open_marks(n, MCP), id=n) for n in MCP_EXAMPLES])
 def test_a_named_hostile_mcp_call_is_refused_or_runs_as_judged(mcp_findings: dict[str, list[str]], name: str) -> None:
     assert mcp_findings[name] == []
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_an_allowed_update_runs_upstream_as_judged(mesh: Mesh, framework: str) -> None:
+    # The control: the harness sees allowed calls run, so a green run is not a proxy that refuses everything.
+    [outcome] = mesh.run(framework, [rest("POST", "/v1/notes/7?title=x", JSON, b'{"owner": "alice"}')])
+    assert [s["op"] for s in outcome.seen] == ["updateNote"]
+    assert [(r["tool"], r["args"], r["verdict"]) for r in outcome.records] == [
+        (f"{framework}.updateNote", {"id": "7", "title": "x", "owner": "alice"}, "allow")
+    ]
+
+
+def test_an_allowed_mcp_call_runs_as_judged(mesh: Mesh) -> None:
+    [outcome] = mesh.run(MCP, [mcp_call("write_note", headers=JSON)])
+    assert [s["op"] for s in outcome.seen if s["op"]] == ["write_note"]
+    assert [(r["tool"], r["args"], r["verdict"]) for r in outcome.records] == [
+        ("mcp.write_note", {"name": "a"}, "allow")
+    ]
