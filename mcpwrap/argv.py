@@ -11,11 +11,15 @@ a call that defines an alias is `git.alias`, one whose config, options or enviro
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mcpwrap.cliexec import env_findings, external, findings
 from mcpwrap.gitargv import GLOBAL_VALUE_OPTIONS, PUSHERS, judged_name, parse_git
+
+# Where system binaries live (policy/default.yaml asks the same of `args.program`).
+_SYSTEM = re.compile(r"^/(?:usr/(?:local/)?)?s?bin/[^/]+$")
 
 # Per binary: the global options whose value is the next argument (the `--opt=value` form needs no entry).
 VALUE_OPTIONS: dict[str, frozenset[str]] = {
@@ -92,6 +96,12 @@ def describe(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str, dic
     extra: dict[str, Any] = {}
     if "/" in argv[0]:
         extra["program"] = argv[0]  # the file that will run: `/tmp/x/git` is not the system's git
+    else:
+        from mcpwrap.execute import resolve_binary  # (execute uses this module: imported when first needed)
+
+        resolved = resolve_binary(argv[0], env.get("PATH", os.defpath))  # what exec will run, shims skipped
+        if resolved is not None and not _SYSTEM.match(resolved):
+            extra["program"] = resolved  # the agent's PATH finds its own `git` first
     if name == "git":
         git = parse_git(argv[1:], env)
         git.exec.update(env_findings(name, env))  # LD_PRELOAD, PAGER…: git's own GIT_* are parsed there
@@ -112,11 +122,11 @@ def describe(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str, dic
             extra["external"] = True
     else:
         sub = subcommand(name, argv[1:])
-        found = findings(name, argv[1:], env)
+        runs = findings(name, argv[1:], env)
         if sub and external(name, sub):
             extra["external"] = True  # an alias or a `BIN-SUB` program, not the binary's own read
-        if found:
-            extra["exec"] = found
+        if runs:
+            extra["exec"] = runs
             extra["subcommand"] = sub or ""
             sub = "config-exec"
     return (name, sub, extra) if sub else ("", name, extra)

@@ -360,3 +360,14 @@ def test_the_default_policy_asks_for_an_external_cargo_subcommand_named_like_a_r
     server, tool, arguments = command_arguments(["cargo", "get"], "/tmp", {})
     decision = decide(ToolCall("a", "cli", server, tool, arguments), policies)
     assert decision.action is Action.HUMAN_APPROVAL
+
+
+def test_a_bare_command_found_first_in_a_folder_the_agent_put_on_path_is_args_program(tmp_path: Path) -> None:
+    """`PATH=/tmp/x:$PATH git show` runs /tmp/x/git: it is no system git, whatever its name."""
+    fake = tmp_path / "git"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    _, _, arguments = command_arguments(["git", "show"], "/tmp", {"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert arguments["program"] == str(fake)
+    _, _, plain = command_arguments(["git", "show"], "/tmp", {"PATH": "/usr/bin:/bin"})
+    assert "program" not in plain
