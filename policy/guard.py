@@ -162,6 +162,8 @@ def _command_lines(arguments: Mapping[str, Any], depth: int) -> list[list[str]]:
     if command and _SPACE.search(command) is None:
         rest: list[Any] = next((arguments[k] for k in _ARGS_KEYS if isinstance(arguments.get(k), list)), [])
         found.append([command, *(_word(a) for a in rest)])
+    elif command and len(command) <= _MAX_SHELL_LINE:
+        found.append(["sh", "-c", command])  # a shell line: its words resolved (`cat link/traces.jsonl`)
     for value in arguments.values():
         kind = type(value)
         if kind is str or kind is int or kind is bool or kind is float or value is None:

@@ -219,3 +219,15 @@ def test_a_plain_state_dir_spelled_with_home_is_refused(monkeypatch: pytest.Monk
     for spelled in ("$HOME/p2/state/traces.jsonl", "${HOME}/p2/state/traces.jsonl", "~/p2/state/x"):
         assert guard(cli("bash", "-c", f"cat {spelled}", cwd="/")) is not None, spelled
         assert guard(ToolCall("claude", "mcp_stdio", "x", "run", {"command": f"cat {spelled}"})) is not None
+
+
+def test_a_shell_line_in_a_command_key_has_its_words_resolved_through_symlinks() -> None:
+    os.makedirs(f"{WORK}/repo", exist_ok=True)
+    if not os.path.lexists(f"{WORK}/repo/link"):
+        os.symlink(STATE, f"{WORK}/repo/link")  # a committed symlink in a cloned repository
+    call = ToolCall(
+        "claude", "mcp_stdio", "shell", "execute", {"command": "cat link/traces.jsonl", "cwd": f"{WORK}/repo"}
+    )
+    assert GUARD(call) is not None
+    other = ToolCall("claude", "mcp_stdio", "shell", "execute", {"command": "cat README", "cwd": f"{WORK}/repo"})
+    assert GUARD(other) is None
