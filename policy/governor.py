@@ -45,10 +45,14 @@ class Governor:
         done = self.store.resolve_approval(target.id, True, by, reason, now, self.config.approval.expire_after)
         grant = None
         if for_seconds is not None:
+            # The grant covers what the human saw: a call approved against one host never lets the same
+            # operation through on another (staging approved, production spent).
+            host = (done.http or {}).get("host")
             grant = self.add_grant(
                 literal_glob(done.agent),
                 literal_glob(done.full_name),
                 for_seconds,
+                when={"http.host": {"eq": host}} if host else None,
                 by=by,
                 reason=f"approve --for with approval {done.id}" + (f": {reason}" if reason else ""),
             )

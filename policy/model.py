@@ -120,7 +120,9 @@ def call_hash(agent: str, full_name: str, arguments: Mapping[str, Any], http: Ht
     else:
         target = [http.method, http.host, http.port, http.path, http.scheme, http.digest]
         payload = canonical_json([agent, full_name, arguments, target])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate the agent sent (a bad header, a JSON escape) still hashes, so the call
+    # is judged and recorded instead of failing before it has a record.
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @readonly

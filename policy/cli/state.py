@@ -110,7 +110,8 @@ def approve(config_path: str | None, approval_id: str, reason: str, for_: str | 
     click.echo(f"approved {done.id}: {done.agent} may call {done.full_name} once with these arguments")
     if grant is not None:
         expires = ago(grant.expires_at)
-        click.echo(f"grant {grant.id}: {grant.agent} may call {grant.tool} without asking (expires {expires})")
+        where = f" on {done.http['host']}" if done.http and done.http.get("host") else ""
+        click.echo(f"grant {grant.id}: {grant.agent} may call {grant.tool}{where} without asking (expires {expires})")
 
 
 @approvals.command()

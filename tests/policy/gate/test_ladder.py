@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy import ToolCall, VerdictKind
+from policy import HttpInfo, ToolCall, VerdictKind
 from tests.policy.gate.conftest import Mesh
 
 
@@ -238,3 +238,25 @@ async def test_past_the_pending_cap_a_new_call_is_refused_but_an_identical_retry
     assert (third.kind, third.decided_by) == (VerdictKind.RATE_LIMITED, "limit:max_pending")
     retry = await mesh.gate.check(call(path="/srv/1"))
     assert (retry.kind, retry.approval_id) == (VerdictKind.PENDING, first.approval_id)
+
+
+async def test_approve_for_a_while_on_an_http_call_grants_only_that_host(mesh: Mesh) -> None:
+    def at(host: str, path: str = "/srv/a") -> ToolCall:
+        info = HttpInfo("POST", host, "/v1/files", 443, "https", path)
+        return ToolCall("claude", "openapi", "fs", "write_file", {"path": path}, None, info)
+
+    first = await mesh.gate.check(at("staging.example"))
+    assert first.approval_id is not None
+    _, grant = mesh.governor.approve(first.approval_id, by="alice", for_seconds=1800)
+    assert grant is not None
+    assert grant.when == {"http.host": {"eq": "staging.example"}}
+    assert (await mesh.gate.check(at("staging.example"))).decided_by == "human:alice"  # the approval, once
+    assert (await mesh.gate.check(at("staging.example", "/srv/b"))).decided_by == f"grant:{grant.id}"
+    assert (await mesh.gate.check(at("prod.example", "/srv/b"))).kind is VerdictKind.PENDING
+
+
+async def test_a_call_whose_arguments_hold_a_lone_surrogate_is_judged_and_recorded(mesh: Mesh) -> None:
+    odd = call("read_file", path="/srv/\udcff\ud800")
+    verdict = await mesh.gate.check(odd)
+    assert verdict.allowed
+    assert verdict.trace_id in mesh.sink.ahead_records
