@@ -160,12 +160,15 @@ def walked(argv: Sequence[str], cwd: str, exists: Callable[[str], bool]) -> list
     if special is not None:
         return special or None
     if name == "git":
+        # `grep.fallbackToNoIndex` makes `git grep` outside a repository walk every file, as --no-index does
+        no_index = any("grep.fallbacktonoindex" in a.lower() for a in args)
         cwd, args = _git_subcommand(args, cwd)
         if not args or args[0] not in GIT_WALKS:
             return None
         rule = GIT_WALKS[args[0]]
+        walks = no_index and args[0] == "grep"
         args = args[1:]
-        if rule is not None and not _has_flag(args, *rule):
+        if rule is not None and not walks and not _has_flag(args, *rule):
             return None
     elif name not in ALWAYS:
         rule = FLAGGED.get(name)

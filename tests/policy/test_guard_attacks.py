@@ -92,6 +92,7 @@ def test_shell_lines_that_reach_the_state_by_expansion_or_indirection_are_refuse
         ["diff", "-r", ".", "/tmp"],  # diff -r prints the files' contents
         ["git", "diff", "--no-index", ".", "/tmp/empty"],
         ["git", "grep", "--no-exclude-standard", "--untracked", "x"],
+        ["git", "-c", "grep.fallbackToNoIndex=true", "grep", "TOKEN"],  # outside a repository: every file
         ["pax", "-w", "."],
         ["python3", "-m", "zipfile", "-c", "/tmp/a.zip", "."],
         ["python3", "-m", "tarfile", "-c", "/tmp/a.tar", "."],
