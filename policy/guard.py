@@ -22,9 +22,8 @@ from policy.model import Action, Decision, ToolCall
 
 GUARD_RULE = "guard/state-dir"
 _MAX_DEPTH = 32
-# Symlinks are resolved for strings that are one path each, at most this many per call and this long: each
-# resolution is a few syscalls on the hot path (a command line's words are resolved all: it runs a process).
-_MAX_RESOLVED = 64
+# Symlinks are resolved for strings that are one path each (and every command-line word), this long at most;
+# each resolution is an lstat per segment, counted against _MAX_SEGMENTS per call.
 _MAX_PATH = 4096
 # A recursive tool that follows symlinks has its folders scanned for links into the state, up to this many entries.
 _MAX_WALKED = 20_000
@@ -90,7 +89,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         return any(n in folded for n in needles)
 
     def hit(texts: list[str], argvs: list[list[str]], base: str) -> str | None:
-        budget = _MAX_RESOLVED
+        budget = _MAX_SEGMENTS  # path segments left to resolve (each an lstat); past them, refused
         # bash's dotglob (or GLOBIGNORE) lets `*` match `.agent-mesh`: looked for only when a pattern is seen
         hidden: list[bool] = []
         for text in texts:
@@ -100,8 +99,10 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
                 found = _text_hit(paths, text, base, hidden=hidden[0])
                 if found is not None:
                     return found
-            if budget and ("/" in text or text[:1] == "~") and _one_path(text):
-                budget -= 1
+            if ("/" in text or text[:1] == "~") and _one_path(text):
+                budget -= text.count("/") + base.count("/") + 1
+                if budget < 0:
+                    raise ValueError(f"arguments with more than {_MAX_SEGMENTS} path segments to resolve")
                 real = paths.resolved(lexical(text, base))
                 if paths.inside(real) or paths.same_file(real):
                     return f"{text!r} (that is {real})"

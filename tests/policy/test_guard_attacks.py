@@ -232,3 +232,12 @@ def test_a_shell_line_in_a_command_key_has_its_words_resolved_through_symlinks()
     assert GUARD(call) is not None
     other = ToolCall("claude", "mcp_stdio", "shell", "execute", {"command": "cat README", "cwd": f"{WORK}/repo"})
     assert GUARD(other) is None
+
+
+def test_a_symlink_after_many_other_paths_in_one_call_is_still_resolved() -> None:
+    os.makedirs(f"{WORK}/repo", exist_ok=True)
+    if not os.path.lexists(f"{WORK}/repo/link"):
+        os.symlink(STATE, f"{WORK}/repo/link")
+    paths = [f"/srv/file{i}.txt" for i in range(100)] + [f"{WORK}/repo/link/traces.jsonl"]
+    assert GUARD(ToolCall("claude", "mcp_stdio", "fs", "read_multiple_files", {"paths": paths})) is not None
+    assert GUARD(ToolCall("claude", "mcp_stdio", "fs", "read_multiple_files", {"paths": paths[:-1]})) is None
