@@ -27,6 +27,7 @@ SPEC = APPS / "notes.openapi.json"
 FRAMEWORKS = ("starlette", "flask", "express")
 MCP = "mcp"  # the MCP SDK's own Streamable HTTP server, configured by mcp_url
 TLS = "starlette_tls"  # the Starlette app over HTTPS, reached through CONNECT tunnels
+UNLISTED = "unlisted"  # the Starlette app on a port no server entry names: judged as plain HTTP
 UPSTREAM_START_SECONDS = 30.0
 RECORD_WAIT_SECONDS = 30.0
 
@@ -180,10 +181,11 @@ class Mesh:
 @contextmanager
 def running_mesh(folder: Path, node: Path, node_modules: Path) -> Iterator[Mesh]:
     """The three upstreams and the proxy in front of them, all on loopback with free ports; stopped on exit."""
-    ports = {name: free_port() for name in (*FRAMEWORKS, MCP, TLS)}
+    ports = {name: free_port() for name in (*FRAMEWORKS, MCP, TLS, UNLISTED)}
     ca, leaf = make_private_ca(folder)
     argv = {
         TLS: [sys.executable, APPS / "starlette_app.py", str(ports[TLS]), leaf],
+        UNLISTED: [sys.executable, APPS / "starlette_app.py", str(ports[UNLISTED])],
         MCP: [sys.executable, APPS / "mcp_app.py", str(ports[MCP])],
         "starlette": [sys.executable, APPS / "starlette_app.py", str(ports["starlette"])],
         "flask": [sys.executable, APPS / "flask_app.py", str(ports["flask"])],
@@ -197,7 +199,7 @@ def running_mesh(folder: Path, node: Path, node_modules: Path) -> Iterator[Mesh]
     config = folder / "agent-mesh.yaml"
     config.write_text(CONFIG.format(servers=servers, ca=ca))
     with ExitStack() as stack:
-        for name in (*FRAMEWORKS, MCP, TLS):
+        for name in (*FRAMEWORKS, MCP, TLS, UNLISTED):
             env = {"NODE_PATH": str(node_modules)} if name == "express" else {}
             proc = stack.enter_context(Proc(argv[name], name=name, env=env))
             proc.wait_for_port(ports[name], timeout=UPSTREAM_START_SECONDS)

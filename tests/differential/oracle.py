@@ -116,6 +116,41 @@ def check(server: str, port: int, seen: list[dict[str, Any]], records: list[dict
     return out
 
 
+TEMPLATES = {"getNote": "/v1/notes/{id}", "updateNote": "/v1/notes/{id}", "deleteNote": "/v1/notes/{id}",
+             "purgeNote": "/v1/notes/{id}/purge"}  # fmt: skip
+
+
+def check_plain(port: int, seen: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[Finding]:
+    """The property for a host no server entry names: the call is judged as plain HTTP `METHOD /path`, so the
+    method the upstream ran (after any override) and the path it routed on (decoded) must be the judged
+    ones, with the query and body it read as the judged arguments."""
+    out: list[Finding] = []
+    calls = {r.get("trace_id"): r for r in records}
+    if len(calls) > 1:
+        out.append(Finding(MULTIPLE_RECORDS, f"{len(calls)} trace records: {[r.get('tool') for r in records]}"))
+    acted = [s for s in seen if s.get("op")]
+    if not seen:
+        return out
+    if not calls:
+        return [*out, Finding(EXECUTED_UNRECORDED if acted else FORWARDED_UNRECORDED, f"no record: {seen[0]}")]
+    record = next(iter(calls.values()))
+    judged = f"judged {record.get('tool')} {record.get('args')} -> {record.get('verdict')}"
+    if record.get("verdict") != "allow":
+        out.append(Finding(EXECUTED_DESPITE_REFUSAL, f"{judged}, yet the upstream received {seen[0]}"))
+    for entry in acted[:1]:
+        ran = f"{entry['method']} {TEMPLATES[entry['op']].format(**entry['params'])}"
+        if not str(record.get("tool", "")).endswith(f".{ran}"):
+            out.append(Finding(OPERATION_DIFFERS, f"{judged}; the upstream ran {ran} ({entry['op']})"))
+            continue
+        plain = dict(entry, params={})
+        args, conflicts = acted_arguments(plain)
+        if conflicts:
+            out.append(Finding(AMBIGUOUS_ARGUMENTS, f"{judged}; the upstream has two values for {conflicts}: {entry}"))
+        elif not arguments_agree(args, record.get("args") or {}, body_read=entry.get("body") is not None):
+            out.append(Finding(ARGUMENTS_DIFFER, f"{judged}; the upstream acted on {args}"))
+    return [*out, *_host_findings(port, seen[0], record, judged)]
+
+
 def _host_findings(port: int, seen: dict[str, Any], record: dict[str, Any], judged: str) -> list[Finding]:
     header = seen.get("host")
     judged_host = (record.get("http") or {}).get("host")

@@ -1,6 +1,7 @@
 """A request the proxy judged as one operation never runs upstream as another, with other arguments or on
 another host: thousands of hostile variants, against Starlette, Flask, Express and the MCP SDK's server
-behind the real proxy, and Starlette over HTTPS through CONNECT tunnels (with SNI spellings).
+behind the real proxy, Starlette over HTTPS through CONNECT tunnels (with SNI spellings), and Starlette on a
+port no server entry names (judged as plain HTTP: the method and path it ran must be the judged ones).
 
 `DIFF_EXAMPLES` sets the requests per upstream (default 1000, rounded up to batches of 30; CI derandomizes,
 so every run sends the same ones); `DIFF_RANDOM=1` draws new ones; `DIFF_SHRINK=1` lets hypothesis shrink a
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.differential import known, oracle
-from tests.differential.harness import FRAMEWORKS, MCP, TLS, Mesh, Outcome
+from tests.differential.harness import FRAMEWORKS, MCP, TLS, UNLISTED, Mesh, Outcome
 from tests.differential.mcp_mutations import mcp_cases
 from tests.differential.mutations import Case, cases, tunnelled_cases
 
@@ -82,6 +83,8 @@ def check_batch(mesh: Mesh, framework: str, batch: list[Case]) -> None:
         port = mesh.ports[framework]
         if framework == MCP:
             findings = oracle.check_mcp(framework, outcome.case.calls, outcome.seen, outcome.records)
+        elif framework == UNLISTED:
+            findings = oracle.check_plain(port, outcome.seen, outcome.records)
         else:
             findings = oracle.check(framework, port, outcome.seen, outcome.records)
         EXECUTED.update((framework, s["op"]) for s in outcome.seen if s.get("op"))
@@ -123,9 +126,15 @@ def test_a_tunnelled_upstream_runs_only_what_the_proxy_judged(mesh: Mesh, batch:
     check_batch(mesh, TLS, batch)
 
 
+@TUNNEL_BATCHES
+@given(batch=st.lists(cases(), min_size=BATCH, max_size=BATCH))
+def test_a_host_no_server_names_is_judged_on_what_it_runs(mesh: Mesh, batch: list[Case]) -> None:
+    check_batch(mesh, UNLISTED, batch)
+
+
 def test_the_generated_requests_ran_allowed_operations_on_every_framework() -> None:
     # A proxy that refused everything would pass the property: the runs above must have executed calls.
-    for framework in (*FRAMEWORKS, TLS):
+    for framework in (*FRAMEWORKS, TLS, UNLISTED):
         for op in ("getNote", "updateNote"):
             assert EXECUTED[framework, op] > 0, f"{framework} never ran {op} (DIFF_EXAMPLES too small?): {EXECUTED}"
     for tool in ("read_note", "write_note"):
