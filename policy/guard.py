@@ -25,6 +25,7 @@ _MAX_DEPTH = 32
 # Symlinks are resolved for strings that are one path each (and every command-line word), this long at most;
 # each resolution is an lstat per segment, counted against _MAX_SEGMENTS per call.
 _MAX_PATH = 4096
+_MAX_NAMES = 256  # bare names under path keys resolved per call (one lstat each)
 # A recursive tool that follows symlinks has its folders scanned for links into the state, up to this many entries.
 _MAX_WALKED = 20_000
 # A command line's words are all resolved, up to this many path segments in all (each one an lstat); a longer
@@ -88,7 +89,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         folded = text.casefold()
         return any(n in folded for n in needles)
 
-    def hit(texts: list[str], argvs: list[list[str]], base: str) -> str | None:
+    def hit(texts: list[str], argvs: list[list[str]], base: str, names: list[str]) -> str | None:
         budget = _MAX_SEGMENTS  # path segments left to resolve (each an lstat); past them, refused
         # bash's dotglob (or GLOBIGNORE) lets `*` match `.agent-mesh`: looked for only when a pattern is seen
         hidden: list[bool] = []
@@ -106,6 +107,12 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
                 real = paths.resolved(lexical(text, base))
                 if paths.inside(real) or paths.same_file(real):
                     return f"{text!r} (that is {real})"
+        if len(names) > _MAX_NAMES:
+            raise ValueError(f"more than {_MAX_NAMES} file names under path keys to resolve")
+        for name in names:  # a bare file name under a path key: `{"path": "db"}`, a committed link in the cwd
+            real = paths.resolved(lexical(name, base))
+            if paths.inside(real) or paths.same_file(real):
+                return f"{name!r} (that is {real})"
         if not hidden:
             hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
         for argv in argvs:
@@ -132,9 +139,10 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
         # process's: an MCP server's cwd is unknown, and an agent's `cwd` argument must not hide where it runs.
         bases = (cwd, here) if type(cwd) is str and cwd.startswith("/") and cwd != here else (here,)
         argvs = _command_lines(arguments, 0)
+        names = _bare_names(arguments)
         for base in bases:
             try:
-                found = hit(texts, argvs, base)
+                found = hit(texts, argvs, base, names)
             except ValueError as exc:  # a command line nested or long beyond what is read: refused
                 return Decision(Action.DENY, GUARD_RULE, f"fail closed: {exc}", considered=())
             if found is not None:
@@ -178,6 +186,21 @@ def _command_lines(arguments: Mapping[str, Any], depth: int) -> list[list[str]]:
             for item in value:
                 if isinstance(item, Mapping):
                     found.extend(_command_lines(item, depth + 1))
+    return found
+
+
+_PATH_KEY = re.compile(r"path|file|dir|folder|source|src|dest|target|location", re.IGNORECASE)
+
+
+def _bare_names(arguments: Mapping[str, Any]) -> list[str]:
+    """Plain names (no `/`, no space) given under a key that names a path: resolved as files of the cwd."""
+    found: list[str] = []
+    for key, value in arguments.items():
+        if type(key) is not str or _PATH_KEY.search(key) is None:
+            continue
+        for item in value if isinstance(value, list) else (value,):
+            if type(item) is str and 0 < len(item) <= 255 and "/" not in item and _SPACE.search(item) is None:
+                found.append(item)
     return found
 
 

@@ -241,3 +241,14 @@ def test_a_symlink_after_many_other_paths_in_one_call_is_still_resolved() -> Non
     paths = [f"/srv/file{i}.txt" for i in range(100)] + [f"{WORK}/repo/link/traces.jsonl"]
     assert GUARD(ToolCall("claude", "mcp_stdio", "fs", "read_multiple_files", {"paths": paths})) is not None
     assert GUARD(ToolCall("claude", "mcp_stdio", "fs", "read_multiple_files", {"paths": paths[:-1]})) is None
+
+
+def test_a_bare_name_under_a_path_key_that_is_a_link_into_the_state_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    os.makedirs(f"{WORK}/repo2", exist_ok=True)
+    if not os.path.lexists(f"{WORK}/repo2/db"):
+        os.symlink(f"{STATE}/traces.jsonl", f"{WORK}/repo2/db")  # committed in a cloned repository
+    monkeypatch.chdir(f"{WORK}/repo2")  # the MCP server (and mcpwrap) run in the repository
+    guard = state_guard(STATE)
+    assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_text_file", {"path": "db"})) is not None
+    assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_multiple_files", {"paths": ["a", "db"]})) is not None
+    assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_text_file", {"path": "README"})) is None
