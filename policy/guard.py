@@ -86,6 +86,8 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
     def mentions(text: str) -> bool:
         if "%" in text or "\\" in text or "*" in text or "?" in text or "[" in text or "{" in text:
             return True
+        if "(" in text and ("@(" in text or "+(" in text or "!(" in text):  # bash's extglob
+            return True
         folded = text.casefold()
         return any(n in folded for n in needles)
 

@@ -46,6 +46,7 @@ _MAX_TEXT_VARIANTS = 4096
 _SPACES = re.compile(r"\S+")
 
 
+_EXTGLOB = re.compile(r"[@+*?!]\([^()\s]*\)")
 _HOME_VAR = re.compile(r"\$(?:HOME\b|\{HOME\})")
 _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.DOTALL)
 _ANSI_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL)
@@ -89,6 +90,8 @@ def decoded(text: str) -> str:
             break
         text = once
     text = text.replace("\\", "") if "\\" in text else text
+    if "(" in text:  # bash's extglob `.agent-@(mesh)`, `+(…)`, `!(…)`: read as `*`, a pattern over them all
+        text = _EXTGLOB.sub("*", text)
     return _without_braces(text) if "{" in text else text
 
 
@@ -146,6 +149,8 @@ def words(text: str) -> Iterator[str]:
 
 def lexical(word: str, base: str) -> str:
     """`word` as an absolute, normalised path: `~` expanded, relative to `base`, `//`, `.` and `..` resolved."""
+    if word.startswith("~+") and (len(word) == 2 or word[2] == "/"):  # bash's `~+` is the cwd
+        word = base + word[2:]
     if "/" not in word and word not in (".", "..") and word[:1] != "~":
         return (base if base != "/" else "") + "/" + word  # one plain name in a normalised folder (common)
     if word.startswith("~"):

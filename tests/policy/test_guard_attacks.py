@@ -60,6 +60,8 @@ def refused(call: ToolCall) -> bool:
         "cat '.agent'-mes?/trace-key.pem",  # quotes joined before the pattern is read
         'cat ".a"{gent-mesh,}/trace-key.pem',
         "shopt -s dotglob; cat */trace-key.pem",
+        "shopt -s extglob\ncat .agent-@(mesh)/traces.jsonl",  # extglob patterns
+        "cat .agent-mes+(h)/checkpoints.jsonl",
         "cat $'\\x2eagent-mesh'/traces.jsonl",  # bash's ANSI-C strings: hex, octal, unicode escapes
         "cat $'\\056agent-mesh'/checkpoints.jsonl",
         "cat $'\\u002eagent-mesh/traces.jsonl'",
@@ -252,3 +254,10 @@ def test_a_bare_name_under_a_path_key_that_is_a_link_into_the_state_is_refused(m
     assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_text_file", {"path": "db"})) is not None
     assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_multiple_files", {"paths": ["a", "db"]})) is not None
     assert guard(ToolCall("claude", "mcp_stdio", "fs", "read_text_file", {"path": "README"})) is None
+
+
+def test_tilde_plus_is_the_cwd() -> None:
+    plain = f"{WORK}/p3/state"
+    os.makedirs(plain, exist_ok=True)
+    guard = state_guard(plain)
+    assert guard(cli("bash", "-c", "cat ~+/state/traces.jsonl", cwd=f"{WORK}/p3")) is not None
