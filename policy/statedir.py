@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import stat
 import threading
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ class Exposure:
     serious: bool  # the state dir itself is open: every file in it is as open as its own mode says
 
     def __str__(self) -> str:
-        return f"{self.path} (mode {self.mode:04o})"
+        owned = self.fix.partition("(it is ")[2].rstrip(")")
+        return f"{self.path} (mode {self.mode:04o}{', ' + owned if owned else ''})"
 
 
 def make_private_dir(path: str | Path) -> Path:
@@ -93,9 +95,14 @@ def exposures(state_dir: str | Path) -> list[Exposure]:
     found: list[Exposure] = []
     for folder in (root, root / CONFDIR):
         try:
-            st = os.lstat(folder)
+            st = os.stat(folder)  # followed: a state dir that is a symlink is as open as where it leads
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid != os.geteuid():
+            # another user (the agent's?) owns it: it may chmod it open or swap state.db at any time
+            owner = _user_name(st.st_uid)
+            fix = f"chown -R {_user_name(os.geteuid())} {_quote(folder)}"
+            found.append(Exposure(folder, stat.S_IMODE(st.st_mode), f"{fix} (it is owned by {owner})", True))
         try:
             names = os.listdir(folder)
         except OSError:  # not ours to list (another user's state dir): opening its files will say so
@@ -167,6 +174,13 @@ def forget_checks() -> None:
     """Check every folder again on its next use (after a chmod, in a long-lived process or a test)."""
     with _lock:
         _checked.clear()
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _quote(path: Path) -> str:

@@ -241,3 +241,26 @@ def test_every_entry_point_refuses_to_start_on_an_open_state_dir(tmp_path: Path,
     assert f"chmod 700 {state}" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in state.iterdir()) == []  # nothing was written into it
+
+
+def test_a_state_dir_that_is_a_symlink_to_an_open_folder_is_refused(tmp_path: Path) -> None:
+    """`.agent-mesh -> /tmp/open` (made by the agent before the mesh first ran): the folder it leads to counts."""
+    target = tmp_path / "open"
+    target.mkdir()
+    target.chmod(0o777)
+    (tmp_path / ".agent-mesh").symlink_to(target)
+    with pytest.raises(StateDirExposed, match="chmod 700"):
+        require_private(tmp_path / ".agent-mesh")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a folder to another user")
+def test_a_state_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    """A private folder the agent's user made and owns: it can chmod it open or swap state.db at any time."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    state = tmp_path / ".agent-mesh"
+    state.mkdir(mode=0o700)
+    os.chown(state, nobody.pw_uid, nobody.pw_gid)
+    with pytest.raises(StateDirExposed, match="owned by"):
+        require_private(state)
