@@ -23,7 +23,8 @@ NONCE_HEADER = "X-Diff-Nonce"
 AGENT = "diff"
 
 OPS = {"getNote": "GET", "updateNote": "POST", "deleteNote": "DELETE", "purgeNote": "POST"}
-IDS = ["1", "42", "n-7", "a.b"]
+IDS = ["1", "42", "n-7", "a.b", "1", "42", "caf%C3%A9", "%FF", "a%20b", "a+b"]
+BOUNDARY = "diffbound"
 KEYS = ["owner", "title", "id", "_method", "q"]
 VALUES = ["root", "alice", "", "DELETE", "1"]
 
@@ -39,7 +40,8 @@ CONTENT_TYPES = [
     "application/json;charset=UTF-32", "text/plain", "text/plain; charset=utf-8", "application/json, text/plain",
     "text/plain, application/json", "application/json-x", "application/vnd.notes+json", "APPLICATION/JSON",
     " application/json ", "application/x-www-form-urlencoded", "application/json; charset=latin-1",
-    "application/jsonp", "multipart/form-data",
+    "application/jsonp", "multipart/form-data", 'application/json; charset="utf-16"',
+    "application/json; charset=UTF-16LE",
 ]  # fmt: skip
 ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"]
 OVERRIDE_HEADERS = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "x-http-method-override"]
@@ -169,9 +171,13 @@ def _escape_keys(text: str) -> str:
 
 @st.composite
 def bodies(draw: st.DrawFn) -> tuple[bytes, list[str]]:
-    kind = draw(st.sampled_from(["none", "none", "json", "json", "json", "rpc", "form", "text", "array"]))
+    kind = draw(st.sampled_from(["none", "none", "json", "json", "json", "rpc", "form", "text", "array", "multipart"]))
     if kind == "none":
         return b"", []
+    if kind == "multipart":
+        pairs = draw(st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(VALUES)), min_size=1, max_size=3))
+        parts = [f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in pairs]
+        return ("".join(parts) + f"--{BOUNDARY}--\r\n").encode(), ["body:multipart"]
     if kind == "form":
         pairs = draw(st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(VALUES)), min_size=1, max_size=3))
         return urllib.parse.urlencode(pairs).encode(), ["body:form"]
@@ -276,7 +282,9 @@ def cases(draw: st.DrawFn) -> Case:
     body, body_tags = draw(bodies())
     tags += body_tags
     headers: list[tuple[str, str]] = []
-    if body or draw(st.integers(0, 3)) == 3:
+    if "body:multipart" in body_tags and draw(st.integers(0, 3)) < 3:
+        headers.append(("Content-Type", f"multipart/form-data; boundary={BOUNDARY}"))
+    elif body or draw(st.integers(0, 3)) == 3:
         ctype, ctype_tags = draw(content_types())
         headers += ctype
         tags += ctype_tags
