@@ -17,6 +17,7 @@ from typing import Any
 
 from mcpwrap.cliexec import env_findings, external, findings
 from mcpwrap.gitargv import GLOBAL_VALUE_OPTIONS, PUSHERS, judged_name, parse_git
+from mcpwrap.wrapped import judge_wrapped
 
 # Where system binaries live (policy/default.yaml asks the same of `args.program`).
 _SYSTEM = re.compile(r"^/(?:usr/(?:local/)?)?s?bin/[^/]+$")
@@ -52,6 +53,7 @@ VALUE_OPTIONS: dict[str, frozenset[str]] = {
 }  # fmt: skip
 VALUE_OPTIONS["podman"] = VALUE_OPTIONS["docker"] | {"--connection", "--url", "--identity", "--root", "--runroot"}
 VALUE_OPTIONS["pip3"] = VALUE_OPTIONS["pip"]
+_PARSED = frozenset(VALUE_OPTIONS)
 
 
 def binary_name(arg0: str) -> str:
@@ -84,7 +86,7 @@ def subcommand(name: str, args: Sequence[str]) -> str | None:
 def tool_of(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(server, tool) for a command line: ("git", "push") for `git -C d push`, ("", "rm") for `rm -rf x`,
     ("git", "alias") for `git -c alias.x=... x`. `env` is the environment the command will run with."""
-    server, tool, _ = describe(argv, {} if env is None else env)
+    server, tool, _ = judge_wrapped(argv, {} if env is None else env, describe, _PARSED)
     return server, tool
 
 
@@ -135,5 +137,5 @@ def describe(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str, dic
 def command_arguments(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> tuple[str, str, dict[str, Any]]:
     """(server, tool, arguments) of the ToolCall for a command line: `argv` (program by base name), `cwd`,
     and what `describe` found."""
-    server, tool, extra = describe(argv, env)
+    server, tool, extra = judge_wrapped(argv, env, describe, _PARSED)
     return server, tool, {"argv": [binary_name(argv[0]), *argv[1:]], "cwd": cwd, **extra}

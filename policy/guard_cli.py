@@ -89,7 +89,11 @@ SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish"})
 WALKERS = ALWAYS | FLAGGED.keys() | {"git"}
 _OPERATORS = frozenset({";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"})
 # Command names a wrapper's words are searched for (every other word may be an option's value).
-KNOWN = WALKERS | SHELLS | WRAPPERS | CONTAINERS | CLOUD_WALKS | {"eval", "cd", "python", "python3", "cat", "sqlite3"}
+KNOWN = (
+    WALKERS | SHELLS | WRAPPERS | CONTAINERS | CLOUD_WALKS
+    | {"eval", "cd", "python", "python3", "cat", "sqlite3", "kubectl", "helm", "npm", "npx", "cargo", "gh",
+       "terraform", "systemctl", "pip", "pip3", "uv", "curl", "wget", "ssh", "node", "perl", "ruby", "make"}
+)  # fmt: skip
 
 
 MAX_SHELL_DEPTH = 4

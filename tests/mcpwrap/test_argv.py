@@ -371,3 +371,62 @@ def test_a_bare_command_found_first_in_a_folder_the_agent_put_on_path_is_args_pr
     assert arguments["program"] == str(fake)
     _, _, plain = command_arguments(["git", "show"], "/tmp", {"PATH": "/usr/bin:/bin"})
     assert "program" not in plain
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["env", "git", "push", "--force"],
+        ["env", "A=1", "git", "push", "-f"],
+        ["nice", "-n", "5", "git", "push", "origin", "+main"],
+        ["timeout", "-s", "KILL", "60", "git", "push", "--force-with-lease"],
+        ["sudo", "-u", "dev", "git", "push", "-f"],
+        ["command", "git", "push", "-f"],
+        ["sh", "-c", "git push --force"],
+        ["bash", "-lc", "cd repo && git push -f"],
+        ["xargs", "git", "push", "-f"],
+    ],
+)
+def test_a_force_push_behind_a_wrapper_or_in_a_one_command_shell_is_judged_as_git_push(argv: list[str]) -> None:
+    server, tool, arguments = command_arguments(argv, "/tmp", {})
+    assert (server, tool) == ("git", "push"), argv
+    assert arguments["force"] is True
+    assert arguments["wrapper"] == argv[0]
+    assert arguments["argv"] == argv  # the guard still reads the whole command line
+
+
+def test_a_shell_line_with_several_commands_lists_them_and_carries_a_force_push() -> None:
+    server, tool, arguments = command_arguments(["sh", "-c", "git fetch; git push -f origin main"], "/tmp", {})
+    assert (server, tool) == ("", "sh")
+    assert arguments["commands"] == ["git.fetch", "git.push"]
+    assert arguments["force"] is True
+
+
+def test_env_assignments_reach_the_wrapped_git() -> None:
+    _, tool, arguments = command_arguments(["env", "GIT_SSH_COMMAND=sh -c id", "git", "fetch"], "/tmp", {})
+    assert tool == "config-exec"
+    assert "GIT_SSH_COMMAND" in arguments["exec"]
+
+
+def test_the_force_push_rule_of_policy_b_denies_the_wrapped_spellings() -> None:
+    text = (
+        "version: 1\npolicies:\n  - name: b\n    agent: '*'\n    rules:\n"
+        "      - {name: no-force, tools: [git.push], when: {args.force: {eq: true}}, action: deny}\n"
+        "      - {name: rest, tools: ['*'], action: allow}\n"
+    )
+    policies = compile_policies(load_config_text(text, "b.yaml"))
+    for argv in (["env", "git", "push", "-f"], ["bash", "-c", "git push --force origin main"]):
+        server, tool, arguments = command_arguments(argv, "/tmp", {})
+        assert decide(ToolCall("a", "cli", server, tool, arguments), policies).action is Action.DENY
+
+
+def test_a_wrapper_s_option_values_do_not_pose_as_the_command() -> None:
+    assert tool_of(["sudo", "-u", "dev", "kubectl", "delete", "pod", "x"]) == ("kubectl", "delete")
+    assert tool_of(["timeout", "-k", "5", "30", "helm", "uninstall", "app"]) == ("helm", "uninstall")
+
+
+def test_a_one_command_shell_line_of_another_binary_keeps_the_shell_s_name() -> None:
+    """A `tools: [sh]` rule still holds for `sh -c 'exit 3'`; what it runs is listed."""
+    server, tool, arguments = command_arguments(["sh", "-c", "exit 3"], "/tmp", {})
+    assert (server, tool) == ("", "sh")
+    assert arguments["commands"] == ["exit"]
