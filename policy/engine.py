@@ -24,6 +24,7 @@ from policy.linear import Linear, LinearSet
 from policy.model import Action, Decision, ToolCall, canonical_json
 
 _CACHE_LIMIT = 8192
+_CACHED_NAME = 512  # longer tool or agent names are matched each time, never kept
 
 # Specificity classes of a policy's agent pattern: lower is considered first.
 EXACT, GLOB, CATCH_ALL = 0, 1, 2
@@ -77,6 +78,8 @@ class CompiledPolicy:
             server = full_name.partition(".")[0]
             idx |= self._glob_set(server if server in self.glob_rules_by_server else None).matching(full_name)
             hit = tuple(self.rules[i] for i in sorted(idx))
+            if len(full_name) > _CACHED_NAME:
+                return hit  # an agent's 1 MB tool names, 8192 of them, would hold 8 GB
             if len(self._candidates) >= _CACHE_LIMIT:
                 self._candidates.clear()
             self._candidates[full_name] = hit
@@ -97,6 +100,8 @@ class PolicySet:
         hit = self._by_agent.get(agent)
         if hit is None:
             hit = tuple(p for p in self.policies if p.agent_rx.match(agent))
+            if len(agent) > _CACHED_NAME:
+                return hit
             if len(self._by_agent) >= _CACHE_LIMIT:
                 self._by_agent.clear()
             self._by_agent[agent] = hit

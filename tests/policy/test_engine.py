@@ -143,3 +143,16 @@ def test_a_glob_on_a_uri_of_another_scheme_resolves_its_dot_segments_authority_i
     assert action("demo://resource/static/../../x") == "deny"  # no rule: the default denies
     assert action("demo://resource/../private/x") == "deny"
     assert action("demo://resource//static/./1") == "allow"
+
+
+def test_long_tool_names_are_decided_but_never_kept_in_the_cache() -> None:
+    """Memory stays bounded: an agent can send thousands of distinct megabyte-long tool names."""
+    from policy import ToolCall, compile_policies, decide, load_config_text
+
+    text = "version: 1\npolicies:\n  - name: p\n    agent: '*'\n    rules:\n      - {tools: ['fs.*'], action: allow}\n"
+    policies = compile_policies(load_config_text(text, "p.yaml"))
+    for i in range(50):
+        name = f"x{i}" + "a" * 100_000
+        assert decide(ToolCall("a", "mcp_stdio", "fs", name, {}), policies).action.value == "allow"
+    cached = policies.policies[0]._candidates
+    assert all(len(k) <= 512 for k in cached)
