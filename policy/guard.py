@@ -155,7 +155,10 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
 
 
 # An MCP tool that runs commands names them its own way: `{"command": "grep", "args": ["-r", "x", "."]}`.
-_COMMAND_KEYS = ("command", "cmd", "program", "executable", "binary", "bin", "exe")
+_COMMAND_KEYS = (
+    "command", "cmd", "program", "executable", "binary", "bin", "exe", "script", "shell", "commandLine",
+    "command_line", "cmdline", "shell_command", "bash", "sh",
+)  # fmt: skip
 _COMMAND_KEY_SET = frozenset(_COMMAND_KEYS)
 _ARGS_KEYS = ("args", "arguments", "argv", "params", "parameters")
 

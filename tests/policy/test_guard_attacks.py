@@ -200,6 +200,7 @@ def test_a_hard_link_to_a_state_file_is_refused_by_its_inode() -> None:
     "arguments",
     [
         {"command": "grep", "args": ["-r", "TOKEN", "."], "cwd": PROJECT},  # a command-running MCP tool's shape
+        {"script": "cd .. && cat proj/.agent-mesh/../../proj/.agent-mesh/traces.jsonl"},
         {"cmd": "find", "cwd": PROJECT},  # one word, but in a command key: it walks the cwd
         {"program": "tar", "arguments": ["czf", "/tmp/x.tgz", PROJECT]},
         {"steps": [{"command": "rg", "args": ["TOKEN"]}], "cwd": PROJECT},
