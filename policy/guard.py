@@ -115,7 +115,7 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
             real = paths.resolved(lexical(name, base))
             if paths.inside(real) or paths.same_file(real):
                 return f"{name!r} (that is {real})"
-        if not hidden:
+        if argvs and not hidden:
             hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
         for argv in argvs:
             found = _argv_hit(paths, argv, base, hidden=hidden[0])
@@ -123,6 +123,8 @@ def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
                 return found
         for text in texts:
             if len(text) <= _MAX_SHELL_LINE and _reads_as_shell_line(text):
+                if not hidden:
+                    hidden.append(any("dotglob" in t or "GLOBIGNORE" in t for t in texts))
                 found = _argv_hit(paths, ["sh", "-c", text], base, hidden=hidden[0])  # a shell line, `cd` included
                 if found is not None:
                     return found
@@ -182,26 +184,44 @@ def _command_lines(arguments: Mapping[str, Any], depth: int) -> list[list[str]]:
         kind = type(value)
         if kind is str or kind is int or kind is bool or kind is float or value is None:
             continue  # the common case, decided by exact types before the ABC checks
-        if isinstance(value, list) and value and type(value[0]) is str and value is not given:
-            if _command_name(value[0]) in KNOWN:
-                found.append([_word(a) for a in value])
+        if isinstance(value, list):
+            if not value:
+                continue
+            if type(value[0]) is str:  # a list of words: a command line when the first names a command
+                if value is not given and _command_name(value[0]) in KNOWN:
+                    found.append([_word(a) for a in value])
+            elif depth < 3:  # `steps: [{command: …}, …]`
+                for item in value:
+                    if type(item) is dict or (type(item) is not str and isinstance(item, Mapping)):
+                        found.extend(_command_lines(item, depth + 1))
         elif depth < 3 and isinstance(value, Mapping):
             found.extend(_command_lines(value, depth + 1))
-        elif depth < 3 and isinstance(value, list):  # `steps: [{command: …}, …]`
-            for item in value:
-                if isinstance(item, Mapping):
-                    found.extend(_command_lines(item, depth + 1))
     return found
 
 
 _PATH_KEY = re.compile(r"path|file|dir|folder|source|src|dest|target|location", re.IGNORECASE)
 
 
+_path_keys: dict[str, bool] = {}
+
+
+def _is_path_key(key: str) -> bool:
+    """Whether an argument's name says it holds a path (remembered: tools use the same few names)."""
+    known = _path_keys.get(key)
+    if known is None:
+        known = _PATH_KEY.search(key) is not None
+        if len(key) <= 64:
+            if len(_path_keys) >= 4096:
+                _path_keys.clear()
+            _path_keys[key] = known
+    return known
+
+
 def _bare_names(arguments: Mapping[str, Any]) -> list[str]:
     """Plain names (no `/`, no space) given under a key that names a path: resolved as files of the cwd."""
     found: list[str] = []
     for key, value in arguments.items():
-        if type(key) is not str or _PATH_KEY.search(key) is None:
+        if type(key) is not str or not _is_path_key(key):
             continue
         for item in value if isinstance(value, list) else (value,):
             if type(item) is str and 0 < len(item) <= 255 and "/" not in item and _SPACE.search(item) is None:

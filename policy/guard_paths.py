@@ -14,6 +14,7 @@ import glob
 import os
 import posixpath
 import re
+import time
 from collections.abc import Iterator
 from urllib.parse import unquote
 
@@ -178,7 +179,9 @@ class StatePaths:
         # A name as distinctive as the mesh's own (`.agent-mesh`) is the state wherever it appears in a path;
         # a plain one (`state`) only where a path starts with it, as the configured relative `state_dir` does.
         self.distinctive = "agent-mesh" in self._name_folded
-        self.inodes = _inodes(real)
+        self.inodes, self._files = _inodes(real)
+        self._links_checked = float("-inf")
+        self._has_links = False
         # A word of free text can reach the state only by naming it (a folder or file name) or by a pattern.
         needles = sorted({n.casefold() for n in (*self.names, *PROTECTED_NAMES)})
         self.candidate = re.compile("[*?[]|" + "|".join(re.escape(n) for n in needles), re.IGNORECASE)
@@ -247,15 +250,23 @@ class StatePaths:
         return False
 
     def same_file(self, path: str) -> bool:
-        """Whether `path` is a hard link to a file of the state (or a bind mount of the state dir): the same
-        inode as one that was there when the guard was made. One `stat`; a path that is not there is not."""
-        if not self.inodes:
+        """Whether `path` is a hard link to a file of the state: the same inode as one that was there when the
+        guard was made. One `stat`, and only while a state file has more than one link (looked at once a
+        second): the common call pays nothing."""
+        if not self.inodes or not self._linked():
             return False
         try:
             st = os.stat(path)
         except (OSError, ValueError):
             return False
         return (st.st_dev, st.st_ino) in self.inodes
+
+    def _linked(self) -> bool:
+        now = time.monotonic()
+        if now - self._links_checked >= 1.0:
+            self._links_checked = now
+            self._has_links = any(_links(f) > 1 for f in self._files)
+        return self._has_links
 
     @staticmethod
     def resolved(path: str) -> str:
@@ -320,16 +331,16 @@ def _matches_a_name(segment: str) -> bool:
     return any(fnmatch.fnmatchcase(name, segment) for name in PROTECTED_NAMES)
 
 
-def _inodes(state_dir: str) -> frozenset[tuple[int, int]]:
-    """(device, inode) of the state dir and what is in it, two levels deep (`mitmproxy/` holds the CA key)."""
+def _inodes(state_dir: str) -> tuple[frozenset[tuple[int, int]], tuple[str, ...]]:
+    """(device, inode) of the files in the state dir, two levels deep (`mitmproxy/` holds the CA key), and
+    their paths."""
     found: set[tuple[int, int]] = set()
+    files: list[str] = []
     folders = [state_dir]
     for level in range(2):
         nxt: list[str] = []
         for folder in folders:
             try:
-                st = os.stat(folder)
-                found.add((st.st_dev, st.st_ino))
                 with os.scandir(folder) as entries:
                     for entry in entries:
                         if entry.is_dir(follow_symlinks=False):
@@ -338,7 +349,15 @@ def _inodes(state_dir: str) -> frozenset[tuple[int, int]]:
                         elif entry.is_file(follow_symlinks=False):
                             est = entry.stat(follow_symlinks=False)
                             found.add((est.st_dev, est.st_ino))
+                            files.append(entry.path)
             except OSError:  # not there yet, or not ours to read: nothing to compare with
                 continue
         folders = nxt
-    return frozenset(found)
+    return frozenset(found), tuple(files)
+
+
+def _links(path: str) -> int:
+    try:
+        return os.lstat(path).st_nlink
+    except OSError:
+        return 1
