@@ -430,3 +430,33 @@ def test_a_one_command_shell_line_of_another_binary_keeps_the_shell_s_name() -> 
     server, tool, arguments = command_arguments(["sh", "-c", "exit 3"], "/tmp", {})
     assert (server, tool) == ("", "sh")
     assert arguments["commands"] == ["exit"]
+
+
+WRAPPER_PREFIXES = [
+    ["env", "A=1"],
+    ["env", "-u", "HOME"],
+    ["nice", "-n", "5"],
+    ["timeout", "-s", "KILL", "60"],
+    ["sudo", "-u", "dev"],
+    ["command"],
+    ["nohup"],
+    ["stdbuf", "-o", "L"],
+    ["ionice", "-c", "3"],
+]
+FORCE_SPELLINGS = [["-f"], ["--force"], ["--forc"], ["--force-with-lease"], ["origin", "+main"], ["-uf"], ["--mirror"]]
+
+
+@given(
+    prefixes=st.lists(st.sampled_from(WRAPPER_PREFIXES), min_size=1, max_size=3),
+    force=st.sampled_from(FORCE_SPELLINGS),
+    shell=st.booleans(),
+)
+def test_any_chain_of_wrappers_around_a_force_push_is_judged_as_a_force_push(
+    prefixes: list[list[str]], force: list[str], shell: bool
+) -> None:
+    argv = [w for p in prefixes for w in p] + ["git", "push", *force]
+    if shell:
+        argv = ["bash", "-c", " ".join(argv)]
+    server, tool, arguments = command_arguments(argv, "/tmp", {})
+    assert (server, tool) == ("git", "push"), argv
+    assert arguments["force"] is True, argv
