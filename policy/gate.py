@@ -203,7 +203,8 @@ class Gate:
         if hit is not None:
             return hit
         decision = decide(call, self.policy_set, now)
-        if self._unconditional(call.agent, call.full_name):
+        # names an agent made megabytes long are decided each time, never kept (8192 of them would be gigabytes)
+        if len(key[0]) + len(key[1]) <= 1024 and self._unconditional(call.agent, call.full_name):
             if len(self._decisions) >= _CACHE_LIMIT:
                 self._decisions.clear()
             self._decisions[key] = decision
