@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -262,3 +263,43 @@ def test_tilde_plus_is_the_cwd() -> None:
     os.makedirs(plain, exist_ok=True)
     guard = state_guard(plain)
     assert guard(cli("bash", "-c", "cat ~+/state/traces.jsonl", cwd=f"{WORK}/p3")) is not None
+
+
+# -- end to end: real command lines through `mcpwrap exec` under a policy that allows ordinary tools ----------
+
+POLICY_B = """version: 1
+state_dir: .agent-mesh
+policies:
+  - name: b
+    agent: "*"
+    rules:
+      - {name: no-etc-writes, tools: ["*"], when: {args.path: {glob: "/etc/**"}}, action: deny}
+      - {name: no-force-push, tools: [git.push], when: {args.force: {eq: true}}, action: deny}
+      - {name: rest, tools: ["*"], action: allow}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("argv", "rule"),
+    [
+        (["bash", "-c", "cat .{agent,x}-mesh/trace-key.pem"], "guard/state-dir"),
+        (["bash", "-c", "cat $'\\x2eagent-mesh'/traces.jsonl"], "guard/state-dir"),
+        (["timeout", "-s", "KILL", "30", "grep", "-r", "BEGIN"], "guard/state-dir"),
+        (["env", "A=1", "git", "push", "--force", "origin", "main"], "b/no-force-push"),
+        (["bash", "-c", "cd . && git push -f origin main"], "b/no-force-push"),
+    ],
+)
+def test_real_command_lines_through_mcpwrap_exec_are_refused(tmp_path: Path, argv: list[str], rule: str) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "agent-mesh.yaml").write_text(POLICY_B)
+    first = [sys.executable, "-m", "mcpwrap", "exec", "--config", "agent-mesh.yaml", "--", "true"]
+    subprocess.run(first, cwd=tmp_path, capture_output=True, timeout=60, check=True)  # the mesh makes its state
+    assert (tmp_path / ".agent-mesh" / "trace-key.pem").exists()
+    cmd = [sys.executable, "-m", "mcpwrap", "exec", "--config", "agent-mesh.yaml", "--", *argv]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 126, done.stderr
+    assert ("own state" if rule == GUARD_RULE else rule) in done.stderr, done.stderr
+    assert "PRIVATE KEY" not in done.stdout
