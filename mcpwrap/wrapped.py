@@ -20,7 +20,7 @@ Describe = Callable[[Sequence[str], Mapping[str, str]], tuple[str, str, dict[str
 def inner_commands(argv: Sequence[str]) -> list[list[str]] | None:
     """The commands a wrapper or a shell line runs (without `cd`), or None when `argv` runs itself only."""
     try:
-        found = [c for c in commands_of(argv) if c and c[0] not in ("cd", "pushd")]
+        found = [c for c in commands_of(argv) if c and c[0] and c[0] not in ("cd", "pushd")]
     except ValueError:  # nested past what is read: judged as itself (the guard refuses it anyway)
         return None
     if len(found) == 1 and found[0] == list(argv):
@@ -46,6 +46,15 @@ def judge_wrapped(
     inner = inner_commands(argv)
     if not inner:
         return describe(argv, env)
+    try:
+        return _through(argv, env, describe, parsed, inner)
+    except ValueError:  # an inner command that names nothing: judged as what was written
+        return describe(argv, env)
+
+
+def _through(
+    argv: Sequence[str], env: Mapping[str, str], describe: Describe, parsed: frozenset[str], inner: list[list[str]]
+) -> tuple[str, str, dict[str, Any]]:
     wrapper = argv[0].rstrip("/").rsplit("/", 1)[-1]
     by_wrapper = wrapper.lower() in WRAPPERS
     if len(inner) == 1 and (by_wrapper or inner[0][0].rstrip("/").rsplit("/", 1)[-1] in parsed):

@@ -460,3 +460,9 @@ def test_any_chain_of_wrappers_around_a_force_push_is_judged_as_a_force_push(
     server, tool, arguments = command_arguments(argv, "/tmp", {})
     assert (server, tool) == ("git", "push"), argv
     assert arguments["force"] is True, argv
+
+
+@pytest.mark.parametrize("argv", [["env", "", "x"], ["sh", "-c", "'' x"], ["nice", "--"], ["sh", "-c", ""]])
+def test_odd_wrapped_command_lines_are_named_never_raised(argv: list[str]) -> None:
+    _server, tool, _ = command_arguments(argv, "/tmp", {})
+    assert tool
