@@ -466,3 +466,14 @@ def test_any_chain_of_wrappers_around_a_force_push_is_judged_as_a_force_push(
 def test_odd_wrapped_command_lines_are_named_never_raised(argv: list[str]) -> None:
     _server, tool, _ = command_arguments(argv, "/tmp", {})
     assert tool
+
+
+@pytest.mark.parametrize(
+    "argv", [["git", "-c", "http.extraHeader=X: y", "push", "-f"], ["env", "GIT_TRACE=1", "git", "push", "--force"]]
+)
+def test_the_readme_force_push_rule_holds_for_a_push_judged_as_config_exec(tmp_path: Path, argv: list[str]) -> None:
+    server, tool, args = command_arguments(argv, "/tmp", {})
+    assert tool == "config-exec"
+    assert args["force"] is True
+    decision = decide(ToolCall("claude", "cli", server, tool, args), _readme_policy(tmp_path))
+    assert (decision.action, decision.rule) == (Action.DENY, "claude-dev/no-force-push")
