@@ -28,6 +28,7 @@ def test_every_executed_call_has_one_decision_record_and_the_trace_verifies_afte
     seed = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(2**32))
     result = run_soak(tmp_path, kills=CI_KILLS, seed=seed, max_seconds=CI_KILL_SECONDS)
     report = f"seed {seed} (SOAK_SEED={seed} repeats the kill schedule):\n{result.summary()}"
+    print(report)  # the run's figures, for the log (pytest -s) and the README
     assert sum(result.kills.values()) >= AT_LEAST, report
     assert set(result.kills) == {"mcpwrap", "proxy", "serve", "trace worker"}, report
     assert result.errors == [], report
