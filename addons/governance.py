@@ -15,7 +15,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mitmproxy import command, connection, contentviews, ctx, exceptions, http
+from mitmproxy import command, connection, contentviews, ctx, exceptions, http, tcp
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import ReverseMode
 
@@ -122,6 +122,12 @@ class Governance:
                 self._opened = path
         if "mesh_reverse" in updated:
             self.reverse = parse_reverse(ctx.options.mesh_reverse)
+        if ctx.options.rawtcp:
+            # With it, bytes that do not start like a request line (a blank line first, under 3 bytes in the
+            # first packet) and any 101 to a protocol other than WebSocket flow as raw TCP: no request hook,
+            # no decision, no record, while lenient upstreams (h11, llhttp) read them as requests. Without it,
+            # they are parsed as HTTP (and judged) or the connection is closed.
+            ctx.options.update(rawtcp=False)  # type: ignore[no-untyped-call]
         self._proxy_known = False  # listen addresses may change with any option: read them again
 
     def running(self) -> None:
@@ -365,6 +371,13 @@ class Governance:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self.ws.pop(flow.id, None)
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        """Raw TCP is never judged: closed (an operator's `tcp_hosts` too; `ignore_hosts` never gets here)."""
+        log.warning(
+            "agent-mesh: closed a raw TCP connection to %s (nothing judges raw bytes)", flow.server_conn.address
+        )
+        flow.kill()  # type: ignore[no-untyped-call]
 
     # -- REST and MCP --------------------------------------------------------------------------------
 
