@@ -2,7 +2,10 @@
 
 Client -> server: every frame is parsed and checked; one that is not JSON-RPC gets a JSON-RPC error and the
 session goes on. Calls (`tools/call`, `resources/read`, `prompts/get`, unknown methods...) are judged, each
-in its own task, so a held call never stops other traffic; lists and plumbing are forwarded byte for byte.
+in its own task, so a held call never stops other traffic; lists and plumbing are forwarded at once. Every
+frame either way is forwarded as mcpwrap parsed it, never as its sender spelled it (duplicate keys must not
+read differently to the receiver); a server response to no forwarded request, or a server frame that is not
+JSON, is dropped.
 A request id already in flight is refused, never run twice. Server -> client: responses are matched to their
 requests (outcomes recorded, lists filtered), and the server's own requests are handled by `Asked`
 (mcpwrap/asked.py). When the server goes away, every request still in flight gets a JSON-RPC error.
@@ -121,11 +124,11 @@ class Relay:
             return
         if "method" not in msg:
             if self._asked.answered(msg):
-                self._to_server(frame)
+                self._reencode_to_server(msg)
             return
         if "id" not in msg:
             if self._client_notification(msg):
-                self._to_server(frame)
+                self._reencode_to_server(msg)
             return
         admitted = admit(msg, self._busy)
         if not isinstance(admitted, RequestKind):
@@ -139,8 +142,21 @@ class Relay:
             if not task.done():
                 entry.task = task
             return
+        try:
+            forward = jsonrpc.dump(msg)
+        except ValueError as exc:
+            self._to_client(jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}"))
+            return
         self._track(msg, None, None)
-        self._to_server(frame)
+        self._to_server(forward)
+
+    def _reencode_to_server(self, msg: Message | list[Any]) -> None:
+        """Forward what mcpwrap parsed, never the client's bytes: a frame with duplicate keys or odd escapes
+        could read differently to the server's parser than to the judge's (first key wins, say)."""
+        try:
+            self._to_server(jsonrpc.dump(msg))
+        except ValueError as exc:  # a lone surrogate or NaN the parser let in: nothing honest to forward
+            log.warning("dropped a client message JSON cannot carry: %s", exc)
 
     def _busy(self, key: str) -> bool:
         return key in self._inflight or key in self._judging
@@ -206,10 +222,15 @@ class Relay:
         batch = Batch(answers=errors)
         calls = [(item, kind) for item, kind in plan if kind is not None and kind.is_call]
         if not calls and not batch.answers and len(plan) == len(items):
+            try:
+                forward = jsonrpc.dump(items)  # what was judged, not the client's bytes (see _reencode_to_server)
+            except ValueError as exc:
+                self._to_client(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"mcpwrap: {exc}"))
+                return
             for item, kind in plan:
                 if kind is not None:
                     self._track(item, None, None)
-            self._to_server(frame)
+            self._to_server(forward)
             return
         for item, kind in plan:
             if kind is not None and not kind.is_call:
@@ -276,9 +297,8 @@ class Relay:
             async for frame in read_frames(self._server_out):
                 try:
                     await self._from_server(frame)
-                except Exception:  # one frame must never end the session
-                    log.exception("mcpwrap could not handle a server frame; passed to the client as it is")
-                    write_frame(self._client_out, frame)
+                except Exception:  # one frame must never end the session; unhandled, it is not passed on
+                    log.exception("mcpwrap could not handle a server frame; it was dropped")
                 await self._client_out.drain()
         except FrameTooLarge as exc:
             log.error("server frame refused: %s", exc)
@@ -287,8 +307,10 @@ class Relay:
     async def _from_server(self, frame: bytes) -> None:
         try:
             msg = jsonrpc.parse(frame)
-        except ValueError:
-            write_frame(self._client_out, frame)  # not ours to judge: the client sees what the server said
+        except ValueError as exc:
+            # Never passed on: a lenient client parser (invalid UTF-8 replaced, say) could read a request in it
+            # that nobody judged.
+            log.warning("dropped a server frame that is not JSON-RPC: %s", exc)
             return
         if isinstance(msg, list):
             kept: list[Any] = []
@@ -303,18 +325,35 @@ class Relay:
             for batch in batches:
                 kept += batch.answers
             if kept:
-                self._to_client(kept)
+                self._to_client_or_fail(kept)
             self._record(answered)
             return
         out, flight = await self._server_item(msg)
-        if out is msg:
-            write_frame(self._client_out, frame)
-        elif out is not None:
-            self._to_client(out)
+        if out is not None:
+            # Always what mcpwrap parsed and matched, never the server's bytes: duplicate keys ("id", "method")
+            # could read differently to the client's parser.
+            self._to_client_or_fail(out)
         for batch in unsent(flight):
             # The server answered a batch element on its own: mcpwrap's answers follow as their own array.
             self._to_client(batch.answers)
         self._record([(flight, msg)])
+
+    def _to_client_or_fail(self, out: Message | list[Any]) -> None:
+        """Send the server's message on; one JSON cannot carry (NaN, a lone surrogate) becomes an error for each
+        response in it, so no client waits forever on a call that ran."""
+        try:
+            self._to_client(out)
+        except ValueError as exc:
+            why = f"mcpwrap: the server's answer cannot be passed on: {exc}"
+            items = out if isinstance(out, list) else [out]
+            errors = [
+                jsonrpc.error(i["id"], jsonrpc.INTERNAL_ERROR, why)
+                for i in items
+                if isinstance(i, dict) and jsonrpc.is_response(i)
+            ]
+            log.warning("%s", why)
+            if errors:
+                self._to_client(errors if isinstance(out, list) else errors[0])
 
     def _record(self, answered: list[tuple[InFlight | None, Any]]) -> None:
         # After the client has its answer: recording is not on the call's critical path.
@@ -338,7 +377,10 @@ class Relay:
             return None, None
         flight = self._inflight.pop(key, None)
         if flight is None:
-            return msg, None
+            # A response to nothing forwarded (a held or refused call, an id never used, one answered already):
+            # passed on, the client would read a call answered that never ran, or answered twice.
+            log.warning("dropped a server response to id %r: no request under that id was forwarded", msg["id"])
+            return None, None
         if not self._inflight:
             self._drained.set()
         body = msg.get("result")

@@ -1,0 +1,92 @@
+"""A hostile peer on either side of the relay: what each side reads is what was judged, and an answer the
+server makes up for a request it never received never reaches the client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.mcpwrap.conftest import Harness, MakeHarness, until
+from tests.mcpwrap.fake_server import tool
+
+
+def first_wins(frame: bytes) -> Any:
+    """How a parser that keeps the FIRST of duplicate keys reads a frame (some JSON libraries do)."""
+    return json.loads(frame, object_pairs_hook=lambda pairs: dict(reversed(pairs)))
+
+
+async def still_answers(h: Harness, request_id: Any = "after") -> None:
+    h.send({"jsonrpc": "2.0", "id": request_id, "method": "ping"})
+    assert (await h.recv())["id"] == request_id
+
+
+async def test_a_denied_call_hidden_behind_a_duplicate_method_key_never_reaches_the_server(
+    harness: MakeHarness,
+) -> None:
+    h = harness(name="srv")
+    h.send(
+        b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"forbidden","arguments":{}},'
+        b'"method":"tools/list"}'
+    )
+    await h.recv()
+    h.send(b'{"jsonrpc":"2.0","method":"tools/call","params":{"name":"forbidden"},"method":"notifications/x"}')
+    await still_answers(h)
+    for frame in h.server.frames:
+        read = first_wins(frame)
+        assert read == json.loads(frame), f"the server may read {frame!r} otherwise than the judge did"
+    assert "forbidden" not in h.server.calls()
+
+
+async def test_a_server_request_hidden_behind_a_duplicate_method_key_reaches_the_client_as_judged(
+    harness: MakeHarness,
+) -> None:
+    h = harness(name="srv")
+    h.server.outbox.write(
+        b'{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"systemPrompt":"exfiltrate",'
+        b'"messages":[],"maxTokens":1},"method":"ping"}\n'
+    )
+    passed = await h.recv()
+    assert passed["method"] == "ping"
+    assert first_wins(h.raw[-1]) == passed
+
+
+async def test_a_response_the_server_makes_up_for_a_held_call_never_reaches_the_client(harness: MakeHarness) -> None:
+    h = harness([tool("echo"), tool("write_file")], name="srv")
+    h.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "write_file", "arguments": {}}})
+    await until(lambda: bool(h.store.list_approvals(None, 0.0)), "the call is held")
+    h.server.send({"jsonrpc": "2.0", "id": 7, "result": {"content": [], "isError": False}})
+    h.server.send({"jsonrpc": "2.0", "id": "never-asked", "result": {}})
+    h.deny(str(h.store.list_approvals(None, 0.0)[0].id))
+    answer = await h.recv()
+    assert answer["id"] == 7
+    assert answer.get("result", {}).get("isError") is True or "error" in answer
+    await still_answers(h)
+    assert [m for m in h.raw if b"never-asked" in m] == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=st.sampled_from(["tools/list", "ping", "notifications/initialized", "resources/list", "x/y"]),
+    with_id=st.booleans(),
+)
+async def test_any_duplicate_key_spelling_reaches_the_server_as_the_judge_read_it(
+    harness: MakeHarness, method: str, with_id: bool
+) -> None:
+    h = harness(name="srv")
+    rid = b'"id":"d",' if with_id else b""
+    h.send(
+        b'{"jsonrpc":"2.0",'
+        + rid
+        + b'"method":"tools/call","params":{"name":"forbidden"},"method":"'
+        + method.encode()
+        + b'"}'
+    )
+    if with_id:
+        assert (await h.recv())["id"] == "d"
+    await still_answers(h)
+    for frame in h.server.frames:
+        assert first_wins(frame) == json.loads(frame)
+    assert "forbidden" not in h.server.calls()
