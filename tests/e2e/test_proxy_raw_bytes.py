@@ -3,9 +3,9 @@
 mitmproxy forwards a connection as raw TCP (no request hook, no decision, no record) when the first bytes in
 a tunnel do not look like an HTTP request line (a blank line first, fewer than three bytes) and after an
 upstream's `101 Switching Protocols` to anything but a WebSocket it recognises. An upstream that skips blank
-lines before a request line (RFC 9112 §2.2: h11/uvicorn, Node's llhttp) would then run whatever follows. The
-upstream here is a small raw-socket HTTP/1.1 server that does what those do: skips leading blank lines and
-keeps reading requests after it switched protocols."""
+lines before a request line (RFC 9112 §2.2 allows it; Node's http server does, h11 does not) would then run
+whatever follows. The upstream here is a small raw-socket HTTP/1.1 server that does what Node does (skips
+leading blank lines) and keeps reading requests after it switched protocols."""
 
 from __future__ import annotations
 
