@@ -11,6 +11,7 @@ held, 1 otherwise; the state dir is kept (and printed) for a look.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,9 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=50, help="traces.checkpoint_every (default 50)")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop killing after this long")
     args = parser.parse_args()
+    # SIGTERM (a `timeout`, a CI runner) must still stop every process the soak started: raise, so its
+    # `finally` runs, as it does on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     seed = args.seed if args.seed is not None else int.from_bytes(__import__("os").urandom(4), "big")
     folder = Path(tempfile.mkdtemp(prefix="agent-mesh-soak-"))
     print(f"soak: seed {seed}, {args.kills} kills, in {folder}", flush=True)
