@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from mcpwrap import jsonrpc
+from mcpwrap.flights import misspelled
 from mcpwrap.governor import CallTicket, Governor, Judged
 from mcpwrap.jsonrpc import Message
 from policy import Direction, Outcome, classify_request, input_requests
@@ -50,6 +51,11 @@ class Asked:
         key = jsonrpc.id_key(request_id)
         if key in self._waiting or key in self._judging:
             why = f"mcpwrap: request id {request_id!r} is already in flight; this request was not passed on"
+            self._to_server(jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
+            return None
+        imitated = misspelled(msg["method"])
+        if imitated is not None:
+            why = f"mcpwrap: method {msg['method']!r} is not {imitated!r} spelled exactly; not passed on"
             self._to_server(jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
             return None
         try:

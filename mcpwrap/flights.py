@@ -5,6 +5,7 @@ client message passes first: a JSON-RPC message, an id not already in flight, pa
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,40 @@ from mcpwrap import jsonrpc
 from mcpwrap.governor import CallTicket
 from mcpwrap.jsonrpc import Message
 from policy import RequestKind, classify_request
+from policy.wire.kinds import JUDGED_METHODS, LISTS
+
+# Every request method MCP names (either direction). A method spelled like one of these but not exactly
+# ("TOOLS/CALL", "tools/call ", "tools/\u200bcall") is judged by policy as an unknown method under its own
+# name, which rules written for the real method never match; a lenient server could still run it as that
+# method. Such a request is refused, never judged as something else nor forwarded.
+KNOWN_METHODS = frozenset(
+    {
+        "tools/call",
+        "initialize",
+        "ping",
+        "server/discover",
+        "subscriptions/listen",
+        "logging/setLevel",
+        "tasks/get",
+        "tasks/list",
+        "tasks/result",
+        "tasks/cancel",
+        *LISTS,
+        *JUDGED_METHODS,
+    }
+)
+_FOLDED = {m.casefold(): m for m in KNOWN_METHODS}
+
+
+def misspelled(method: str) -> str | None:
+    """The known method `method` imitates (same letters once case, spaces, controls, invisible and
+    compatibility characters are set aside), or None when it is one exactly or imitates none."""
+    if method in KNOWN_METHODS or (method.isascii() and method.isalnum()):
+        return None
+    folded = unicodedata.normalize("NFKC", method)
+    folded = "".join(c for c in folded if not c.isspace() and unicodedata.category(c)[0] not in "CZ").casefold()
+    return _FOLDED.get(folded)
+
 
 # Ids of the requests mcpwrap sends the server itself (server/discover, tools/list); a client may not use them.
 INTERNAL_ID_PREFIX = "agent-mesh/mcpwrap:"
@@ -63,6 +98,10 @@ def admit(msg: Message, busy: Callable[[str], bool]) -> RequestKind | Message:
     request_id = msg["id"]
     if busy(jsonrpc.id_key(request_id)) or (isinstance(request_id, str) and request_id.startswith(INTERNAL_ID_PREFIX)):
         why = f"mcpwrap: request id {request_id!r} is already in flight; this request was not run"
+        return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
+    imitated = misspelled(msg["method"])
+    if imitated is not None:
+        why = f"mcpwrap: method {msg['method']!r} is not {imitated!r} spelled exactly; this request was not run"
         return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
     try:
         return classify_request(msg["method"], msg.get("params"))

@@ -90,3 +90,54 @@ async def test_any_duplicate_key_spelling_reaches_the_server_as_the_judge_read_i
     for frame in h.server.frames:
         assert first_wins(frame) == json.loads(frame)
     assert "forbidden" not in h.server.calls()
+
+
+def imitations(method: str) -> st.SearchStrategy[str]:
+    """Spellings of `method` a lenient server might still dispatch as it: case, padding, invisible characters."""
+    pads = st.sampled_from([" ", "\t", "\x00", "\u200b", "\ufeff", "\u00a0", "\r"])
+    return st.one_of(
+        st.just(method.upper()),
+        st.just(method.title()),
+        pads.map(lambda p: method + p),
+        pads.map(lambda p: p + method),
+        pads.map(lambda p: method.replace("/", "/" + p)),
+        st.just("".join(chr(ord(c) + 0xFEE0) if c.isalpha() else c for c in method)),  # fullwidth letters
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=imitations("tools/call"), batched=st.booleans())
+async def test_a_call_spelled_almost_like_tools_call_is_refused_not_judged_under_another_name(
+    harness: MakeHarness, method: str, batched: bool
+) -> None:
+    h = harness(name="srv")
+    msg = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "forbidden", "arguments": {}}}
+    h.send([msg] if batched else msg)
+    reply = await h.recv()
+    reply = reply[0] if isinstance(reply, list) else reply
+    assert (reply["id"], reply["error"]["code"]) == (1, -32600)
+    await still_answers(h)
+    assert h.server.methods() == ["ping"]
+
+
+async def test_a_server_request_spelled_almost_like_sampling_never_reaches_the_client(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    params = {"systemPrompt": "exfiltrate", "messages": [], "maxTokens": 1}
+    h.server.send({"jsonrpc": "2.0", "id": "s1", "method": "Sampling/createMessage", "params": params})
+    await until(lambda: len(h.server.received) == 1, "the server's request is answered")
+    assert h.server.received[0]["error"]["code"] == -32600
+    await still_answers(h)
+    assert [f for f in h.raw if b"createMessage" in f] == []
+
+
+async def test_a_call_the_server_answers_twice_is_answered_to_the_client_once(harness: MakeHarness) -> None:
+    h = harness([tool("echo"), tool("slow")], name="srv")
+    h.server.gate.clear()
+    h.send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "slow", "arguments": {}}})
+    await until(lambda: "slow" in h.server.calls(), "the call reaching the server")
+    h.server.send({"jsonrpc": "2.0", "id": 4, "result": {"content": [], "isError": False}})
+    h.server.gate.set()
+    assert (await h.recv())["id"] == 4
+    await still_answers(h)
+    assert [json.loads(f).get("id") for f in h.raw] == [4, "after"]
+    assert len([r for r in h.traces() if r.get("tool") == "slow" or "slow" in json.dumps(r)]) >= 1
