@@ -21,6 +21,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 
 from addons.addresses import Address, Resolver, canonical_host
 from addons.classify import McpBody, Request, RestCall, classify
+from addons.content_coding import TooLarge, decode_body
 from addons.http_answers import Answer, problem, refusal_answer
 from addons.judging import Judge, annotate
 from addons.mcp_flow import (
@@ -274,20 +275,28 @@ class Governance:
             rule = f"proxy.{refused.code}"
             record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, refused.detail, rule)
             return
+        limit = self.loaded.config.proxy.max_body_bytes
+        content = req.raw_content or b""
+        coding = headers.pop("content-encoding", None)
+        over = f"a body of {len(content)} bytes is over proxy.max_body_bytes ({limit})" if len(content) > limit else ""
         try:
-            # Without a content-encoding, the content is the raw content: skip mitmproxy's header lookup.
-            content = (req.content if headers.get("content-encoding") else req.raw_content) or b""
+            if coding is not None and not over:
+                # Decoded (bounded) and forwarded decoded: Starlette and Flask parse the raw bytes, never the
+                # coding, so the upstream must get the very bytes that were judged (see content_coding).
+                content = decode_body(content, coding, limit)
+                remove_header(req.headers, "content-encoding")
+                req.content = content
+        except TooLarge as exc:
+            over = f"{exc} (proxy.max_body_bytes)"
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Unreadable request body", str(exc)))
             unread = Request(req.method, req.scheme, canonical_host(host), port, path, headers, b"")
             record_refusal(self.judge.gate, unread, None, identity, flow.client_conn.id, str(exc))
             return
-        limit = self.loaded.config.proxy.max_body_bytes
-        if len(content) > limit:
+        if over:
             _answer(flow, problem(413, "too_large", "Request too large to judge", f"bodies over {limit} bytes"))
             big = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
-            why = f"a body of {len(content)} bytes is over proxy.max_body_bytes ({limit})"
-            record_refusal(self.judge.gate, big, None, identity, flow.client_conn.id, why)
+            record_refusal(self.judge.gate, big, None, identity, flow.client_conn.id, over)
             return
         # Rules and traces see one spelling per address: `2130706433` and `127.1` are 127.0.0.1.
         creq = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
