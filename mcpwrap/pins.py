@@ -29,8 +29,13 @@ class PinState(StrEnum):
 
 
 def fingerprint(tool: Mapping[str, Any]) -> str:
-    """SHA-256 over the tool's description and input schema (what the model reads and what it sends)."""
+    """SHA-256 over the tool's description and input schema (what the model reads and what it sends), and its
+    titles when it has any (the model reads those too; absent, the fingerprint is what it always was)."""
     pinned = {"description": tool.get("description"), "inputSchema": tool.get("inputSchema")}
+    annotations = tool.get("annotations")
+    titles = [tool.get("title"), annotations.get("title") if isinstance(annotations, dict) else None]
+    if titles != [None, None]:
+        pinned["titles"] = titles
     return hashlib.sha256(canonical_json(pinned).encode("utf-8")).hexdigest()
 
 

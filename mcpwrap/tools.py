@@ -60,7 +60,12 @@ class ToolBook:
         tools = body.get("tools")
         if not isinstance(tools, list):
             return body
-        listed = {t["name"]: t for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
+        # One entry per name, the first: with two "echo"s the client could read one while the pin and the
+        # annotations came from the other. An entry with no string name is never shown (nothing pins it).
+        listed: dict[str, dict[str, Any]] = {}
+        for t in tools:
+            if isinstance(t, dict) and isinstance(t.get("name"), str):
+                listed.setdefault(t["name"], t)
         for name, tool in listed.items():
             ann = tool.get("annotations")
             self._annotations[name] = ann if isinstance(ann, dict) else {}
@@ -71,12 +76,11 @@ class ToolBook:
         self._check_pins(server, listed)
         self.listed = True
         hide = self._gate.config.mcp.hide_denied_tools
-        kept = [
-            t
-            for t in tools
-            if not (isinstance(t, dict) and t.get("name") in listed and self._hidden(server, t["name"], hide))
-        ]
-        return body if len(kept) == len(tools) else {**body, "tools": kept}
+        kept = [t for name, t in listed.items() if not self._hidden(server, name, hide)]
+        if len(kept) != len(tools):
+            log.warning("tools/list of %s: %d entries not shown", server, len(tools) - len(kept))
+            return {**body, "tools": kept}
+        return body
 
     def _hidden(self, server: str, name: str, hide_denied: bool) -> bool:
         unpinned = self._unpinned.get(name)
