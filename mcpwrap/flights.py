@@ -74,6 +74,7 @@ class Judging:
     request_id: Any
     task: asyncio.Task[None] | None = None
     solo: bool = True  # False inside a batch: one element's cancellation cannot stop the others' task
+    cancelled: bool = False  # inside a batch, cancelled by the client: never forwarded whatever its verdict
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from mcpwrap.flights import INTERNAL_ID_PREFIX, Batch, InFlight, Judging, Plan, 
 from mcpwrap.framing import ByteSink, FrameTooLarge, read_frames, write_frame
 from mcpwrap.governor import CallTicket, Governor, Judged
 from mcpwrap.jsonrpc import Message
-from policy import RequestKind
+from policy import Outcome, RequestKind
 from policy.wire.listing import FILTERED
 
 # An internal request mcpwrap sends the server itself (server/discover, tools/list) waits this long.
@@ -181,7 +181,12 @@ class Relay:
         """A cancellation of a call still being judged or held: the server never saw it, so drop both."""
         key = jsonrpc.id_key(jsonrpc.params_of(msg).get("requestId"))
         judging = self._judging.get(key)
-        if judging is None or judging.task is None or not judging.solo:
+        if judging is None:
+            return False
+        if not judging.solo:
+            judging.cancelled = True  # the batch's task goes on for the others; this one is never forwarded
+            return True
+        if judging.task is None:
             return False
         del self._judging[key]
         judging.task.cancel()
@@ -258,8 +263,13 @@ class Relay:
                     del self._judging[key]
         forward: list[Any] = []
         for (item, _kind), judged in zip(plan, verdicts, strict=True):
+            entry = entries.get(jsonrpc.id_key(item["id"])) if judged is not None else None
             if judged is None:
                 forward.append(item)
+            elif entry is not None and entry.cancelled:
+                # The client cancelled it while it was judged or held: no answer is due, and it is not run.
+                if judged.ticket is not None:
+                    self._governor.settle(judged.ticket, Outcome(forwarded=False, error="cancelled by the client"))
             elif judged.answer is not None:
                 batch.answers.append(judged.answer)
             else:

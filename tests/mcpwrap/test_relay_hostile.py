@@ -167,3 +167,21 @@ def test_a_fingerprint_changes_with_a_tools_title_and_stays_what_it_was_without_
     assert fingerprint(base) != fingerprint({**base, "title": "Delete everything"})
     assert fingerprint(base) != fingerprint({**base, "annotations": {"title": "Delete everything"}})
     assert fingerprint({**base, "title": "a"}) != fingerprint({**base, "title": "b"})
+
+
+async def test_a_held_call_cancelled_inside_a_batch_is_not_run_when_its_approval_arrives(harness: MakeHarness) -> None:
+    h = harness([tool("echo"), tool("write_file")], name="srv")
+    held = {"jsonrpc": "2.0", "id": "w", "method": "tools/call", "params": {"name": "write_file", "arguments": {}}}
+    h.send([held, {"jsonrpc": "2.0", "id": "p", "method": "ping"}])
+    await until(lambda: bool(h.store.list_approvals(None, 0.0)), "the call is held")
+    h.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "w"}})
+    await still_answers(h, "between")
+    h.approve(str(h.store.list_approvals(None, 0.0)[0].id))
+    answers = await h.recv()
+    assert [a["id"] for a in answers] == ["p"]
+    await still_answers(h)
+    assert "write_file" not in h.server.calls()
+    assert "notifications/cancelled" not in h.server.methods()
+    outcomes = [r for r in h.traces() if "write_file" in json.dumps(r)]
+    assert outcomes
+    assert "cancelled" in json.dumps(outcomes[-1])
