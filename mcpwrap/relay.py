@@ -263,10 +263,10 @@ class Relay:
                     del self._judging[key]
         forward: list[Any] = []
         for (item, _kind), judged in zip(plan, verdicts, strict=True):
-            entry = entries.get(jsonrpc.id_key(item["id"])) if judged is not None else None
+            mine = entries.get(jsonrpc.id_key(item["id"])) if judged is not None else None
             if judged is None:
                 forward.append(item)
-            elif entry is not None and entry.cancelled:
+            elif mine is not None and mine.cancelled:
                 # The client cancelled it while it was judged or held: no answer is due, and it is not run.
                 if judged.ticket is not None:
                     self._governor.settle(judged.ticket, Outcome(forwarded=False, error="cancelled by the client"))
