@@ -129,6 +129,11 @@ class Governance:
             # no decision, no record, while lenient upstreams (h11, llhttp) read them as requests. Without it,
             # they are parsed as HTTP (and judged) or the connection is closed.
             ctx.options.update(rawtcp=False)  # type: ignore[no-untyped-call]
+        if ctx.options.stream_large_bodies:
+            # A streamed request goes upstream (headers first, then its body) before the request hook sees
+            # its body: judged on no body, or not at all. Bodies are buffered; proxy.max_body_bytes bounds them.
+            log.warning("agent-mesh: stream_large_bodies is turned off (a streamed body cannot be judged)")
+            ctx.options.update(stream_large_bodies=None)  # type: ignore[no-untyped-call]
         self._proxy_known = False  # listen addresses may change with any option: read them again
 
     def running(self) -> None:

@@ -39,6 +39,8 @@ policies:
     loop_detection: {{enabled: false}}
     rules:
       - {{name: reads, tools: ["notes.GET *"], action: allow}}
+      - {{name: no-root, tools: ["notes.PUT *"], when: {{args.owner: {{eq: root}}}}, action: deny}}
+      - {{name: puts, tools: ["notes.PUT *"], action: allow}}
       - {{name: no-writes, tools: ["notes.POST *"], action: deny}}
 """
 
@@ -89,7 +91,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningPro
     with lenient_upstream() as (port, seen):
         config = folder / "agent-mesh.yaml"
         config.write_text(CONFIG.format(port=port))
-        with running_proxy(config) as proxy:
+        # An operator's streaming option, which would forward a body before it was judged: turned off.
+        with running_proxy(config, "--set", "stream_large_bodies=8") as proxy:
             yield proxy, port, seen
 
 
@@ -158,4 +161,22 @@ def test_an_allowed_upgrade_to_another_protocol_never_carries_unjudged_requests(
                 _head(sock)
             except OSError:
                 pass
+    assert not any(path in line for line in seen), seen
+
+
+def test_a_large_body_is_judged_whole_even_when_the_operator_asked_mitmproxy_to_stream_bodies(
+    setup: tuple[RunningProxy, int, list[str]],
+) -> None:
+    proxy, port, seen = setup
+    path = f"/v1/notes/stream-{len(seen)}"
+    body = b'{"owner": "root", "note": "' + b"x" * 64 + b'"}'
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_SECONDS) as sock:
+        sock.sendall(
+            f"PUT http://127.0.0.1:{port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Proxy-Authorization: {AUTH}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = _head(sock)
+    assert head.startswith(b"HTTP/1.1 403"), head
     assert not any(path in line for line in seen), seen
