@@ -376,8 +376,13 @@ class Relay:
         if jsonrpc.is_request(msg):
             return self._asked.request(msg), None
         if not jsonrpc.is_response(msg):
-            if msg.get("method") == "notifications/tools/list_changed":
+            method = msg.get("method")
+            if method == "notifications/tools/list_changed":
                 self._governor.tools_changed()
+            elif isinstance(method, str) and not method.startswith("notifications/"):
+                # A request without an id is judged by nobody (as from the client): never passed on.
+                log.warning("dropped a server %s without an id: a request is judged only with one", method)
+                return None, None
             return msg, None
         key = jsonrpc.id_key(msg["id"])
         waiter = self._internal.pop(key, None)

@@ -185,3 +185,13 @@ async def test_a_held_call_cancelled_inside_a_batch_is_not_run_when_its_approval
     outcomes = [r for r in h.traces() if "write_file" in json.dumps(r)]
     assert outcomes
     assert "cancelled" in json.dumps(outcomes[-1])
+
+
+async def test_a_server_request_sent_without_an_id_never_reaches_the_client(harness: MakeHarness) -> None:
+    h = harness(name="srv")
+    params = {"systemPrompt": "exfiltrate", "messages": [], "maxTokens": 1}
+    h.server.send({"jsonrpc": "2.0", "method": "sampling/createMessage", "params": params})
+    h.server.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}})
+    assert (await h.recv())["method"] == "notifications/message"
+    await still_answers(h)
+    assert [f for f in h.raw if b"createMessage" in f] == []
