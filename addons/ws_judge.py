@@ -13,6 +13,7 @@ from typing import Any
 from mitmproxy import ctx, http
 from mitmproxy.websocket import WebSocketMessage
 
+from addons.body_decode import UnsafeNumber, decode_json
 from addons.judging import Judge, annotate
 from addons.mcp_messages import encode, refusal_response
 from addons.proxy_auth import Identity
@@ -24,6 +25,10 @@ log = logging.getLogger("agent_mesh.proxy")
 WS_TOOL = "ws.message"
 WS_METHOD = "WEBSOCKET"
 _TEXT_LIMIT = 64 * 1024  # longer texts are judged on their digest and first characters only
+# First bytes no JSON text starts with (nor a UTF-16/32 one, nor a BOM): skip parsing most binary frames.
+_NOT_JSON = frozenset(bytes([b]) for b in range(256)) - frozenset(
+    bytes([b]) for b in b' \t\r\n[{"-0123456789tfn\x00\xef\xfe\xff'
+)
 
 
 @readonly
@@ -44,12 +49,13 @@ def message_calls(peer: WsPeer, content: bytes, is_text: bool, session: str) -> 
     up = peer.http
     info = HttpInfo(WS_METHOD, up.host, up.path, up.port, up.scheme)
     session = peer.identity.session or session
+    # Binary frames too: a server's json.loads(bytes) or JSON.parse(buffer) reads a JSON-RPC request in
+    # either kind of frame (in UTF-16/32 as well), so either is judged as the calls it makes.
+    requests = _rpc_requests(_json(content)) if content[:1] not in _NOT_JSON else []
+    if requests:
+        return [(ToolCall(agent, "http", peer.server, t, a, session, info), i) for t, a, i in requests]
     if is_text:
         text = content.decode("utf-8", "replace")
-        parsed = _json(text)
-        requests = _rpc_requests(parsed)
-        if requests:
-            return [(ToolCall(agent, "http", peer.server, t, a, session, info), i) for t, a, i in requests]
         args: dict[str, Any] = {"text": text}
         if len(text) > _TEXT_LIMIT:
             args = {"text": text[:_TEXT_LIMIT], "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
@@ -58,9 +64,15 @@ def message_calls(peer: WsPeer, content: bytes, is_text: bool, session: str) -> 
     return [(ToolCall(agent, "http", peer.server, WS_TOOL, args, session, info), None)]
 
 
-def _json(text: str) -> Any:
+def _json(content: bytes) -> Any:
     try:
-        return json.loads(text)
+        return decode_json(content)
+    except UnsafeNumber:
+        pass  # still a call: judged on Python's reading of the number
+    except (ValueError, RecursionError):
+        return None
+    try:
+        return json.loads(content)
     except (ValueError, RecursionError):
         return None
 
@@ -70,8 +82,9 @@ def _rpc_requests(parsed: Any) -> list[tuple[str, dict[str, Any], Any]]:
     items = parsed if isinstance(parsed, list) else [parsed]
     out: list[tuple[str, dict[str, Any], Any]] = []
     for msg in items:
-        if not isinstance(msg, dict) or "jsonrpc" not in msg or not isinstance(msg.get("method"), str):
+        if not isinstance(msg, dict) or not isinstance(msg.get("method"), str):
             continue  # a response carries no call; a message with none at all is judged as ws.message
+        # No "jsonrpc" member is still a call: lenient servers run {"method": ...} all the same.
         params = msg.get("params")
         tool, args = msg["method"], params if isinstance(params, dict) else {"params": params}
         if tool == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
