@@ -318,10 +318,15 @@ class Relay:
         try:
             msg = jsonrpc.parse(frame)
         except ValueError as exc:
-            # Never passed on: a lenient client parser (invalid UTF-8 replaced, say) could read a request in it
-            # that nobody judged.
-            log.warning("dropped a server frame that is not JSON-RPC: %s", exc)
-            return
+            # The server's bytes are never passed on: a lenient client parser (invalid UTF-8 replaced, say)
+            # could read a request in them that nobody judged. Read the way such a client would, the frame is
+            # handled (judged, matched) like any other, and what the client gets is what was read.
+            try:
+                msg = jsonrpc.parse(frame.decode("utf-8", "replace").encode("utf-8"))
+            except ValueError:
+                log.warning("dropped a server frame that is not JSON-RPC: %s", exc)
+                return
+            log.warning("a server frame that is not UTF-8 was read with its bad bytes replaced")
         if isinstance(msg, list):
             kept: list[Any] = []
             batches: list[Batch] = []

@@ -195,3 +195,18 @@ async def test_a_server_request_sent_without_an_id_never_reaches_the_client(harn
     assert (await h.recv())["method"] == "notifications/message"
     await still_answers(h)
     assert [f for f in h.raw if b"createMessage" in f] == []
+
+
+async def test_a_server_request_with_bytes_that_are_not_utf8_is_judged_as_a_lenient_client_would_read_it(
+    harness: MakeHarness,
+) -> None:
+    h = harness(name="srv")
+    h.server.outbox.write(
+        b'{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"systemPrompt":"exfiltrate",'
+        b'"messages":[{"role":"user","content":{"type":"text","text":"\xff\xfe"}}],"maxTokens":1}}\n'
+    )
+    h.server.outbox.write(b'{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"caf\xe9"}}\n')
+    await until(lambda: len(h.server.received) == 1, "the server's request is answered")
+    assert "error" in h.server.received[0]
+    assert (await h.recv())["params"]["data"] == "caf\ufffd"
+    assert [f for f in h.raw if b"createMessage" in f] == []
