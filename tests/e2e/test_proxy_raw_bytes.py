@@ -180,3 +180,18 @@ def test_a_large_body_is_judged_whole_even_when_the_operator_asked_mitmproxy_to_
         head = _head(sock)
     assert head.startswith(b"HTTP/1.1 403"), head
     assert not any(path in line for line in seen), seen
+
+
+@pytest.mark.parametrize("host_header", ["same", "other", "none"])
+def test_an_absolute_url_naming_another_host_inside_a_tunnel_never_reaches_the_tunnelled_server(
+    setup: tuple[RunningProxy, int, list[str]], host_header: str
+) -> None:
+    proxy, port, seen = setup
+    other = free_port()
+    path = f"/v1/notes/abs-{host_header}-{len(seen)}"
+    host = {"same": f"Host: 127.0.0.1:{port}\r\n", "other": f"Host: 127.0.0.1:{other}\r\n", "none": ""}[host_header]
+    with _connect(proxy, port) as sock:
+        sock.sendall(f"GET http://127.0.0.1:{other}{path} HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n".encode())
+        head = _head(sock)
+    assert not head.startswith(b"HTTP/1.1 2"), head
+    assert not any(path in line for line in seen), seen
