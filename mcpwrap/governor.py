@@ -39,6 +39,8 @@ KEEPALIVE_SECONDS = 5.0
 # How long the client has to retry a call the server answered `input_required` (2026-07-28) without
 # being judged again: it is the same call, continued with the user's input.
 CONTINUATION_SECONDS = 600.0
+# A call sent before the server answered `initialize` waits this long for the answer (the server's name).
+INITIALIZE_WAIT_SECONDS = 10.0
 # A server that lists more pages than this is cut short: annotations beyond are simply unknown.
 MAX_LIST_PAGES = 50
 
@@ -89,6 +91,7 @@ class Governor:
         self._continuations: dict[str, tuple[Verdict, float]] = {}
         self._no_continuation: set[str] = set()
         self._learning = asyncio.Lock()
+        self._initialized = asyncio.Event()
         self._tools = ToolBook(gate, agent=agent, session_id=session_id)
 
     @property
@@ -107,6 +110,22 @@ class Governor:
     def learn_server(self, name: str | None) -> None:
         if name and not self._fixed_server and self._server is None:
             self._server = name
+
+    def initialize_answered(self) -> None:
+        """The server answered `initialize`: its name is known now, or it gave none (the fallback stands)."""
+        self._initialized.set()
+
+    async def _initialize_answered(self) -> bool:
+        """Whether `initialize` was answered; when it was sent and not answered yet, wait (bounded) for it."""
+        if self._initialized.is_set():
+            return True
+        if self._protocol_version is None:
+            return False  # never sent: nothing to wait for
+        try:
+            await asyncio.wait_for(self._initialized.wait(), INITIALIZE_WAIT_SECONDS)
+        except TimeoutError:
+            return False
+        return True
 
     def learn_protocol_version(self, version: Any) -> None:
         if isinstance(version, str):
@@ -148,6 +167,11 @@ class Governor:
             return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}"))
         is_tool = kind.method == "tools/call" and not to_client
         name = kind.tool
+        if not to_client and not modern and self._server is None and not await self._initialize_answered():
+            # Before `initialize` is answered the server's own name is unknown: judged under the command's
+            # basename, the call would escape rules written for that name. A 2025-era client waits for it.
+            why = "mcpwrap: initialize first (the server's name, which policy rules use, is not known yet)"
+            return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
         try:
             if not to_client:
                 await self._learn_before_call(msg, list_tools=is_tool)

@@ -406,6 +406,8 @@ class Relay:
         body = msg.get("result")
         if self._governor.needs_server_name:
             self._governor.learn_server(jsonrpc.server_name_from_result(body))
+        if flight.method == "initialize":
+            self._governor.initialize_answered()
         if isinstance(body, dict):
             if flight.method == "tools/list":
                 filtered = await self._governor.filter_tools(body)

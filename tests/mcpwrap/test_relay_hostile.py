@@ -210,3 +210,22 @@ async def test_a_server_request_with_bytes_that_are_not_utf8_is_judged_as_a_leni
     assert "error" in h.server.received[0]
     assert (await h.recv())["params"]["data"] == "caf\ufffd"
     assert [f for f in h.raw if b"createMessage" in f] == []
+
+
+async def test_a_call_before_initialize_is_refused_when_the_servers_name_is_not_known(harness: MakeHarness) -> None:
+    h = harness(server_name="github")
+    reply = await h.call(1, "echo", {"text": "hi"})
+    assert reply["error"]["code"] == -32600
+    assert h.server.calls() == []
+
+
+async def test_a_call_pipelined_behind_initialize_is_judged_under_the_name_the_server_reports(
+    harness: MakeHarness,
+) -> None:
+    h = harness(server_name="github")
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    h.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
+    h.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {}}})
+    replies = {r["id"]: r for r in [await h.recv(), await h.recv()]}
+    assert "result" in replies[1]
+    assert any("github.echo" in json.dumps(r) for r in h.traces())
