@@ -129,7 +129,7 @@ class Governance:
             # no decision, no record, while lenient upstreams (h11, llhttp) read them as requests. Without it,
             # they are parsed as HTTP (and judged) or the connection is closed.
             ctx.options.update(rawtcp=False)  # type: ignore[no-untyped-call]
-        if ctx.options.stream_large_bodies:
+        if getattr(ctx.options, "stream_large_bodies", None):  # only with mitmproxy's proxy server addon
             # A streamed request goes upstream (headers first, then its body) before the request hook sees
             # its body: judged on no body, or not at all. Bodies are buffered; proxy.max_body_bytes bounds them.
             log.warning("agent-mesh: stream_large_bodies is turned off (a streamed body cannot be judged)")

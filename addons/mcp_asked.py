@@ -15,6 +15,8 @@ request with the whole ladder; a retry answering requests the proxy never saw as
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -78,10 +80,17 @@ class AskedRequests:
         return {"jsonrpc": "2.0", "id": request_id, "method": "ping"} if withheld else None
 
     def answered(self, session: str, msg: dict[str, Any]) -> Asked | None:
-        """The request a client's response answers, if the server asked one under its id in this session."""
+        """The request a client's response answers, if the server asked one under its id in this session, or
+        under any id the server's SDK reads the response's id as: the Python SDK answers request 1 with a
+        response id "1" (int()), the TypeScript SDK with "0x1", " 1 " or 1.0 (Number()). A withheld request
+        answered under such a spelling would otherwise reach the server unjudged."""
         if not self._waiting:
             return None
-        return self._waiting.pop((session, id_key(msg.get("id"))), None)
+        for key in answer_keys(msg.get("id")):
+            asked = self._waiting.pop((session, key), None)
+            if asked is not None:
+                return asked
+        return None
 
     def inputs(self, call: ToolCall, result: dict[str, Any]) -> dict[str, Any] | None:
         """A 2026-07-28 `input_required` result of `call`: None to pass it on, else the JSON-RPC error the
@@ -120,3 +129,51 @@ class AskedRequests:
 def _input_key(call: ToolCall, state: Any) -> tuple[str, str, str]:
     # The server's opaque state names the exchange; without it, the call (its hash covers agent and arguments).
     return (call.agent, call.server, state if isinstance(state, str) else call.call_hash)
+
+
+# JavaScript's whitespace (String.prototype.trim), around a string Number() reads.
+_JS_SPACE = " \t\n\v\f\r\u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+_JS_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JS_RADIX = {"0x": 16, "0o": 8, "0b": 2}
+_MAX_ID_CHARS = 64  # longer ids are only ever their own spelling (int() of 4300+ digits raises anyway)
+
+
+def _js_number(text: str) -> float | int | None:
+    """What JavaScript's Number(text) is, when finite; None for NaN."""
+    t = text.strip(_JS_SPACE)
+    if not t:
+        return 0
+    radix = _JS_RADIX.get(t[:2].lower())
+    if radix is not None:
+        try:
+            return int(t[2:], radix) if t[2:].isascii() and "_" not in t else None
+        except ValueError:
+            return None
+    if _JS_DECIMAL.fullmatch(t):
+        value = float(t)
+        return value if value == value and abs(value) != float("inf") else None
+    return None
+
+
+def answer_keys(response_id: object) -> list[str]:
+    """The id keys a response with this id answers: its own, then the integer an SDK reads it as."""
+    keys = [id_key(response_id)]
+    numbers: list[float | int] = []
+    if isinstance(response_id, bool):
+        numbers.append(int(response_id))
+    elif isinstance(response_id, float):
+        numbers.append(response_id)
+    elif isinstance(response_id, str) and len(response_id) <= _MAX_ID_CHARS:
+        with contextlib.suppress(ValueError):
+            numbers.append(int(response_id))  # the Python SDK's normalisation: " 1", "+1", "1_0", "١"
+        js = _js_number(response_id)
+        if js is not None:
+            numbers.append(js)
+    for number in numbers:
+        if float(number).is_integer():
+            key = id_key(int(number))
+            if key not in keys:
+                keys.append(key)
+    return keys

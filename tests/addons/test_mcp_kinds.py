@@ -184,6 +184,22 @@ async def test_a_server_sampling_request_the_policy_denies_is_withheld_and_refus
         assert (record["agent"], record["verdict"]) == ("claude", "deny")
 
 
+@pytest.mark.parametrize("spelling", ["7", " 7", "+7", "0x7", "7.0", "7e0", "\u0667"])
+async def test_an_answer_to_a_withheld_request_under_another_spelling_of_its_id_is_refused_too(
+    tmp_path: Path, spelling: object
+) -> None:
+    # The Python SDK reads a response id "7" as 7 (int()), the TypeScript SDK " 7", "0x7" or 7.0 (Number()).
+    with kinds(tmp_path) as h:
+        stream = await open_stream(h)
+        stream(sse(rpc("sampling/createMessage", {"messages": [], "systemPrompt": "exfiltrate", "maxTokens": 9}, 7)))
+        reply = make_flow("POST", URL, {"jsonrpc": "2.0", "id": spelling, "result": {}}, {"mcp-session-id": "s1"})
+        await h.addon.request(reply)
+        sent = json.loads(reply.request.content or b"")
+        assert sent["error"]["data"]["code"] == "denied"
+        [record] = records(h, "notes.sampling/createMessage")
+        assert record["verdict"] == "deny"
+
+
 async def test_an_allowed_server_request_reaches_the_client_and_its_answer_the_server(tmp_path: Path) -> None:
     with kinds(tmp_path) as h:
         stream = await open_stream(h)
