@@ -229,3 +229,57 @@ async def test_a_call_pipelined_behind_initialize_is_judged_under_the_name_the_s
     replies = {r["id"]: r for r in [await h.recv(), await h.recv()]}
     assert "result" in replies[1]
     assert any("github.echo" in json.dumps(r) for r in h.traces())
+
+
+_IDS = st.sampled_from([1, 2, "1", "2", 0, 10**20])
+_REQUEST = st.one_of(
+    st.builds(
+        lambda i, name, dup: {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name}, "_d": dup},
+        _IDS,
+        st.sampled_from(["echo", "forbidden"]),
+        st.booleans(),
+    ),
+    st.builds(lambda i: {"jsonrpc": "2.0", "id": i, "method": "ping"}, _IDS),
+    st.builds(
+        lambda m: {"jsonrpc": "2.0", "id": 1, "method": m, "params": {"name": "forbidden"}}, imitations("tools/call")
+    ),
+)
+
+
+def spelled(msg: dict[str, Any]) -> bytes:
+    """The request as a hostile client writes it: sometimes a second "method" key hides the first."""
+    dup = msg.pop("_d", False)
+    frame = json.dumps(msg).encode()
+    if dup and msg["method"] == "tools/call":
+        frame = frame[:-1] + b', "method": "ping"}'
+    return frame
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frames=st.lists(st.one_of(_REQUEST, st.lists(_REQUEST, min_size=1, max_size=3)), min_size=1, max_size=6))
+async def test_any_mix_of_hostile_requests_gets_one_answer_each_and_never_runs_a_denied_tool(
+    harness: MakeHarness, frames: list[Any]
+) -> None:
+    h = harness(name="srv")
+    sent = 0
+    for frame in frames:
+        if isinstance(frame, list):
+            h.send(b"[" + b",".join(spelled(m) for m in frame) + b"]")
+            sent += len(frame)
+        else:
+            h.send(spelled(frame))
+            sent += 1
+    h.send({"jsonrpc": "2.0", "id": "last", "method": "ping"})
+    answers: list[Any] = []
+    while not any(isinstance(a, dict) and a.get("id") == "last" for a in answers):
+        reply = await h.recv()
+        answers += reply if isinstance(reply, list) else [reply]
+    while len(answers) < sent + 1:
+        reply = await h.recv()
+        answers += reply if isinstance(reply, list) else [reply]
+    assert len(answers) == sent + 1
+    h.send({"jsonrpc": "2.0", "id": "final", "method": "ping"})
+    assert (await h.recv())["id"] == "final"  # nothing answered twice is still on its way
+    assert "forbidden" not in h.server.calls()
+    for frame in h.server.frames:
+        assert first_wins(frame) == json.loads(frame)
