@@ -51,6 +51,8 @@ class AskedRequests:
         self._withheld = withheld
         self._sessions: dict[str, tuple[str, str]] = {}
         self._waiting: dict[tuple[str, str], Asked] = {}
+        # Sessions whose withheld request was forgotten (table full): their unmatched answers count as its.
+        self._lost: dict[str, Asked] = {}
         self._inputs: dict[tuple[str, str, str], dict[str, RequestKind]] = {}
 
     def met(self, session: str, agent: str, server: str) -> None:
@@ -76,7 +78,13 @@ class AskedRequests:
         withheld = withheld or self._denies(agent, server, kind, session or None)
         self._waiting[(session, id_key(request_id))] = Asked(kind, server, withheld)
         while len(self._waiting) > MAX_WAITING:
-            self._waiting.pop(next(iter(self._waiting)))
+            (lost, _id), forgotten = _pop_first(self._waiting)
+            if forgotten.withheld:
+                # Forgetting it would let its answer pass as a plain response: the session's unmatched answers
+                # are refused from now on (an agent could flood the table with requests it makes the server ask).
+                self._lost[lost] = forgotten
+                while len(self._lost) > MAX_WAITING:
+                    self._lost.pop(next(iter(self._lost)))
         return {"jsonrpc": "2.0", "id": request_id, "method": "ping"} if withheld else None
 
     def answered(self, session: str, msg: dict[str, Any]) -> Asked | None:
@@ -84,13 +92,13 @@ class AskedRequests:
         under any id the server's SDK reads the response's id as: the Python SDK answers request 1 with a
         response id "1" (int()), the TypeScript SDK with "0x1", " 1 " or 1.0 (Number()). A withheld request
         answered under such a spelling would otherwise reach the server unjudged."""
-        if not self._waiting:
+        if not self._waiting and not self._lost:
             return None
         for key in answer_keys(msg.get("id")):
             asked = self._waiting.pop((session, key), None)
             if asked is not None:
                 return asked
-        return None
+        return self._lost.get(session)
 
     def inputs(self, call: ToolCall, result: dict[str, Any]) -> dict[str, Any] | None:
         """A 2026-07-28 `input_required` result of `call`: None to pass it on, else the JSON-RPC error the
@@ -177,3 +185,8 @@ def answer_keys(response_id: object) -> list[str]:
             if key not in keys:
                 keys.append(key)
     return keys
+
+
+def _pop_first(table: dict[tuple[str, str], Asked]) -> tuple[tuple[str, str], Asked]:
+    key = next(iter(table))
+    return key, table.pop(key)

@@ -342,3 +342,17 @@ async def test_a_request_in_the_stream_of_a_sessionless_post_is_judged_as_its_ca
         assert json.loads(reply.request.content or b"")["result"] == {"role": "assistant"}
         [record] = records(h, "notes.sampling/createMessage")
         assert (record["agent"], record["verdict"]) == ("claude", "allow")
+
+
+def test_a_withheld_request_pushed_out_by_a_flood_of_other_requests_still_has_its_answer_refused() -> None:
+    from addons.mcp_asked import MAX_WAITING, AskedRequests
+
+    asked = AskedRequests(lambda _a, _s, kind, _session: kind.method == "sampling/createMessage")
+    sampling = rpc("sampling/createMessage", {"messages": [], "maxTokens": 9}, 1)
+    assert asked.passing(sampling, "victim", ("claude", "notes")) is not None  # withheld: a ping instead
+    for n in range(MAX_WAITING + 10):  # e.g. roots/list, asked at every session start the agent opens
+        assert asked.passing(rpc("roots/list", {}, n), f"flood-{n}", ("claude", "notes")) is None
+    answer = asked.answered("victim", {"jsonrpc": "2.0", "id": 1, "result": {}})
+    assert answer is not None
+    assert answer.withheld
+    assert asked.answered("flood-3", {"jsonrpc": "2.0", "id": 99, "result": {}}) is None
