@@ -5,7 +5,6 @@ client message passes first: a JSON-RPC message, an id not already in flight, pa
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from mcpwrap import jsonrpc
 from mcpwrap.governor import CallTicket
 from mcpwrap.jsonrpc import Message
+from mcpwrap.spelling import fold
 from policy import RequestKind, classify_request
 from policy.wire.kinds import JUDGED_METHODS, LISTS
 
@@ -40,13 +40,10 @@ _FOLDED = {m.casefold(): m for m in KNOWN_METHODS}
 
 
 def misspelled(method: str) -> str | None:
-    """The known method `method` imitates (same letters once case, spaces, controls, invisible and
-    compatibility characters are set aside), or None when it is one exactly or imitates none."""
+    """The known method `method` imitates (mcpwrap/spelling.py), or None when it is one or imitates none."""
     if method in KNOWN_METHODS or (method.isascii() and method.isalnum()):
         return None
-    folded = unicodedata.normalize("NFKC", method)
-    folded = "".join(c for c in folded if not c.isspace() and unicodedata.category(c)[0] not in "CZ").casefold()
-    return _FOLDED.get(folded)
+    return _FOLDED.get(fold(method))
 
 
 # Ids of the requests mcpwrap sends the server itself (server/discover, tools/list); a client may not use them.

@@ -175,6 +175,12 @@ class Governor:
         try:
             if not to_client:
                 await self._learn_before_call(msg, list_tools=is_tool)
+            lookalike = self._tools.imitated(name) if is_tool else None
+            if lookalike is not None:
+                # Judged under its odd spelling, rules for the listed tool would miss it; a lenient server
+                # might still run that tool. Refused (before the Gate: it is not a call to any listed tool).
+                why = f"mcpwrap: tool {name!r} is not the listed tool {lookalike!r} spelled exactly; it was not run"
+                return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, why))
             call = self._call(name, kind.arguments or {}, jsonrpc.protocol_version(msg), tool=is_tool)
             verdict = await self._verdict(call, params, notify, pins=is_tool)
         except Exception as exc:  # the store or the server failed: fail closed, never forward unjudged

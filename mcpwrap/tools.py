@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpwrap.pins import PINS_FILE, PinBook, PinState, fingerprint
+from mcpwrap.spelling import imitated
 from policy import Action, Approval, Decision, Gate, Outcome, ToolCall, Verdict, VerdictKind
 from policy.store import new_id
 
@@ -48,6 +49,12 @@ class ToolBook:
     def forget(self) -> None:
         """The server said its tools changed: list again before the next call."""
         self.listed = False
+
+    def imitated(self, tool: str) -> str | None:
+        """The listed tool `tool` imitates without being it ("Forbidden", "forbidden\u200b"), or None."""
+        if tool in self._annotations:
+            return None
+        return imitated(tool, self._annotations)
 
     def annotations(self, tool: str) -> Mapping[str, Any]:
         return self._annotations.get(tool, {})

@@ -102,7 +102,7 @@ def imitations(method: str) -> st.SearchStrategy[str]:
         pads.map(lambda p: p + method),
         pads.map(lambda p: method.replace("/", "/" + p)),
         st.just("".join(chr(ord(c) + 0xFEE0) if c.isalpha() else c for c in method)),  # fullwidth letters
-    )
+    ).filter(lambda spelled: spelled != method)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -283,3 +283,13 @@ async def test_any_mix_of_hostile_requests_gets_one_answer_each_and_never_runs_a
     assert "forbidden" not in h.server.calls()
     for frame in h.server.frames:
         assert first_wins(frame) == json.loads(frame)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=imitations("forbidden"))
+async def test_a_tool_name_spelled_almost_like_a_listed_tool_is_refused(harness: MakeHarness, name: str) -> None:
+    h = harness(name="srv")
+    reply = await h.call(1, name, {})
+    assert reply["error"]["code"] == -32602
+    assert "forbidden" in reply["error"]["message"]
+    assert name not in h.server.calls()
