@@ -10,6 +10,7 @@ leading blank lines) and keeps reading requests after it switched protocols."""
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import socketserver
 import threading
@@ -194,4 +195,32 @@ def test_an_absolute_url_naming_another_host_inside_a_tunnel_never_reaches_the_t
         sock.sendall(f"GET http://127.0.0.1:{other}{path} HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n".encode())
         head = _head(sock)
     assert not head.startswith(b"HTTP/1.1 2"), head
+    assert not any(path in line for line in seen), seen
+
+
+@pytest.mark.parametrize("tunnel", [True, False])
+def test_a_denied_request_pipelined_behind_an_allowed_one_in_one_packet_is_judged_on_its_own(
+    setup: tuple[RunningProxy, int, list[str]], tunnel: bool
+) -> None:
+    proxy, port, seen = setup
+    path = f"/v1/notes/pipelined-{tunnel}-{len(seen)}"
+    if tunnel:
+        sock, prefix, auth = _connect(proxy, port), "", ""
+    else:
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_SECONDS)
+        prefix, auth = f"http://127.0.0.1:{port}", f"Proxy-Authorization: {AUTH}\r\n"
+    host = f"Host: 127.0.0.1:{port}\r\n"
+    with sock:
+        sock.sendall(
+            f"GET {prefix}/v1/notes/1 HTTP/1.1\r\n{host}{auth}\r\n"
+            f"POST {prefix}{path} HTTP/1.1\r\n{host}{auth}Content-Length: 0\r\n\r\n".encode()
+        )
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 2 or not data.endswith(b"}"):  # the 403's problem+json body
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"200", b"403"], data
     assert not any(path in line for line in seen), seen
