@@ -24,6 +24,27 @@ log = logging.getLogger("mcpwrap")
 _ACTION_KIND = {"warn": VerdictKind.ALLOW, "deny": VerdictKind.DENY, "human_approval": VerdictKind.PENDING}
 
 
+# Hints whose `true` lets a policy relax (read-only, idempotent) and whose `true` makes it stricter.
+_RELAXING = ("readOnlyHint", "idempotentHint")
+_TIGHTENING = ("destructiveHint", "openWorldHint")
+
+
+def _riskier(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A tool's annotations as listed `now`, except that within a session a hint never turns the safe way:
+    once a tool was said destructive (or not read-only), a later listing cannot say otherwise (pins cover
+    description and schema, not annotations, and rules such as `tool.annotations.destructiveHint` read them)."""
+    if not before or before == now:
+        return now
+    merged = dict(now)
+    for key in _RELAXING:
+        if before.get(key) is False and merged.get(key) is not False:
+            merged[key] = False
+    for key in _TIGHTENING:
+        if before.get(key) is True and merged.get(key) is not True:
+            merged[key] = True
+    return merged
+
+
 @dataclasses.dataclass(slots=True)
 class _Unpinned:
     """A tool whose description or schema differs from its pin, waiting for the configured action."""
@@ -75,7 +96,7 @@ class ToolBook:
                 listed.setdefault(t["name"], t)
         for name, tool in listed.items():
             ann = tool.get("annotations")
-            self._annotations[name] = ann if isinstance(ann, dict) else {}
+            self._annotations[name] = _riskier(self._annotations.get(name), ann if isinstance(ann, dict) else {})
             if isinstance(tool.get("outputSchema"), dict):
                 self._with_output_schema.add(name)
             else:
