@@ -307,3 +307,15 @@ async def test_a_tool_once_listed_destructive_stays_destructive_for_the_session(
     h.send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "wipe", "arguments": {}}})
     await until(lambda: bool(h.store.list_approvals(None, 0.0)), "the destructive call is held for a human")
     assert "wipe" not in h.server.calls()
+
+
+async def test_a_server_answer_json_cannot_carry_becomes_one_error_for_its_call(harness: MakeHarness) -> None:
+    h = harness([tool("echo"), tool("slow")], name="srv")
+    h.server.gate.clear()
+    h.send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "slow", "arguments": {}}})
+    await until(lambda: "slow" in h.server.calls(), "the call reaching the server")
+    h.server.outbox.write(b'{"jsonrpc":"2.0","id":4,"result":{"content":[],"x":NaN,"s":"\\ud800"}}\n')
+    reply = await h.recv()
+    assert (reply["id"], reply["error"]["code"]) == (4, -32603)
+    h.server.gate.set()
+    await still_answers(h)
