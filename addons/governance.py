@@ -22,6 +22,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.addresses import Address, Resolver, canonical_host
 from addons.classify import McpBody, Request, RestCall, classify
 from addons.content_coding import TooLarge, decode_body
+from addons.framing import framing_problem
 from addons.http_answers import Answer, problem, refusal_answer
 from addons.judging import Judge, annotate
 from addons.mcp_flow import (
@@ -265,6 +266,12 @@ class Governance:
             _answer(flow, problem(400, "host_mismatch", "The request names two different hosts", why))
             tried = Request(req.method, req.scheme, host, port, path, headers, b"")
             record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, why, "proxy.host_mismatch")
+            return
+        framing = framing_problem(req.headers.fields, headers)
+        if framing is not None:
+            _answer(flow, problem(400, "bad_request", "Ambiguous request framing", framing))
+            tried = Request(req.method, req.scheme, canonical_host(host), port, path, headers, b"")
+            record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, framing)
             return
         if "host" not in headers and req.http_version.startswith("HTTP/1"):
             # Without one, Werkzeug runs the request with no host (a virtual-host setup picks its default):

@@ -224,3 +224,31 @@ def test_a_denied_request_pipelined_behind_an_allowed_one_in_one_packet_is_judge
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
     assert statuses == [b"200", b"403"], data
     assert not any(path in line for line in seen), seen
+
+
+SMUGGLED = "0\r\n\r\nGET /v1/notes/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        f"Transfer-Encoding : chunked\r\nContent-Length: {len(SMUGGLED)}\r\n",
+        f"X-Pad: y\r\n Transfer-Encoding: chunked\r\nContent-Length: {len(SMUGGLED)}\r\n",
+        f"Content-Length: {len(SMUGGLED)}\r\nTransfer-Encoding: chunked\r\n",
+        f"Transfer-Encoding\t: chunked\r\nContent-Length: {len(SMUGGLED)}\r\n",
+    ],
+    ids=["space-before-colon", "obs-fold", "te-and-cl", "tab-before-colon"],
+)
+def test_a_request_whose_framing_an_upstream_may_read_otherwise_is_refused(
+    setup: tuple[RunningProxy, int, list[str]], framing: str
+) -> None:
+    proxy, port, seen = setup
+    path = f"/v1/notes/framing-{len(seen)}"
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_SECONDS) as sock:
+        sock.sendall(
+            f"PUT http://127.0.0.1:{port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Proxy-Authorization: {AUTH}\r\n{framing}\r\n{SMUGGLED}".encode()
+        )
+        head = _head(sock)
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert not any(path in line or "smuggled" in line for line in seen), seen
