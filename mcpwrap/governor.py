@@ -181,6 +181,11 @@ class Governor:
                 # might still run that tool. Refused (before the Gate: it is not a call to any listed tool).
                 why = f"mcpwrap: tool {name!r} is not the listed tool {lookalike!r} spelled exactly; it was not run"
                 return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, why))
+            if not to_client and self._server is None and not self._initialized.is_set():
+                # A 2026-era `_meta` on a call to a server that cannot answer server/discover: judged under
+                # the command's basename, it would escape the rules written for the server's own name.
+                why = "mcpwrap: the server did not say who it is (server/discover failed); the call was not run"
+                return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
             call = self._call(name, kind.arguments or {}, jsonrpc.protocol_version(msg), tool=is_tool)
             verdict = await self._verdict(call, params, notify, pins=is_tool)
         except Exception as exc:  # the store or the server failed: fail closed, never forward unjudged
@@ -260,6 +265,8 @@ class Governor:
                     # The stateless era has no initialize: ask the server who it is, as a client would.
                     found = await self._ask("server/discover", envelope)
                     self.learn_server(jsonrpc.server_name_from_result(found.get("result")))
+                    if isinstance(found.get("result"), dict):
+                        self._initialized.set()  # the server said who it is (perhaps nameless: the fallback)
                 if list_tools and not self._tools.listed:
                     await self._list_tools(envelope)
 

@@ -42,6 +42,7 @@ class FakeServer:
         self.gate.set()
         self.question = "sure?"  # what `ask` asks the user (2026-07-28 input request)
         self._pending: set[asyncio.Task[None]] = set()
+        self.discovers = True  # False: a 2025-era server, which answers server/discover "method not found"
 
     def methods(self) -> list[str]:
         return [m.get("method") for m in self.received if isinstance(m, dict)]
@@ -90,6 +91,8 @@ class FakeServer:
         body: dict[str, Any]
         if method == "initialize":
             body = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": info}
+        elif method == "server/discover" and not self.discovers:
+            return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "Method not found"}}
         elif method == "server/discover":
             body = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}}
         elif method == "tools/list":

@@ -319,3 +319,13 @@ async def test_a_server_answer_json_cannot_carry_becomes_one_error_for_its_call(
     assert (reply["id"], reply["error"]["code"]) == (4, -32603)
     h.server.gate.set()
     await still_answers(h)
+
+
+async def test_a_2026_era_call_is_never_judged_under_the_commands_basename(harness: MakeHarness) -> None:
+    h = harness(server_name="github")
+    h.server.discovers = False  # a 2025-era server: only its tools/list result says who it is
+    meta = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
+    reply = await h.call(1, "echo", {"text": "hi"}, **meta)
+    judged = json.dumps(h.traces())
+    assert "fallback.echo" not in judged
+    assert ("github.echo" in judged) == ("result" in reply)
