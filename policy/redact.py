@@ -106,18 +106,26 @@ def redact_text(text: str, keys: frozenset[tuple[str, ...]]) -> str:
 
 def redact(value: Any, keys: frozenset[tuple[str, ...]]) -> Any:
     """A JSON-native copy of `value` with secret keys' values and token-shaped strings redacted."""
+    kind = type(value)  # exact types first: every call's arguments pass here, and the ABC checks cost more
+    if kind is dict:
+        return _redact_mapping(value, keys)
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return redact_text(value, keys)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, Mapping):
-        return {
-            str(k): REDACTED if is_secret_key(str(k), keys) and v is not None else redact(v, keys)
-            for k, v in value.items()
-        }
+        return _redact_mapping(value, keys)
     if isinstance(value, list | tuple):
         return _redact_list(value, keys)
     return redact_text(str(value), keys)
+
+
+def _redact_mapping(value: Mapping[Any, Any], keys: frozenset[tuple[str, ...]]) -> dict[str, Any]:
+    return {
+        str(k): REDACTED if is_secret_key(str(k), keys) and v is not None else redact(v, keys) for k, v in value.items()
+    }
 
 
 def _redact_list(items: list[Any] | tuple[Any, ...], keys: frozenset[tuple[str, ...]]) -> list[Any]:
