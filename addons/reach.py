@@ -61,8 +61,8 @@ def names_disagree(
     name the judged host and port, or the call runs somewhere the policy never looked at."""
     want = (host_key(host), port)
     for label, value in (("Host header", host_header), (":authority", authority)):
-        if value is None or value == "":
-            continue
+        if value is None or value == "" or (label == ":authority" and value == host_header):
+            continue  # the same text as the Host header (HTTP/1's absolute form): already read, same answer
         try:
             got = split_authority(value, scheme)
         except ValueError as exc:
