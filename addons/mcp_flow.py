@@ -294,10 +294,12 @@ def header_mismatch(flow: http.HTTPFlow, body: McpBody, message: str) -> None:
 def header_value(headers: http.Headers, name: str) -> str | None:
     """`headers.get(name)` for a lower-case name, read from the raw fields (repeated fields joined with ", ")."""
     raw = name.encode("latin-1")
-    found = [v for k, v in headers.fields if k.lower() == raw]
-    if not found:
-        return None
-    return ", ".join(v.decode("utf-8", "surrogateescape") for v in found)
+    found: str | None = None  # one field is the usual case: no list, no join
+    for key, value in headers.fields:
+        if key.lower() == raw:
+            text = value.decode("utf-8", "surrogateescape")
+            found = text if found is None else f"{found}, {text}"
+    return found
 
 
 def remove_header(headers: http.Headers, name: str) -> None:
