@@ -23,6 +23,7 @@ from policy.store.base import ApprovalState
 from policy.store.sqlite import SqliteStore
 from tests.e2e.proxy_harness import RunningProxy, make_private_ca, running_proxy
 from tests.support.net import free_port, wait_for_port
+from tests.support.rawhttp import read_response
 
 pytestmark = pytest.mark.e2e
 
@@ -95,32 +96,12 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _read_response(sock: socket.socket | ssl.SSLSocket) -> tuple[int, bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
-        0,
-    )
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return int(head.split(b" ", 2)[1]), body[:length]
-
-
 def _tunnel(proxy: RunningProxy, port: int, agent: tuple[str, str] = ("claude", "s3cret")) -> ssl.SSLSocket:
     """CONNECT with the agent's credentials, then TLS to the upstream, trusting the mesh CA."""
     raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=IO_SECONDS)
     target, auth = f"127.0.0.1:{port}", _basic(*agent)
     raw.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: {auth}\r\n\r\n".encode())
-    status, _ = _read_response(raw)
+    status, _ = read_response(raw)
     assert status == 200
     ctx = ssl.create_default_context(cafile=proxy.env("claude")["SSL_CERT_FILE"])
     return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
@@ -137,7 +118,7 @@ def test_proxy_credentials_repeated_inside_a_tunnel_never_reach_the_upstream(
             f"proxy-authorization: {_basic('bot', 'other')}\r\n\r\n"
         )
         tls.sendall(request.encode())
-        status, body = _read_response(tls)
+        status, body = read_response(tls)
     assert status == 200
     names = [name.lower() for name, _value in json.loads(body)]
     assert "host" in names
@@ -163,7 +144,7 @@ def test_a_batch_of_held_calls_leaves_the_proxy_serving_other_agents(setup: tupl
                 + body
             )
             tls.settimeout(120)
-            answer["status"], answer["body"] = _read_response(tls)
+            answer["status"], answer["body"] = read_response(tls)
 
     sender = threading.Thread(target=send_batch)
     sender.start()
@@ -179,7 +160,7 @@ def test_a_batch_of_held_calls_leaves_the_proxy_serving_other_agents(setup: tupl
         # Another agent, on its own connection, is served while all of them are held.
         with _tunnel(proxy, port, ("bot", "other")) as tls:
             tls.sendall(f"GET /other HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-            status, _ = _read_response(tls)
+            status, _ = read_response(tls)
         assert status == 200
         assert sender.is_alive()
         for approval in pending:

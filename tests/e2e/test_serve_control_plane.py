@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.serve_support import AGENT_MESH, START_SECONDS, TOKEN
 from tests.support.net import free_port
 from tests.support.proc import Proc
+from tests.support.rawhttp import read_response
 
 pytestmark = pytest.mark.e2e
 
@@ -65,26 +66,9 @@ def _exchange(proxy_port: int, raw: bytes) -> tuple[int, dict[str, object]]:
     """Send one raw request to the proxy: (status, JSON body or {})."""
     with socket.create_connection(("127.0.0.1", proxy_port), timeout=IO_SECONDS) as sock:
         sock.sendall(raw)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(body) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    status = int(head.split(b" ", 2)[1])
+        status, body = read_response(sock)
     try:
-        parsed = json.loads(body[:length]) if length else {}
+        parsed = json.loads(body) if body else {}
     except json.JSONDecodeError:
         parsed = {}
     return status, parsed if isinstance(parsed, dict) else {}
