@@ -14,28 +14,12 @@ from mcpwrap.governor import CallTicket
 from mcpwrap.jsonrpc import Message
 from mcpwrap.spelling import fold
 from policy import RequestKind, classify_request
-from policy.wire.kinds import JUDGED_METHODS, LISTS
+from policy.wire.kinds import KNOWN_METHODS
 
-# Every request method MCP names (either direction). A method spelled like one of these but not exactly
+# A method spelled like one of KNOWN_METHODS (every request method MCP names, either direction) but not exactly
 # ("TOOLS/CALL", "tools/call ", "tools/\u200bcall") is judged by policy as an unknown method under its own
 # name, which rules written for the real method never match; a lenient server could still run it as that
 # method. Such a request is refused, never judged as something else nor forwarded.
-KNOWN_METHODS = frozenset(
-    {
-        "tools/call",
-        "initialize",
-        "ping",
-        "server/discover",
-        "subscriptions/listen",
-        "logging/setLevel",
-        "tasks/get",
-        "tasks/list",
-        "tasks/result",
-        "tasks/cancel",
-        *LISTS,
-        *JUDGED_METHODS,
-    }
-)
 _FOLDED = {m.casefold(): m for m in KNOWN_METHODS}
 
 

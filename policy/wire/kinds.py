@@ -70,6 +70,8 @@ JUDGED_METHODS = frozenset(
         "roots/list",
     }
 )
+# Every request method MCP names, in either direction: what a lookalike spelling is checked against.
+KNOWN_METHODS = frozenset({"tools/call", *_PLUMBING_TO_SERVER, *LISTS, *JUDGED_METHODS})
 # Params that steer the exchange rather than say what to do: a 2026-07-28 retry carries the client's input
 # responses and the server's state, the same call continued (its hash must not change).
 _ENVELOPE = frozenset({"_meta", "inputResponses", "requestState"})
