@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from policy.model import parse_json, readonly
+from policy.core.model import parse_json, readonly
 
 # Codecs (by their `codecs` name) -> the family json.detect_encoding reports; latin-1 is for text only.
 _UTF = {"utf-8": "utf-8", "ascii": "utf-8", "utf-16": "utf-16", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}

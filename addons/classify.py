@@ -13,7 +13,7 @@ from addons.mcp_messages import RpcMessage, parse_body
 from addons.request_args import body_fields, fields_of, merge, pairs_of, settle
 from addons.request_canon import OVERRIDE_FIELD, PLAIN, CanonicalPath, RequestOptions, canonical_path, method_of
 from addons.servers import DEFAULT_PORTS, Match, ServerMap, Target, origin_of
-from policy.model import HttpInfo, canonical_json, readonly
+from policy.core.model import HttpInfo, canonical_json, readonly
 
 # Streamable HTTP's other methods: GET opens a stream, DELETE ends a session; HEAD and OPTIONS (CORS) carry no call.
 _MCP_PLUMBING = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})

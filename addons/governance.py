@@ -22,9 +22,9 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.addresses import Address, Resolver, canonical_host
 from addons.classify import McpBody, Request, RestCall, classify
 from addons.content_coding import TooLarge, decode_body
+from addons.flow_judge import Judge, annotate
 from addons.framing import framing_problem
 from addons.http_answers import Answer, problem, refusal_answer
-from addons.judging import Judge, annotate
 from addons.mcp_flow import (
     PROXY_AUTHORIZATION,
     McpHandler,

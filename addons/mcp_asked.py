@@ -23,7 +23,7 @@ from typing import Any
 from addons.mcp_exchange import id_key
 from addons.mcp_messages import INVALID_PARAMS, REFUSED
 from policy import Direction, RequestKind, RequestRole, ToolCall, classify_request, input_requests
-from policy.model import readonly
+from policy.core.model import readonly
 
 # Requests asked and not yet answered, over all sessions; the oldest are forgotten beyond this.
 MAX_WAITING = 4096

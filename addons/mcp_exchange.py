@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from addons.mcp_messages import RequestId, encode, filter_tools
 from addons.sse_stream import SseParser, format_event
 from policy import Outcome, ToolCall, Verdict, filter_list
-from policy.model import parse_json, readonly
+from policy.core.model import parse_json, readonly
 from policy.wire.listing import Hidden
 
 if TYPE_CHECKING:

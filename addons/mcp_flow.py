@@ -12,7 +12,7 @@ from typing import Any
 from mitmproxy import http
 
 from addons.classify import McpBody
-from addons.judging import Judge, annotate
+from addons.flow_judge import Judge, annotate
 from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
 from addons.mcp_messages import (

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from addons.body_decode import decode_json
-from policy.model import readonly
+from policy.core.model import readonly
 
 MODERN_VERSIONS = frozenset({"2026-07-28"})
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from addons.openapi_spec import Operation
 from addons.request_canon import canonical_path
-from policy.model import readonly
+from policy.core.model import readonly
 
 _PARAM = re.compile(r"\{([^{}]+)\}")
 _Leaf = tuple[Operation, tuple[str, ...]]

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable
 
 from addons.addresses import Address, Listener, LocalAddresses, Resolver, host_key
-from policy.model import readonly
+from policy.core.model import readonly
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -10,8 +10,8 @@ import uuid
 
 from addons.classify import Request, Target
 from addons.proxy_auth import Identity
-from policy.gate import Gate
-from policy.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
+from policy.core.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
+from policy.gate.gate import Gate
 
 RULE = "proxy.bad_request"
 _SHOWN = 200  # characters of the raw path kept in the tool name: the record names the request, not stores it

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
-from policy.model import readonly
+from policy.core.model import readonly
 
 Precedence = Literal["query", "body"]
 OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")

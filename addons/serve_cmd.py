@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 import uvicorn
 
+from addons.embedded_proxy import ProxyRunner
 from addons.governance import parse_listen
-from addons.serve_proxy import ProxyRunner
 from policy import LoadedConfig
 from policy.cli.common import config_option, load_loaded
 from policy.control import ControlPlane, OperatorAuth, check_token, create_app, load_or_create_token

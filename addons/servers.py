@@ -14,7 +14,7 @@ from addons.openapi_routes import Router
 from addons.openapi_spec import ApiSpec, load_spec
 from addons.request_canon import RequestOptions
 from policy import Config
-from policy.model import readonly
+from policy.core.model import readonly
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

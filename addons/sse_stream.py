@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from policy.model import readonly
+from policy.core.model import readonly
 
 _LINE = re.compile(rb"([^\r\n]*)(\r\n|\r|\n)")
 

@@ -14,11 +14,11 @@ from mitmproxy import ctx, http
 from mitmproxy.websocket import WebSocketMessage
 
 from addons.body_decode import UnsafeNumber, decode_json
-from addons.judging import Judge, annotate
+from addons.flow_judge import Judge, annotate
 from addons.mcp_messages import encode, refusal_response
 from addons.proxy_auth import Identity
 from policy import HttpInfo, Outcome, ToolCall, Verdict, refusal_payload, refusal_text
-from policy.model import readonly
+from policy.core.model import readonly
 
 log = logging.getLogger("agent_mesh.proxy")
 

@@ -12,7 +12,7 @@ import statistics
 import time
 
 from policy import ToolCall, compile_policies, decide, load_config_text
-from policy.engine import PolicySet
+from policy.core.engine import PolicySet
 
 
 def build_policy(n_rules: int, seed: int = 7) -> PolicySet:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from policy import Gate, Governor, MemoryStore, Outcome, SqliteStore, ToolCall, Verdict, compile_policies, decide
+from policy import Gate, MemoryStore, Operator, Outcome, SqliteStore, ToolCall, Verdict, compile_policies, decide
 from policy import load_config as _load_config
 from policy.store import Limits
 from policy.trace import MemoryTraceSink, TraceWriter
@@ -106,7 +106,7 @@ def bench_wake(config: Path, rounds: int) -> list[float]:
     )
     assert holder.stdin is not None
     assert holder.stdout is not None
-    governor = Governor.open(_load_config(str(config)))
+    operator = Operator.open(_load_config(str(config)))
     waits = []
     try:
         for i in range(rounds):
@@ -115,13 +115,13 @@ def bench_wake(config: Path, rounds: int) -> list[float]:
             approval_id = holder.stdout.readline().strip()
             time.sleep(0.02 + (i % 5) * 0.013)  # approve at different phases of the holder's poll
             t0 = time.time()
-            governor.approve(approval_id, by="bench")
+            operator.approve(approval_id, by="bench")
             woke = float(holder.stdout.readline())
             waits.append((woke - t0) * 1000)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
-        governor.close()
+        operator.close()
     return waits
 
 

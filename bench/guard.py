@@ -15,8 +15,8 @@ import timeit
 from collections.abc import Callable
 
 from policy import Gate, MemoryStore, Outcome, ToolCall, load_config_text
-from policy.guard import state_guard
-from policy.model import Decision
+from policy.core.guard import state_guard
+from policy.core.model import Decision
 from policy.trace import MemoryTraceSink
 
 CALLS = {

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from policy import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter, build_record
 from policy.trace.verify import verify_state
 

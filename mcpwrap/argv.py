@@ -19,7 +19,7 @@ from mcpwrap.cliexec import env_findings, external, findings
 from mcpwrap.gitargv import GLOBAL_VALUE_OPTIONS, PUSHERS, judged_name, parse_git
 from mcpwrap.wrapped import judge_wrapped
 
-# Where system binaries live (policy/default.yaml asks the same of `args.program`).
+# Where system binaries live (policy/core/default.yaml asks the same of `args.program`).
 _SYSTEM = re.compile(r"^/(?:usr/(?:local/)?)?s?bin/[^/]+$")
 
 # Per binary: the global options whose value is the next argument (the `--opt=value` form needs no entry).

@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from mcpwrap import jsonrpc
 from mcpwrap.flights import misspelled
-from mcpwrap.governor import CallTicket, Governor, Judged
-from mcpwrap.jsonrpc import Message
+from mcpwrap.frame_judge import CallTicket, FrameJudge, Judged
 from policy import Direction, Outcome, classify_request, input_requests
+from policy.wire import jsonrpc
+from policy.wire.jsonrpc import Message
 
 log = logging.getLogger("mcpwrap")
 
@@ -30,12 +30,12 @@ class Asked:
 
     def __init__(
         self,
-        governor: Governor,
+        frame_judge: FrameJudge,
         to_client: Callable[[Message], None],
         to_server: Callable[[Message], None],
         spawn: Spawn,
     ) -> None:
-        self._governor = governor
+        self._frames = frame_judge
         self._to_client = to_client
         self._to_server = to_server
         self._spawn = spawn
@@ -74,7 +74,7 @@ class Asked:
 
     async def _judge(self, msg: Message, key: str) -> None:
         try:
-            judged = await self._governor.judge(msg, self._notify_server, to_client=True)
+            judged = await self._frames.judge(msg, self._notify_server, to_client=True)
         except asyncio.CancelledError:
             return
         except Exception as exc:  # never leave the server waiting on a request nobody judged
@@ -97,7 +97,7 @@ class Asked:
             return False
         ticket = self._waiting.pop(key)
         if ticket is not None:
-            self._governor.finish(ticket, msg)
+            self._frames.finish(ticket, msg)
         return True
 
     def input_required(self, msg: Message, body: dict[str, Any], ticket: CallTicket | None) -> Message | None:
@@ -109,7 +109,7 @@ class Asked:
             asked = input_requests(body)
             kinds = [classify_request(method, params, Direction.TO_CLIENT) for _key, method, params in asked]
         except ValueError as exc:
-            self._governor.refuse_continuation(ticket)
+            self._frames.refuse_continuation(ticket)
             why = f"mcpwrap: the server asked for input in a form that cannot be judged: {exc}"
             return jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, why)
         calls = [
@@ -123,21 +123,21 @@ class Asked:
         return None
 
     async def _judge_inputs(self, msg: Message, calls: list[Message], ticket: CallTicket | None) -> None:
-        verdicts = [await self._governor.judge(call, self._notify_server, to_client=True) for call in calls]
+        verdicts = [await self._frames.judge(call, self._notify_server, to_client=True) for call in calls]
         refused = next((j.answer for j in verdicts if j.answer is not None), None)
         if refused is not None:
-            self._governor.refuse_continuation(ticket)
+            self._frames.refuse_continuation(ticket)
         for judged in verdicts:
             if judged.ticket is not None:
                 why = None if refused is None else "another input request of the same result was refused"
-                self._governor.settle(judged.ticket, Outcome(forwarded=refused is None, error=why))
+                self._frames.settle(judged.ticket, Outcome(forwarded=refused is None, error=why))
         self._to_client(refused if refused is not None else msg)
 
     def close(self, why: str) -> None:
         """The session ends: requests the client never answered are recorded as such."""
         for ticket in self._waiting.values():
             if ticket is not None:
-                self._governor.finish(ticket, jsonrpc.error(None, jsonrpc.SERVER_EXITED, why))
+                self._frames.finish(ticket, jsonrpc.error(None, jsonrpc.SERVER_EXITED, why))
         self._waiting.clear()
 
     def abandon(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from mcpwrap.proxy_session import DEFAULT_AGENT, new_session_id
-from mcpwrap.serve import setup_logging
+from mcpwrap.startup import setup_logging
 
 
 class _DefaultToRun(click.Group):
@@ -82,7 +82,7 @@ def run(
       mcpwrap --agent claude --server time -- mcp-server-time --local-timezone UTC
       mcpwrap run --config agent-mesh.yaml -- npx @modelcontextprotocol/server-everything stdio
     """
-    from mcpwrap.serve import check_then_serve
+    from mcpwrap.startup import check_then_serve
 
     check_then_serve(command, config_path=config_path, state_dir=state_dir, agent=agent, server=server)
 

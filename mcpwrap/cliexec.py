@@ -60,7 +60,7 @@ _HARMLESS = {
     "LESSCLOSE": re.compile(r"^/usr/bin/lesspipe(?:\.sh)? %s %s$"),
 }
 
-# The read-named subcommands (policy/default.yaml's words) each binary has built in. Another read word is an
+# The read-named subcommands (policy/core/default.yaml's words) each binary has built in. Another read word is an
 # alias or an external program (`cargo-get`, `docker-list`, a `gh` extension) the agent may have written.
 BUILTIN_READS: dict[str, frozenset[str]] = {
     "git": frozenset({"show"}),

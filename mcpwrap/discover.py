@@ -15,9 +15,9 @@ from typing import Any
 import click
 import yaml
 
-from mcpwrap import jsonrpc
 from mcpwrap.framing import read_frames, write_frame
 from mcpwrap.process import SpawnError, spawn, stop
+from policy.wire import jsonrpc
 
 # How long the server may take to start and answer one request.
 ANSWER_SECONDS = 30.0

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mcpwrap import jsonrpc
-from mcpwrap.governor import CallTicket
-from mcpwrap.jsonrpc import Message
+from mcpwrap.frame_judge import CallTicket
 from mcpwrap.spelling import fold
 from policy import RequestKind, classify_request
+from policy.wire import jsonrpc
+from policy.wire.jsonrpc import Message
 from policy.wire.kinds import KNOWN_METHODS
 
 # A method spelled like one of KNOWN_METHODS (every request method MCP names, either direction) but not exactly

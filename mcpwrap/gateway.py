@@ -11,8 +11,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
+from mcpwrap.checked import Checked, RecordingEnv, policy_folder, remember
 from policy import ConfigError, LoadedConfig, compile_policies, find_config, load_config
-from policy.checked import Checked, RecordingEnv, policy_folder, remember
 
 if TYPE_CHECKING:
     from policy import Gate
@@ -30,7 +30,7 @@ def _fail(message: object, status: int) -> NoReturn:
 def load(config_path: str | None, state_dir: str | None = None, *, note_checked: bool = False) -> LoadedConfig:
     """The config (found as ARCHITECTURE §5 says), fully checked — policies compiled too — so a wrong one
     exits 2 with `file:line: key: message` before anything is started. `state_dir` overrides the config's.
-    With `note_checked`, a clean check is recorded (policy.checked) so the next start can launch first."""
+    With `note_checked`, a clean check is recorded (mcpwrap.checked) so the next start can launch first."""
     env = RecordingEnv(os.environ)
     try:
         loaded = load_config(config_path, env)

@@ -2,11 +2,11 @@
 
 Most of `mcpwrap -- CMD`'s start-up is importing and checking the config (click, asyncio, YAML, pydantic,
 the store and the trace writer). When the config's exact inputs already passed that check
-(`policy.checked`), the server is started first, with nothing heavier than `subprocess` and `hashlib`
+(`mcpwrap.checked`), the server is started first, with nothing heavier than `subprocess` and `hashlib`
 loaded, and boots while mcpwrap loads, checks the config again and opens the Gate; it is sent no frame
 before that, and a failed check stops it. Anything else — another subcommand, `--help`, an option this
 parser does not know — goes through the click CLI unchanged. A config never checked, or changed since, is
-checked before the server starts (`mcpwrap.serve.check_then_serve`): a wrong one still starts nothing.
+checked before the server starts (`mcpwrap.startup.check_then_serve`): a wrong one still starts nothing.
 """
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ def main() -> None:
 
         cli_main()
         return
+    from mcpwrap.checked import recall
     from mcpwrap.proxy_session import DEFAULT_AGENT
-    from policy.checked import recall
 
     agent = run.agent or DEFAULT_AGENT
     checked = recall(run.config_path, run.state_dir)
     if checked is None:
-        from mcpwrap.serve import check_then_serve
+        from mcpwrap.startup import check_then_serve
 
         check_then_serve(
             run.command, config_path=run.config_path, state_dir=run.state_dir, agent=agent, server=run.server
@@ -93,7 +93,7 @@ def main() -> None:
 
     session_id = new_session_id()
     child = start_or_exit(run.command, child_environment(os.environ, agent, session_id, checked.listen))
-    from mcpwrap.serve import serve_started
+    from mcpwrap.startup import serve_started
 
     serve_started(
         child,

@@ -19,13 +19,13 @@ import itertools
 import logging
 from typing import Any
 
-from mcpwrap import jsonrpc
 from mcpwrap.asked import Asked
 from mcpwrap.flights import INTERNAL_ID_PREFIX, Batch, InFlight, Judging, Plan, admit, sort_batch, unsent
+from mcpwrap.frame_judge import CallTicket, FrameJudge, Judged
 from mcpwrap.framing import ByteSink, FrameTooLarge, read_frames, write_frame
-from mcpwrap.governor import CallTicket, Governor, Judged
-from mcpwrap.jsonrpc import Message
 from policy import Outcome, RequestKind
+from policy.wire import jsonrpc
+from policy.wire.jsonrpc import Message
 from policy.wire.listing import FILTERED
 
 # An internal request mcpwrap sends the server itself (server/discover, tools/list) waits this long.
@@ -36,7 +36,7 @@ log = logging.getLogger("mcpwrap")
 
 
 class Relay:
-    """Relays one client (mcpwrap's stdio) to one server (the child's stdio) under a Governor."""
+    """Relays one client (mcpwrap's stdio) to one server (the child's stdio) under a FrameJudge."""
 
     def __init__(
         self,
@@ -44,13 +44,13 @@ class Relay:
         client_out: ByteSink,
         server_in: ByteSink,
         server_out: asyncio.StreamReader,
-        governor: Governor,
+        frame_judge: FrameJudge,
     ) -> None:
         self._client_in = client_in
         self._client_out = client_out
         self._server_in = server_in
         self._server_out = server_out
-        self._governor = governor
+        self._frames = frame_judge
         self._inflight: dict[str, InFlight] = {}
         self._judging: dict[str, Judging] = {}
         self._internal: dict[str, asyncio.Future[Message]] = {}
@@ -59,8 +59,8 @@ class Relay:
         self._server_open = True
         self._drained = asyncio.Event()
         self._drained.set()
-        self._asked = Asked(governor, self._to_client, self._to_server_msg, self._spawn)
-        governor.bind(self.ask_server)
+        self._asked = Asked(frame_judge, self._to_client, self._to_server_msg, self._spawn)
+        frame_judge.bind(self.ask_server)
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class Relay:
         self._inflight[key] = InFlight(msg["id"], msg["method"], ticket, batch)
         self._drained.clear()
         if msg["method"] == "initialize":
-            self._governor.learn_protocol_version(jsonrpc.params_of(msg).get("protocolVersion"))
+            self._frames.learn_protocol_version(jsonrpc.params_of(msg).get("protocolVersion"))
 
     def _cancel_judging(self, msg: Message) -> bool:
         """A cancellation of a call still being judged or held: the server never saw it, so drop both."""
@@ -194,9 +194,9 @@ class Relay:
 
     async def _client_call(self, msg: Message, kind: RequestKind, key: str, entry: Judging) -> None:
         try:
-            judged = await self._governor.judge(msg, self.notify_client, kind)
+            judged = await self._frames.judge(msg, self.notify_client, kind)
         except asyncio.CancelledError:
-            return  # the client cancelled it, or the server left: no response is due here (the Governor recorded it)
+            return  # the client cancelled it, or the server left: no response is due here (the FrameJudge recorded it)
         except Exception as exc:  # never lose a call: answer it
             log.exception("mcpwrap could not judge request %r", msg.get("id"))
             why = f"agent-mesh could not judge this call ({type(exc).__name__}); it was not run"
@@ -253,7 +253,7 @@ class Relay:
         async def judge(item: Message, kind: RequestKind | None) -> Judged | None:
             if kind is None or not kind.is_call:
                 return None
-            return await self._governor.judge(item, self.notify_client, kind)
+            return await self._frames.judge(item, self.notify_client, kind)
 
         try:
             verdicts = await asyncio.gather(*(judge(item, kind) for item, kind in plan))
@@ -269,7 +269,7 @@ class Relay:
             elif mine is not None and mine.cancelled:
                 # The client cancelled it while it was judged or held: no answer is due, and it is not run.
                 if judged.ticket is not None:
-                    self._governor.settle(judged.ticket, Outcome(forwarded=False, error="cancelled by the client"))
+                    self._frames.settle(judged.ticket, Outcome(forwarded=False, error="cancelled by the client"))
             elif judged.answer is not None:
                 batch.answers.append(judged.answer)
             else:
@@ -294,7 +294,7 @@ class Relay:
             if isinstance(item, dict) and jsonrpc.is_request(item):
                 flight = self._inflight.pop(jsonrpc.id_key(item["id"]), None)
                 if flight is not None and flight.ticket is not None:
-                    self._governor.finish(flight.ticket, jsonrpc.error(item["id"], jsonrpc.INVALID_PARAMS, why))
+                    self._frames.finish(flight.ticket, jsonrpc.error(item["id"], jsonrpc.INVALID_PARAMS, why))
                 batch.answers.append(jsonrpc.error(item["id"], jsonrpc.INVALID_PARAMS, why))
         if not self._inflight:
             self._drained.set()
@@ -374,7 +374,7 @@ class Relay:
         # After the client has its answer: recording is not on the call's critical path.
         for flight, response in answered:
             if flight is not None and flight.ticket is not None:
-                self._governor.finish(flight.ticket, response)
+                self._frames.finish(flight.ticket, response)
 
     async def _server_item(self, msg: Message) -> tuple[Message | None, InFlight | None]:
         """What to send the client for one server message (itself, a changed copy, or None) and its request."""
@@ -383,7 +383,7 @@ class Relay:
         if not jsonrpc.is_response(msg):
             method = msg.get("method")
             if method == "notifications/tools/list_changed":
-                self._governor.tools_changed()
+                self._frames.tools_changed()
             elif isinstance(method, str) and not method.startswith("notifications/"):
                 # A request without an id is judged by nobody (as from the client): never passed on.
                 log.warning("dropped a server %s without an id: a request is judged only with one", method)
@@ -404,15 +404,15 @@ class Relay:
         if not self._inflight:
             self._drained.set()
         body = msg.get("result")
-        if self._governor.needs_server_name:
-            self._governor.learn_server(jsonrpc.server_name_from_result(body))
+        if self._frames.needs_server_name:
+            self._frames.learn_server(jsonrpc.server_name_from_result(body))
         if flight.method == "initialize":
-            self._governor.initialize_answered()
+            self._frames.initialize_answered()
         if isinstance(body, dict):
             if flight.method == "tools/list":
-                filtered = await self._governor.filter_tools(body)
+                filtered = await self._frames.filter_tools(body)
             elif flight.method in FILTERED:
-                filtered = self._governor.filter_list(flight.method, body)
+                filtered = self._frames.filter_list(flight.method, body)
             else:
                 return self._asked.input_required(msg, body, flight.ticket), flight
             if filtered is not body:
@@ -450,7 +450,7 @@ class Relay:
     def _answer_gone(self, request_id: Any, ticket: CallTicket | None, why: str) -> None:
         response = jsonrpc.error(request_id, jsonrpc.SERVER_EXITED, why)
         if ticket is not None:
-            self._governor.finish(ticket, response)
+            self._frames.finish(ticket, response)
         self._to_client(response)
 
     async def drained(self, seconds: float) -> bool:

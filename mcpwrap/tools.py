@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mcpwrap.pins import PINS_FILE, PinBook, PinState, fingerprint
 from mcpwrap.spelling import imitated
 from policy import Action, Approval, Decision, Gate, Outcome, ToolCall, Verdict, VerdictKind
+from policy.gate.pins import PINS_FILE, PinBook, PinState, fingerprint
 from policy.store import new_id
 
 log = logging.getLogger("mcpwrap")

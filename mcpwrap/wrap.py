@@ -13,7 +13,7 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from mcpwrap.governor import Governor
+from mcpwrap.frame_judge import FrameJudge
 from mcpwrap.process import Child, signal_group, stop
 from mcpwrap.relay import Relay
 from mcpwrap.streams import open_reader, open_writer
@@ -43,10 +43,10 @@ async def wrap(
     # A call the Gate allows at once is judged and forwarded without a trip through the event loop.
     asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
     try:
-        governor = Governor(
+        frame_judge = FrameJudge(
             gate, agent=agent, session_id=session_id, server=server, fallback_server=fallback_server_name(argv)
         )
-        relay = Relay(await open_reader(0), await open_writer(1), proc.stdin, proc.stdout, governor)
+        relay = Relay(await open_reader(0), await open_writer(1), proc.stdin, proc.stdout, frame_judge)
         client = asyncio.ensure_future(relay.pump_client())
         server_side = asyncio.ensure_future(relay.pump_server())
         await asyncio.wait({client, server_side}, return_when=asyncio.FIRST_COMPLETED)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from policy.guard_cli import WRAPPERS, commands_of
+from policy.core.guard_cli import WRAPPERS, commands_of
 
 Describe = Callable[[Sequence[str], Mapping[str, str]], tuple[str, str, dict[str, Any]]]
 

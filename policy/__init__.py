@@ -10,12 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from policy.config import Config, LoadedConfig, find_config, load_config, load_config_text, parse_duration
-    from policy.engine import PolicySet, compile_policies, decide
-    from policy.errors import ConfigError, StoreUnavailable
-    from policy.gate import Gate
-    from policy.governor import Governor
-    from policy.model import (
+    from policy.core.config import Config, LoadedConfig, find_config, load_config, load_config_text, parse_duration
+    from policy.core.engine import PolicySet, compile_policies, decide
+    from policy.core.errors import ConfigError, StoreUnavailable
+    from policy.core.model import (
         Action,
         Decision,
         HttpInfo,
@@ -27,7 +25,9 @@ if TYPE_CHECKING:
         call_hash,
         canonical_json,
     )
-    from policy.refusal import refusal_payload, refusal_text
+    from policy.core.refusal import refusal_payload, refusal_text
+    from policy.gate.gate import Gate
+    from policy.gate.operator import Operator
     from policy.store import Approval, ApprovalState, Fact, Grant, MemoryStore, SqliteStore, Store, StoreConflict
     from policy.trace import (
         MemoryTraceSink,
@@ -44,54 +44,54 @@ if TYPE_CHECKING:
     from policy.wire.listing import filter_list, policy_hides
 
 _MODULES: dict[str, str] = {
-    "Action": "policy.model",
+    "Action": "policy.core.model",
     "Approval": "policy.store",
     "ApprovalState": "policy.store",
-    "Config": "policy.config",
-    "ConfigError": "policy.errors",
-    "Decision": "policy.model",
+    "Config": "policy.core.config",
+    "ConfigError": "policy.core.errors",
+    "Decision": "policy.core.model",
     "Direction": "policy.wire.kinds",
     "Fact": "policy.store",
-    "Gate": "policy.gate",
-    "Governor": "policy.governor",
+    "Gate": "policy.gate.gate",
     "Grant": "policy.store",
-    "HttpInfo": "policy.model",
-    "LoadedConfig": "policy.config",
+    "HttpInfo": "policy.core.model",
+    "LoadedConfig": "policy.core.config",
     "MemoryStore": "policy.store",
     "MemoryTraceSink": "policy.trace",
-    "Outcome": "policy.model",
-    "PolicySet": "policy.engine",
+    "Operator": "policy.gate.operator",
+    "Outcome": "policy.core.model",
+    "PolicySet": "policy.core.engine",
     "RequestKind": "policy.wire.kinds",
     "RequestRole": "policy.wire.kinds",
     "SinkStats": "policy.trace",
     "SqliteStore": "policy.store",
     "Store": "policy.store",
     "StoreConflict": "policy.store",
-    "StoreUnavailable": "policy.errors",
-    "Surface": "policy.model",
-    "ToolCall": "policy.model",
+    "StoreUnavailable": "policy.core.errors",
+    "Surface": "policy.core.model",
+    "ToolCall": "policy.core.model",
     "TraceSink": "policy.trace",
     "TraceWriter": "policy.trace",
-    "Verdict": "policy.model",
-    "VerdictKind": "policy.model",
+    "Verdict": "policy.core.model",
+    "VerdictKind": "policy.core.model",
     "build_record": "policy.trace",
-    "call_hash": "policy.model",
-    "canonical_json": "policy.model",
+    "call_hash": "policy.core.model",
+    "canonical_json": "policy.core.model",
     "classify_request": "policy.wire.kinds",
-    "compile_policies": "policy.engine",
+    "compile_policies": "policy.core.engine",
     "configure_otel": "policy.trace",
-    "decide": "policy.engine",
+    "decide": "policy.core.engine",
     "exit_on_sigterm": "policy.trace",
     "filter_list": "policy.wire.listing",
-    "find_config": "policy.config",
+    "find_config": "policy.core.config",
     "input_requests": "policy.wire.kinds",
-    "load_config": "policy.config",
-    "load_config_text": "policy.config",
-    "parse_duration": "policy.config",
+    "load_config": "policy.core.config",
+    "load_config_text": "policy.core.config",
+    "parse_duration": "policy.core.config",
     "policy_hides": "policy.wire.listing",
     "record_call": "policy.trace",
-    "refusal_payload": "policy.refusal",
-    "refusal_text": "policy.refusal",
+    "refusal_payload": "policy.core.refusal",
+    "refusal_text": "policy.core.refusal",
     "verify_state": "policy.trace",
 }
 
@@ -105,12 +105,12 @@ __all__ = [
     "Direction",
     "Fact",
     "Gate",
-    "Governor",
     "Grant",
     "HttpInfo",
     "LoadedConfig",
     "MemoryStore",
     "MemoryTraceSink",
+    "Operator",
     "Outcome",
     "PolicySet",
     "RequestKind",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from policy import Gate, Governor, MemoryStore, Outcome, ToolCall, Verdict, VerdictKind, load_config_text
+from policy import Gate, MemoryStore, Operator, Outcome, ToolCall, Verdict, VerdictKind, load_config_text
 from policy.trace import MemoryTraceSink
 
 CONFIG = """
@@ -50,7 +50,7 @@ async def story(out: list[str]) -> list[str]:
     loaded = load_config_text(CONFIG, "day1_to_day7.yaml")
     store = MemoryStore()
     gate = Gate.open(loaded, store=store, sink=sink, clock=clock)
-    human = Governor(loaded.config, store, clock=clock)
+    human = Operator(loaded.config, store, clock=clock)
     problems: list[str] = []
 
     async def call(c: ToolCall) -> Verdict:

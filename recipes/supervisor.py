@@ -28,8 +28,8 @@ import uvicorn
 import yaml
 
 from policy import Gate, Outcome, ToolCall, Verdict, VerdictKind, load_config_text
-from policy.conditions import compile_glob
 from policy.control import ControlPlane, OperatorAuth, create_app
+from policy.core.conditions import compile_glob
 
 DECISIONS = ("approve", "deny", "escalate", "llm")
 RULES_FILE = Path(__file__).with_name("supervisor_rules.yaml")

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    # mcpwrap records checked configs under $XDG_CACHE_HOME (policy.checked); keep them per test session.
+    # mcpwrap records checked configs under $XDG_CACHE_HOME (mcpwrap.checked); keep them per test session.
     home = tmp_path_factory.mktemp("xdg-cache")
     old = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(home)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from policy.model import ToolCall, Verdict
+from policy.core.model import ToolCall, Verdict
 from policy.trace.writer import TraceWriter
 
 

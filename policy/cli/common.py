@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 import click
 
-from policy.config import LoadedConfig, find_config, load_config
-from policy.engine import PolicySet, compile_policies
-from policy.errors import ConfigError
-from policy.model import HttpInfo, Surface, ToolCall
+from policy.core.config import LoadedConfig, find_config, load_config
+from policy.core.engine import PolicySet, compile_policies
+from policy.core.errors import ConfigError
+from policy.core.model import HttpInfo, Surface, ToolCall
 
 F = TypeVar("F", bound=Callable[..., Any])
 

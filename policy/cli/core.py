@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from policy.casefile import CaseResult, load_cases, run_cases
 from policy.cli.common import ConfigProblem, config_option, load_policy_set, parse_call_options
-from policy.config import default_config_text
-from policy.engine import CATCH_ALL, EXACT, PolicySet, decide
-from policy.errors import ConfigError
+from policy.core.casefile import CaseResult, load_cases, run_cases
+from policy.core.config import default_config_text
+from policy.core.engine import CATCH_ALL, EXACT, PolicySet, decide
+from policy.core.errors import ConfigError
 
 _KIND = {EXACT: "exact", 1: "glob", CATCH_ALL: "catch-all"}
 

@@ -15,12 +15,12 @@ from policy.cli.stateio import (
     by_option,
     duration,
     echo_json,
-    governor,
     json_option,
+    operator,
     short_args,
     table,
 )
-from policy.governor import Governor
+from policy.gate.operator import Operator
 from policy.store.base import Approval, ApprovalState, StoreConflict
 
 _STATES = [s.value for s in ApprovalState] + ["all"]
@@ -51,7 +51,7 @@ def list_(config_path: str | None, state: str, limit: int, as_json: bool) -> Non
       agent-mesh approvals list
       agent-mesh approvals list --state all --json
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         found = gov.approvals(None if state == "all" else ApprovalState(state), limit)
     if as_json:
         echo_json([as_dict(a) for a in found])
@@ -78,7 +78,7 @@ def show(config_path: str | None, approval_id: str, as_json: bool) -> None:
     Example:
       agent-mesh approvals show 3f9c2a
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         a = gov.show(approval_id)
     if as_json:
         echo_json(as_dict(a))
@@ -102,7 +102,7 @@ def approve(config_path: str | None, approval_id: str, reason: str, for_: str | 
       agent-mesh approvals approve 3f9c2a --for 30m      # and the same tool for 30 minutes
     """
     seconds = duration(for_, "--for") if for_ is not None else None
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         done, grant = gov.approve(approval_id, by=by, reason=reason, for_seconds=seconds)
     if as_json:
         echo_json({"approval": as_dict(done), "grant": as_dict(grant) if grant else None})
@@ -127,7 +127,7 @@ def deny(config_path: str | None, approval_id: str, reason: str, by: str, as_jso
     Example:
       agent-mesh approvals deny 3f9c2a --reason "not on a Friday"
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         done = gov.deny(approval_id, by=by, reason=reason)
     if as_json:
         echo_json(as_dict(done))
@@ -151,7 +151,7 @@ def watch(config_path: str | None, by: str, count: int | None, poll: float) -> N
     seen: set[str] = set()
     decided = 0
     click.echo("watching for calls that wait for a human (Ctrl-C to stop)")
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         try:
             while count is None or decided < count:
                 fresh = [a for a in reversed(gov.approvals(ApprovalState.PENDING)) if a.id not in seen]
@@ -167,7 +167,7 @@ def watch(config_path: str | None, by: str, count: int | None, poll: float) -> N
             click.echo("\nstopped watching")
 
 
-def _prompt(gov: Governor, approval_id: str, by: str) -> bool:
+def _prompt(gov: Operator, approval_id: str, by: str) -> bool:
     """Ask about one approval; True when this human decided it."""
     a = gov.show(approval_id)
     click.echo("\n" + approval_card(a))

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from policy.cli.common import config_option
-from policy.cli.stateio import ago, as_dict, by_option, duration, echo_json, governor, json_option, short_args, table
+from policy.cli.stateio import ago, as_dict, by_option, duration, echo_json, json_option, operator, short_args, table
 
 
 @click.group()
@@ -63,7 +63,7 @@ def add(
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--when") from None
         if not isinstance(conditions, dict):
             raise click.BadParameter("must be a JSON object of conditions", param_hint="--when")
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         g = gov.add_grant(agent, tool, seconds, by=by, when=conditions, max_uses=max_uses, reason=reason)
     if as_json:
         echo_json(as_dict(g))
@@ -82,7 +82,7 @@ def list_grants(config_path: str | None, include_all: bool, as_json: bool) -> No
     Example:
       agent-mesh grants list --all --json
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         found = gov.grants(include_inactive=include_all)
     if as_json:
         echo_json([as_dict(g) for g in found])
@@ -112,7 +112,7 @@ def revoke(config_path: str | None, grant_id: str, by: str, as_json: bool) -> No
     Example:
       agent-mesh grants revoke 7d01e4
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         g = gov.revoke_grant(grant_id, by=by)
     if as_json:
         echo_json(as_dict(g))
@@ -144,7 +144,7 @@ def list_facts(config_path: str | None, agent: str | None, tool: str | None, lim
     Example:
       agent-mesh memory list --tool github.merge_pull_request
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         found = gov.facts(agent, tool, limit)
     if as_json:
         echo_json([as_dict(f) for f in found])
@@ -176,7 +176,7 @@ def forget(
       agent-mesh memory forget 5be0c1a2
       agent-mesh memory forget --agent claude --tool filesystem.write_file
     """
-    with governor(config_path) as gov:
+    with operator(config_path) as gov:
         n = gov.forget(fact_ids, agent, tool)
     if as_json:
         echo_json({"forgotten": n})

@@ -1,4 +1,4 @@
-"""Shared pieces of the state commands: opening the Governor, store errors as clean CLI errors, and
+"""Shared pieces of the state commands: opening the Operator, store errors as clean CLI errors, and
 rendering approvals, grants and facts for people (text) and scripts (JSON)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import click
 
 from policy.cli.common import load_loaded
-from policy.config import parse_duration
-from policy.errors import StoreUnavailable
-from policy.governor import Governor
+from policy.core.config import parse_duration
+from policy.core.errors import StoreUnavailable
+from policy.gate.operator import Operator
 from policy.store.base import Approval, Fact, Grant, StoreConflict
 
 
@@ -37,9 +37,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 @contextmanager
-def governor(config_path: str | None) -> Iterator[Governor]:
-    """The Governor on the config's state dir; store problems become one-line CLI errors."""
-    gov = Governor.open(load_loaded(config_path))
+def operator(config_path: str | None) -> Iterator[Operator]:
+    """The Operator on the config's state dir; store problems become one-line CLI errors."""
+    gov = Operator.open(load_loaded(config_path))
     try:
         yield gov
     except (StoreConflict, StoreUnavailable) as exc:

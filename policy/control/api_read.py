@@ -15,16 +15,16 @@ from starlette.routing import Route
 
 from policy.cli.common import split_tool
 from policy.control.common import authed, json_body, limit_param, ok, plane_of, text_field
-from policy.control.feed import TraceFilter, parse_filter
 from policy.control.metrics import CONTENT_TYPE
 from policy.control.problems import bad_request
 from policy.control.views import policies_view
 from policy.control.watch import Event
-from policy.engine import decide
-from policy.errors import StoreUnavailable
-from policy.grants import GrantMatcher
-from policy.memory import MemoryKey, precedents
-from policy.model import SURFACES, Action, HttpInfo, Surface, ToolCall
+from policy.core.engine import decide
+from policy.core.errors import StoreUnavailable
+from policy.core.model import SURFACES, Action, HttpInfo, Surface, ToolCall
+from policy.gate.grants import GrantMatcher
+from policy.gate.memory import MemoryKey, precedents
+from policy.trace.feed import TraceFilter, parse_filter
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -140,7 +140,7 @@ async def dry_run(request: Request) -> Response:
     }
     if d.action is Action.HUMAN_APPROVAL:
         matcher = GrantMatcher()
-        grant = next((g for g in plane.governor.grants() if matcher.matches(g, call)), None)
+        grant = next((g for g in plane.operator.grants() if matcher.matches(g, call)), None)
         memory = plane.config.memory
         facts = plane.store.facts_for(call.agent, call.full_name, MemoryKey(memory.key)(call), now - memory.window)
         found = precedents(facts, memory)

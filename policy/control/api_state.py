@@ -1,6 +1,6 @@
 """Control API routes that read and change governance state: approvals, grants and decision memory.
 
-Every change goes through the Governor, the same object `agent-mesh approvals|grants|memory` uses.
+Every change goes through the Operator, the same object `agent-mesh approvals|grants|memory` uses.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from policy.conditions import compile_glob
 from policy.control.common import (
     authed,
     confidence_field,
@@ -21,11 +20,12 @@ from policy.control.common import (
     ok,
     text_field,
 )
-from policy.control.feed import TraceFilter
 from policy.control.plane import ControlPlane, Principal
 from policy.control.problems import ApiError, bad_request, not_found
 from policy.control.views import approval_view, fact_view, grant_view
+from policy.core.conditions import compile_glob
 from policy.store.base import MIN_PREFIX, Approval, ApprovalState, Grant, StoreConflict
+from policy.trace.feed import TraceFilter
 
 SUPERVISOR_PREFIX = "supervisor:"
 STATES = {s.value: s for s in ApprovalState}
@@ -43,7 +43,7 @@ def _glob(request: Request, key: str) -> Any:
 
 def _approval(plane: ControlPlane, approval_id: str) -> Approval:
     try:
-        return plane.governor.show(approval_id)
+        return plane.operator.show(approval_id)
     except StoreConflict as exc:
         raise not_found(str(exc)) from None
 
@@ -51,7 +51,7 @@ def _approval(plane: ControlPlane, approval_id: str) -> Approval:
 def _grant(plane: ControlPlane, grant_id: str) -> Grant:
     if len(grant_id) < MIN_PREFIX:
         raise not_found(f"grant id {grant_id!r} is too short: give at least {MIN_PREFIX} characters")
-    found = [g for g in plane.governor.grants(include_inactive=True) if g.id.startswith(grant_id.lower())]
+    found = [g for g in plane.operator.grants(include_inactive=True) if g.id.startswith(grant_id.lower())]
     if len(found) != 1:
         raise not_found(
             f"no grant id starts with {grant_id!r}" if not found else f"{grant_id!r} matches several grants"
@@ -67,7 +67,7 @@ async def list_approvals(request: Request) -> Response:
     agent_rx, tool_rx = _glob(request, "agent"), _glob(request, "tool")
     limit = limit_param(request)
     now = plane.now()
-    rows = plane.governor.approvals(None if status == "all" else STATES[status], limit=1000)
+    rows = plane.operator.approvals(None if status == "all" else STATES[status], limit=1000)
     picked = [
         a
         for a in rows
@@ -81,8 +81,8 @@ async def show_approval(request: Request) -> Response:
     a = _approval(plane, request.path_params["id"])
     now = plane.now()
     traces = plane.feed.query(TraceFilter(agent=a.agent), 20)
-    grants = [grant_view(g, now) for g in plane.governor.grants() if compile_glob(g.agent).match(a.agent)]
-    facts = [fact_view(f, plane.redact_keys) for f in plane.governor.facts(a.agent, a.full_name, 20)]
+    grants = [grant_view(g, now) for g in plane.operator.grants() if compile_glob(g.agent).match(a.agent)]
+    facts = [fact_view(f, plane.redact_keys) for f in plane.operator.facts(a.agent, a.full_name, 20)]
     view = approval_view(a, now, plane.redact_keys)
     return ok({"approval": view, "recent_traces": traces, "grants": grants, "facts": facts})
 
@@ -109,7 +109,7 @@ async def approve(request: Request) -> Response:
     target = _approval(plane, request.path_params["id"])
     for_seconds = duration_field(body, "for")
     try:
-        done, grant = plane.governor.approve(
+        done, grant = plane.operator.approve(
             target.id, by=_resolver(body, who), reason=_reasoning(body), for_seconds=for_seconds
         )
     except StoreConflict as exc:
@@ -128,7 +128,7 @@ async def deny(request: Request) -> Response:
     body = await json_body(request)
     target = _approval(plane, request.path_params["id"])
     try:
-        done = plane.governor.deny(target.id, by=_resolver(body, who), reason=_reasoning(body))
+        done = plane.operator.deny(target.id, by=_resolver(body, who), reason=_reasoning(body))
     except StoreConflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return ok({"approval": approval_view(done, plane.now(), plane.redact_keys)})
@@ -138,7 +138,7 @@ async def list_grants(request: Request) -> Response:
     plane, _ = authed(request)
     everything = request.query_params.get("all", "").lower() in ("1", "true", "yes")
     now = plane.now()
-    return ok({"grants": [grant_view(g, now) for g in plane.governor.grants(include_inactive=everything)]})
+    return ok({"grants": [grant_view(g, now) for g in plane.operator.grants(include_inactive=everything)]})
 
 
 async def create_grant(request: Request) -> Response:
@@ -154,7 +154,7 @@ async def create_grant(request: Request) -> Response:
     if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int)):
         raise bad_request("max_uses must be an integer")
     try:
-        grant = plane.governor.add_grant(
+        grant = plane.operator.add_grant(
             text_field(body, "agent", required=True),
             text_field(body, "tool", required=True),
             seconds,
@@ -172,7 +172,7 @@ async def revoke_grant(request: Request) -> Response:
     plane, who = authed(request)
     target = _grant(plane, request.path_params["id"])
     try:
-        revoked = plane.governor.revoke_grant(target.id, by=who.operator)
+        revoked = plane.operator.revoke_grant(target.id, by=who.operator)
     except StoreConflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return ok({"grant": grant_view(revoked, plane.now())})
@@ -181,14 +181,14 @@ async def revoke_grant(request: Request) -> Response:
 async def list_facts(request: Request) -> Response:
     plane, _ = authed(request)
     q = request.query_params
-    facts = plane.governor.facts(q.get("agent") or None, q.get("tool") or None, limit_param(request))
+    facts = plane.operator.facts(q.get("agent") or None, q.get("tool") or None, limit_param(request))
     return ok({"facts": [fact_view(f, plane.redact_keys) for f in facts]})
 
 
 async def forget_fact(request: Request) -> Response:
     plane, _ = authed(request)
     try:
-        n = plane.governor.forget([request.path_params["id"]])
+        n = plane.operator.forget([request.path_params["id"]])
     except StoreConflict as exc:
         raise bad_request(str(exc)) from None
     if n == 0:
@@ -202,7 +202,7 @@ async def forget_facts(request: Request) -> Response:
     agent, tool = text_field(body, "agent") or None, text_field(body, "tool") or None
     if agent is None and tool is None:
         raise bad_request("name an agent, a tool or both")
-    return ok({"forgotten": plane.governor.forget((), agent, tool)})
+    return ok({"forgotten": plane.operator.forget((), agent, tool)})
 
 
 routes = [

@@ -18,7 +18,7 @@ from policy.control.common import authed
 from policy.control.openapi import document
 from policy.control.plane import ControlPlane
 from policy.control.problems import ApiError, problem, render
-from policy.errors import StoreUnavailable
+from policy.core.errors import StoreUnavailable
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

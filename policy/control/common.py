@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from policy.config import parse_duration
 from policy.control.plane import ControlPlane, Principal
 from policy.control.problems import ApiError, bad_request
+from policy.core.config import parse_duration
 
 type Handler = Callable[[Request], Awaitable[Response]]
 

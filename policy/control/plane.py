@@ -1,4 +1,4 @@
-"""The control plane's state: config, policies, the Governor (the same human-side operations the CLI uses),
+"""The control plane's state: config, policies, the Operator (the same human-side operations the CLI uses),
 the trace feed, metrics, live events, notifications and operator auth; plus who a request acts as.
 """
 
@@ -11,17 +11,17 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from policy.config import LoadedConfig
 from policy.control.auth import CSRF_HEADER, SESSION_COOKIE, OperatorAuth, parse_bearer, same_secret
-from policy.control.feed import TraceFeed
 from policy.control.metrics import Metrics
 from policy.control.notify import Notifier
 from policy.control.problems import ApiError
 from policy.control.watch import Hub, Watcher
-from policy.engine import PolicySet, compile_policies
-from policy.governor import Governor
+from policy.core.config import LoadedConfig
+from policy.core.engine import PolicySet, compile_policies
+from policy.gate.operator import Operator
 from policy.store.base import Store
 from policy.store.sqlite import SqliteStore
+from policy.trace.feed import TraceFeed
 from policy.trace.sink import SinkStats
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -58,7 +58,7 @@ class ControlPlane:
         self.policy_set: PolicySet = compile_policies(loaded)
         self.state_dir = Path(config.state_dir)
         self.store: Store = SqliteStore(self.state_dir) if store is None else store
-        self.governor = Governor(config, self.store, clock)
+        self.operator = Operator(config, self.store, clock)
         self.clock = clock
         self.auth = auth
         self.feed = TraceFeed(self.state_dir)

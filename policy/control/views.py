@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from policy.config import Rule
-from policy.engine import CATCH_ALL, EXACT, PolicySet
-from policy.redact import redact, redaction_keys
+from policy.core.config import Rule
+from policy.core.engine import CATCH_ALL, EXACT, PolicySet
+from policy.core.redact import redact, redaction_keys
+from policy.gate.supervisor import injection_risk
 from policy.store.base import Approval, Fact, Grant
-from policy.supervisor import injection_risk
 
 _KIND = {EXACT: "exact", 1: "glob", CATCH_ALL: "catch-all"}
 

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policy.control.feed import TraceFeed
 from policy.control.metrics import Metrics
 from policy.control.notify import Notifier
 from policy.control.views import approval_view
-from policy.errors import StoreUnavailable
+from policy.core.errors import StoreUnavailable
 from policy.store.base import Approval, ApprovalState, Store
+from policy.trace.feed import TraceFeed
 
 log = logging.getLogger("agent_mesh.control")
 

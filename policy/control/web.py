@@ -14,11 +14,11 @@ from starlette.routing import Route
 from policy.control import render
 from policy.control.auth import SESSION_COOKIE, SESSION_SECONDS, Session
 from policy.control.common import plane_of
-from policy.control.feed import TraceFilter, parse_filter
 from policy.control.plane import ControlPlane
 from policy.control.problems import ApiError
 from policy.control.views import approval_view, grant_view, policies_view
 from policy.store.base import ApprovalState
+from policy.trace.feed import TraceFilter, parse_filter
 
 TRACE_ROWS = 50
 _STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -38,7 +38,7 @@ def _with_session(response: Response, session: Session) -> Response:
 
 def inbox_html(plane: ControlPlane) -> str:
     now = plane.now()
-    pending = plane.governor.approvals(ApprovalState.PENDING, limit=200)
+    pending = plane.operator.approvals(ApprovalState.PENDING, limit=200)
     return render.inbox(approval_view(a, now, plane.redact_keys) for a in reversed(pending))
 
 
@@ -48,7 +48,7 @@ def traces_html(plane: ControlPlane, flt: TraceFilter) -> str:
 
 def grants_html(plane: ControlPlane) -> str:
     now = plane.now()
-    return render.grants(grant_view(g, now) for g in plane.governor.grants())
+    return render.grants(grant_view(g, now) for g in plane.operator.grants())
 
 
 def policies_html(plane: ControlPlane) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from policy.errors import StoreUnavailable
-from policy.statedir import create_private_file, make_private_dir, require_private
+from policy.core.errors import StoreUnavailable
+from policy.mesh.statedir import create_private_file, make_private_dir, require_private
 from policy.store.migrations import migrate
 
 DB_NAME = "state.db"

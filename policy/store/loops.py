@@ -27,7 +27,7 @@ from bisect import bisect_right, insort
 from collections.abc import Callable
 from pathlib import Path
 
-from policy.errors import StoreUnavailable
+from policy.core.errors import StoreUnavailable
 from policy.store.base import ADMITTED, Admission, Limits
 from policy.store.db import Database
 

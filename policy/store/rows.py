@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any, Protocol
 
-from policy.model import canonical_json
+from policy.core.model import canonical_json
 from policy.store.base import Approval, ApprovalState, Fact, Grant, StoreConflict, new_id
 
 

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from policy.conditions import compile_glob, is_glob
-from policy.config import parse_duration
+from policy.core.conditions import compile_glob, is_glob
+from policy.core.config import parse_duration
 from policy.store.db import DB_NAME
 from policy.trace.append import trace_files
 

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policy.model import Outcome, ToolCall, Verdict, canonical_json
-from policy.redact import redact, redact_text, redaction_keys
+from policy.core.model import Outcome, ToolCall, Verdict, canonical_json
+from policy.core.redact import redact, redact_text, redaction_keys
 
 GENESIS = "0" * 64
 

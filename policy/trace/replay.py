@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from policy.engine import PolicySet, decide
-from policy.model import SURFACES, Decision, HttpInfo, Surface, ToolCall, canonical_json
-from policy.redact import REDACTED
+from policy.core.engine import PolicySet, decide
+from policy.core.model import SURFACES, Decision, HttpInfo, Surface, ToolCall, canonical_json
+from policy.core.redact import REDACTED
 
 
 @dataclass(frozen=True, slots=True)

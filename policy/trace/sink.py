@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from policy.model import Outcome, ToolCall, Verdict
+from policy.core.model import Outcome, ToolCall, Verdict
 from policy.trace.otel import record_span
 from policy.trace.record import GENESIS, build_record, parse_line, seal
 

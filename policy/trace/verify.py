@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from policy.model import canonical_json
+from policy.core.model import canonical_json
 from policy.store.db import DB_NAME
 from policy.trace.anchors import Anchoring, against_store, check_sequence
 from policy.trace.append import chain_lock, trace_files

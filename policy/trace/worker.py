@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from policy.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
+from policy.core.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
 from policy.trace.ahead import hold_lock
 from policy.trace.append import ChainAppender
 from policy.trace.otel import configure_otel

@@ -23,8 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from policy.config import TraceSettings
-from policy.model import Outcome, ToolCall, Verdict
+from policy.core.config import TraceSettings
+from policy.core.model import Outcome, ToolCall, Verdict
 from policy.trace.ahead import (
     RECOVERED,
     UNKNOWN,

@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from policy.model import readonly
+from policy.core.model import readonly
 
 
 class RequestRole(enum.Enum):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from policy.engine import decide
-from policy.gate import Gate
-from policy.model import Action, Surface, ToolCall
+from policy.core.engine import decide
+from policy.core.model import Action, Surface, ToolCall
+from policy.gate.gate import Gate
 from policy.wire.kinds import LISTS
 
 # (method of the list, item) -> True when the item is to be hidden.

@@ -207,6 +207,6 @@ def test_an_identical_retry_matches_however_its_bytes_are_spelled(servers: Serve
 
 
 def test_calls_without_http_hash_as_before() -> None:
-    from policy.model import call_hash
+    from policy.core.model import call_hash
 
     assert ToolCall("a", "mcp_stdio", "fs", "read", {"p": 1}).call_hash == call_hash("a", "fs.read", {"p": 1})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policy import ApprovalState, Governor
+from policy import ApprovalState, Operator
 from tests.addons.harness import creds, harness, make_flow, wait_until
 
 
@@ -57,7 +57,7 @@ async def test_a_write_waits_for_a_human_and_proceeds_once_approved(tmp_path: Pa
         assert pending.tool == "addPet"
         assert pending.arguments == {"name": "rex"}
         assert pending.id in flow.comment
-        Governor(h.addon.judge.gate.config, h.store).approve(pending.id[:8], by="human:test")  # type: ignore[union-attr]
+        Operator(h.addon.judge.gate.config, h.store).approve(pending.id[:8], by="human:test")  # type: ignore[union-attr]
         await asyncio.wait_for(task, 5)
         assert flow.response is None
         assert not flow.intercepted

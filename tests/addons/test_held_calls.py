@@ -13,7 +13,7 @@ from pathlib import Path
 from mitmproxy.test import taddons
 
 from addons.governance import Governance
-from policy import Gate, Governor, LoadedConfig, load_config
+from policy import Gate, LoadedConfig, Operator, load_config
 from policy.store.base import ApprovalState
 from policy.store.sqlite import SqliteStore
 from policy.trace import MemoryTraceSink
@@ -72,7 +72,7 @@ async def test_a_batch_of_held_calls_does_not_stop_the_proxy_for_other_agents(tm
         assert not holding.done()
         # A human decides each of them from another process's store: the waiter thread wakes them all.
         loaded = load_config(str(path))
-        human = Governor(loaded.config, SqliteStore(loaded.config.state_dir))
+        human = Operator(loaded.config, SqliteStore(loaded.config.state_dir))
         pending = human.store.list_approvals(ApprovalState.PENDING, time.time(), limit=HELD + 1)
         assert len(pending) == HELD
         for approval in pending:

@@ -1,5 +1,5 @@
 """mitmweb (`agent-mesh proxy --web`): a held call shows as intercepted with its approval in the comment, and
-a Resume click approves it through the Governor instead of forwarding around the gate."""
+a Resume click approves it through the Operator instead of forwarding around the gate."""
 
 from __future__ import annotations
 

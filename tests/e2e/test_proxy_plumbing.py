@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from policy import Governor, load_config
+from policy import Operator, load_config
 from policy.store.base import ApprovalState
 from policy.store.sqlite import SqliteStore
 from tests.e2e.proxy_harness import RunningProxy, make_private_ca, running_proxy
@@ -150,7 +150,7 @@ def test_a_batch_of_held_calls_leaves_the_proxy_serving_other_agents(setup: tupl
     sender.start()
     loaded = load_config(str(proxy.config))
     state = proxy.config.parent / loaded.config.state_dir
-    human = Governor(loaded.config, SqliteStore(state))
+    human = Operator(loaded.config, SqliteStore(state))
     try:
         deadline = time.monotonic() + 60
         pending = []

@@ -1,4 +1,4 @@
-"""The in-memory harness: client pipes <-> Relay (real Governor, real Gate on a MemoryStore) <-> FakeServer."""
+"""The in-memory harness: client pipes <-> Relay (real FrameJudge, real Gate on a MemoryStore) <-> FakeServer."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from mcpwrap.frame_judge import FrameJudge
 from mcpwrap.framing import MemoryPipe, read_frames
-from mcpwrap.governor import Governor
 from mcpwrap.relay import Relay
 from policy import Gate, MemoryStore, load_config_text
 from policy.trace import MemoryTraceSink
@@ -74,10 +74,10 @@ class Harness:
         self.sink = gate.sink
         self.client_in = MemoryPipe()
         self.client_out = MemoryPipe()
-        self.governor = Governor(
+        self.frame_judge = FrameJudge(
             gate, agent="claude", session_id="s1", server=name, fallback_server="fallback", keepalive_seconds=0.05
         )
-        self.relay = Relay(self.client_in.reader, self.client_out, server.inbox, server.outbox.reader, self.governor)
+        self.relay = Relay(self.client_in.reader, self.client_out, server.inbox, server.outbox.reader, self.frame_judge)
         self._frames = read_frames(self.client_out.reader)
         self.raw: list[bytes] = []
         self.server_task: asyncio.Task[None] | None = None

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from mcpwrap.argv import command_arguments, tool_of
 from policy import ToolCall, compile_policies, decide, load_config_text
-from policy.engine import PolicySet
-from policy.model import Action
+from policy.core.engine import PolicySet
+from policy.core.model import Action
 
 
 @pytest.mark.parametrize(
@@ -356,7 +356,9 @@ def test_plumbing_that_pushes_is_judged_as_git_push_with_its_force(argv: list[st
 
 
 def test_the_default_policy_asks_for_an_external_cargo_subcommand_named_like_a_read() -> None:
-    policies = compile_policies(load_config_text((Path(__file__).parents[2] / "policy/default.yaml").read_text(), "d"))
+    policies = compile_policies(
+        load_config_text((Path(__file__).parents[2] / "policy/core/default.yaml").read_text(), "d")
+    )
     server, tool, arguments = command_arguments(["cargo", "get"], "/tmp", {})
     decision = decide(ToolCall("a", "cli", server, tool, arguments), policies)
     assert decision.action is Action.HUMAN_APPROVAL

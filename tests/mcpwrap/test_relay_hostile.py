@@ -161,7 +161,7 @@ async def test_a_tool_listed_twice_is_shown_once_as_pinned_and_a_change_to_the_s
 
 
 def test_a_fingerprint_changes_with_a_tools_title_and_stays_what_it_was_without_one() -> None:
-    from mcpwrap.pins import fingerprint
+    from policy.gate.pins import fingerprint
 
     base = {"name": "t", "description": "d", "inputSchema": {"type": "object"}}
     assert fingerprint(base) != fingerprint({**base, "title": "Delete everything"})

@@ -198,7 +198,7 @@ def test_a_config_changed_to_wrong_after_a_clean_start_still_starts_nothing(conf
 def test_a_forged_checked_record_gets_the_server_stopped_before_it_hears_a_frame(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from policy.checked import Checked, remember
+    from mcpwrap.checked import Checked, remember
 
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "agent-mesh.yaml"

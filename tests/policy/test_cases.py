@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.casefile import load_cases, run_cases
+from policy.core.casefile import load_cases, run_cases
 
 CASES_DIR = Path(__file__).parent / "cases"
 FILES = sorted(CASES_DIR.glob("*.yaml"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from policy import ToolCall, compile_policies, decide, load_config_text
-from policy.engine import CATCH_ALL, EXACT, GLOB, PolicySet
-from policy.model import Action
+from policy.core.engine import CATCH_ALL, EXACT, GLOB, PolicySet
+from policy.core.model import Action
 
 
 def _ps(text: str) -> PolicySet:
@@ -91,7 +91,7 @@ def test_the_call_hash_is_canonical_over_argument_order() -> None:
 
 
 def test_the_default_reads_by_name_on_an_mcp_http_server_only_when_it_is_configured() -> None:
-    from policy.config import default_config_text
+    from policy.core.config import default_config_text
 
     text = default_config_text() + "servers:\n  notes: {mcp_url: 'http://127.0.0.1:9/mcp'}\n"
     ps = compile_policies(load_config_text(text, "default-plus-server.yaml"))

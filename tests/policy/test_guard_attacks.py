@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import ToolCall
-from policy.guard import GUARD_RULE, state_guard
+from policy.core.guard import GUARD_RULE, state_guard
 
 
 def _layout() -> tuple[str, str]:

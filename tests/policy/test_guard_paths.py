@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from policy import ToolCall
-from policy.guard import GUARD_RULE, state_guard
-from policy.guard_paths import PROTECTED_NAMES
-from policy.model import Decision
+from policy.core.guard import GUARD_RULE, state_guard
+from policy.core.guard_paths import PROTECTED_NAMES
+from policy.core.model import Decision
 
 FILES = ["operator.token", "state.db", "state.db-wal", "traces.jsonl", "mitmproxy/mitmproxy-ca.pem", ""]
 

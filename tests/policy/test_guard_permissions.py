@@ -15,7 +15,7 @@ import pytest
 
 from policy import Gate, LoadedConfig, Outcome, SqliteStore, ToolCall, load_config_text
 from policy.control.auth import load_or_create_token
-from policy.statedir import (
+from policy.mesh.statedir import (
     StateDirExposed,
     exposures,
     forget_checks,
@@ -197,7 +197,7 @@ def _checkpoint_key(state: Path) -> None:
 
 
 def _trace_feed(state: Path) -> None:
-    from policy.control.feed import TraceFeed
+    from policy.trace.feed import TraceFeed
 
     feed = TraceFeed(state)
     assert feed.last_seq() == 0

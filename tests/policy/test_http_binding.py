@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from policy.memory import MemoryKey
-from policy.model import HttpInfo, ToolCall, call_hash
+from policy.core.model import HttpInfo, ToolCall, call_hash
+from policy.gate.memory import MemoryKey
 from policy.store.base import Approval
 
 STAGING = HttpInfo("POST", "staging.example", "/v1/notes/9", 443, "https", "d1")

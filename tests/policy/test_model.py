@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mypy import api as mypy_api
 
 from policy import Action, Decision, HttpInfo, ToolCall
-from policy.model import call_hash, canonical_json, parse_json
+from policy.core.model import call_hash, canonical_json, parse_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -90,7 +90,7 @@ def test_assigning_a_field_of_the_vocabulary_is_a_type_error(tmp_path: Path) -> 
     """`readonly` types are frozen for mypy (strict on policy/, addons/, mcpwrap/), not at runtime."""
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "from policy.model import Action, Decision, ToolCall\n"
+        "from policy.core.model import Action, Decision, ToolCall\n"
         "call = ToolCall('a', 'cli', 's', 't')\n"
         "call.tool = 'other'\n"
         "Decision(Action.ALLOW, 'r', 'why').rule = 'other'\n"

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import ToolCall, compile_policies, decide, load_config_text
-from policy.config import default_config_text
-from policy.model import Action, HttpInfo
+from policy.core.config import default_config_text
+from policy.core.model import Action, HttpInfo
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -145,7 +145,7 @@ def test_every_path_operator_judges_a_spelling_as_the_path_it_names(spelling: tu
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(alphabet="abc/._-*", max_size=40), pattern=st.text(alphabet="abc/.*?", min_size=1, max_size=10))
 def test_tool_globs_match_on_re2_exactly_as_the_python_translation_does(name: str, pattern: str) -> None:
-    from policy.conditions import compile_glob, compile_glob_linear
+    from policy.core.conditions import compile_glob, compile_glob_linear
 
     for path_mode in (False, True):
         expected = compile_glob(pattern, path_mode=path_mode).match(name) is not None

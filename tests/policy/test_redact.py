@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policy.redact import REDACTED, is_secret_key, key_words, redact, redact_text, redaction_keys
+from policy.core.redact import REDACTED, is_secret_key, key_words, redact, redact_text, redaction_keys
 
 KEYS = redaction_keys(["authorization", "token", "password", "api_key"])
 

@@ -216,7 +216,7 @@ def _workers(state: Path) -> list[int]:
 def _adopt(state: Path) -> None:
     """What any mesh process does at start: chain the write-ahead entries of processes that died."""
     code = (
-        "import sys; from policy.config import TraceSettings; from policy.trace import TraceWriter; "
+        "import sys; from policy.core.config import TraceSettings; from policy.trace import TraceWriter; "
         "TraceWriter(sys.argv[1], TraceSettings()).close()"
     )
     subprocess.run([str(BIN / "python"), "-c", code, str(state)], check=True, timeout=120)

@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from policy import Gate, Outcome, ToolCall, load_config
 from policy.cli import cli
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter, trace_files
 from tests.policy.trace.factories import record
 

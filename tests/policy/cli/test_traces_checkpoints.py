@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy.cli import cli
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter, seal, trace_files
 from policy.trace.checkpoint import KEY_NAME
 from tests.policy.trace.factories import record

@@ -94,7 +94,7 @@ async def test_the_watcher_notifies_pending_and_resolved_approvals(plane: Contro
     v = await call("fs.write_file", {"path": "/x", "password": "hunter2"})
     events = plane.watcher.step()
     assert [e.kind for e in events] == ["trace", "approvals"]
-    plane.governor.approve(v.approval_id or "", by="bob", reason="fine")
+    plane.operator.approve(v.approval_id or "", by="bob", reason="fine")
     assert [e.kind for e in plane.watcher.step()] == ["approvals"]
     requests = rec.wait(2)
     plane.watcher.notifier.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from policy import Gate, Governor, load_config_text
+from policy import Gate, Operator, load_config_text
 from policy.store import MemoryStore, SqliteStore, Store
 from policy.trace import MemoryTraceSink
 
@@ -48,7 +48,7 @@ class Clock:
 
 
 class Mesh:
-    """One gate plus a governor on the same state, as an adapter and a human would have."""
+    """One gate plus a operator on the same state, as an adapter and a human would have."""
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class Mesh:
         self.clock = clock or Clock()
         self.sink = MemoryTraceSink()
         self.gate = Gate.open(self.loaded, store=store, sink=self.sink, clock=self.clock)
-        self.governor = Governor(self.loaded.config, store, clock=self.clock)
+        self.operator = Operator(self.loaded.config, store, clock=self.clock)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from policy import Gate, MemoryStore, ToolCall, VerdictKind, load_config_text
-from policy.guard import GUARD_RULE, state_guard
+from policy.core.guard import GUARD_RULE, state_guard
 from policy.trace import MemoryTraceSink
 
 ALLOW_ALL = "version: 1\nstate_dir: {state}\npolicies:\n  - {{name: all, rules: [{{tools: ['*'], action: allow}}]}}\n"

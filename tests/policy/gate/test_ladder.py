@@ -16,7 +16,7 @@ async def approve_once(mesh: Mesh, c: ToolCall, by: str = "alice") -> None:
     pending = await mesh.gate.check(c)
     assert pending.kind is VerdictKind.PENDING
     assert pending.approval_id is not None
-    mesh.governor.approve(pending.approval_id, by=by, reason="routine")
+    mesh.operator.approve(pending.approval_id, by=by, reason="routine")
     assert (await mesh.gate.check(c)).allowed
     mesh.clock.advance(20)  # past loop detection's window: a human is slower than that anyway
 
@@ -40,7 +40,7 @@ async def test_a_write_waits_for_a_human_and_a_retry_reuses_the_same_approval(me
     assert first.retry_after == 2.0
     again = await mesh.gate.check(call())
     assert again.approval_id == first.approval_id
-    [pending] = mesh.governor.approvals()
+    [pending] = mesh.operator.approvals()
     assert (pending.agent, pending.full_name) == ("claude", "fs.write_file")
     assert pending.arguments["path"] == "/srv/notes.txt"
 
@@ -48,7 +48,7 @@ async def test_a_write_waits_for_a_human_and_a_retry_reuses_the_same_approval(me
 async def test_an_approved_call_passes_exactly_once(mesh: Mesh) -> None:
     first = await mesh.gate.check(call())
     assert first.approval_id is not None
-    mesh.governor.approve(first.approval_id[:6], by="alice", reason="ok")
+    mesh.operator.approve(first.approval_id[:6], by="alice", reason="ok")
     passed = await mesh.gate.check(call())
     assert (passed.kind, passed.decided_by, passed.approval_id) == (VerdictKind.ALLOW, "human:alice", first.approval_id)
     again = await mesh.gate.check(call())
@@ -59,26 +59,26 @@ async def test_an_approved_call_passes_exactly_once(mesh: Mesh) -> None:
 async def test_an_approval_covers_only_the_identical_call(mesh: Mesh) -> None:
     first = await mesh.gate.check(call(path="/srv/a", content="x"))
     assert first.approval_id is not None
-    mesh.governor.approve(first.approval_id, by="alice")
+    mesh.operator.approve(first.approval_id, by="alice")
     other = await mesh.gate.check(call(path="/srv/a", content="y"))
     assert other.kind is VerdictKind.PENDING
 
 
 async def test_deny_beats_grant_and_memory(mesh: Mesh) -> None:
     etc = call(path="/etc/passwd", content="x")
-    mesh.governor.add_grant("claude", "fs.*", 3600, by="alice")
+    mesh.operator.add_grant("claude", "fs.*", 3600, by="alice")
     for i in range(3):
         mesh.gate.store.add_fact(_fact(mesh, etc, i))
     v = await mesh.gate.check(etc)
     assert (v.kind, v.decided_by) == (VerdictKind.DENY, "policy:dev/no-etc")
-    assert mesh.governor.grants()[0].uses == 0
+    assert mesh.operator.grants()[0].uses == 0
 
 
 async def test_a_grant_beats_memory(mesh: Mesh) -> None:
     c = call()
     for _ in range(3):
         await approve_once(mesh, c)
-    grant = mesh.governor.add_grant("claude", "fs.write_file", 3600, by="alice")
+    grant = mesh.operator.add_grant("claude", "fs.write_file", 3600, by="alice")
     v = await mesh.gate.check(c)
     assert (v.kind, v.decided_by) == (VerdictKind.ALLOW, f"grant:{grant.id}")
 
@@ -86,16 +86,16 @@ async def test_a_grant_beats_memory(mesh: Mesh) -> None:
 async def test_an_exact_call_approval_comes_before_a_grant(mesh: Mesh) -> None:
     first = await mesh.gate.check(call())
     assert first.approval_id is not None
-    mesh.governor.approve(first.approval_id, by="alice")
-    mesh.governor.add_grant("claude", "fs.*", 3600, by="bob")
+    mesh.operator.approve(first.approval_id, by="alice")
+    mesh.operator.add_grant("claude", "fs.*", 3600, by="bob")
     v = await mesh.gate.check(call())
     assert (v.decided_by, v.approval_id) == ("human:alice", first.approval_id)
-    assert mesh.governor.grants()[0].uses == 0
+    assert mesh.operator.grants()[0].uses == 0
 
 
 async def test_a_grant_lifts_only_calls_its_conditions_cover_and_counts_uses(mesh: Mesh) -> None:
     when = {"args.path": {"glob": "/srv/**"}}
-    grant = mesh.governor.add_grant("cl*", "fs.write_*", 600, by="alice", when=when, max_uses=2)
+    grant = mesh.operator.add_grant("cl*", "fs.write_*", 600, by="alice", when=when, max_uses=2)
     assert (await mesh.gate.check(call(path="/srv/a", content="1"))).decided_by == f"grant:{grant.id}"
     assert (await mesh.gate.check(call(path="/home/x", content="1"))).kind is VerdictKind.PENDING
     assert (await mesh.gate.check(call(path="/srv/b", content="2"))).allowed
@@ -103,14 +103,14 @@ async def test_a_grant_lifts_only_calls_its_conditions_cover_and_counts_uses(mes
 
 
 async def test_an_expired_or_revoked_grant_lifts_nothing(mesh: Mesh) -> None:
-    short = mesh.governor.add_grant("claude", "fs.write_file", 60, by="alice")
+    short = mesh.operator.add_grant("claude", "fs.write_file", 60, by="alice")
     mesh.clock.advance(61)
     assert (await mesh.gate.check(call(path="/srv/1"))).kind is VerdictKind.PENDING
-    g = mesh.governor.add_grant("claude", "fs.write_file", 600, by="alice")
+    g = mesh.operator.add_grant("claude", "fs.write_file", 600, by="alice")
     assert (await mesh.gate.check(call(path="/srv/2"))).decided_by == f"grant:{g.id}"
-    mesh.governor.revoke_grant(g.id[:6], by="alice")
+    mesh.operator.revoke_grant(g.id[:6], by="alice")
     assert (await mesh.gate.check(call(path="/srv/3"))).kind is VerdictKind.PENDING
-    assert short.id not in {x.id for x in mesh.governor.grants()}
+    assert short.id not in {x.id for x in mesh.operator.grants()}
 
 
 async def test_three_approvals_teach_memory_and_the_fourth_is_auto_approved(mesh: Mesh) -> None:
@@ -121,7 +121,7 @@ async def test_three_approvals_teach_memory_and_the_fourth_is_auto_approved(mesh
     assert (v.kind, v.decided_by) == (VerdictKind.ALLOW, "memory:3")
     assert len(v.precedents) == 3
     assert "alice" in v.reason
-    assert len(mesh.governor.facts()) == 3  # the auto-approval is not a new precedent
+    assert len(mesh.operator.facts()) == 3  # the auto-approval is not a new precedent
 
 
 async def test_memory_does_not_cover_different_arguments(mesh: Mesh) -> None:
@@ -157,7 +157,7 @@ async def test_a_memory_key_on_some_fields_ignores_the_others(tmp_path: Any, sto
 async def test_a_denied_call_is_refused_at_once_during_the_cooldown(mesh: Mesh) -> None:
     first = await mesh.gate.check(call())
     assert first.approval_id is not None
-    mesh.governor.deny(first.approval_id, by="bob", reason="not today")
+    mesh.operator.deny(first.approval_id, by="bob", reason="not today")
     again = await mesh.gate.check(call())
     assert (again.kind, again.decided_by, again.approval_id) == (VerdictKind.DENY, "human:bob", first.approval_id)
     assert "not today" in again.reason
@@ -168,13 +168,13 @@ async def test_a_denied_call_is_refused_at_once_during_the_cooldown(mesh: Mesh) 
 async def test_approve_for_a_while_also_grants_the_tool(mesh: Mesh) -> None:
     first = await mesh.gate.check(call())
     assert first.approval_id is not None
-    _, grant = mesh.governor.approve(first.approval_id, by="alice", for_seconds=1800)
+    _, grant = mesh.operator.approve(first.approval_id, by="alice", for_seconds=1800)
     assert grant is not None
     assert (grant.agent, grant.tool) == ("claude", "fs.write_file")
     assert (await mesh.gate.check(call())).decided_by == "human:alice"
     assert (await mesh.gate.check(call(path="/srv/x"))).decided_by == f"grant:{grant.id}"
     assert (await mesh.gate.check(call("delete_file", path="/srv/x"))).kind is VerdictKind.PENDING
-    assert mesh.governor.show(first.approval_id).grant_id == grant.id
+    assert mesh.operator.show(first.approval_id).grant_id == grant.id
 
 
 async def test_visible_hides_only_tools_denied_whatever_the_arguments(mesh: Mesh) -> None:
@@ -247,7 +247,7 @@ async def test_approve_for_a_while_on_an_http_call_grants_only_that_host(mesh: M
 
     first = await mesh.gate.check(at("staging.example"))
     assert first.approval_id is not None
-    _, grant = mesh.governor.approve(first.approval_id, by="alice", for_seconds=1800)
+    _, grant = mesh.operator.approve(first.approval_id, by="alice", for_seconds=1800)
     assert grant is not None
     assert grant.when == {"http.host": {"eq": "staging.example"}}
     assert (await mesh.gate.check(at("staging.example"))).decided_by == "human:alice"  # the approval, once

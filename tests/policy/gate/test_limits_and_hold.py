@@ -83,7 +83,7 @@ async def test_hold_wakes_when_a_human_approves_from_another_thread(mesh: Mesh) 
     pending = await mesh.gate.check(write())
     assert pending.approval_id is not None
     approval_id = pending.approval_id
-    timer = threading.Timer(0.1, lambda: mesh.governor.approve(approval_id, by="alice", reason="fine"))
+    timer = threading.Timer(0.1, lambda: mesh.operator.approve(approval_id, by="alice", reason="fine"))
     timer.start()
     v = await mesh.gate.hold(pending, seconds=20)
     timer.join()
@@ -95,7 +95,7 @@ async def test_hold_wakes_when_a_human_approves_from_another_thread(mesh: Mesh) 
 async def test_hold_ends_with_a_deny_when_a_human_denies(mesh: Mesh) -> None:
     pending = await mesh.gate.check(write())
     assert pending.approval_id is not None
-    mesh.governor.deny(pending.approval_id, by="bob", reason="no")
+    mesh.operator.deny(pending.approval_id, by="bob", reason="no")
     v = await mesh.gate.hold(pending, seconds=20)
     assert (v.kind, v.decided_by, v.reason) == (VerdictKind.DENY, "human:bob", "denied by bob: no")
 
@@ -125,7 +125,7 @@ async def test_two_held_identical_calls_only_one_gets_the_approval(mesh: Mesh) -
     second = await mesh.gate.check(write())
     assert first.approval_id == second.approval_id
     assert first.approval_id is not None
-    mesh.governor.approve(first.approval_id, by="alice")
+    mesh.operator.approve(first.approval_id, by="alice")
     a, b = await asyncio.gather(mesh.gate.hold(first, seconds=5), mesh.gate.hold(second, seconds=5))
     assert sorted([a.kind.value, b.kind.value]) == ["allow", "deny"]
     loser = a if a.kind is VerdictKind.DENY else b

@@ -31,7 +31,7 @@ async def test_the_default_gate_records_every_call_in_the_traces_table_and_jsonl
 
 
 def test_trace_ids_are_128_bit_hex_unique_and_ordered_by_time() -> None:
-    from policy.gate import new_trace_id
+    from policy.gate.gate import new_trace_id
 
     ids = [new_trace_id() for _ in range(1000)]
     assert all(len(i) == 32 and int(i, 16) > 0 for i in ids)

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from policy import Gate, Governor, SqliteStore, ToolCall, VerdictKind, load_config
+from policy import Gate, Operator, SqliteStore, ToolCall, VerdictKind, load_config
 from policy.trace import MemoryTraceSink
 from tests.policy.gate.conftest import config_text
 from tests.policy.store.procs import race, spawn
@@ -42,9 +42,9 @@ async def test_two_processes_racing_to_use_one_approval_exactly_one_call_passes(
     gate = Gate.open(loaded, sink=MemoryTraceSink())
     pending = await gate.check(ToolCall("claude", "mcp_stdio", "fs", "write_file", ARGS))
     assert pending.approval_id is not None
-    governor = Governor.open(loaded)
-    governor.approve(pending.approval_id, by="alice")
-    governor.close()
+    operator = Operator.open(loaded)
+    operator.approve(pending.approval_id, by="alice")
+    operator.close()
     args = json.dumps(ARGS)
     answers = race(tmp_path, WORKER, [["check", args], ["check", args]])
     assert sorted(str(a["kind"]) for a in answers) == ["allow", "pending"]
@@ -67,10 +67,10 @@ async def test_a_call_held_in_another_process_wakes_when_a_human_approves(tmp_pa
         (tmp_path / "go").touch()
         pending = read_line(proc)
         assert pending["kind"] == "pending"
-        governor = Governor.open(load_config(str(tmp_path / "agent-mesh.yaml")))
-        governor.approve(str(pending["approval_id"]), by="alice", reason="go ahead")
+        operator = Operator.open(load_config(str(tmp_path / "agent-mesh.yaml")))
+        operator.approve(str(pending["approval_id"]), by="alice", reason="go ahead")
         assert read_line(proc) == {"kind": "allow", "decided_by": "human:alice", "approval_id": pending["approval_id"]}
-        governor.close()
+        operator.close()
     finally:
         proc.kill()
         proc.communicate(timeout=30)
@@ -91,12 +91,12 @@ async def test_a_pending_approval_survives_sigkill_of_every_process(tmp_path: Pa
             p.communicate(timeout=30)
     assert all(p.returncode == -signal.SIGKILL for p in procs)
     loaded = load_config(str(config))
-    governor = Governor.open(loaded)
-    [approval] = governor.approvals()
+    operator = Operator.open(loaded)
+    [approval] = operator.approvals()
     assert approval.id in ids
-    governor.approve(approval.id, by="alice", reason="after the crash")
+    operator.approve(approval.id, by="alice", reason="after the crash")
     gate = Gate.open(loaded, store=SqliteStore(tmp_path), sink=MemoryTraceSink())
     v = await gate.check(ToolCall("claude", "mcp_stdio", "fs", "write_file", ARGS))
     assert (v.kind, v.approval_id) == (VerdictKind.ALLOW, approval.id)
     await gate.aclose()
-    governor.close()
+    operator.close()

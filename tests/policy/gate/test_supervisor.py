@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from policy import MemoryStore, ToolCall, VerdictKind
-from policy.supervisor import digest_arguments, injection_risk, parse_reply
+from policy.gate.supervisor import digest_arguments, injection_risk, parse_reply
 from tests.policy.gate.conftest import Mesh
 
 
@@ -81,9 +81,9 @@ async def test_a_supervisor_approval_lets_the_call_through_and_becomes_a_precede
     host = supervisor.url.split("/")[2]
     assert (v.kind, v.decided_by) == (VerdictKind.ALLOW, f"supervisor:{host}")
     assert "routine write (confidence 0.9)" in v.reason
-    [fact] = mesh.governor.facts()
+    [fact] = mesh.operator.facts()
     assert (fact.decision, fact.by) == ("approve", f"supervisor:{host}")
-    [approval] = mesh.governor.approvals(state=None)
+    [approval] = mesh.operator.approvals(state=None)
     assert approval.used_by == v.trace_id
 
 

@@ -67,7 +67,7 @@ async def test_a_held_call_a_human_approves_is_written_ahead_before_hold_returns
     mesh = Mesh(tmp_path, MemoryStore())
     pending = await mesh.gate.check(WRITE)
     assert pending.approval_id is not None
-    mesh.governor.approve(pending.approval_id, by="alice")
+    mesh.operator.approve(pending.approval_id, by="alice")
     allowed = await mesh.gate.hold(pending, seconds=5)
     assert allowed.kind is VerdictKind.ALLOW
     assert list(mesh.sink.ahead_records) == [allowed.trace_id]

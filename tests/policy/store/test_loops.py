@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.errors import StoreUnavailable
+from policy.core.errors import StoreUnavailable
 from policy.store import Limits, SqliteStore
 from policy.store.db import BUSY_SECONDS
 from policy.store.loops import SYNC_SECONDS, LoopLedger

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.errors import StoreUnavailable
+from policy.core.errors import StoreUnavailable
 from policy.store import ApprovalState, Limits, SqliteStore, connect
 from policy.store.migrations import LATEST, MIGRATIONS
 from tests.policy.store import factories as f

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter, exit_on_sigterm
 from tests.policy.trace.factories import record
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter, seal, trace_files
 from policy.trace.checkpoint import CHECKPOINTS_NAME, GENESIS, KEY_NAME, PUBLIC_NAME, load_key, sign
 from policy.trace.verify import verify_state

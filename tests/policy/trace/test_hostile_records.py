@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter
 from policy.trace.ahead import encode_entry
 from policy.trace.append import ChainAppender

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter
 from policy.trace.query import FileSource, Filters, TableSource, open_source, parse_when
 from tests.policy.trace.factories import record

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from policy import Action, HttpInfo, Outcome, VerdictKind, canonical_json
-from policy.redact import REDACTED
+from policy.core.redact import REDACTED
 from policy.trace import GENESIS, build_record, expected_hash, parse_line, seal
 from policy.trace.record import prepare
 from tests.policy.trace.factories import REDACT, call, verdict

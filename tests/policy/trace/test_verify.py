@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter, seal, trace_files
 from policy.trace.verify import verify_state
 from tests.policy.trace.factories import record

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from policy import HttpInfo, Outcome
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter
 from policy.trace.verify import verify_state
 from policy.trace.worker import WriterProcess, flatten, record_of
@@ -118,7 +118,7 @@ def test_the_worker_writes_what_it_received_when_its_parent_is_killed(tmp_path: 
         f"""
         import os, signal, sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from policy.config import TraceSettings
+        from policy.core.config import TraceSettings
         from policy.trace import TraceWriter
         from tests.policy.trace.factories import record
 

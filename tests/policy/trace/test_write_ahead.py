@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter
 from policy.trace.ahead import AHEAD_DIR, AheadLog, adopt_orphans, encode_entry, recover
 from policy.trace.append import ChainAppender

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 
-from policy.config import TraceSettings
+from policy.core.config import TraceSettings
 from policy.trace import TraceWriter
 from tests.policy.trace.factories import record
 

@@ -1,0 +1,118 @@
+"""Asking the Gate about one flow's calls, holding pending ones inside the hook, and showing all of it on
+the flow (comment, marker, metadata) — with mitmweb's Resume and Kill routed to the Operator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from mitmproxy import flow as mflow
+
+from policy import Gate, Operator, StoreConflict, ToolCall, Verdict, VerdictKind
+
+log = logging.getLogger("agent_mesh.proxy")
+
+META = "agent-mesh"
+# mitmweb's Kill sets no event to await (only Resume does): each held flow looks twice a second. The approval
+# itself is awaited on a notification (Gate.hold); this is only the UI, and cheap even for thousands held.
+UI_POLL_SECONDS = 0.5
+UI_ACTOR = "human:mitmweb"
+_MARK = {VerdictKind.ALLOW: ":white_check_mark:"}
+_ICON = {VerdictKind.ALLOW: "✅", VerdictKind.PENDING: "⏸"}
+
+
+class Judge:
+    """The gate plus the human side (Operator) on the same store, for one proxy process."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.operator = Operator(gate.config, gate.store)
+        self.held: dict[str, str] = {}
+
+    async def judge(self, flow: mflow.Flow, call: ToolCall) -> Verdict:
+        verdict = await self.gate.check(call)
+        if verdict.kind is VerdictKind.PENDING and verdict.approval_id is not None:
+            verdict = await self._hold(flow, call, verdict)
+        return verdict
+
+    async def _hold(self, flow: mflow.Flow, call: ToolCall, verdict: Verdict) -> Verdict:
+        approval_id = verdict.approval_id
+        assert approval_id is not None
+        flow.intercept()  # type: ignore[no-untyped-call]
+        flow.comment = _append(
+            flow.comment,
+            f"⏸ {call.full_name} held for approval {approval_id}: {verdict.reason}. "
+            f"Resume approves, Kill denies; or `agent-mesh approvals approve {approval_id}`.",
+        )
+        self.held[approval_id] = flow.id
+        watcher = asyncio.create_task(self._watch_ui(flow, approval_id))
+        try:
+            return await self.gate.hold(verdict)
+        finally:
+            watcher.cancel()
+            self.held.pop(approval_id, None)
+            if flow.id not in self.held.values():
+                _restore(flow)
+
+    async def _watch_ui(self, flow: mflow.Flow, approval_id: str) -> None:
+        """A Resume click approves and a Kill denies, through the Operator: never around the gate."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flow.wait_for_resume(), UI_POLL_SECONDS)  # type: ignore[no-untyped-call]
+            if flow.error is not None and flow.error.msg == mflow.Error.KILLED_MESSAGE:
+                self.decide(approval_id, approve=False, by=UI_ACTOR, reason="killed in mitmweb")
+                return
+            if not flow.intercepted:
+                self.decide(approval_id, approve=True, by=UI_ACTOR, reason="resumed in mitmweb")
+                return
+
+    def decide(self, approval_id: str, *, approve: bool, by: str, reason: str) -> str:
+        """Resolve a pending approval (mesh.approve / mesh.deny / mitmweb); returns what happened."""
+        try:
+            if approve:
+                done, _grant = self.operator.approve(approval_id, by=by, reason=reason)
+            else:
+                done = self.operator.deny(approval_id, by=by, reason=reason)
+        except (StoreConflict, ValueError) as exc:
+            log.warning("agent-mesh: %s", exc)
+            return str(exc)
+        return f"approval {done.id} {done.state.value} by {by}"
+
+
+def _restore(flow: mflow.Flow) -> None:
+    """The hold is over: a killed flow gets its readable answer instead of a dropped connection."""
+    if flow.error is not None and flow.error.msg == mflow.Error.KILLED_MESSAGE:
+        flow.error = None
+        flow.live = True
+    if flow.intercepted:
+        flow.resume()  # type: ignore[no-untyped-call]
+
+
+def annotate(flow: mflow.Flow, calls: Iterable[tuple[ToolCall, Verdict]]) -> None:
+    """Comment with verdict and rule, ✅ when every call passed and ⛔ otherwise, trace ids in metadata."""
+    entries = flow.metadata.setdefault(META, [])
+    all_allowed = True
+    for call, verdict in calls:
+        all_allowed &= verdict.allowed
+        icon = _ICON.get(verdict.kind, "⛔")
+        by = "" if verdict.decided_by == f"policy:{verdict.decision.rule}" else f", by {verdict.decided_by}"
+        flow.comment = _append(
+            flow.comment, f"{icon} {verdict.kind.value}: {call.full_name} (rule {verdict.decision.rule}{by})"
+        )
+        entries.append(
+            {
+                "trace_id": verdict.trace_id,
+                "tool": call.full_name,
+                "agent": call.agent,
+                "verdict": verdict.kind.value,
+                "rule": verdict.decision.rule,
+                "approval_id": verdict.approval_id,
+            }
+        )
+    flow.marked = ":white_check_mark:" if all_allowed else ":no_entry:"
+
+
+def _append(comment: str, line: str) -> str:
+    return f"{comment}\n{line}" if comment else line

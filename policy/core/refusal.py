@@ -1,0 +1,50 @@
+"""What an agent reads when the mesh refuses or holds its call: the same fields on every surface."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from policy.core.model import Verdict, VerdictKind
+
+
+def refusal_payload(verdict: Verdict) -> dict[str, Any]:
+    """Machine-readable refusal: a stable `code`, the reason, the rule, and what to wait for."""
+    out: dict[str, Any] = {
+        "status": verdict.code,
+        "code": verdict.code,
+        "reason": verdict.reason,
+        "rule": verdict.decision.rule,
+        "decided_by": verdict.decided_by,
+        "trace_id": verdict.trace_id,
+    }
+    if verdict.approval_id is not None:
+        out["approval_id"] = verdict.approval_id
+    if verdict.retry_after is not None:
+        out["retry_after"] = max(1, math.ceil(verdict.retry_after))
+    return out
+
+
+def refusal_text(verdict: Verdict) -> str:
+    """One paragraph for the agent (and the human reading its transcript): what happened, what to do."""
+    kind = verdict.kind
+    if kind is VerdictKind.PENDING:
+        wait = f" in about {math.ceil(verdict.retry_after)} s" if verdict.retry_after else ""
+        return (
+            f"agent-mesh: this call is waiting for a human approval (id {verdict.approval_id}). "
+            f"Reason: {verdict.reason}. A human can run `agent-mesh approvals approve {verdict.approval_id}`; "
+            f"retry the identical call{wait} once it is approved. Do not change the arguments."
+        )
+    if kind is VerdictKind.RATE_LIMITED:
+        return (
+            f"agent-mesh: rate limit reached ({verdict.reason}). Retry after {math.ceil(verdict.retry_after or 1)} s."
+        )
+    if kind is VerdictKind.LOOP_DETECTED:
+        return (
+            f"agent-mesh: the same call was repeated too often ({verdict.reason}). "
+            "Change approach instead of retrying the identical call."
+        )
+    return (
+        f"agent-mesh denied this call: {verdict.reason} (rule {verdict.decision.rule}, "
+        f"trace {verdict.trace_id}). Do not retry it; choose another action or ask the user."
+    )
