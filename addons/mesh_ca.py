@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from mitmproxy.certs import CertStore
 from mitmproxy.options import CONF_BASENAME
 
-from policy.mesh.statedir import StateDirExposed, make_private_dir, require_private
+from policy.store.statedir import StateDirExposed, make_private_dir, require_private
 
 KEY_SIZE = 2048
 AGENT_BUNDLE = "ca-bundle.pem"

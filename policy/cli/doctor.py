@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from policy.cli.common import config_option, load_loaded
-from policy.mesh.reach import Access, User, may, state_access
+from policy.store.reach import Access, User, may, state_access
 
 REACHABLE_STATUS = 1
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from policy.mesh.statedir import StateDirExposed, make_private_dir, require_private
+from policy.store.statedir import StateDirExposed, make_private_dir, require_private
 
 TOKEN_FILE = "operator.token"
 SESSION_COOKIE = "mesh_session"

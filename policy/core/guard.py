@@ -2,7 +2,7 @@
 
 An agent that could write `state.db` or read `operator.token` could approve its own calls, so any call whose
 arguments name the state dir is denied before the policy is consulted — whatever the policy says. It is a
-seatbelt, not the fence (that is the state dir's permissions, policy/mesh/statedir.py): it reads what arguments
+seatbelt, not the fence (that is the state dir's permissions, policy/store/statedir.py): it reads what arguments
 say, decoded and normalised, with symlinks resolved for words that look like paths, and refuses recursive
 tools (`grep -r`, `find`, `tar`, …) over a folder that holds the state dir or, when they follow links, over
 a tree with a link into it. It cannot see what a program reads on its own (a script's contents, a path

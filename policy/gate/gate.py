@@ -26,7 +26,7 @@ from policy.core.model import Action, Decision, Outcome, ToolCall, Verdict, Verd
 from policy.gate.ladder import Ladder
 from policy.gate.ratelimit import limits_for, refusal
 from policy.gate.supervisor import Supervisor
-from policy.mesh.statedir import require_private
+from policy.store.statedir import require_private
 from policy.store.base import Admission, Limits, Store
 from policy.store.sqlite import SqliteStore
 from policy.store.wakeup import ApprovalWakeup

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policy import canonical_json
-from policy.mesh.statedir import create_private_file, make_private_dir
+from policy.store.statedir import create_private_file, make_private_dir
 
 PINS_FILE = "mcp-pins.json"
 
@@ -49,7 +49,7 @@ class PinBook:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         make_private_dir(self._path.parent)
-        create_private_file(self._lock_path)  # state-dir files are 0600 (policy/mesh/statedir.py)
+        create_private_file(self._lock_path)  # state-dir files are 0600 (policy/store/statedir.py)
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

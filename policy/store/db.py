@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from policy.core.errors import StoreUnavailable
-from policy.mesh.statedir import create_private_file, make_private_dir, require_private
+from policy.store.statedir import create_private_file, make_private_dir, require_private
 from policy.store.migrations import migrate
 
 DB_NAME = "state.db"

@@ -35,7 +35,7 @@ try:
 except ImportError:  # an interpreter without the C accelerator
     json_c = None  # type: ignore[assignment]
 
-from policy.mesh.statedir import make_private_dir
+from policy.store.statedir import make_private_dir
 from policy.trace.append import ChainAppender, trace_files
 from policy.trace.record import placeholder
 

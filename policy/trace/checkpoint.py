@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from policy.mesh.statedir import make_private_dir
+from policy.store.statedir import make_private_dir
 
 CHECKPOINTS_NAME = "checkpoints.jsonl"
 KEY_NAME = "trace-key.pem"  # the private key, PKCS#8 PEM, 0600
@@ -165,7 +165,7 @@ def load_key(state_dir: str | Path, *, create: bool = True) -> Ed25519PrivateKey
 
 
 def _make_key(folder: Path) -> Ed25519PrivateKey | None:
-    make_private_dir(folder)  # the state dir: 0700 (policy/mesh/statedir.py)
+    make_private_dir(folder)  # the state dir: 0700 (policy/store/statedir.py)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:

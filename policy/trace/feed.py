@@ -16,7 +16,7 @@ from typing import Any
 
 from policy.core.conditions import compile_glob
 from policy.core.errors import StoreUnavailable
-from policy.mesh.statedir import make_private_dir
+from policy.store.statedir import make_private_dir
 from policy.store.sqlite import DB_NAME, connect
 
 MAX_ROWS = 1000

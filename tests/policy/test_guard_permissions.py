@@ -15,7 +15,7 @@ import pytest
 
 from policy import Gate, LoadedConfig, Outcome, SqliteStore, ToolCall, load_config_text
 from policy.control.auth import load_or_create_token
-from policy.mesh.statedir import (
+from policy.store.statedir import (
     StateDirExposed,
     exposures,
     forget_checks,

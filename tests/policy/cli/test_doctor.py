@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from policy import SqliteStore
 from policy.cli import cli
 from policy.control.auth import load_or_create_token
-from policy.mesh.statedir import forget_checks
+from policy.store.statedir import forget_checks
 from policy.store.base import Limits
 
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="checking another user's access needs files owned by others")

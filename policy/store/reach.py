@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from policy.mesh.statedir import CONFDIR, is_public, is_secret
+from policy.store.statedir import CONFDIR, is_public, is_secret
 
 
 @dataclass(frozen=True, slots=True)
