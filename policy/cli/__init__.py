@@ -1,45 +1,75 @@
 """The `agent-mesh` command: core commands live here; adapters add theirs through the
-`agent_mesh.commands` entry-point group, so the core never imports an adapter."""
+`agent_mesh.commands` entry-point group, so the core never imports an adapter.
+
+Every command is imported only when it is run (or when help lists them all): `agent-mesh approvals list`
+must not pay for mitmproxy, uvicorn or the trace tooling. That keeps start-up near 0.2 s (`bench/cli.py`).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from importlib.metadata import entry_points
 
 import click
 
-from policy.cli.core import core_commands
-from policy.cli.doctor import doctor
-from policy.cli.state import state_commands
-from policy.cli.traces import trace_commands
+# name -> "module:attribute". A new core command is one line here (kept sorted by name).
+CORE_COMMANDS: dict[str, str] = {
+    "approvals": "policy.cli.state:approvals",
+    "check": "policy.cli.core:check",
+    "config": "policy.cli.core:config_group",
+    "doctor": "policy.cli.doctor:doctor",
+    "explain": "policy.cli.core:explain",
+    "grants": "policy.cli.statecmds:grants",
+    "memory": "policy.cli.statecmds:memory",
+    "replay": "policy.cli.traces:replay_cmd",
+    "test": "policy.cli.core:test_cmd",
+    "traces": "policy.cli.traces:traces_group",
+}
+
+ENTRY_POINT_GROUP = "agent_mesh.commands"
+
+
+def _import(target: str) -> click.Command:
+    module, _, attr = target.partition(":")
+    cmd = getattr(importlib.import_module(module), attr)
+    if not isinstance(cmd, click.Command):
+        raise TypeError(f"{target} is not a click command")
+    return cmd
 
 
 class _MeshGroup(click.Group):
-    """Loads adapter commands lazily from entry points, on first lookup."""
+    """Resolves a command by name on first lookup: core commands from CORE_COMMANDS, adapter commands from
+    entry points (importlib.metadata itself is only imported when a name is not a core command)."""
 
-    _loaded = False
+    _adapter_targets: dict[str, str] | None = None
 
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        for ep in entry_points(group="agent_mesh.commands"):
-            if ep.name in self.commands:
-                continue
-            try:
-                cmd = ep.load()
-            except ImportError as exc:
-                click.echo(f"agent-mesh: command {ep.name!r} unavailable: {exc}", err=True)
-                continue
-            self.add_command(cmd, ep.name)
+    def _adapters(self) -> dict[str, str]:
+        if self._adapter_targets is None:
+            from importlib.metadata import entry_points
+
+            self._adapter_targets = {
+                ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in CORE_COMMANDS
+            }
+        return self._adapter_targets
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load()
-        return sorted(self.commands)
+        return sorted({*self.commands, *CORE_COMMANDS, *self._adapters()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._load()
-        return self.commands.get(cmd_name)
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = CORE_COMMANDS.get(cmd_name) or self._adapters().get(cmd_name)
+        if target is None:
+            return None
+        try:
+            cmd = _import(target)
+        except ImportError as exc:
+            if cmd_name in CORE_COMMANDS:
+                raise
+            click.echo(f"agent-mesh: command {cmd_name!r} unavailable: {exc}", err=True)
+            return None
+        self.add_command(cmd, cmd_name)
+        return cmd
 
 
 @click.group(cls=_MeshGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -52,10 +82,6 @@ def cli() -> None:
       agent-mesh check --config agent-mesh.yaml
       agent-mesh explain --agent claude --tool filesystem.write_file --args '{"path": "/etc/x"}'
     """
-
-
-for _cmd in (*core_commands, doctor, *state_commands, *trace_commands):
-    cli.add_command(_cmd)
 
 
 def main() -> None:
