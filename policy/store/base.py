@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from policy.core.errors import StoreUnavailable
+from policy.core.pins import Pin, PinSeen
 from policy.core.records import (
     ADMITTED,
     MIN_PREFIX,
@@ -59,6 +60,10 @@ class Store(Protocol):
     def try_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
         """`admit` without waiting: None (nothing counted) while another writer holds the store, so an event
         loop can serve other work and retry instead of blocking."""
+        ...
+
+    def peek_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
+        """What `admit` would answer now, counting nothing: for Gate.preview, which must never write."""
         ...
 
     def open_approval(self, approval: Approval) -> Approval:
@@ -111,6 +116,20 @@ class Store(Protocol):
 
     def forget_facts(self, ids: Sequence[str] = (), agent: str | None = None, tool: str | None = None) -> int:
         """Delete facts by id prefix or by agent/tool; returns how many were deleted."""
+        ...
+
+    def get_pin(self, server: str, tool: str) -> Pin | None:
+        """The pin of one tool of one server, or None when it was never listed."""
+        ...
+
+    def list_pins(self, server: str | None = None) -> list[Pin]: ...
+
+    def observe_pin(self, server: str, tool: str, fingerprint: str, now: float) -> PinSeen:
+        """Compare a listed tool with its pin and record what was seen, in one step (policy.core.pins.observed)."""
+        ...
+
+    def accept_pin(self, server: str, tool: str, fingerprint: str, now: float) -> Pin:
+        """Make `fingerprint` the tool's pin (a `warn` action, a human's approval, an imported pin file)."""
         ...
 
     def close(self) -> None: ...

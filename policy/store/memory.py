@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 
+from policy.core.pins import Pin, PinSeen, accepted, observed
 from policy.store import rows
 from policy.store.base import (
     ADMITTED,
@@ -34,6 +35,7 @@ class MemoryStore:
         self._approvals: dict[str, Approval] = {}
         self._grants: dict[str, Grant] = {}
         self._facts: dict[str, Fact] = {}
+        self._pins: dict[tuple[str, str], Pin] = {}
         self._loops: dict[tuple[str, str, str], deque[float]] = {}
         self._buckets: dict[tuple[str, str], dict[int, int]] = {}
         self._totals: dict[tuple[str, str], int] = {}
@@ -77,6 +79,27 @@ class MemoryStore:
 
     def try_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
         return self.admit(agent, call_hash, limits, now)
+
+    def peek_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
+        """What `admit` would answer now, counting and pruning nothing (Gate.preview)."""
+        if limits.empty:
+            return ADMITTED
+        key = (limits.scope, agent)
+        with self._lock:
+            if limits.loop_max is not None:
+                loop = [t for t in self._loops.get((*key, call_hash), ()) if t > now - limits.loop_window]
+                if len(loop) >= limits.loop_max:
+                    edge = loop[-limits.loop_max]
+                    return Admission(False, "loop", len(loop), max(0.0, edge + limits.loop_window - now))
+            start = window_start(now)
+            buckets = sorted((s, n) for s, n in self._buckets.get(key, {}).items() if s >= start)
+            if limits.per_minute is not None:
+                refused = per_minute_refusal(buckets, limits.per_minute, now)
+                if refused is not None:
+                    return refused
+            if limits.total is not None and self._totals.get(key, 0) >= limits.total:
+                return Admission(False, "total", self._totals[key], None)
+            return ADMITTED
 
     def _sweep(self, now: float) -> None:
         """Drop loop histories that only hold old calls, so memory follows the live calls, not all calls."""
@@ -219,6 +242,25 @@ class MemoryStore:
             for i in doomed:
                 del self._facts[i]
         return len(doomed)
+
+    def get_pin(self, server: str, tool: str) -> Pin | None:
+        with self._lock:
+            return self._pins.get((server, tool))
+
+    def list_pins(self, server: str | None = None) -> list[Pin]:
+        with self._lock:
+            return [p for _, p in sorted(self._pins.items()) if server is None or p.server == server]
+
+    def observe_pin(self, server: str, tool: str, fingerprint: str, now: float) -> PinSeen:
+        with self._lock:
+            seen = observed(self._pins.get((server, tool)), server, tool, fingerprint, now)
+            self._pins[(server, tool)] = seen.pin
+            return seen
+
+    def accept_pin(self, server: str, tool: str, fingerprint: str, now: float) -> Pin:
+        with self._lock:
+            pin = self._pins[(server, tool)] = accepted(self._pins.get((server, tool)), server, tool, fingerprint, now)
+            return pin
 
     def close(self) -> None:
         """Nothing to release: the state lives as long as the object."""

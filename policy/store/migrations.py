@@ -166,6 +166,53 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE approvals ADD COLUMN http TEXT;
         """,
     ),
+    (
+        6,
+        "tool pins live in state.db (every adapter's Gate reads them); trace records say whether they are a call",
+        """
+        CREATE TABLE pins (
+            server TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            pinned TEXT,
+            seen TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('same', 'new', 'changed')),
+            first_seen REAL NOT NULL,
+            changed_at REAL NOT NULL,
+            accepted_at REAL,
+            PRIMARY KEY (server, tool)
+        ) WITHOUT ROWID;
+        ALTER TABLE traces ADD COLUMN kind TEXT;
+        """,
+    ),
+    (
+        7,
+        "the mesh board: every process reports its policy hash (heartbeats), and emergency stops survive restarts",
+        """
+        CREATE TABLE processes (
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            server TEXT,
+            agent TEXT,
+            started REAL NOT NULL,
+            heartbeat REAL NOT NULL,
+            policy_hash TEXT NOT NULL,
+            config TEXT NOT NULL,
+            reload_error TEXT,
+            PRIMARY KEY (host, pid)
+        );
+        CREATE TABLE stops (
+            id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            stopped_by TEXT NOT NULL,
+            stopped_at REAL NOT NULL,
+            lifted_at REAL,
+            lifted_by TEXT
+        );
+        CREATE INDEX stops_active ON stops (lifted_at, scope);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

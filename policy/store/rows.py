@@ -7,6 +7,7 @@ import json
 from typing import Any, Protocol
 
 from policy.core.model import canonical_json
+from policy.core.pins import Pin, PinState
 from policy.store.base import Approval, ApprovalState, Fact, Grant, StoreConflict, new_id
 
 
@@ -175,4 +176,29 @@ def fact_of(a: Approval) -> Fact:
         approval_id=a.id,
         call_hash=a.call_hash,
         arguments=a.arguments,
+    )
+
+
+UPSERT_PIN = (
+    "INSERT INTO pins (server, tool, pinned, seen, state, first_seen, changed_at, accepted_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (server, tool) DO UPDATE SET pinned = excluded.pinned, "
+    "seen = excluded.seen, state = excluded.state, first_seen = excluded.first_seen, "
+    "changed_at = excluded.changed_at, accepted_at = excluded.accepted_at"
+)
+
+
+def pin_params(p: Pin) -> tuple[Any, ...]:
+    return (p.server, p.tool, p.pinned, p.seen, p.state.value, p.first_seen, p.changed_at, p.accepted_at)
+
+
+def pin(row: RowLike) -> Pin:
+    return Pin(
+        server=row["server"],
+        tool=row["tool"],
+        pinned=row["pinned"],
+        seen=row["seen"],
+        state=PinState(row["state"]),
+        first_seen=row["first_seen"],
+        changed_at=row["changed_at"],
+        accepted_at=row["accepted_at"],
     )

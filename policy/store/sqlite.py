@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from policy.core.pins import Pin, PinSeen, accepted, observed
 from policy.store import rows
 from policy.store.base import (
     ADMITTED,
@@ -38,10 +39,12 @@ class SqliteStore:
     """The Store on `<state_dir>/state.db`. Connects lazily, so a broken file refuses calls instead of
     crashing the adapter at start; a later call reconnects once the file is fixed."""
 
-    def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> None:
+    def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS, read_only: bool = False) -> None:
+        """`read_only`: open an existing state.db for reading only (previews, read-only commands): nothing is
+        created or migrated, and every write fails as StoreUnavailable."""
         self.path = Path(state_dir) / DB_NAME
-        self._db = Database(self.path, busy_seconds)
-        self._loops = LoopLedger(self.path, busy_seconds)
+        self._db = Database(self.path, busy_seconds, read_only=read_only)
+        self._loops = LoopLedger(self.path, busy_seconds, read_only=read_only)
         self._next_prune: dict[tuple[str, str], float] = {}
 
     # -- rate limits and loop detection ---------------------------------------------------------------
@@ -54,6 +57,16 @@ class SqliteStore:
             return self._admit(agent, call_hash, limits, now, wait=False)
         except Busy:
             return None
+
+    def peek_admit(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission:
+        """What `admit` would answer now, counting nothing (Gate.preview): plain reads, no transaction."""
+        if limits.loop_max is not None:
+            refused = self._loops.peek(agent, call_hash, limits, now)
+            if refused is not None:
+                return refused
+        if limits.per_minute is None and limits.total is None:
+            return ADMITTED
+        return self._db.run(lambda conn: self._rate_refusal(conn, agent, limits, now)) or ADMITTED
 
     def _admit(self, agent: str, call_hash: str, limits: Limits, now: float, *, wait: bool) -> Admission:
         """Loops are judged from memory (see loops.py); rate budgets in one transaction, exact across
@@ -74,23 +87,9 @@ class SqliteStore:
         """Check the per-minute window and the total budget and, when both allow it, count the call."""
         scope = limits.scope
         with tx(conn):
-            if limits.per_minute is not None:
-                where = "scope = ? AND agent = ? AND second >= ?"
-                args = (scope, agent, window_start(now))
-                total = conn.execute(f"SELECT COALESCE(SUM(count), 0) FROM rate_buckets WHERE {where}", args).fetchone()
-                if total[0] >= limits.per_minute:
-                    buckets = conn.execute(
-                        f"SELECT second, count FROM rate_buckets WHERE {where} ORDER BY second", args
-                    )
-                    refused = per_minute_refusal([(r[0], r[1]) for r in buckets], limits.per_minute, now)
-                    if refused is not None:
-                        return refused
-            if limits.total is not None:
-                row = conn.execute(
-                    "SELECT count FROM rate_totals WHERE scope = ? AND agent = ?", (scope, agent)
-                ).fetchone()
-                if row is not None and row[0] >= limits.total:
-                    return Admission(False, "total", row[0], None)
+            refused = SqliteStore._rate_refusal(conn, agent, limits, now)
+            if refused is not None:
+                return refused
             if limits.per_minute is not None:
                 conn.execute(
                     "INSERT INTO rate_buckets (scope, agent, second, count) VALUES (?, ?, ?, 1) "
@@ -104,6 +103,25 @@ class SqliteStore:
                     (scope, agent),
                 )
             return ADMITTED
+
+    @staticmethod
+    def _rate_refusal(conn: sqlite3.Connection, agent: str, limits: Limits, now: float) -> Admission | None:
+        """The per-minute or total refusal for one more call, else None; reads only."""
+        scope = limits.scope
+        if limits.per_minute is not None:
+            where = "scope = ? AND agent = ? AND second >= ?"
+            args = (scope, agent, window_start(now))
+            total = conn.execute(f"SELECT COALESCE(SUM(count), 0) FROM rate_buckets WHERE {where}", args).fetchone()
+            if total[0] >= limits.per_minute:
+                buckets = conn.execute(f"SELECT second, count FROM rate_buckets WHERE {where} ORDER BY second", args)
+                refused = per_minute_refusal([(r[0], r[1]) for r in buckets], limits.per_minute, now)
+                if refused is not None:
+                    return refused
+        if limits.total is not None:
+            row = conn.execute("SELECT count FROM rate_totals WHERE scope = ? AND agent = ?", (scope, agent)).fetchone()
+            if row is not None and row[0] >= limits.total:
+                return Admission(False, "total", row[0], None)
+        return None
 
     def _prune(self, agent: str, limits: Limits, now: float, wait: bool) -> None:
         """Drop an agent's per-second buckets that left the window, every _PRUNE_SECONDS."""
@@ -283,6 +301,39 @@ class SqliteStore:
                     where, args = rows.fact_filter(agent, tool)
                     n += conn.execute(f"DELETE FROM facts {where}", args).rowcount
                 return n
+
+        return self._db.run(op)
+
+    # -- tool pins -------------------------------------------------------------------------------------
+
+    def get_pin(self, server: str, tool: str) -> Pin | None:
+        sql = "SELECT * FROM pins WHERE server = ? AND tool = ?"
+        found = self._db.run(lambda conn: conn.execute(sql, (server, tool)).fetchone())
+        return None if found is None else rows.pin(found)
+
+    def list_pins(self, server: str | None = None) -> list[Pin]:
+        where, args = ("WHERE server = ?", (server,)) if server is not None else ("", ())
+        found = self._db.run(lambda conn: conn.execute(f"SELECT * FROM pins {where} ORDER BY server, tool", args))
+        return [rows.pin(r) for r in found]
+
+    def observe_pin(self, server: str, tool: str, fingerprint: str, now: float) -> PinSeen:
+        def op(conn: sqlite3.Connection) -> PinSeen:
+            with tx(conn):
+                row = conn.execute("SELECT * FROM pins WHERE server = ? AND tool = ?", (server, tool)).fetchone()
+                seen = observed(None if row is None else rows.pin(row), server, tool, fingerprint, now)
+                if row is None or seen.fresh or rows.pin(row) != seen.pin:
+                    conn.execute(rows.UPSERT_PIN, rows.pin_params(seen.pin))
+                return seen
+
+        return self._db.run(op)
+
+    def accept_pin(self, server: str, tool: str, fingerprint: str, now: float) -> Pin:
+        def op(conn: sqlite3.Connection) -> Pin:
+            with tx(conn):
+                row = conn.execute("SELECT * FROM pins WHERE server = ? AND tool = ?", (server, tool)).fetchone()
+                pin = accepted(None if row is None else rows.pin(row), server, tool, fingerprint, now)
+                conn.execute(rows.UPSERT_PIN, rows.pin_params(pin))
+                return pin
 
         return self._db.run(op)
 

@@ -27,7 +27,7 @@ def test_a_fresh_state_dir_gets_the_latest_schema_in_wal_mode(tmp_path: Path) ->
     assert columns == [
         "seq", "ts", "trace_id", "session_id", "agent", "surface", "server", "tool", "args", "call_hash",
         "decision", "rule", "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms",
-        "policy_hash", "prev_hash", "hash", "record",
+        "policy_hash", "prev_hash", "hash", "record", "kind",
     ]  # fmt: skip
     indexes = {r[1] for r in conn.execute("PRAGMA index_list(traces)")}
     assert {"traces_agent", "traces_tool", "traces_verdict", "traces_session"} <= indexes
