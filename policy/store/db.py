@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from policy.core.errors import StoreUnavailable
+from policy.store.migrations import LATEST, migrate
 from policy.store.statedir import create_private_file, make_private_dir, require_private
-from policy.store.migrations import migrate
 
 DB_NAME = "state.db"
 BUSY_SECONDS = 5.0
@@ -52,6 +52,25 @@ def connect(
     return conn
 
 
+def connect_read_only(path: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
+    """Open an existing state.db for reading only: nothing is created, switched or migrated (previews and
+    read-only commands must leave no state behind). A missing file or a newer schema is an error."""
+    if not Path(path).is_file():
+        raise sqlite3.OperationalError(f"no state.db at {path}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_seconds, check_same_thread=False)
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current > LATEST:
+            raise sqlite3.DatabaseError(
+                f"state.db has schema version {current}, newer than this agent-mesh ({LATEST}): upgrade agent-mesh"
+            )
+    except BaseException:
+        conn.close()
+        raise
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
 @contextmanager
 def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction that takes the write lock up front, so its reads and writes are one atomic step."""
@@ -72,13 +91,17 @@ class Busy(Exception):
 class Database:
     """One lazily opened connection to state.db, used under a lock; `run` retries while the file is busy."""
 
-    def __init__(self, path: Path, busy_seconds: float) -> None:
+    def __init__(self, path: Path, busy_seconds: float, *, read_only: bool = False) -> None:
         self.path = path
         self.busy_seconds = busy_seconds
+        self.read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
 
     def _connection(self) -> sqlite3.Connection:
+        if self._conn is None and self.read_only:
+            require_private(self.path.parent)  # what others can edit is not the mesh's state to report
+            self._conn = connect_read_only(self.path, busy_seconds=self.busy_seconds)
         if self._conn is None:
             require_private(self.path.parent)  # raises StateDirExposed: no call passes on a store others can edit
             make_private_dir(self.path.parent)

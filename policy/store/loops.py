@@ -46,6 +46,11 @@ _PULL = (
 # A scope's rows from other processes that the pulls have passed over while it was not followed yet.
 _BACKFILL = "SELECT agent, call_hash, ts FROM loop_log WHERE scope = ? AND ts > ? AND origin <> ? AND seq <= ?"
 
+# One identical call's rows that memory does not hold, for a preview (LoopLedger.peek).
+_PEEK = (
+    "SELECT ts FROM loop_log WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? AND seq > ? AND origin <> ?"
+)
+
 Key = tuple[str, str, str]  # (scope, agent, call_hash)
 Event = tuple[str, str, str, float]
 
@@ -53,8 +58,8 @@ Event = tuple[str, str, str, float]
 class LoopLedger:
     """The identical calls seen lately, by (scope, agent, call hash); thread-safe."""
 
-    def __init__(self, path: Path, busy_seconds: float) -> None:
-        self._db = Database(path, busy_seconds)  # its own connection: a sync never holds the store's
+    def __init__(self, path: Path, busy_seconds: float, *, read_only: bool = False) -> None:
+        self._db = Database(path, busy_seconds, read_only=read_only)  # its own: a sync never holds the store's
         self._origin = secrets.token_hex(8)
         self._lock = threading.Lock()  # the memory below
         self._sync_lock = threading.Lock()  # one sync at a time
@@ -119,6 +124,20 @@ class LoopLedger:
             raise
         self._start()
         return ADMITTED
+
+    def peek(self, agent: str, call_hash: str, limits: Limits, now: float) -> Admission | None:
+        """The loop refusal `admit` would give now, counting nothing (Gate.preview): what memory holds of a
+        scope this process follows, plus the log's rows it has not read (all of them for another scope)."""
+        assert limits.loop_max is not None
+        scope = limits.scope
+        with self._lock:
+            followed = scope in self._windows
+            times = list(self._seen.get((scope, agent, call_hash), ())) if followed else []
+            after = self._last_seq if followed else 0
+        args = (scope, agent, call_hash, now - limits.loop_window, after, self._origin)
+        rows = self._db.run(lambda conn: conn.execute(_PEEK, args).fetchall())
+        seen = array("d", sorted([*times, *(r[0] for r in rows)]))
+        return _refusal(seen, limits, now) if seen else None
 
     def _follow(self, scope: str, window: float, now: float) -> None:
         """Start keeping a scope's calls: read the other processes' ones the pulls have passed over (once per
