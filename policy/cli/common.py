@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from policy.core.config import LoadedConfig, find_config, load_config
+from policy.core.config import LoadedConfig, load_config
 from policy.core.engine import PolicySet, compile_policies
 from policy.core.errors import ConfigError
 from policy.core.model import HttpInfo, Surface, ToolCall
+from policy.mesh.active import FLAG, RegistryError, Resolved, resolve
+from policy.mesh.locate import DEFAULT_CONFIG_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,28 +29,82 @@ class ConfigProblem(click.ClickException):
         return self.message
 
 
+WHERE_KEY = "agent_mesh.where"
+CONFIG_HELP = (
+    "Config file (default: $AGENT_MESH_CONFIG, else the mesh registered by `agent-mesh serve` or `agent-mesh use`, "
+    "else the built-in default). The current folder is not searched."
+)
+
+
 def config_option[F: Callable[..., Any]](f: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        default=None,
-        metavar="FILE",
-        help="Config file (default: $AGENT_MESH_CONFIG, else ./agent-mesh.yaml, else the built-in default).",
-    )(f)
+    return click.option("--config", "config_path", default=None, metavar="FILE", help=CONFIG_HELP)(f)
 
 
-def load_loaded(config_path: str | None) -> LoadedConfig:
+def resolve_mesh(config_path: str | None) -> Resolved:
+    """Which config applies (flag, environment, registered mesh, built-in default); exit 2 on a damaged registry."""
     try:
-        return load_config(config_path)
+        return resolve(config_path)
+    except RegistryError as exc:
+        raise ConfigProblem(str(exc)) from None
+
+
+def load_loaded(config_path: str | None, *, announce: bool = True) -> LoadedConfig:
+    """Load the active mesh's config; exit 2 with the precise error when it is wrong.
+
+    With `announce`, one dim line on a terminal's stderr names the config and the state dir (not with `--json`:
+    the JSON carries them), and a note says when an `agent-mesh.yaml` in the current folder is not in use."""
+    resolved = resolve_mesh(config_path)
+    try:
+        loaded = load_config(resolved.config)
     except ConfigError as exc:
         raise ConfigProblem(str(exc)) from None
+    ctx = click.get_current_context(silent=True)
+    where = {"config": resolved.config and os.path.abspath(resolved.config), "state_dir": loaded.config.state_dir}
+    if ctx is not None:
+        ctx.meta[WHERE_KEY] = where
+    if announce and not (ctx is not None and ctx.params.get("as_json")):
+        if _stderr_is_terminal():
+            line = f"config {resolved.describe()} · state {loaded.config.state_dir}"
+            click.echo(click.style(line, dim=True), err=True)
+        hint = stray_config_note(resolved)
+        if hint:
+            click.echo(hint, err=True)
+    return loaded
+
+
+def _stderr_is_terminal() -> bool:
+    # A person reads the dim line; logs and pipes get results only (scripts have `--json`'s fields).
+    try:
+        return sys.stderr.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def stray_config_note(resolved: Resolved) -> str | None:
+    """A note when `./agent-mesh.yaml` exists but another config applies (the folder never picks the policy)."""
+    if resolved.source == FLAG or not os.path.isfile(DEFAULT_CONFIG_NAME):
+        return None
+    here = os.path.abspath(DEFAULT_CONFIG_NAME)
+    if resolved.config is not None and os.path.abspath(resolved.config) == here:
+        return None
+    return (
+        f"note: ./{DEFAULT_CONFIG_NAME} is not the active mesh; pass --config {DEFAULT_CONFIG_NAME} "
+        f"or make it the active one with `agent-mesh use {DEFAULT_CONFIG_NAME}`"
+    )
+
+
+def where_used() -> dict[str, str | None]:
+    """`{"config": …, "state_dir": …}` of the config this command loaded (empty before it loaded one)."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.meta.get(WHERE_KEY) if ctx is not None else None
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def load_policy_set(config_path: str | None) -> tuple[PolicySet, str]:
     """Load and compile the config; exit 2 with the precise error when it is wrong."""
+    loaded = load_loaded(config_path)
     try:
-        loaded = load_config(config_path)
-        return compile_policies(loaded), find_config(config_path) or "<built-in default>"
+        return compile_policies(loaded), loaded.file
     except ConfigError as exc:
         raise ConfigProblem(str(exc)) from None
 

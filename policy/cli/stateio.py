@@ -11,15 +11,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import click
 
-from policy.cli.common import load_loaded
+from policy.cli.common import load_loaded, where_used
 from policy.core.config import parse_duration
 from policy.core.errors import StoreUnavailable
 from policy.gate.operator import Operator
 from policy.store.base import Approval, Fact, Grant, StoreConflict
+from policy.store.db import DB_NAME
+from policy.store.sqlite import SqliteStore
 
 
 def default_user() -> str:
@@ -36,10 +39,44 @@ by_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
+READ_ONLY_COMMANDS = frozenset({"list", "show"})
+
+
+class NoState(click.ClickException):
+    """A read-only command on a mesh that has not run yet: nothing is created, the folder is named."""
+
+
+def no_state_message(state_dir: str | Path, config: str | None) -> str:
+    used = config or "the built-in default"
+    return (
+        f"no state yet at {state_dir} (config: {used}); nothing has run under this mesh, or another mesh is "
+        "active: see `agent-mesh use`"
+    )
+
+
 @contextmanager
-def operator(config_path: str | None) -> Iterator[Operator]:
-    """The Operator on the config's state dir; store problems become one-line CLI errors."""
-    gov = Operator.open(load_loaded(config_path))
+def operator(config_path: str | None, *, read_only: bool | None = None) -> Iterator[Operator]:
+    """The Operator on the config's state dir; store problems become one-line CLI errors.
+
+    Read-only commands (by default `list` and `show`) never create a state dir or state.db: with none, a
+    `list` prints an empty result with a note on stderr, anything else fails with NoState."""
+    loaded = load_loaded(config_path)
+    ctx = click.get_current_context(silent=True)
+    if read_only is None:
+        read_only = ctx is not None and ctx.info_name in READ_ONLY_COMMANDS
+    state = Path(loaded.config.state_dir)
+    if read_only:
+        if not (state / DB_NAME).is_file():
+            message = no_state_message(state, where_used().get("config"))
+            if ctx is not None and ctx.info_name == "list":
+                click.echo(message, err=True)
+                if ctx.params.get("as_json"):
+                    echo_json([])
+                ctx.exit(0)
+            raise NoState(message)
+        gov = Operator.open(loaded, store=SqliteStore(state, read_only=True))
+    else:
+        gov = Operator.open(loaded)
     try:
         yield gov
     except (StoreConflict, StoreUnavailable) as exc:
@@ -88,6 +125,9 @@ def as_dict(record: Approval | Grant | Fact) -> dict[str, Any]:
 
 
 def echo_json(value: Any) -> None:
+    """Print JSON; an object also names the config and state dir the command used (`config`, `state_dir`)."""
+    if isinstance(value, dict):
+        value = {**value, **{k: v for k, v in where_used().items() if k not in value}}
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 

@@ -68,7 +68,7 @@ def key_cmd(config_path: str | None, state_dir: Path | None) -> None:
     Example:
       agent-mesh traces key > ~/mesh-trace-key.pub
     """
-    folder = state_dir_of(config_path, state_dir)
+    folder = state_dir_of(config_path, state_dir, must_exist=False)  # makes the key (and its state dir)
     try:
         public = read_public(folder)
         if public is None:

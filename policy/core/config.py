@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from policy.core.errors import ConfigError
 from policy.core.model import Action
 from policy.core.yamlsrc import Lines, Path, format_path, load_yaml
-from policy.mesh.locate import default_config_path, find_config
+from policy.mesh.locate import default_config_path, default_state_dir, find_config
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -322,9 +322,15 @@ def _load_policy_dir(
 
 def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
     """Load the config at `path` (found with find_config when None); the built-in default when none exists."""
-    found = find_config(path, env)
+    try:
+        found = find_config(path, env)
+    except ValueError as exc:  # a damaged registry (policy.mesh.active): never another policy silently
+        raise ConfigError(str(exc)) from None
     if found is None:
-        return load_config_text(default_config_text(), "<built-in default>", ".", env)
+        # The built-in default keeps its state in the user's data dir, wherever the command runs.
+        loaded = load_config_text(default_config_text(), "<built-in default>", ".", env)
+        state = default_state_dir(env)
+        return LoadedConfig(loaded.config.model_copy(update={"state_dir": state}), loaded.sources, loaded.file)
     fs = FsPath(found)
     try:
         text = fs.read_text("utf-8")

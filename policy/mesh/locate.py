@@ -1,7 +1,7 @@
 """Where the configuration file is (ARCHITECTURE §5), without loading anything heavy.
 
 Kept apart from `policy.core.config` (pydantic, YAML) so that `mcpwrap` can find and fingerprint the config
-before it imports the rest of the core (see `mcpwrap.checked`).
+before it imports the rest of the core (see `mcpwrap.checked`). The rule itself is `policy.mesh.active`.
 """
 
 from __future__ import annotations
@@ -9,20 +9,24 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from policy.mesh.active import ENV_VAR, data_dir, resolve
+
 DEFAULT_CONFIG_NAME = "agent-mesh.yaml"
-ENV_VAR = "AGENT_MESH_CONFIG"
+
+__all__ = ["DEFAULT_CONFIG_NAME", "ENV_VAR", "default_config_path", "default_state_dir", "find_config"]
 
 
 def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> str | None:
-    """`--config`, else `$AGENT_MESH_CONFIG`, else `./agent-mesh.yaml`, else None (the built-in default)."""
-    env = os.environ if env is None else env
-    if explicit:
-        return explicit
-    if env.get(ENV_VAR):
-        return env[ENV_VAR]
-    if os.path.isfile(DEFAULT_CONFIG_NAME):
-        return DEFAULT_CONFIG_NAME
-    return None
+    """`--config`, else `$AGENT_MESH_CONFIG`, else the registered mesh, else None (the built-in default).
+
+    The working directory is not looked at: `./agent-mesh.yaml` counts only when named. Raises
+    `policy.mesh.active.RegistryError` (a ValueError) when the registry file is damaged."""
+    return resolve(explicit, env).config
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> str:
+    """The built-in default's state dir (the user's data dir), whatever folder a command runs in."""
+    return data_dir(env)
 
 
 def default_config_path() -> str:

@@ -59,13 +59,20 @@ def test_a_missing_policy_dir_is_an_error(tmp_path: Path) -> None:
         load_config(str(_write_config(tmp_path)))
 
 
-def test_config_is_found_by_flag_then_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_is_found_by_flag_then_env_then_registry_never_by_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policy.mesh.active import register
+
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     monkeypatch.chdir(tmp_path)
-    assert find_config(None, {}) is None
+    assert find_config(None, env) is None
     (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")
-    assert find_config(None, {}) == "agent-mesh.yaml"
-    assert find_config(None, {ENV_VAR: "/elsewhere.yaml"}) == "/elsewhere.yaml"
-    assert find_config("flag.yaml", {ENV_VAR: "/elsewhere.yaml"}) == "flag.yaml"
+    assert find_config(None, env) is None  # a file beside the command does not change the policy
+    register(str(tmp_path / "registered.yaml"), "test", env)
+    assert find_config(None, env) == str(tmp_path / "registered.yaml")
+    assert find_config(None, {**env, ENV_VAR: "/elsewhere.yaml"}) == "/elsewhere.yaml"
+    assert find_config("flag.yaml", {**env, ENV_VAR: "/elsewhere.yaml"}) == "flag.yaml"
 
 
 def test_a_missing_config_file_is_a_clear_error() -> None:

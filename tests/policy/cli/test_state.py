@@ -80,6 +80,11 @@ def test_bad_input_gets_a_precise_message(config: Path) -> None:
     short = run(config, "approvals", "approve", "abc")
     assert short.exit_code == 1
     assert "at least 6 characters" in short.output
+    fresh = run(config, "approvals", "show", "abcdef")  # read-only: a mesh that never ran gets no state dir
+    assert fresh.exit_code == 1
+    assert f"no state yet at {config.parent / 'state'}" in fresh.output
+    assert not (config.parent / "state").exists()
+    assert run(config, "grants", "add", "--agent", "a", "--tool", "t", "--for", "1m").exit_code == 0
     missing = run(config, "approvals", "show", "abcdef")
     assert "no approval id starts with 'abcdef'" in missing.output
     bad_for = run(config, "approvals", "approve", "abcdef", "--for", "soon")
@@ -111,7 +116,7 @@ async def test_grants_add_list_and_revoke(config: Path) -> None:
     assert grant_id in listed.output
     assert "1/3" in listed.output
     assert run(config, "grants", "revoke", grant_id[:6]).exit_code == 0
-    assert run(config, "grants", "list").output.strip() == "no active grants"
+    assert run(config, "grants", "list").stdout.strip() == "no active grants"
     assert "revoked" in run(config, "grants", "list", "--all").output
     await gate.aclose()
 

@@ -128,8 +128,16 @@ def test_verify_passes_and_then_names_a_tampered_line(config: Path) -> None:
     assert report["table"]["records"] == 4
 
 
-def test_verify_on_an_empty_state_dir_has_nothing_to_do(tmp_path: Path) -> None:
+def test_verify_on_a_state_dir_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["traces", "verify", "--state-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert f"no state yet at {tmp_path / 'none'}" in result.output
+    assert not (tmp_path / "none").exists()
+
+
+def test_verify_on_an_empty_state_dir_has_nothing_to_do(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir(mode=0o700)
+    result = CliRunner().invoke(cli, ["traces", "verify", "--state-dir", str(tmp_path / "empty")])
     assert result.exit_code == 0
     assert "nothing to verify" in result.output
 
