@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from policy.cli.errors import JsonErrors
+
 # name -> "module:attribute". A new core command is one line here (kept sorted by name).
 CORE_COMMANDS: dict[str, str] = {
     "approvals": "policy.cli.state:approvals",
@@ -37,7 +39,7 @@ def _import(target: str) -> click.Command:
     return cmd
 
 
-class _MeshGroup(click.Group):
+class _MeshGroup(JsonErrors):
     """Resolves a command by name on first lookup: core commands from CORE_COMMANDS, adapter commands from
     entry points (importlib.metadata itself is only imported when a name is not a core command)."""
 
