@@ -15,9 +15,10 @@ import click
 
 from mcpwrap.proxy_session import DEFAULT_AGENT, new_session_id
 from mcpwrap.startup import setup_logging
+from policy.cli.errors import JsonErrors
 
 
-class _DefaultToRun(click.Group):
+class _DefaultToRun(JsonErrors):
     """A group whose default subcommand is `run`: `mcpwrap --agent x -- server` means `mcpwrap run …`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
