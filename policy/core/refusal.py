@@ -10,9 +10,10 @@ from policy.core.model import Verdict, VerdictKind
 
 def refusal_payload(verdict: Verdict) -> dict[str, Any]:
     """Machine-readable refusal: a stable `code`, the reason, the rule, and what to wait for."""
+    code = _STOPPED if _is_stop(verdict) else verdict.code
     out: dict[str, Any] = {
-        "status": verdict.code,
-        "code": verdict.code,
+        "status": code,
+        "code": code,
         "reason": verdict.reason,
         "rule": verdict.decision.rule,
         "decided_by": verdict.decided_by,
@@ -23,6 +24,14 @@ def refusal_payload(verdict: Verdict) -> dict[str, Any]:
     if verdict.retry_after is not None:
         out["retry_after"] = max(1, math.ceil(verdict.retry_after))
     return out
+
+
+_STOPPED = "stopped"
+
+
+def _is_stop(verdict: Verdict) -> bool:
+    """A refusal by an emergency stop (policy.gate.stop: rule `stop`, decided by `stop:<who>`)."""
+    return verdict.decision.rule == "stop" and verdict.decided_by.startswith("stop:")
 
 
 def refusal_text(verdict: Verdict) -> str:
@@ -43,6 +52,11 @@ def refusal_text(verdict: Verdict) -> str:
         return (
             f"agent-mesh: the same call was repeated too often ({verdict.reason}). "
             "Change approach instead of retrying the identical call."
+        )
+    if _is_stop(verdict):
+        return (
+            f"agent-mesh refused this call: {verdict.reason} (trace {verdict.trace_id}). "
+            "Do not retry it until the operator resumes; tell the user."
         )
     return (
         f"agent-mesh denied this call: {verdict.reason} (rule {verdict.decision.rule}, "

@@ -24,7 +24,12 @@ from policy.core.errors import StoreUnavailable
 from policy.core.guard import state_guard
 from policy.core.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.gate.ladder import Ladder
+from policy.gate.ladder import by_policy as _by_policy
+from policy.gate.ladder import failed as _failed
+from policy.gate.ladder import store_failed as _store_failed
+from policy.gate.preview import EmptyStore, Preview, preview_ladder
 from policy.gate.ratelimit import limits_for, refusal
+from policy.gate.stop import Stops, stopped_verdict
 from policy.gate.supervisor import Supervisor
 from policy.store.statedir import require_private
 from policy.store.base import Admission, Limits, Store
@@ -74,6 +79,10 @@ class Gate:
         self._guard = state_guard(self.config.state_dir)
         self._wakeup = ApprovalWakeup(store, clock)
         self._held: dict[str, ToolCall] = {}  # trace id -> call, for verdicts check returned PENDING
+        # The emergency stops this process obeys (kept current by policy.mesh.reload); a change wakes held calls.
+        self.stops = Stops()
+        self.stops.on_change(self._wakeup.wake_all)
+        self._swaps: list[tuple[str, str]] = []  # (first trace id judged after a swap, the hash before it)
 
     @classmethod
     def open(
@@ -118,6 +127,10 @@ class Gate:
         """
         started = time.perf_counter()
         trace_id = new_trace_id()
+        if self.stops.active:  # the emergency stop: first, and only an attribute read while nothing is stopped
+            stop = self.stops.stopping(call.agent)
+            if stop is not None:
+                return stopped_verdict(stop, trace_id).timed(_ms_since(started))
         now = self._clock()
         decision = self._guard(call) or self._decide(call, now)
         try:
@@ -152,8 +165,9 @@ class Gate:
         """The allowing verdict once the call's decision record is durable; else a refusal (fail closed)."""
         try:
             self.sink.ahead(
-                call, verdict, policy_hash=self.policy_set.policy_hash, redact_keys=self.config.traces.redact, ts=now
-            )
+                call, verdict, policy_hash=self._hash_for(verdict.trace_id), redact_keys=self.config.traces.redact,
+                ts=now,
+            )  # fmt: skip
         except Exception as exc:
             if self.config.traces.on_failure == "allow":
                 log.error("agent-mesh: %s runs unrecorded (traces.on_failure: allow): %s", call.full_name, exc)
@@ -171,7 +185,42 @@ class Gate:
         durable before the call is forwarded. Returns the verdict, or a refusal when it cannot be written."""
         if verdict.kind is not VerdictKind.ALLOW:
             return verdict
+        stop = self.stops.stopping(call.agent)
+        if stop is not None:
+            return stopped_verdict(stop, verdict.trace_id, verdict.approval_id)
         return self._write_ahead(call, verdict, self._clock())
+
+    def swap(self, loaded: LoadedConfig, policy_set: PolicySet | None = None) -> None:
+        """Judge the next calls under `loaded` (hot reload, policy.mesh.reload); call on the gate's event loop.
+
+        Calls already judged finish under the policy that judged them, and their records say so: a trace id
+        made before the swap is recorded with the previous policy hash (ids begin with the time in ms). The
+        state dir, store, trace writer and supervisor stay those the gate opened with (a restart changes them).
+        """
+        policy_set = compile_policies(loaded) if policy_set is None else policy_set
+        if policy_set.policy_hash == self.policy_set.policy_hash:
+            return
+        # Trace ids begin with the time in ms: let this ms end, so every id made from now on sorts after the
+        # first id of the next ms and every id made before sorts before it (a wait under 1 ms, once a reload).
+        ms = time.time_ns() // 1_000_000
+        while time.time_ns() // 1_000_000 <= ms:
+            time.sleep(0.0002)
+        self._swaps = [*self._swaps[-7:], (f"{ms + 1:012x}{0:020x}", self.policy_set.policy_hash)]
+        self._ladder = Ladder(loaded.config, self.store, self._clock, self._ladder.supervisor)
+        self._decisions = {}
+        self._limits = {}
+        self.loaded, self.config, self.policy_set = loaded, loaded.config, policy_set
+
+    def _hash_for(self, trace_id: str) -> str:
+        """The hash of the policy that judged the call with this trace id (see `swap`)."""
+        if self._swaps and trace_id < self._swaps[-1][0]:
+            judged_by = self._swaps[-1][1]
+            for first, before in reversed(self._swaps):
+                if trace_id >= first:
+                    break
+                judged_by = before
+            return judged_by
+        return self.policy_set.policy_hash
 
     def _approved(self, verdict: Verdict) -> Verdict:
         """A held call's verdict from `hold`: an approval is written ahead like any allow."""
@@ -245,6 +294,10 @@ class Gate:
         start = time.monotonic()
         next_tick = tick_seconds
         while True:
+            epoch = self._wakeup.epoch
+            stopped = self._stopped_while_held(verdict)
+            if stopped is not None:
+                return stopped.timed(verdict.decision_ms)
             decided = self._decided(verdict)
             if decided is not None:
                 # The decision latency of a held call is its check's, not the human's time.
@@ -260,7 +313,23 @@ class Gate:
                 wait = min(wait, max(0.0, next_tick - elapsed))
             # One waiter thread reads the store for every held call and wakes this one when it is decided:
             # thousands of held calls cost the event loop nothing while they wait.
-            await self._wakeup.wait(verdict.approval_id, wait)
+            await self._wakeup.wait(verdict.approval_id, wait, epoch)
+
+    def _stopped_while_held(self, verdict: Verdict) -> Verdict | None:
+        """The stop refusal of a held call whose agent was stopped while it waited (the stop wakes it)."""
+        if not self.stops.active:
+            return None
+        call = self._held.get(verdict.trace_id)
+        if call is not None:
+            agent = call.agent
+        else:  # an adapter holding a verdict this gate no longer keeps the call of: ask the store whose it is
+            try:
+                approval = self.store.get_approval(verdict.approval_id or "")
+            except Exception:
+                approval = None
+            agent = approval.agent if approval is not None else ""
+        stop = self.stops.stopping(agent) if agent else self.stops.stopping_all()
+        return None if stop is None else stopped_verdict(stop, verdict.trace_id, verdict.approval_id)
 
     def _decided(self, verdict: Verdict) -> Verdict | None:
         try:
@@ -270,6 +339,15 @@ class Gate:
         except Exception as exc:
             log.exception("agent-mesh: the gate failed while holding approval %s", verdict.approval_id)
             return _failed(verdict.decision, verdict.trace_id, exc, verdict.approval_id)
+
+    def preview(self, call: ToolCall, now: float | None = None) -> Preview:
+        """The verdict `check` would give `call` now on the same state, and the state behind it; changes
+        nothing: no rate counted, no approval opened or used, no trace (policy/gate/preview.py)."""
+        now = self._clock() if now is None else now
+        decision = self._guard(call) or self._decide(call, now)
+        limits = self._limits_for(decision, call.agent)
+        empty = isinstance(self.store, EmptyStore)
+        return preview_ladder(call, decision, limits, self._ladder, now, empty_state=empty)
 
     def visible(self, call: ToolCall) -> bool:
         """False iff this agent's policy denies the tool whatever the arguments (for tools/list filtering)."""
@@ -293,7 +371,7 @@ class Gate:
                 call,
                 verdict,
                 outcome,
-                policy_hash=self.policy_set.policy_hash,
+                policy_hash=self._hash_for(verdict.trace_id),
                 redact_keys=self.config.traces.redact,
                 ts=self._clock(),
             )
@@ -310,16 +388,3 @@ class Gate:
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
-
-def _by_policy(decision: Decision) -> str:
-    return "default" if decision.rule == "default" else f"policy:{decision.rule}"
-
-
-def _store_failed(decision: Decision, trace_id: str, exc: StoreUnavailable, approval_id: str | None = None) -> Verdict:
-    reason = f"fail closed: the state store is unavailable, so no call may pass: {exc}"
-    return Verdict(VerdictKind.DENY, decision, "error", reason, trace_id, approval_id)
-
-
-def _failed(decision: Decision, trace_id: str, exc: Exception, approval_id: str | None = None) -> Verdict:
-    reason = f"fail closed: internal error {type(exc).__name__}: {exc}"
-    return Verdict(VerdictKind.DENY, decision, "error", reason, trace_id, approval_id)

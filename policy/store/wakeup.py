@@ -1,5 +1,6 @@
 """Held calls wait on a notification, not a poll on the event loop: one waiter thread per gate reads the
-store for every held approval at once and wakes the futures of those decided (or expired) by any process.
+store for every held approval at once and wakes the futures of those decided (or expired) by any process;
+an emergency stop (policy.gate.stop) wakes them all at once, so they get its refusal instead of waiting.
 
 While nothing is held the thread sleeps on a condition; while calls are held it costs one store read per
 tick for all of them together (a few ids: one lookup each; many: one query of the pending ones).
@@ -33,13 +34,16 @@ class ApprovalWakeup:
         self._waiting: dict[str, list[_Waiter]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.epoch = 0  # counts `wake_all`s: a holder that saw an older one returns at once from `wait`
 
-    async def wait(self, approval_id: str, seconds: float) -> None:
+    async def wait(self, approval_id: str, seconds: float, epoch: int | None = None) -> None:
+        """`epoch`: `self.epoch` as the holder read it before it last looked at its call; a `wake_all` since
+        then (before this waiter was registered) returns at once instead of being missed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         entry = (loop, future)
         with self._cond:
-            if self._closed:
+            if self._closed or (epoch is not None and epoch != self.epoch):
                 return
             idle = not self._waiting
             self._waiting.setdefault(approval_id, []).append(entry)
@@ -59,6 +63,17 @@ class ApprovalWakeup:
                         waiters.remove(entry)
                     if not waiters:
                         del self._waiting[approval_id]
+
+    def wake_all(self) -> None:
+        """Wake every held call now, whatever its approval's state (an emergency stop refuses them all);
+        safe from any thread. Each holder looks at its call again and waits on if nothing concerns it."""
+        with self._cond:
+            self.epoch += 1
+            woken = [w for waiters in self._waiting.values() for w in waiters]
+            self._waiting.clear()
+        for loop, future in woken:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_wake, future)
 
     def close(self) -> None:
         with self._cond:
