@@ -21,6 +21,7 @@ from addons.embedded_proxy import ProxyRunner
 from addons.governance import parse_listen
 from policy import LoadedConfig
 from policy.cli.common import config_option, load_loaded
+from policy.cli.use import register_served, serve_choice
 from policy.control import ControlPlane, OperatorAuth, check_token, create_app, load_or_create_token
 from policy.control.auth import TOKEN_FILE
 from policy.trace import configure_otel
@@ -210,12 +211,12 @@ def serve(
 
     \b
     Example:
-      agent-mesh serve                                  # the built-in default, ./.agent-mesh
+      agent-mesh serve                                  # ./agent-mesh.yaml, else the active mesh
       agent-mesh serve --config agent-mesh.yaml --listen-control 127.0.0.1:9181
       agent-mesh serve --set 'map_remote=|https://api.github.com|http://127.0.0.1:4010'
       curl -H "Authorization: Bearer $(cat .agent-mesh/operator.token)" 127.0.0.1:8181/api/approvals
     """
-    loaded = load_loaded(config_path)
+    loaded = load_loaded(serve_choice(config_path), announce=False)
     config = loaded.config
     listen = Listen(
         _listen(listen_proxy or config.proxy.listen, "--listen-proxy"),
@@ -226,6 +227,7 @@ def serve(
     _check_free(listen.proxy, "proxy")
     _check_free(listen.control, "control plane")
     secret, token_from = _operator_token(loaded, token)
+    register_served(loaded)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     if config.traces.otlp_endpoint:
         try:
