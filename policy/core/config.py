@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from policy.core.errors import ConfigError
 from policy.core.model import Action
+from policy.core.upstream_url import parse_upstream
 from policy.core.yamlsrc import Lines, Path, format_path, load_yaml
 from policy.mesh.locate import default_config_path, default_state_dir, find_config
 
@@ -58,6 +59,18 @@ class ServerSpec(_Strict):
         False
     )
     precedence: Literal["query", "body"] | None = None
+    # Where its requests are sent (a staging host, a mock); it is still judged by its public URL or spec.
+    upstream: str | None = None
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_url(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        parse_upstream(v)  # ValueError: pydantic reports it at servers.NAME.upstream with its line
+        if not any(info.data.get(k) for k in ("openapi", "base_url", "mcp_url")):
+            raise ValueError("upstream stands in for the server's public URL: give base_url, openapi or mcp_url too")
+        return v
 
 
 class RateLimit(_Strict):
