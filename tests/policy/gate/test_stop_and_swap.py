@@ -32,7 +32,8 @@ async def test_a_stop_of_all_agents_refuses_a_call_the_policy_allows(mesh: Mesh)
     assert (v.kind, v.decision.rule, v.decided_by) == (VerdictKind.DENY, "stop", "stop:alice")
     payload = refusal_payload(v)
     assert payload["code"] == "stopped"
-    assert "runaway agent" in payload["reason"] and "alice" in payload["reason"]
+    assert "runaway agent" in payload["reason"]
+    assert "alice" in payload["reason"]
     assert "1970-01-12T13:46:40Z" in payload["reason"]  # when
     assert "resume" in refusal_text(v)
     assert is_stop(v)
@@ -59,7 +60,8 @@ async def test_a_held_call_gets_the_stop_refusal_instead_of_waiting(mesh: Mesh) 
     assert not held.done()
     mesh.gate.stops.replace([stop()])  # as the watcher thread does; it wakes every held call
     v = await asyncio.wait_for(held, 5)
-    assert is_stop(v) and v.approval_id == pending.approval_id
+    assert is_stop(v)
+    assert v.approval_id == pending.approval_id
 
 
 async def test_a_held_call_of_another_agent_keeps_waiting_through_a_stop(mesh: Mesh) -> None:
@@ -86,7 +88,8 @@ def test_stops_keep_the_newest_stop_per_scope_and_ignore_lifted_ones() -> None:
     lifted = Stop("ffffffffffff", ALL, "lifted", "bob", 3.0, lifted_at=4.0, lifted_by="bob")
     assert stops.replace([newer, older, lifted])
     found = stops.stopping("claude")
-    assert found is not None and found.reason == "second"
+    assert found is not None
+    assert found.reason == "second"
     assert stops.stopping("cursor") is None
     assert not stops.replace([older, newer])  # nothing changed: listeners are not told
 
@@ -110,7 +113,8 @@ async def test_a_swapped_config_judges_the_next_call(tmp_path: Path, store: Stor
     after = mesh.gate.policy_set.policy_hash
     assert after != before
     v = await mesh.gate.check(read())
-    assert v.kind is VerdictKind.DENY and v.decision.rule == "dev/reads"
+    assert v.kind is VerdictKind.DENY
+    assert v.decision.rule == "dev/reads"
 
 
 async def test_a_call_judged_before_a_swap_is_recorded_with_the_policy_that_judged_it(
