@@ -7,6 +7,7 @@ import time
 import click
 
 from policy.cli.common import config_option
+from policy.cli.look import echo_lines, echo_table, paint
 from policy.cli.statecmds import grants, memory
 from policy.cli.stateio import (
     ago,
@@ -18,7 +19,6 @@ from policy.cli.stateio import (
     json_option,
     operator,
     short_args,
-    table,
 )
 from policy.gate.operator import Operator
 from policy.store.base import Approval, ApprovalState, StoreConflict
@@ -64,7 +64,7 @@ def list_(config_path: str | None, state: str, limit: int, as_json: bool) -> Non
         [a.id, a.effective_state(now).value, a.agent, _tool(a), short_args(a.arguments), ago(a.created_at, now)]
         for a in found
     ]
-    click.echo(table(rows, ["ID", "STATE", "AGENT", "TOOL", "ARGUMENTS", "ASKED"]))
+    echo_table(rows, ["ID", "STATE", "AGENT", "TOOL", "ARGUMENTS", "ASKED"], coloured=["STATE"])
 
 
 @approvals.command()
@@ -83,7 +83,7 @@ def show(config_path: str | None, approval_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(as_dict(a))
     else:
-        click.echo(approval_card(a))
+        echo_lines([approval_card(a)], states=_STATES)
 
 
 @approvals.command()
@@ -107,7 +107,7 @@ def approve(config_path: str | None, approval_id: str, reason: str, for_: str | 
     if as_json:
         echo_json({"approval": as_dict(done), "grant": as_dict(grant) if grant else None})
         return
-    click.echo(f"approved {done.id}: {done.agent} may call {done.full_name} once with these arguments")
+    click.echo(f"{paint('approved')} {done.id}: {done.agent} may call {done.full_name} once with these arguments")
     if grant is not None:
         expires = ago(grant.expires_at)
         where = f" on {done.http['host']}" if done.http and done.http.get("host") else ""
@@ -132,7 +132,7 @@ def deny(config_path: str | None, approval_id: str, reason: str, by: str, as_jso
     if as_json:
         echo_json(as_dict(done))
     else:
-        click.echo(f"denied {done.id}: {done.agent} calling {done.full_name}")
+        click.echo(f"{paint('denied')} {done.id}: {done.agent} calling {done.full_name}")
 
 
 @approvals.command()
@@ -170,7 +170,7 @@ def watch(config_path: str | None, by: str, count: int | None, poll: float) -> N
 def _prompt(gov: Operator, approval_id: str, by: str) -> bool:
     """Ask about one approval; True when this human decided it."""
     a = gov.show(approval_id)
-    click.echo("\n" + approval_card(a))
+    echo_lines(["", approval_card(a)], states=_STATES)
     choice = click.prompt("approve, deny or skip?", type=click.Choice(["a", "d", "s"]), default="s")
     if choice == "s":
         return False

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from policy.cli.common import config_option
-from policy.cli.stateio import ago, as_dict, by_option, duration, echo_json, json_option, operator, short_args, table
+from policy.cli.look import echo_table
+from policy.cli.stateio import ago, as_dict, by_option, duration, echo_json, json_option, operator, short_args
 
 
 @click.group()
@@ -97,7 +98,7 @@ def list_grants(config_path: str | None, include_all: bool, as_json: bool) -> No
         uses = f"{g.uses}/{g.max_uses}" if g.max_uses else str(g.uses)
         when = short_args(g.when, 32) if g.when else "-"
         rows.append([g.id, status, g.agent, g.tool, when, uses, ago(g.expires_at, now), g.created_by])
-    click.echo(table(rows, ["ID", "STATUS", "AGENT", "TOOL", "WHEN", "USES", "EXPIRES", "BY"]))
+    echo_table(rows, ["ID", "STATUS", "AGENT", "TOOL", "WHEN", "USES", "EXPIRES", "BY"], coloured=["STATUS"])
 
 
 @grants.command()
@@ -157,7 +158,7 @@ def list_facts(config_path: str | None, agent: str | None, tool: str | None, lim
         [f.id, f.decision, f.agent, f.tool, short_args(f.arguments, 40), f.by, ago(f.ts, now), f.reason or "-"]
         for f in found
     ]
-    click.echo(table(rows, ["ID", "DECISION", "AGENT", "TOOL", "ARGUMENTS", "BY", "WHEN", "REASON"]))
+    echo_table(rows, ["ID", "DECISION", "AGENT", "TOOL", "ARGUMENTS", "BY", "WHEN", "REASON"], coloured=["DECISION"])
 
 
 @memory.command()
