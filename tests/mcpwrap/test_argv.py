@@ -246,12 +246,11 @@ def test_no_spelling_of_code_running_config_is_judged_as_the_plain_subcommand(
 
 
 def _readme_policy(tmp_path: Path) -> PolicySet:
-    """The example config at the top of the README's policy section, as written."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
-    section = readme[readme.index("<!-- section:policy -->") :]
+    """The example config at the top of the policies page of the docs (docs/policies.md), as written."""
+    section = (Path(__file__).parents[2] / "docs" / "policies.md").read_text("utf-8")
     text = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n"))]
     (tmp_path / "policies").mkdir()
-    return compile_policies(load_config_text(text, "README.md", str(tmp_path), {"CLAUDE_MESH_TOKEN": "t"}))
+    return compile_policies(load_config_text(text, "docs/policies.md", str(tmp_path), {"CLAUDE_MESH_TOKEN": "t"}))
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The fault-injection soak, in its CI setting: about two minutes, hundreds of SIGKILLs (tests/soak/harness.py).
 
-The long setting is `scripts/soak.py --kills 3000`; both figures are in the README's Traces section.
+The long setting is `scripts/soak.py --kills 3000`; both figures are in docs/testing.md ("The fault-injection soak").
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_every_executed_call_has_one_decision_record_and_the_trace_verifies_afte
     seed = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(2**32))
     result = run_soak(tmp_path, kills=CI_KILLS, seed=seed, max_seconds=CI_KILL_SECONDS)
     report = f"seed {seed} (SOAK_SEED={seed} repeats the kill schedule):\n{result.summary()}"
-    print(report)  # the run's figures, for the log (pytest -s) and the README
+    print(report)  # the run's figures, for the log (pytest -s) and docs/testing.md
     assert sum(result.kills.values()) >= AT_LEAST, report
     assert set(result.kills) == {"mcpwrap", "proxy", "serve", "trace worker"}, report
     assert result.errors == [], report
