@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mitmproxy import exceptions, options
+from mitmproxy.master import Master
 from mitmproxy.tools.dump import DumpMaster
 
 from addons.governance import Governance
@@ -32,6 +33,16 @@ class ControlAddress:
 
     def configure(self, updated: set[str]) -> None:
         self._governance.set_control(self._control)
+
+
+def run_where_scripts_run(master: Master, ours: Sequence[object]) -> None:
+    """Put our addons where `mitmdump -s` puts a script (right after the ScriptLoader), as `agent-mesh proxy`
+    runs them: every hook of ours comes before the operator's rewrites (map_remote, map_local, modify_body,
+    modify_headers), so serve and proxy judge the same request the agent sent, then apply the same rewrites."""
+    chain = [a for a in master.addons.chain if not any(a is o for o in ours)]
+    loader = master.addons.get("scriptloader")  # type: ignore[no-untyped-call]
+    at = next((i + 1 for i, a in enumerate(chain) if a is loader), 0)
+    master.addons.chain = [*chain[:at], *ours, *chain[at:]]
 
 
 def _listening(addr: tuple[str, int]) -> bool:
@@ -61,7 +72,7 @@ class ProxyRunner:
         self.base_dir = Path(".") if builtin else Path(loaded.file).parent
         self.listen = listen
         self.control = control
-        self.governance = Governance(config_file=self.config_file)
+        self.governance = Governance(config_file=self.config_file, kind="serve")
         self.master: DumpMaster | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -77,7 +88,9 @@ class ProxyRunner:
         trusted = upstream_bundle(config.state_dir, config.proxy.extra_ca, self.base_dir)
         opts = options.Options(listen_host=self.listen[0], listen_port=self.listen[1], confdir=str(ca.confdir))
         master = DumpMaster(opts, with_termlog=False, with_dumper=False)
-        master.addons.add(self.governance, ControlAddress(self.governance, self.control))  # type: ignore[no-untyped-call]
+        ours = (self.governance, ControlAddress(self.governance, self.control))
+        master.addons.add(*ours)  # type: ignore[no-untyped-call]
+        run_where_scripts_run(master, ours)
         try:
             opts.set(*self.mitm_options)
             opts.update(mesh_config=self.config_file)  # type: ignore[no-untyped-call]

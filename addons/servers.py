@@ -15,6 +15,7 @@ from addons.openapi_spec import ApiSpec, load_spec
 from addons.request_canon import RequestOptions
 from policy import Config
 from policy.core.model import readonly
+from policy.core.upstream_url import Upstream, parse_upstream
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -35,6 +36,10 @@ class Target:
     # An MCP server's claim on its URL's folder, beside the exact path: only for the endpoints its 2024-11-05
     # event stream announces (the addon checks), so other paths there are never waved through as plumbing.
     folder: bool = False
+    # `servers.X.upstream`: where the requests judged as this server's calls are sent (None: where they asked),
+    # and the part of the path the upstream's own path replaces (the base path of a REST URL; none for MCP).
+    upstream: Upstream | None = None
+    upstream_base: str = ""
 
 
 @readonly
@@ -91,6 +96,7 @@ class ServerMap:
     # another loopback address or the machine's own address on that port reaches the same listener.
     local_ports: dict[int, str] = field(default_factory=dict)
     local: LocalAddresses = field(default_factory=LocalAddresses)
+    upstreams: dict[str, Upstream] = field(default_factory=dict)  # servers.X.upstream by server name
 
     @classmethod
     def from_config(
@@ -104,7 +110,10 @@ class ServerMap:
         out = cls(resolver=resolver or Resolver())
         for name, spec in config.servers.items():
             try:
-                out._add(name, spec.openapi, spec.base_url, spec.mcp_url, base_dir, load)
+                upstream = parse_upstream(spec.upstream) if spec.upstream else None
+                if upstream is not None:
+                    out.upstreams[name] = upstream
+                out._add(name, spec.openapi, spec.base_url, spec.mcp_url, base_dir, load, upstream)
             except ValueError as exc:
                 raise ValueError(f"servers.{name}: {exc}") from None
             if spec.method_override or spec.precedence is not None:
@@ -121,9 +130,10 @@ class ServerMap:
         mcp_url: str | None,
         base_dir: str | Path,
         load: Callable[[str, str | Path], ApiSpec],
+        upstream: Upstream | None = None,
     ) -> None:
         if mcp_url:
-            self._register(name, mcp_url, None, is_mcp=True)
+            self._register(name, mcp_url, None, is_mcp=True, upstream=upstream)
         if openapi:
             api = load(openapi, base_dir)
             urls = [base_url] if base_url else [u for u in api.base_urls if "://" in u]
@@ -131,21 +141,27 @@ class ServerMap:
                 raise ValueError("the spec names no absolute server URL: set base_url")
             router = Router(api.operations)
             for url in urls:
-                self._register(name, url, router)
+                self._register(name, url, router, upstream=upstream)
         elif base_url:
-            self._register(name, base_url, None)
+            self._register(name, base_url, None, upstream=upstream)
 
-    def _register(self, name: str, url: str, router: Router | None, *, is_mcp: bool = False) -> None:
+    def _register(
+        self, name: str, url: str, router: Router | None, *, is_mcp: bool = False, upstream: Upstream | None = None
+    ) -> None:
         host, port, path = origin_of(url)
         scheme = urlsplit(url).scheme
         key = canonical_host(host)
         endpoint = f"{scheme}://{key}:{port}{path}"
-        target = Target(name, path, router, is_mcp, endpoint)
+        # A REST server's base path is replaced by the upstream's path (a mock serves the spec at its root);
+        # an MCP endpoint keeps its path (its folder holds the legacy transport's other endpoints too).
+        base = "" if is_mcp else path
+        target = Target(name, path, router, is_mcp, endpoint, upstream=upstream, upstream_base=base)
         found = [target]
         if is_mcp and path:
             # An MCP server also owns its URL's folder: the legacy SSE transport posts to /messages/ beside
             # /sse. Two servers sharing one folder keep only their exact paths (see _unshared).
-            found.append(Target(name, path.rsplit("/", 1)[0], None, True, endpoint, folder=True))
+            folder = Target(name, path.rsplit("/", 1)[0], None, True, endpoint, folder=True, upstream=upstream)
+            found.append(folder)
         addresses = self.resolver.now(host)
         for k in (key, *(str(a) for a in addresses)):
             targets = self.by_origin.setdefault((k, port), [])
