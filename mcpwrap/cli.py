@@ -32,7 +32,7 @@ def _config_option(f: Any) -> Any:
         "--config",
         "config_path",
         metavar="FILE",
-        help="Config file (default: $AGENT_MESH_CONFIG, else ./agent-mesh.yaml, else the built-in default).",
+        help="Config file (default: $AGENT_MESH_CONFIG, else the registered mesh, else the built-in default).",
     )(f)
 
 
@@ -162,7 +162,7 @@ def shims(directory: Path, config_path: str | None, agent: str, as_json: bool, b
 
 @cli.command()
 @click.option("--client-config", "client_config", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The client's MCP config (mcpServers JSON of Claude, Cursor; servers JSON of VS Code).")  # fmt: skip
+              help="The client's MCP config (mcpServers of Claude, Cursor; VS Code, JSONC too).")  # fmt: skip
 @_config_option
 @_agent_option
 @click.option("--undo", is_flag=True, help="Put every server back as it was (the backup stays).")
@@ -170,9 +170,16 @@ def shims(directory: Path, config_path: str | None, agent: str, as_json: bool, b
 def install(client_config: Path, config_path: str | None, agent: str, undo: bool, as_json: bool) -> None:
     """Rewrite an MCP client config so every stdio server runs under mcpwrap (a backup is kept).
 
+    Each entry gets the active mesh's config by absolute path (none for the built-in default: the entry
+    then follows the mesh `agent-mesh serve` or `agent-mesh use` registers). Run it again after changing
+    the agent or the mesh: entries that differ are updated, and what changed is printed per server.
+    A JSONC file (comments, trailing commas) is read; it is written back as plain JSON, the original
+    staying in the backup.
+
     \b
     Example:
       mcpwrap install --client-config ~/.cursor/mcp.json --agent cursor --config ~/agent-mesh.yaml
+      mcpwrap install --client-config .vscode/mcp.json --agent copilot
       mcpwrap install --client-config ~/.cursor/mcp.json --undo
     """
     from mcpwrap import clientconfig
@@ -180,26 +187,44 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
     from mcpwrap.shims import mcpwrap_command
 
     command = mcpwrap_command()
+    config: str | None = None
     try:
-        data = clientconfig.read_config(client_config)
+        parsed = clientconfig.load(client_config)
+        saved = clientconfig.backup(client_config)
         if undo:
-            changed, skipped = clientconfig.unwrap_servers(data, command), list[str]()
+            original = clientconfig.load(saved).data if saved.exists() else None
+            unwrapped = clientconfig.unwrap_servers(parsed.data, command, original)
+            outcome = clientconfig.Outcome(wrapped=unwrapped)
         else:
             config, state_dir = pinned_settings(config_path)
-            changed, skipped = clientconfig.wrap_servers(data, command, agent=agent, config=config, state_dir=state_dir)
-        saved = clientconfig.backup(client_config)
-        if changed:
-            clientconfig.write_config(client_config, data)
+            outcome = clientconfig.wrap_servers(parsed.data, command, agent=agent, config=config, state_dir=state_dir)
+        if outcome.changed:
+            clientconfig.write_config(client_config, parsed.data)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    comments_lost = parsed.jsonc and outcome.changed
     if as_json:
-        key = "unwrapped" if undo else "wrapped"
-        click.echo(json.dumps({key: changed, "skipped": skipped, "backup": str(saved)}))
+        out: dict[str, Any] = {"unwrapped" if undo else "wrapped": outcome.wrapped, "skipped": outcome.skipped}
+        if not undo:
+            out |= {"updated": outcome.updated, "unchanged": outcome.unchanged, "config": config, "agent": agent}
+        out |= {"backup": str(saved), "jsonc": parsed.jsonc, "comments_dropped": comments_lost}
+        click.echo(json.dumps(out))
         return
     verb = "unwrapped" if undo else "wrapped"
-    click.echo(f"{verb} {len(changed)} server(s) in {client_config}: {', '.join(changed) or '-'} (backup: {saved})")
-    for why in skipped:
+    click.echo(f"{verb} {len(outcome.wrapped)} server(s) in {client_config}: {', '.join(outcome.wrapped) or '-'}")
+    for name, changes in outcome.updated.items():
+        click.echo(f"updated {name}: {'; '.join(changes)}")
+    if outcome.unchanged:
+        click.echo(f"up to date: {', '.join(outcome.unchanged)}")
+    for why in outcome.skipped:
         click.echo(f"skipped {why}")
+    if not undo:
+        mesh = config or "the active mesh (now the built-in default; `agent-mesh serve` or `agent-mesh use` changes it)"
+        click.echo(f"agent {agent}, config {mesh}")
+    click.echo(f"backup: {saved}")
+    if comments_lost:
+        click.echo(f"note: {client_config} was JSONC; it is now plain JSON (comments and trailing commas are gone; "
+                   f"the original is in {saved})")  # fmt: skip
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def load(config_path: str | None, state_dir: str | None = None, *, note_checked:
     except ConfigError as exc:
         _fail(exc, CONFIG_ERROR_STATUS)
     if note_checked:
-        found = find_config(config_path)
+        found = None if loaded.file.startswith("<") else loaded.file  # what was checked, wherever it came from
         folder = policy_folder(found, loaded.config.policy_dir)
         remember(found, state_dir, folder, env.names, Checked(listen=loaded.config.proxy.listen))
     if state_dir is None:
@@ -48,14 +48,17 @@ def load(config_path: str | None, state_dir: str | None = None, *, note_checked:
 
 
 def pinned_settings(config_path: str | None) -> tuple[str | None, str | None]:
-    """(config, state_dir) to write into a client config or shim, so mcpwrap finds the same config and state
-    whatever folder a client starts it in: the config file found now, by absolute path; with none (the
-    built-in default), its state dir by absolute path. Exits 2 when the config is wrong."""
-    found = find_config(config_path)
-    loaded = load(found)
-    if found is not None:
-        return os.path.abspath(found), None
-    return None, loaded.config.state_dir
+    """(config, state_dir) to write into a client config or shim, so mcpwrap runs the same mesh whatever folder
+    a client starts it in: the config the active-mesh rule finds now (flag, $AGENT_MESH_CONFIG, registered),
+    by absolute path. With none (the built-in default) nothing is pinned: the entry follows the active mesh,
+    so a config registered later (`agent-mesh serve`, `agent-mesh use`) applies on the server's next start.
+    The state dir is the config's own. Exits 2 when the config is wrong."""
+    try:
+        found = find_config(config_path)
+    except ValueError as exc:  # a damaged registry
+        _fail(exc, CONFIG_ERROR_STATUS)
+    load(found)
+    return (os.path.abspath(found), None) if found is not None else (None, None)
 
 
 def open_gate(config: str | LoadedConfig | None) -> Gate:

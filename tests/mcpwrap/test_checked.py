@@ -80,14 +80,18 @@ def test_a_policy_file_that_is_not_yaml_does_not_matter(setup: tuple[Path, dict[
     assert recall(str(config), None, env) is not None
 
 
-def test_the_built_in_default_is_remembered_per_working_directory(
+def test_the_built_in_default_s_record_stops_matching_once_a_mesh_is_registered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from policy.mesh.active import register
+
     monkeypatch.chdir(tmp_path)
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     remember(None, None, None, [], Checked(listen="127.0.0.1:8080"), env)
     assert recall(None, None, env) is not None
-    (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")  # now ./agent-mesh.yaml is the config
+    (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")  # a file beside mcpwrap changes nothing
+    assert recall(None, None, env) is not None
+    register(str(tmp_path / "agent-mesh.yaml"), "test", env)  # the registered mesh does
     assert recall(None, None, env) is None
 
 

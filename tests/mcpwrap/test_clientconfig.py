@@ -1,4 +1,5 @@
-"""Client configs: every stdio server wrapped with flags, others left alone, and undone exactly."""
+"""Client configs: every stdio server wrapped with flags, others left alone, brought up to date by a second
+install, JSONC read, and undone exactly."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ CLAUDE = {
 
 def test_every_stdio_server_runs_under_mcpwrap_with_its_name_and_agent_as_flags() -> None:
     data = copy.deepcopy(CLAUDE)
-    wrapped, skipped = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config="/etc/mesh.yaml")
-    assert wrapped == ["filesystem", "time", "git"]
-    assert skipped == ["remote (not a stdio server: govern it through the proxy)"]
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config="/etc/mesh.yaml")
+    assert done.wrapped == ["filesystem", "time", "git"]
+    assert done.skipped == ["remote (not a stdio server: govern it through the proxy)"]
     fs = data["mcpServers"]["filesystem"]
     assert fs["command"] == "/opt/venv/bin/mcpwrap"
     assert fs["args"] == [
@@ -38,22 +39,45 @@ def test_every_stdio_server_runs_under_mcpwrap_with_its_name_and_agent_as_flags(
     assert data["projects"]["/repo"]["mcpServers"]["git"]["args"][-2:] == ["--", "mcp-server-git"]
 
 
-def test_wrapping_twice_changes_nothing_and_undo_restores_the_original() -> None:
+def test_wrapping_twice_changes_nothing_and_undo_restores_the_original_exactly() -> None:
     data = copy.deepcopy(CLAUDE)
     clientconfig.wrap_servers(data, MCPWRAP, agent="a", config=None)
     once = copy.deepcopy(data)
-    wrapped, skipped = clientconfig.wrap_servers(data, MCPWRAP, agent="a", config=None)
-    assert (wrapped, data) == ([], once)
-    assert "filesystem (already under mcpwrap)" in skipped
-    assert clientconfig.unwrap_servers(data, MCPWRAP) == ["filesystem", "time", "git"]
-    expected = copy.deepcopy(CLAUDE)
-    expected["projects"]["/repo"]["mcpServers"]["git"]["args"] = []
-    assert data == expected
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="a", config=None)
+    assert (done.wrapped, done.updated, data) == ([], {}, once)
+    assert done.unchanged == ["filesystem", "time", "git"]
+    assert clientconfig.unwrap_servers(data, MCPWRAP, CLAUDE) == ["filesystem", "time", "git"]
+    assert data == CLAUDE  # git had no `args` key and has none again
+
+
+def test_a_second_install_updates_the_agent_config_and_state_dir_and_says_what_changed() -> None:
+    data = copy.deepcopy(CLAUDE)
+    clientconfig.wrap_servers(data, ["/old/venv/bin/mcpwrap"], agent="a", config=None, state_dir="/old/state")
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config="/etc/mesh.yaml")
+    assert done.wrapped == []
+    assert done.updated["filesystem"] == [
+        "agent a → claude",
+        "config (the active mesh) → /etc/mesh.yaml",
+        "state dir /old/state → (the config's)",
+        "mcpwrap /old/venv/bin/mcpwrap → /opt/venv/bin/mcpwrap",
+    ]
+    fresh = copy.deepcopy(CLAUDE)
+    clientconfig.wrap_servers(fresh, MCPWRAP, agent="claude", config="/etc/mesh.yaml")
+    assert data == fresh  # the same entries as a first install with these settings
+    clientconfig.unwrap_servers(data, MCPWRAP, CLAUDE)
+    assert data == CLAUDE
+
+
+def test_an_entry_wrapped_as_python_dash_m_mcpwrap_is_recognised_not_wrapped_twice() -> None:
+    data = {"mcpServers": {"t": {"command": "/usr/bin/python3", "args": ["-m", "mcpwrap", "--agent", "a", "--", "t"]}}}
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="a", config=None)
+    assert done.updated == {"t": ["server (none) → t", "mcpwrap /usr/bin/python3 -m mcpwrap → /opt/venv/bin/mcpwrap"]}
+    assert data["mcpServers"]["t"] == {"command": MCPWRAP[0], "args": ["--agent", "a", "--server", "t", "--", "t"]}
 
 
 def test_a_vs_code_servers_table_is_wrapped_too() -> None:
     data = {"servers": {"mem": {"type": "stdio", "command": "node", "args": ["server.js"]}}}
-    assert clientconfig.wrap_servers(data, MCPWRAP, agent="code", config=None)[0] == ["mem"]
+    assert clientconfig.wrap_servers(data, MCPWRAP, agent="code", config=None).wrapped == ["mem"]
 
 
 def test_args_that_are_not_strings_are_refused_precisely() -> None:
@@ -64,7 +88,7 @@ def test_args_that_are_not_strings_are_refused_precisely() -> None:
 def test_a_file_that_is_not_json_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
     path.write_text('{\n "mcpServers": \n}\n')
-    with pytest.raises(ValueError, match=r"c.json:3: not JSON"):
+    with pytest.raises(ValueError, match=r"c.json:3: not JSON or JSONC"):
         clientconfig.read_config(path)
 
 
@@ -79,33 +103,79 @@ def test_the_backup_is_made_once_and_the_file_keeps_its_permissions(tmp_path: Pa
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def _install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> list[str]:
+VSCODE_JSONC = """{
+  // servers for this workspace
+  "servers": {
+    "mem": {"type": "stdio", "command": "node", "args": ["server.js",],},  /* trailing commas */
+  },
+}
+"""
+
+
+def _install(tmp_path: Path, *extra: str, client: Path | None = None) -> tuple[Path, str]:
     from click.testing import CliRunner
 
     from mcpwrap.cli import cli
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AGENT_MESH_CONFIG", raising=False)
-    client = tmp_path / "mcp.json"
-    client.write_text(json.dumps({"mcpServers": {"time": {"command": "mcp-server-time", "args": []}}}))
+    if client is None:
+        client = tmp_path / "mcp.json"
+        client.write_text(json.dumps({"mcpServers": {"time": {"command": "mcp-server-time", "args": []}}}))
     result = CliRunner().invoke(cli, ["install", "--client-config", str(client), "--agent", "a", *extra])
     assert result.exit_code == 0, result.output
-    args: list[str] = json.loads(client.read_text())["mcpServers"]["time"]["args"]
+    return client, result.output
+
+
+def _args(client: Path, name: str = "time") -> list[str]:
+    data = json.loads(client.read_text())
+    table = data.get("mcpServers") or data["servers"]
+    args: list[str] = table[name]["args"]
     return args
 
 
-def test_install_on_the_built_in_default_pins_its_state_dir_so_any_cwd_shares_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    args = _install(tmp_path, monkeypatch)
-    assert "--config" not in args
-    assert args[args.index("--state-dir") + 1] == str(tmp_path / ".agent-mesh")
+def test_install_on_the_built_in_default_pins_nothing_so_the_entry_follows_the_active_mesh(tmp_path: Path) -> None:
+    client, out = _install(tmp_path)
+    assert "--config" not in _args(client)
+    assert "--state-dir" not in _args(client)
+    assert "the active mesh (now the built-in default" in out
 
 
-def test_install_pins_the_config_file_found_in_the_current_folder_by_absolute_path(
+def test_install_pins_the_registered_mesh_by_absolute_path_whatever_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from policy.mesh.active import register
+
     (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")
-    args = _install(tmp_path, monkeypatch)
-    assert args[args.index("--config") + 1] == str(tmp_path / "agent-mesh.yaml")
-    assert "--state-dir" not in args
+    register(str(tmp_path / "agent-mesh.yaml"), "test")
+    monkeypatch.chdir("/")
+    client, _ = _install(tmp_path)
+    assert _args(client)[_args(client).index("--config") + 1] == str(tmp_path / "agent-mesh.yaml")
+    assert "--state-dir" not in _args(client)
+
+
+def test_install_again_with_a_config_and_another_agent_updates_each_entry_and_prints_the_change(
+    tmp_path: Path,
+) -> None:
+    client, _ = _install(tmp_path)
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text("version: 1\n")
+    _, out = _install(tmp_path, "--config", str(config), "--agent", "b", client=client)
+    assert f"updated time: agent a → b; config (the active mesh) → {config}" in out
+    assert _args(client)[_args(client).index("--agent") + 1] == "b"
+    _, again = _install(tmp_path, "--config", str(config), "--agent", "b", client=client)
+    assert "up to date: time" in again
+
+
+def test_a_vs_code_jsonc_file_is_installed_and_undone_and_says_its_comments_are_gone(tmp_path: Path) -> None:
+    client = tmp_path / "mcp.json"
+    client.write_text(VSCODE_JSONC)
+    _, out = _install(tmp_path, client=client)
+    assert "wrapped 1 server(s)" in out
+    assert "was JSONC" in out
+    assert "comments and trailing commas are gone" in out
+    assert _args(client, "mem")[-3:] == ["--", "node", "server.js"]
+    backup = client.with_name(client.name + clientconfig.BACKUP_SUFFIX)
+    assert backup.read_text() == VSCODE_JSONC
+    _install(tmp_path, "--undo", client=client)
+    assert json.loads(client.read_text()) == {
+        "servers": {"mem": {"type": "stdio", "command": "node", "args": ["server.js"]}}
+    }
