@@ -40,6 +40,7 @@ from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
 from addons.reach import Reach, Refusal, names_disagree
 from addons.refused import record_refusal
 from addons.servers import Match, ServerMap, Target
+from addons.upstream import check_upstreams, send_upstream, uses_upstreams
 from addons.ws_judge import WsPeer, judge_ws_message
 from policy import (
     Action,
@@ -63,6 +64,9 @@ _KNOWN_CREDENTIALS = 1024
 _PINS = 4096  # judged addresses, (host spelling, port) -> address, for the upstream connection
 _INVALID_REQUEST = -32600
 _NAMES = "agent-mesh/names"  # requestheaders -> request: why the request's names disagree (None: they agree)
+# requestheaders -> request: the URL the agent asked for (scheme, host, port, path), judged even when an addon
+# ahead of this one (an operator's map_remote, a script) rewrote the request in between.
+_ASKED = "agent-mesh/asked"
 _UNCHECKED = object()
 _JSON = {"content-type": "application/json"}
 
@@ -135,6 +139,11 @@ class Governance:
             # its body: judged on no body, or not at all. Bodies are buffered; proxy.max_body_bytes bounds them.
             log.warning("agent-mesh: stream_large_bodies is turned off (a streamed body cannot be judged)")
             ctx.options.update(stream_large_bodies=None)  # type: ignore[no-untyped-call]
+        if ctx.options.connection_strategy == "eager" and uses_upstreams(self.servers):
+            # A tunnel to a server that lives at its `upstream` must not connect to the public host first
+            # (offline, or production): connect when a judged request says where.
+            log.info("agent-mesh: connection_strategy=lazy (servers with an upstream are configured)")
+            ctx.options.update(connection_strategy="lazy")  # type: ignore[no-untyped-call]
         self._proxy_known = False  # listen addresses may change with any option: read them again
 
     def running(self) -> None:
@@ -148,6 +157,7 @@ class Governance:
             servers = ServerMap.from_config(loaded.config, base_dir, resolver=resolver)
             reach = Reach(resolver)
             reach.set_control(parse_listen(loaded.config.control.listen))
+            check_upstreams(servers, reach)
         except (ConfigError, ValueError) as exc:
             raise exceptions.OptionsError(f"agent-mesh: {exc}") from None  # type: ignore[no-untyped-call]
         old = self.judge
@@ -256,34 +266,34 @@ class Governance:
         identity = known or self._identify(flow, credentials)
         if identity is None:
             return
-        host, port, path = req.host, req.port, req.path
-        # Checked on what the client sent (requestheaders), before the operator's own rewrites (map_remote).
+        # Judged by what the agent asked for (requestheaders), before the operator's own rewrites (map_remote).
+        scheme, host, port, path = flow.metadata.pop(_ASKED, None) or (req.scheme, req.host, req.port, req.path)
         why = flow.metadata.pop(_NAMES, _UNCHECKED)
         if why is _UNCHECKED:
             why = self._names_disagree(flow)
         if why is not None:
             assert isinstance(why, str)
             _answer(flow, problem(400, "host_mismatch", "The request names two different hosts", why))
-            tried = Request(req.method, req.scheme, host, port, path, headers, b"")
+            tried = Request(req.method, scheme, host, port, path, headers, b"")
             record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, why, "proxy.host_mismatch")
             return
         framing = framing_problem(req.headers.fields, headers)
         if framing is not None:
             _answer(flow, problem(400, "bad_request", "Ambiguous request framing", framing))
-            tried = Request(req.method, req.scheme, canonical_host(host), port, path, headers, b"")
+            tried = Request(req.method, scheme, canonical_host(host), port, path, headers, b"")
             record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, framing)
             return
         if "host" not in headers and req.http_version.startswith("HTTP/1"):
             # Without one, Werkzeug runs the request with no host (a virtual-host setup picks its default):
-            # the upstream gets the host it was judged for.
-            name = f"[{host}]" if ":" in host else host
-            default = port == {"http": 80, "https": 443}.get(req.scheme)
-            req.headers["Host"] = req.authority or (name if default else f"{name}:{port}")
+            # the upstream gets the host it is sent to (the judged one unless the operator rewrote it).
+            name = f"[{req.host}]" if ":" in req.host else req.host
+            default = req.port == {"http": 80, "https": 443}.get(req.scheme)
+            req.headers["Host"] = req.authority or (name if default else f"{name}:{req.port}")
         addresses = await self._addresses(host)
         refused = self._refusal(addresses, port)
         if refused is not None:
             _answer(flow, _refusal_answer(refused))
-            tried = Request(req.method, req.scheme, host, port, path, headers, b"")
+            tried = Request(req.method, scheme, host, port, path, headers, b"")
             rule = f"proxy.{refused.code}"
             record_refusal(self.judge.gate, tried, None, identity, flow.client_conn.id, refused.detail, rule)
             return
@@ -302,16 +312,16 @@ class Governance:
             over = f"{exc} (proxy.max_body_bytes)"
         except ValueError as exc:
             _answer(flow, problem(400, "bad_request", "Unreadable request body", str(exc)))
-            unread = Request(req.method, req.scheme, canonical_host(host), port, path, headers, b"")
+            unread = Request(req.method, scheme, canonical_host(host), port, path, headers, b"")
             record_refusal(self.judge.gate, unread, None, identity, flow.client_conn.id, str(exc))
             return
         if over:
             _answer(flow, problem(413, "too_large", "Request too large to judge", f"bodies over {limit} bytes"))
-            big = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
+            big = Request(req.method, scheme, canonical_host(host), port, path, headers, content)
             record_refusal(self.judge.gate, big, None, identity, flow.client_conn.id, over)
             return
         # Rules and traces see one spelling per address: `2130706433` and `127.1` are 127.0.0.1.
-        creq = Request(req.method, req.scheme, canonical_host(host), port, path, headers, content)
+        creq = Request(req.method, scheme, canonical_host(host), port, path, headers, content)
         target: Target | None = None
         try:
             target = self._target(flow, host, port, path, addresses)
@@ -329,8 +339,13 @@ class Governance:
                 self.ws[flow.id] = WsPeer(identity, kind.server, kind.http or _info(creq))
         elif isinstance(kind, McpBody):
             await self._mcp(flow, identity, kind, creq)
+        if target is not None and target.upstream is not None and flow.response is None:
+            # Judged (and allowed) as this server's call: now sent where the server lives (servers.X.upstream).
+            send_upstream(req, target.upstream, target.upstream_base)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        flow.metadata[_ASKED] = (req.scheme, req.host, req.port, req.path)
         flow.metadata[_NAMES] = self._names_disagree(flow)
 
     def _names_disagree(self, flow: http.HTTPFlow) -> str | None:
