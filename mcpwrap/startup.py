@@ -78,15 +78,22 @@ async def _serve(
         raise
     with forwarding_signals(child):
         try:
+            import asyncio
+
             from mcpwrap.gateway import open_gate
-            from mcpwrap.wrap import wrap
+            from mcpwrap.wrap import fallback_server_name, wrap
+            from policy.mesh.reload import ProcessInfo, watch_gate
 
             gate = open_gate(loaded)
         except BaseException:
             signal_group(child, signal.SIGKILL)
             await child.wait()
             raise
+        # Hot reload, emergency stops and the heartbeat (`agent-mesh status`), before the first frame is judged.
+        info = ProcessInfo("mcpwrap", server=server or fallback_server_name(command), agent=agent)
+        watcher = watch_gate(gate, info, loop=asyncio.get_running_loop())
         try:
             return await wrap(child, command, gate, agent=agent, server=server, session_id=session_id)
         finally:
+            watcher.close()
             await gate.aclose()

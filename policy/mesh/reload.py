@@ -315,16 +315,17 @@ def watch_gate(
     info: ProcessInfo,
     *,
     loop: asyncio.AbstractEventLoop,
-    also: Callable[[Reloaded], None] | None = None,
+    first: Callable[[Reloaded], None] | None = None,
     board: Board | None = None,
 ) -> MeshWatcher:
-    """Start the watcher of a process whose calls `gate` judges: reloads swap into the gate (then `also`),
-    stops reach `gate.stops`, heartbeats and events go to the gate's state dir and trace."""
+    """Start the watcher of a process whose calls `gate` judges: a reload runs `first` (the adapter's own
+    settings; raising there keeps the old config whole), then swaps into the gate; stops reach `gate.stops`;
+    heartbeats and events go to the gate's state dir and trace."""
 
     def into_gate(reloaded: Reloaded) -> None:
         gate.swap(reloaded.loaded, reloaded.policy_set)
 
-    swaps = (into_gate,) if also is None else (into_gate, also)
+    swaps = (into_gate,) if first is None else (first, into_gate)
     if board is None:
         board = SqliteBoard(gate.config.state_dir) if isinstance(gate.store, SqliteStore) else MemoryBoard()
     watcher = MeshWatcher(

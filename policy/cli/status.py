@@ -1,0 +1,130 @@
+"""`agent-mesh status`: every process on the mesh's state dir (serve, proxy, each mcpwrap) with the policy it
+runs, flagged when that is not the policy its config file on disk gives now; and the active emergency stops.
+Read-only: with no state yet, nothing is created."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from policy.cli.common import config_option, load_loaded, where_used
+from policy.cli.look import echo_table, paint
+from policy.cli.stateio import ago, echo_json, json_option, no_state_message
+from policy.core.config import ConfigError, load_config
+from policy.core.engine import compile_policies
+from policy.core.errors import StoreUnavailable
+from policy.mesh import emergency
+from policy.store.board import Process, SqliteBoard, Stop, this_host
+from policy.store.db import DB_NAME
+
+
+def disk_hashes(processes: list[Process]) -> dict[str, str]:
+    """config path -> the hash of the policy that config gives now, or `error: …` when it does not load."""
+    out: dict[str, str] = {}
+    for config in {p.config for p in processes}:
+        try:
+            loaded = load_config(None if config.startswith("<") else config)
+            out[config] = compile_policies(loaded).policy_hash
+        except ConfigError as exc:
+            out[config] = f"error: {exc}"
+    return out
+
+
+def describe_process(p: Process, now: float, on_disk: str | None) -> dict[str, Any]:
+    """One process as `status --json` shows it: alive or gone, and whether it runs the policy on disk."""
+    alive = p.alive(now, host=this_host())
+    notes: list[str] = []
+    current = on_disk is not None and on_disk == p.policy_hash
+    if alive and on_disk is not None and not current:
+        if on_disk.startswith("error: "):
+            notes.append(f"its config on disk does not load ({on_disk.removeprefix('error: ')})")
+        else:
+            notes.append(
+                f"runs policy {p.policy_hash}, not {on_disk} from {p.config} (reload pending or restart needed)"
+            )
+    if p.reload_error:
+        notes.append(f"last reload failed: {p.reload_error}")
+    return {
+        "kind": p.kind,
+        "pid": p.pid,
+        "host": p.host,
+        "server": p.server,
+        "agent": p.agent,
+        "state": "running" if alive else "gone",
+        "started": p.started,
+        "heartbeat": p.heartbeat,
+        "policy_hash": p.policy_hash,
+        "config": p.config,
+        "config_policy_hash": on_disk,
+        "current": current,
+        "reload_error": p.reload_error,
+        "notes": notes,
+    }
+
+
+def read_board(state_dir: Path) -> tuple[list[Process], list[Stop]]:
+    board = SqliteBoard(state_dir)
+    try:
+        return board.processes(), board.active_stops()
+    finally:
+        board.close()
+
+
+@click.command("status")
+@config_option
+@click.option("--all", "show_gone", is_flag=True, help="Also list processes that are gone.")
+@json_option
+def status(config_path: str | None, show_gone: bool, as_json: bool) -> None:
+    """Which processes govern calls, which policy each runs, and any emergency stop.
+
+    A process is flagged when it runs another policy than its config file gives now (a reload that failed,
+    or a setting that needs a restart). Gone processes (no heartbeat for 10 s) are hidden unless --all.
+
+    \b
+    Example:
+      agent-mesh status
+      agent-mesh status --json | jq '.processes[] | select(.current | not)'
+    """
+    loaded = load_loaded(config_path)
+    state = Path(loaded.config.state_dir)
+    if not (state / DB_NAME).is_file():
+        click.echo(no_state_message(state, where_used().get("config")), err=True)
+        processes: list[Process] = []
+        stops: list[Stop] = []
+    else:
+        try:
+            processes, stops = read_board(state)
+        except StoreUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+    now = time.time()
+    hashes = disk_hashes(processes)
+    rows = [describe_process(p, now, hashes.get(p.config)) for p in processes]
+    if not show_gone:
+        rows = [r for r in rows if r["state"] == "running"]
+    if as_json:
+        echo_json({"processes": rows, "stops": [emergency.to_json(s) for s in stops]})
+        return
+    for one in stops:
+        click.echo(paint(f"STOPPED: {emergency.describe(one)}", "denied"))
+    if not rows:
+        click.echo("no running processes on this state dir")
+        return
+    table = [
+        [
+            r["kind"],
+            str(r["pid"]),
+            r["server"] or "-",
+            r["agent"] or "-",
+            r["policy_hash"] + ("" if r["current"] else " *"),
+            r["state"],
+            ago(r["heartbeat"], now),
+        ]
+        for r in rows
+    ]
+    echo_table(table, ["KIND", "PID", "SERVER", "AGENT", "POLICY", "STATE", "SEEN"], coloured=["STATE"])
+    for r in rows:
+        for note in r["notes"]:
+            click.echo(f"* {r['kind']} pid {r['pid']}: {note}")

@@ -1,0 +1,106 @@
+"""The operator's emergency stop and resume (CLI and control plane alike): a row on the mesh board, which
+every process's watcher (policy.mesh.reload) reads within ~50 ms, and one trace event each.
+
+A stop names one agent or all ("*"); a resume lifts one agent's stop or every stop. A resume of one agent
+while a stop of all agents holds leaves that agent stopped: the result says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from policy.core.config import Config
+from policy.gate.gate import new_trace_id
+from policy.gate.stop import describe
+from policy.store.board import ALL, Board, Stop
+from policy.trace.sink import TraceSink
+from policy.trace.writer import TraceWriter
+
+MAX_REASON = 1000
+__all__ = ["Resumed", "check_reason", "describe", "parse_scope", "resume", "state_sink", "stop", "to_json"]
+
+
+def parse_scope(agent: str | None, everyone: bool) -> str:
+    """`--agent A` or `--all` (exactly one) -> the stop's scope. Raises ValueError."""
+    if everyone == (agent is not None):
+        raise ValueError("name one agent with --agent, or every agent with --all")
+    if agent is not None:
+        agent = agent.strip()
+        if not agent or agent == ALL:
+            raise ValueError("--agent needs an agent's name (use --all for every agent)")
+        return agent
+    return ALL
+
+
+def check_reason(reason: str) -> str:
+    """A stop says why: a non-empty reason of at most MAX_REASON characters. Raises ValueError."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("say why with --reason: agents and operators read it in every refusal")
+    if len(reason) > MAX_REASON:
+        raise ValueError(f"the reason is {len(reason)} characters long; at most {MAX_REASON}")
+    return reason
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    lifted: list[Stop]
+    still_stopped: Stop | None  # a stop of all agents that still refuses the resumed agent's calls
+
+
+def stop(board: Board, sink: TraceSink | None, scope: str, reason: str, by: str, now: float | None = None) -> Stop:
+    """Stop calls of `scope` (an agent or "*") in every process on this state dir, and trace it."""
+    made = board.add_stop(scope, check_reason(reason), by, time.time() if now is None else now)
+    _event(sink, "stop", made, made.at, reason=made.reason, by=by)
+    return made
+
+
+def resume(board: Board, sink: TraceSink | None, scope: str | None, by: str, now: float | None = None) -> Resumed:
+    """Lift the stop of `scope` (an agent, or "*"), or every stop when None; trace each lifted one."""
+    at = time.time() if now is None else now
+    lifted = board.lift_stops(scope, by, at)
+    for one in lifted:
+        _event(sink, "resume", one, at, reason=one.reason, by=by)
+    remaining = None
+    if scope is not None and scope != ALL:
+        remaining = next((s for s in board.active_stops() if s.everyone), None)
+    return Resumed(lifted, remaining)
+
+
+def _event(sink: TraceSink | None, event: str, about: Stop, at: float, **fields: Any) -> None:
+    if sink is None:
+        return
+    record = {
+        "kind": "event",
+        "event": event,
+        "ts": at,
+        "trace_id": new_trace_id(),
+        "agent": None if about.everyone else about.scope,
+        "stop_id": about.id,
+        "scope": about.scope,
+        "description": describe(about),
+        **fields,
+    }
+    sink.emit(record)
+
+
+def state_sink(config: Config) -> Callable[[], TraceSink]:
+    """A factory of the trace writer of the config's state dir, for a command that records one event."""
+    return lambda: TraceWriter(config.state_dir, config.traces)
+
+
+def to_json(one: Stop) -> dict[str, Any]:
+    return {
+        "id": one.id,
+        "scope": one.scope,
+        "agent": None if one.everyone else one.scope,
+        "reason": one.reason,
+        "by": one.by,
+        "at": one.at,
+        "lifted_at": one.lifted_at,
+        "lifted_by": one.lifted_by,
+        "description": describe(one),
+    }
