@@ -8,12 +8,12 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from addons.body_decode import media_type
-from addons.mcp_messages import RpcMessage, parse_body
+from addons.body_decode import decode_json, media_type
 from addons.request_args import body_fields, fields_of, merge, pairs_of, settle
 from addons.request_canon import OVERRIDE_FIELD, PLAIN, CanonicalPath, RequestOptions, canonical_path, method_of
 from addons.servers import DEFAULT_PORTS, Match, ServerMap, Target, origin_of
 from policy.core.model import HttpInfo, canonical_json, readonly
+from policy.wire.messages import RpcMessage, parse_body
 
 # Streamable HTTP's other methods: GET opens a stream, DELETE ends a session; HEAD and OPTIONS (CORS) carry no call.
 _MCP_PLUMBING = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
@@ -121,7 +121,12 @@ def _mcp(req: Request, target: Target) -> McpBody | None:
         return None
     if req.method != "POST":
         raise ValueError(f"an MCP server takes POST, GET and DELETE, not {req.method}")
-    messages, is_batch = parse_body(req.body)
+    try:
+        # Decoded as the MCP SDKs do (`json.loads(bytes)`: BOM, UTF-16/32), so what is judged is what they run.
+        value = decode_json(req.body)
+    except RecursionError:
+        raise ValueError("body is nested too deeply to judge") from None
+    messages, is_batch = parse_body(value, req.body)
     return McpBody(target.server, messages, is_batch)
 
 

@@ -33,7 +33,6 @@ from addons.mcp_flow import (
     lower_headers,
     remove_header,
 )
-from addons.mcp_messages import check_routing_headers, encode, error_response
 from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
 from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
@@ -55,6 +54,8 @@ from policy import (
     VerdictKind,
     load_config,
 )
+from policy.wire import jsonrpc
+from policy.wire.headers import check_routing_headers
 
 log = logging.getLogger("agent_mesh.proxy")
 
@@ -445,7 +446,7 @@ class Governance:
         cap = self.loaded.config.proxy.max_batch
         if body.is_batch and len(body.messages) > cap:
             why = f"a JSON-RPC batch of {len(body.messages)} messages is over proxy.max_batch ({cap})"
-            flow.response = http.Response.make(400, encode(error_response(None, _INVALID_REQUEST, why)), _JSON)
+            flow.response = http.Response.make(400, jsonrpc.dump(jsonrpc.error(None, _INVALID_REQUEST, why)), _JSON)
             flow.comment = f"⛔ refused: {why}"
             flow.marked = ":no_entry:"
             gate = self.judge.gate if self.judge else None

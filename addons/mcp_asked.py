@@ -20,10 +20,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from addons.mcp_exchange import id_key
-from addons.mcp_messages import INVALID_PARAMS, REFUSED
 from policy import Direction, RequestKind, RequestRole, ToolCall, classify_request, input_requests
 from policy.core.model import readonly
+from policy.wire.jsonrpc import INVALID_PARAMS, REFUSED, id_key
 
 # Requests asked and not yet answered, over all sessions; the oldest are forgotten beyond this.
 MAX_WAITING = 4096

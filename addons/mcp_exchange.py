@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from addons.mcp_messages import RequestId, encode, filter_tools
 from addons.sse_stream import SseParser, format_event
 from policy import Outcome, ToolCall, Verdict, filter_list
 from policy.core.model import parse_json, readonly
+from policy.wire.jsonrpc import INTERNAL_ERROR, RequestId, dump, error, id_key, undeliverable
 from policy.wire.listing import Hidden
+from policy.wire.messages import filter_tools
 
 if TYPE_CHECKING:
     from addons.mcp_asked import AskedRequests
@@ -24,11 +25,6 @@ Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
 Visible = Callable[[str, str, str | None, dict[str, Any]], bool]
 # (agent, server, session) -> what to hide from that agent's resources/prompts lists (policy.wire.listing).
 Hides = Callable[[str, str, str | None], Hidden]
-
-
-def id_key(request_id: object) -> str:
-    """A dictionary key that keeps 1 and "1" apart, as JSON-RPC does."""
-    return f"s:{request_id}" if isinstance(request_id, str) else f"{type(request_id).__name__}:{request_id}"
 
 
 @dataclass(slots=True)
@@ -167,9 +163,9 @@ class ResponseTracker:
             new = [self.process(m, status) for m in value]
             if all(n is None for n in new):
                 return None
-            return encode([n if n is not None else m for n, m in zip(new, value, strict=True)])
+            return _dump([n if n is not None else m for n, m in zip(new, value, strict=True)])
         replaced = self.process(value, status)
-        return encode(replaced) if replaced is not None else None
+        return _dump(replaced) if replaced is not None else None
 
     def close(self, error: str) -> None:
         """The exchange ended: every call still waiting gets an outcome saying so."""
@@ -179,6 +175,16 @@ class ResponseTracker:
         self.calls.clear()
         self.lists.clear()
         self.substitutes.clear()
+
+
+def _dump(out: Any) -> bytes:
+    """The rewritten body; responses JSON cannot carry (NaN, a lone surrogate) become an error for their id,
+    as under mcpwrap (policy.wire.jsonrpc), and anything else that cannot be carried a single error."""
+    try:
+        return dump(out)
+    except ValueError as exc:
+        why = f"agent-mesh: the server's answer cannot be passed on: {exc}"
+        return dump(undeliverable(out, why) or error(None, INTERNAL_ERROR, why))
 
 
 class SseRewriter:
@@ -241,7 +247,7 @@ class SseRewriter:
             out.append(swap if swap is not None else item)
         if not changed:
             return None
-        return encode(out if isinstance(value, list) else out[0]).decode("utf-8")
+        return _dump(out if isinstance(value, list) else out[0]).decode("utf-8")
 
     def _rewrite(self, data: str) -> str | None:
         body = self.tracker.process_body(data.encode("utf-8"), self._status)

@@ -15,18 +15,6 @@ from addons.classify import McpBody
 from addons.flow_judge import Judge, annotate
 from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
-from addons.mcp_messages import (
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    REFUSED,
-    SESSION_HEADER,
-    RpcMessage,
-    encode,
-    error_response,
-    is_modern,
-    protocol_version_of,
-    refusal_response,
-)
 from addons.proxy_auth import Identity
 from policy import (
     Action,
@@ -39,10 +27,12 @@ from policy import (
     classify_request,
     decide,
     policy_hides,
-    refusal_payload,
-    refusal_text,
 )
+from policy.wire import era, refusals
+from policy.wire.headers import SESSION_HEADER
+from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, REFUSED, dump, error
 from policy.wire.listing import Hidden
+from policy.wire.messages import RpcMessage
 
 JSON = {"content-type": "application/json"}
 PROXY_AUTHORIZATION = "proxy-authorization"
@@ -131,13 +121,14 @@ class McpHandler:
             try:
                 kind = classify_request(msg.method, params)
             except ValueError as exc:
-                answers[i] = error_response(msg.id, INVALID_PARAMS, str(exc))
+                answers[i] = error(msg.id, INVALID_PARAMS, str(exc))
                 continue
             if kind.role is not RequestRole.CALL:
                 if kind.role is RequestRole.LIST:
                     tracker.track_list(msg.id, agent, body.server, session, msg.method)
                 continue
-            version = protocol_version_of(msg, headers)
+            version = era.protocol_version(msg.raw, headers)
+            modern = era.is_modern_request(msg.raw)
             is_tool = msg.method == "tools/call"
             # Annotations describe tools: a resource read or an unknown method has none to trust.
             ann = self.annotations.get((body.server, kind.tool), {}) if is_tool else {}
@@ -148,13 +139,13 @@ class McpHandler:
                 inputs = self.asked.input_responses(call, msg.params)
                 if inputs is None:
                     why = "inputResponses answer input requests agent-mesh did not see the server make"
-                    answers[i] = error_response(msg.id, INVALID_PARAMS, why)
+                    answers[i] = error(msg.id, INVALID_PARAMS, why)
                     continue
                 has_inputs = True
                 for k in inputs:
                     asked_call = ToolCall(agent, "mcp_http", body.server, k.tool, k.arguments or {}, session, info)
-                    judged.append(_Judged(msg, asked_call, is_modern(version), input_of=True))
-            judged.append(_Judged(msg, call, is_modern(version), is_tool=is_tool))
+                    judged.append(_Judged(msg, asked_call, modern, input_of=True))
+            judged.append(_Judged(msg, call, modern, is_tool=is_tool))
         if len(judged) == 1:
             verdicts = [await self.judge.judge(flow, judged[0].call)]
         else:
@@ -175,8 +166,7 @@ class McpHandler:
                 why = "one of its input responses was refused"
                 outcome = Outcome(False, error=why) if j.verdict.allowed else Outcome(False)
                 self.judge.gate.finish(j.call, j.verdict, outcome)
-                text, payload = refusal_text(refused_input), dict(refusal_payload(refused_input))
-                answers[index[id(j.msg)]] = error_response(j.msg.id, REFUSED, text, payload)
+                answers[index[id(j.msg)]] = refusals.refusal_error(j.msg.id, refused_input)
                 continue
             if j.verdict.allowed and j.asked is None:
                 tracker.track_call(j.msg.id, j.call, j.verdict)
@@ -186,14 +176,12 @@ class McpHandler:
                 self._answer_to_server(j, j.verdict, replaced, index[id(j.msg)])
                 continue
             self.judge.gate.finish(j.call, j.verdict, Outcome(False))
-            payload, text = refusal_payload(j.verdict), refusal_text(j.verdict)
             if not j.is_tool:  # only a tool call has a result shape for errors
-                answers[index[id(j.msg)]] = error_response(j.msg.id, REFUSED, text, dict(payload))
+                answers[index[id(j.msg)]] = refusals.refusal_error(j.msg.id, j.verdict)
                 continue
-            answers[index[id(j.msg)]] = refusal_response(
+            answers[index[id(j.msg)]] = refusals.refusal(
                 j.msg.id,
-                payload,
-                text,
+                j.verdict,
                 modern=j.modern,
                 refuse_as=self.refuse_as,
                 structured=(body.server, j.call.tool) not in self.with_output_schema,
@@ -202,7 +190,7 @@ class McpHandler:
             body = _replaced(body, replaced)
             if not answers:
                 raws = [m.raw for m in body.messages]
-                flow.request.content = encode(raws if body.is_batch else raws[0])
+                flow.request.content = dump(raws if body.is_batch else raws[0])
         if answers:
             self._apply(flow, body, answers, tracker, legacy)
 
@@ -237,10 +225,10 @@ class McpHandler:
             # Withheld in the stream while the policy denied it, allowed now (a reload): the client never saw it.
             why = "agent-mesh withheld this request from the client while the policy denied it"
             self.judge.gate.finish(j.call, verdict, Outcome(False, error=why))
-            replaced[i] = error_response(j.msg.id, REFUSED, why)
+            replaced[i] = error(j.msg.id, REFUSED, why)
             return
         self.judge.gate.finish(j.call, verdict, Outcome(False))
-        replaced[i] = error_response(j.msg.id, REFUSED, refusal_text(verdict), dict(refusal_payload(verdict)))
+        replaced[i] = refusals.refusal_error(j.msg.id, verdict)
 
     def _apply(
         self,
@@ -256,9 +244,9 @@ class McpHandler:
             if not replies:
                 flow.response = http.Response.make(202, b"", {})
             elif body.is_batch:
-                flow.response = http.Response.make(200, encode(replies), JSON)
+                flow.response = http.Response.make(200, dump(replies), JSON)
             else:
-                flow.response = http.Response.make(200, encode(replies[0]), JSON)
+                flow.response = http.Response.make(200, dump(replies[0]), JSON)
             return
         # Forward what passed; each refused request becomes a ping with its id, so the upstream answers
         # it where the client expects (the POST response or the legacy event stream) and we swap the answer.
@@ -273,7 +261,7 @@ class McpHandler:
         if not out:
             flow.response = http.Response.make(202, b"", {})
             return
-        flow.request.content = encode(out if body.is_batch else out[0])
+        flow.request.content = dump(out if body.is_batch else out[0])
 
 
 def _replaced(body: McpBody, replaced: dict[int, dict[str, Any]]) -> McpBody:
@@ -285,8 +273,8 @@ def _replaced(body: McpBody, replaced: dict[int, dict[str, Any]]) -> McpBody:
 def header_mismatch(flow: http.HTTPFlow, body: McpBody, message: str) -> None:
     """Answer a request whose Mcp-Method / Mcp-Name header disagrees with its body, as the SDK does."""
     first = body.messages[0]
-    reply = error_response(first.id if not body.is_batch else None, HEADER_MISMATCH, message)
-    flow.response = http.Response.make(400, encode(reply), JSON)
+    reply = error(first.id if not body.is_batch else None, HEADER_MISMATCH, message)
+    flow.response = http.Response.make(400, dump(reply), JSON)
     flow.comment = f"⛔ refused: {message}"
     flow.marked = ":no_entry:"
 

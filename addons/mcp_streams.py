@@ -10,7 +10,7 @@ from mitmproxy import http
 from addons.mcp_asked import AskedRequests
 from addons.mcp_exchange import Finish, Hides, ResponseTracker, SseRewriter, Visible, unanswered
 from addons.mcp_flow import header_value
-from addons.mcp_messages import SESSION_HEADER
+from policy.wire.headers import SESSION_HEADER
 
 # Sessions whose unanswered calls wait for a resumed stream; the oldest are given up beyond this.
 PARKED_SESSIONS = 1024

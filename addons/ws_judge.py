@@ -15,10 +15,10 @@ from mitmproxy.websocket import WebSocketMessage
 
 from addons.body_decode import UnsafeNumber, decode_json
 from addons.flow_judge import Judge, annotate
-from addons.mcp_messages import encode, refusal_response
 from addons.proxy_auth import Identity
-from policy import HttpInfo, Outcome, ToolCall, Verdict, refusal_payload, refusal_text
+from policy import HttpInfo, Outcome, ToolCall, Verdict
 from policy.core.model import readonly
+from policy.wire import jsonrpc, refusals
 
 log = logging.getLogger("agent_mesh.proxy")
 
@@ -108,8 +108,7 @@ async def judge_ws_message(judge: Judge, flow: http.HTTPFlow, peer: WsPeer, mess
     message.drop()  # type: ignore[no-untyped-call]
     for (_call, rid), verdict in zip(calls, verdicts, strict=True):
         if rid is not None and not verdict.allowed:
-            reply = refusal_response(rid, refusal_payload(verdict), refusal_text(verdict), modern=False)
-            _inject(flow, encode(reply))
+            _inject(flow, jsonrpc.dump(refusals.refusal(rid, verdict, modern=False, refuse_as="result")))
 
 
 def _inject(flow: http.HTTPFlow, data: bytes) -> None:

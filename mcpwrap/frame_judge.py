@@ -29,7 +29,7 @@ from policy import (
     policy_hides,
 )
 from policy.core.model import readonly
-from policy.wire import jsonrpc, refusals
+from policy.wire import era, jsonrpc, refusals
 from policy.wire.jsonrpc import Message
 
 log = logging.getLogger("mcpwrap")
@@ -157,7 +157,7 @@ class FrameJudge:
         `to_client` for a request the server sends the client (sampling, elicitation, roots).
         """
         request_id = msg.get("id")
-        modern = jsonrpc.protocol_version(msg) is not None
+        modern = era.is_modern_request(msg)
         params = jsonrpc.params_of(msg)
         direction = Direction.TO_CLIENT if to_client else Direction.TO_SERVER
         try:
@@ -186,7 +186,7 @@ class FrameJudge:
                 # the command's basename, it would escape the rules written for the server's own name.
                 why = "mcpwrap: the server did not say who it is (server/discover failed); the call was not run"
                 return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
-            call = self._call(name, kind.arguments or {}, jsonrpc.protocol_version(msg), tool=is_tool)
+            call = self._call(name, kind.arguments or {}, era.meta_version(msg), tool=is_tool)
             verdict = await self._verdict(call, params, notify, pins=is_tool)
         except Exception as exc:  # the store or the server failed: fail closed, never forward unjudged
             log.error("could not judge %s: %s: %s", name, type(exc).__name__, exc)
@@ -258,7 +258,7 @@ class FrameJudge:
         if self._ask is None:
             return
         meta = jsonrpc.params_of(msg).get("_meta")
-        envelope = {"_meta": meta} if jsonrpc.protocol_version(msg) is not None else {}
+        envelope = {"_meta": meta} if era.is_modern_request(msg) else {}
         if (self._server is None and envelope) or (list_tools and not self._tools.listed):
             async with self._learning:  # concurrent first calls share one discover and one listing
                 if self._server is None and envelope:

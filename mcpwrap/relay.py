@@ -360,15 +360,10 @@ class Relay:
             self._to_client(out)
         except ValueError as exc:
             why = f"mcpwrap: the server's answer cannot be passed on: {exc}"
-            items = out if isinstance(out, list) else [out]
-            errors = [
-                jsonrpc.error(i["id"], jsonrpc.INTERNAL_ERROR, why)
-                for i in items
-                if isinstance(i, dict) and jsonrpc.is_response(i)
-            ]
             log.warning("%s", why)
-            if errors:
-                self._to_client(errors if isinstance(out, list) else errors[0])
+            errors = jsonrpc.undeliverable(out, why)
+            if errors is not None:
+                self._to_client(errors)
 
     def _record(self, answered: list[tuple[InFlight | None, Any]]) -> None:
         # After the client has its answer: recording is not on the call's critical path.

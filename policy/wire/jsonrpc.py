@@ -1,7 +1,9 @@
-"""JSON-RPC 2.0 messages as MCP uses them: parse, classify, and build responses of either era.
+"""JSON-RPC 2.0 messages as MCP uses them, for both adapters: parse, validate, key ids, build responses.
 
-Pure functions on plain dicts. The 2026-07-28 era is recognised by the protocol version in a request's
-`_meta`; its results must carry `resultType`.
+Pure functions on plain dicts. Which era a request belongs to is policy.wire.era's; its results must then
+carry `resultType`. JSON that holds NaN, an infinity or a lone surrogate cannot be carried: `dump` raises
+ValueError, and neither adapter forwards such a message (RFC 8259 has no such values; JavaScript's
+`JSON.parse` refuses them where Python's `json.loads` reads them, so a receiver would not read what was judged).
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # Implementation-defined server errors (-32000..-32099): the wrapped server is gone.
 SERVER_EXITED = -32000
-# The mesh refused the call (used when config.mcp.refuse_as is "error").
+# The mesh refused the call (used when config.mcp.refuse_as is "error", and for every refused non-tool call).
 REFUSED = -32001
+# A 2026-07-28 request whose Mcp-Method / Mcp-Name header disagrees with its body (the SDK's own code).
+HEADER_MISMATCH = -32020
 
-META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 
 type Message = dict[str, Any]
 type Id = int | str | None
+type RequestId = int | str
 
 
 def parse(frame: bytes) -> Message | list[Any]:
@@ -85,24 +89,14 @@ def is_response(msg: Message) -> bool:
     return "method" not in msg and "id" in msg and ("result" in msg or "error" in msg)
 
 
-def id_key(request_id: Any) -> str:
-    """A dict key that keeps `1` and `"1"` apart and survives any JSON id (0, large ints, strings)."""
-    return json.dumps(request_id, sort_keys=True)
+def id_key(request_id: object) -> str:
+    """A dict key that keeps `1`, `"1"`, `1.0` and `true` apart (as JSON-RPC does) for any JSON id."""
+    return f"s:{request_id}" if isinstance(request_id, str) else f"{type(request_id).__name__}:{request_id}"
 
 
 def params_of(msg: Message) -> dict[str, Any]:
     params = msg.get("params")
     return params if isinstance(params, dict) else {}
-
-
-def protocol_version(msg: Message) -> str | None:
-    """The per-request protocol version in `params._meta`: only the stateless era (2026-07-28) sends it."""
-    meta = params_of(msg).get("_meta")
-    if isinstance(meta, dict):
-        version = meta.get(META_PROTOCOL_VERSION)
-        if isinstance(version, str):
-            return version
-    return None
 
 
 def result(request_id: Id, body: dict[str, Any], *, modern: bool = False) -> Message:
@@ -117,6 +111,16 @@ def error(request_id: Id, code: int, message: str, data: Any = None) -> Message:
     if data is not None:
         err["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": err}
+
+
+def undeliverable(out: Message | list[Any], why: str) -> Message | list[Any] | None:
+    """What a receiver gets instead of responses `dump` cannot carry: an error for each response's id (so no
+    one waits forever on a call that ran), in the same shape (one or a batch); None when none is a response."""
+    items = out if isinstance(out, list) else [out]
+    errors = [error(id_of(i), INTERNAL_ERROR, why) for i in items if isinstance(i, dict) and is_response(i)]
+    if not errors:
+        return None
+    return errors if isinstance(out, list) else errors[0]
 
 
 def notification(method: str, params: dict[str, Any]) -> Message:

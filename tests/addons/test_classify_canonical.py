@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from addons.classify import McpBody, Request, RestCall, ServerMap, classify
-from addons.mcp_messages import tool_call_of
 from addons.request_canon import RequestOptions
 from policy import ToolCall, load_config_text
+from policy.wire.messages import tool_call_of
 
 CONFIG = """
 version: 1
