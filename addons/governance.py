@@ -54,6 +54,7 @@ from policy import (
     VerdictKind,
     load_config,
 )
+from policy.mesh.reload import MeshWatcher, ProcessInfo, Reloaded, watch_gate
 from policy.wire import jsonrpc
 from policy.wire.headers import check_routing_headers
 
@@ -87,8 +88,12 @@ def _default_gate(loaded: LoadedConfig) -> Gate:
 class Governance:
     """Options: `mesh_config` (the agent-mesh config file) and `mesh_reverse` (NAME=URL per reverse listener)."""
 
-    def __init__(self, gate_factory: GateFactory = _default_gate, config_file: str = "") -> None:
+    def __init__(self, gate_factory: GateFactory = _default_gate, config_file: str = "", kind: str = "proxy") -> None:
         self._gate_factory = gate_factory
+        self.kind = kind  # how this process shows on the mesh board (`agent-mesh status`): proxy | serve
+        # Hot reload (policy.mesh.reload): the gate swaps the policy; these follow it (serve's control plane).
+        self.reload_listeners: list[Callable[[Reloaded], None]] = []
+        self.watcher: MeshWatcher | None = None
         # What the first `configure` opens before `mesh_config` is set (serve knows its file already): without
         # it, adding the addon would open the discovered or built-in config first, and its state dir.
         self._config_file = config_file
@@ -178,12 +183,39 @@ class Governance:
         if old is not None:
             ctx.master.event_loop.create_task(old.gate.aclose())
         log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))
+        self._watch()
+
+    def _watch(self) -> None:
+        """Hot reload, emergency stops and this process's heartbeat, for the gate just opened."""
+        if self.watcher is not None:
+            self.watcher.close()
+        assert self.judge is not None
+        self.watcher = watch_gate(
+            self.judge.gate, ProcessInfo(self.kind), loop=ctx.master.event_loop, first=self._reloaded
+        )
+
+    def _reloaded(self, reloaded: Reloaded) -> None:
+        """Before the gate takes a reloaded config: agents' credentials and MCP settings follow it. The servers
+        the proxy classifies requests by are those it started with (a change needs a restart)."""
+        config = reloaded.loaded.config
+        auth = AgentAuth.from_config(config)  # raises before anything changed: the old config stays whole
+        if self.loaded is not None and config.servers != self.loaded.config.servers:
+            log.warning("agent-mesh: servers changed in %s: restart needed for: servers", reloaded.loaded.file)
+        self.auth, self._known = auth, {}
+        if self.mcp is not None:
+            self.mcp.refuse_as = config.mcp.refuse_as
+        self.loaded = reloaded.loaded
+        for listener in self.reload_listeners:
+            listener(reloaded)
 
     def set_control(self, listen: tuple[str, int]) -> None:
         """The control plane's real address (serve's `--listen-control` may differ from the config's)."""
         self.reach.set_control(listen)
 
     async def done(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
         if self.streams is not None:
             self.streams.close("the proxy shut down")
         if self.judge is not None:

@@ -24,6 +24,9 @@ CORE_COMMANDS: dict[str, str] = {
     "grants": "policy.cli.statecmds:grants",
     "memory": "policy.cli.statecmds:memory",
     "replay": "policy.cli.traces:replay_cmd",
+    "resume": "policy.cli.stop:resume_cmd",
+    "status": "policy.cli.status:status",
+    "stop": "policy.cli.stop:stop_cmd",
     "test": "policy.cli.core:test_cmd",
     "traces": "policy.cli.traces:traces_group",
 }
