@@ -9,18 +9,38 @@ from pathlib import Path
 from urllib.parse import quote
 
 from policy import Config
+from policy.core.secrets import reveal
 
 SHELLS = ("bash", "fish", "json")
+SESSION_MAX = 64
+SESSION_PUNCTUATION = "._:@+-"
 
 
-def proxy_url(config: Config, agent: str, listen: str) -> str:
-    """`http://agent:token@host:port`. Raises ValueError for an agent `agents:` does not list."""
+def parse_session(name: str) -> str:
+    """A session name for `env --session`: 1-64 letters, digits or `._:@+-`. Raises ValueError.
+
+    It travels as the proxy user `AGENT/SESSION`, so a `/` (the separator) or anything a URL or a trace
+    reader could misread is refused rather than escaped."""
+    if not name:
+        raise ValueError("a session name cannot be empty")
+    if len(name) > SESSION_MAX:
+        raise ValueError(f"a session name has at most {SESSION_MAX} characters (got {len(name)})")
+    bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in SESSION_PUNCTUATION))})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(f"a session name uses letters, digits and {SESSION_PUNCTUATION} only (not {shown})")
+    return name
+
+
+def proxy_url(config: Config, agent: str, listen: str, session: str | None = None) -> str:
+    """`http://agent:token@host:port` (user `agent/session` with a session). Raises ValueError for an agent
+    `agents:` does not list, or a malformed session name."""
     if config.agents and agent not in config.agents:
         known = ", ".join(sorted(config.agents))
         raise ValueError(f"agent {agent!r} is not in agents: (known: {known})")
     spec = config.agents.get(agent)
-    token = spec.token if spec else None
-    userinfo = quote(agent, safe="")
+    token = reveal(spec.token) if spec else None  # a {$env}/{$file} secret is read for this agent only
+    userinfo = quote(agent if session is None else f"{agent}/{parse_session(session)}", safe="")
     if token:
         userinfo += ":" + quote(token, safe="")
     host, _, port = listen.rpartition(":")
@@ -29,11 +49,14 @@ def proxy_url(config: Config, agent: str, listen: str) -> str:
     return f"http://{userinfo}@{host}:{port}"
 
 
-def agent_env(config: Config, agent: str, listen: str, bundle: Path) -> dict[str, str]:
-    """Every variable, upper and lower case where clients differ (curl reads only `http_proxy`)."""
-    url = proxy_url(config, agent, listen)
+def agent_env(config: Config, agent: str, listen: str, bundle: Path, session: str | None = None) -> dict[str, str]:
+    """Every variable, upper and lower case where clients differ (curl reads only `http_proxy`); with a
+    session, the proxy user tags every call with it and AGENT_MESH_SESSION names it for scripts."""
+    url = proxy_url(config, agent, listen, session)
     ca = str(bundle)
+    tag = {} if session is None else {"AGENT_MESH_SESSION": session}
     return {
+        **tag,
         "HTTPS_PROXY": url,
         "HTTP_PROXY": url,
         "https_proxy": url,

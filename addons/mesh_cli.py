@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from addons.agent_env import SHELLS, agent_env, render
+from addons.agent_env import SHELLS, agent_env, parse_session, render
 from addons.governance import parse_listen
 from addons.mesh_ca import CaFiles, ensure_ca, upstream_bundle
 from policy import LoadedConfig
@@ -128,7 +128,10 @@ def proxy(
 @click.option("--agent", required=True, help="The agent's name (from agents:, or any name without agents:).")
 @click.option("--shell", type=click.Choice(SHELLS), default="bash", show_default=True, help="Output format.")
 @click.option("--listen", metavar="HOST:PORT", help="The proxy's address (default: proxy.listen).")
-def env(config_path: str | None, agent: str, shell: str, listen: str | None) -> None:
+@click.option(
+    "--session", metavar="NAME", help="Tag every call of this run with session NAME (in traces and approvals)."
+)
+def env(config_path: str | None, agent: str, shell: str, listen: str | None, session: str | None) -> None:
     """Print the environment an agent needs to go through the proxy and trust the mesh CA.
 
     Sets HTTPS_PROXY/HTTP_PROXY (with the agent's credentials), a combined CA bundle (system CAs + mesh CA) in
@@ -139,12 +142,18 @@ def env(config_path: str | None, agent: str, shell: str, listen: str | None) -> 
       eval "$(agent-mesh env --agent claude)"
       agent-mesh env --agent claude --shell fish | source
       agent-mesh env --agent claude --shell json
+      eval "$(agent-mesh env --agent claude --session nightly-42)"   # traces show session nightly-42
     """
+    if session is not None:
+        try:
+            parse_session(session)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--session") from None
     loaded = load_loaded(config_path)
     host, port = _listen(listen, loaded)
     ca = _ca(loaded)
     try:
-        variables = agent_env(loaded.config, agent, f"{host}:{port}", ca.bundle)
+        variables = agent_env(loaded.config, agent, f"{host}:{port}", ca.bundle, session)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(render(variables, shell))
