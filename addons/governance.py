@@ -145,7 +145,7 @@ class Governance:
             # its body: judged on no body, or not at all. Bodies are buffered; proxy.max_body_bytes bounds them.
             log.warning("agent-mesh: stream_large_bodies is turned off (a streamed body cannot be judged)")
             ctx.options.update(stream_large_bodies=None)  # type: ignore[no-untyped-call]
-        if ctx.options.connection_strategy == "eager" and uses_upstreams(self.servers):
+        if uses_upstreams(self.servers) and getattr(ctx.options, "connection_strategy", None) == "eager":
             # A tunnel to a server that lives at its `upstream` must not connect to the public host first
             # (offline, or production): connect when a judged request says where.
             log.info("agent-mesh: connection_strategy=lazy (servers with an upstream are configured)")
