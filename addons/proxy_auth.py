@@ -1,6 +1,7 @@
 """Who is calling: proxy credentials (`http://agent:token@host:port`) checked against `agents:`.
 
-Tokens are compared in constant time and never leave this module; without `agents:` the identity is the
+Tokens are read here (a `{$env}`/`{$file}` secret is resolved by the proxy only, never by mcpwrap or the
+operator commands), compared in constant time and never leave this module; without `agents:` the identity is the
 proxy user name, else `anonymous`. A user name `AGENT/SESSION` (`%2F` in a URL) also tags the calls with a
 session id, so a process can link its proxied calls to its other traced calls.
 """
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from policy import Config
+from policy.core.secrets import reveal
 
 ANONYMOUS = "anonymous"
 REALM = "agent-mesh"
@@ -50,8 +52,10 @@ class AgentAuth:
     tokens: Mapping[str, str | None]
 
     @classmethod
-    def from_config(cls, config: Config) -> AgentAuth:
-        return cls({name: spec.token for name, spec in config.agents.items()})
+    def from_config(cls, config: Config, env: Mapping[str, str] | None = None) -> AgentAuth:
+        """The tokens of `agents:`, `{$env}`/`{$file}` secrets read now: the proxy is the one surface that
+        needs them. Raises SecretMissing (a ConfigError naming the key, file and line)."""
+        return cls({name: reveal(spec.token, env) for name, spec in config.agents.items()})
 
     @property
     def required(self) -> bool:

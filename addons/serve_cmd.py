@@ -20,10 +20,11 @@ import uvicorn
 from addons.embedded_proxy import ProxyRunner
 from addons.governance import parse_listen
 from policy import LoadedConfig
-from policy.cli.common import config_option, load_loaded
+from policy.cli.common import ConfigProblem, config_option, load_loaded
 from policy.cli.use import register_served, serve_choice
 from policy.control import ControlPlane, OperatorAuth, check_token, create_app, load_or_create_token
 from policy.control.auth import TOKEN_FILE
+from policy.core.secrets import SecretMissing, reveal
 from policy.trace import configure_otel
 
 log = logging.getLogger("agent_mesh.serve")
@@ -63,12 +64,18 @@ def _check_free(addr: tuple[str, int], what: str) -> None:
 def _operator_token(loaded: LoadedConfig, given: str | None) -> tuple[str, str]:
     """(token, where it came from): --token, else control.token, else <state_dir>/operator.token."""
     config = loaded.config
-    agent_tokens = [a.token for a in config.agents.values()]
+    try:  # serve runs the proxy, the control plane and the notifier: the secrets they use are read here
+        agent_tokens = [reveal(a.token) for a in config.agents.values()]
+        control_token = reveal(config.control.token)
+        for secret in (config.approval.notify_url, config.approval.notify_secret, config.supervisor.url):
+            reveal(secret)  # a missing one stops serve here, named, not in a background thread later
+    except SecretMissing as exc:
+        raise ConfigProblem(str(exc)) from None
     try:
         if given:
             return check_token(given, agent_tokens), "--token"
-        if config.control.token:
-            return check_token(config.control.token, agent_tokens), "control.token in the config"
+        if control_token:
+            return check_token(control_token, agent_tokens), "control.token in the config"
         token, created = load_or_create_token(Path(config.state_dir))
         path = Path(config.state_dir) / TOKEN_FILE
         return check_token(token, agent_tokens), f"{path} ({'new' if created else 'kept'}, mode 0600)"

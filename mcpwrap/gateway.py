@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from mcpwrap.checked import Checked, RecordingEnv, policy_folder, remember
 from policy import ConfigError, LoadedConfig, compile_policies, find_config, load_config
+from policy.core.secrets import SecretMissing
 
 if TYPE_CHECKING:
     from policy import Gate
@@ -22,6 +23,11 @@ STORE_ERROR_STATUS = 1
 
 
 def _fail(message: object, status: int) -> NoReturn:
+    if isinstance(message, SecretMissing) and message.variable:
+        message = (
+            f"{message}. MCP clients start servers with a stripped environment: put {message.variable} in this "
+            'server\'s "env" in the client config (or use {$file: PATH} in the mesh config)'
+        )
     sys.stderr.write(f"mcpwrap: {message}\n")
     sys.stderr.flush()
     sys.exit(status)

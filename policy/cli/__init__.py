@@ -29,6 +29,7 @@ CORE_COMMANDS: dict[str, str] = {
     "stop": "policy.cli.stop:stop_cmd",
     "test": "policy.cli.core:test_cmd",
     "traces": "policy.cli.traces:traces_group",
+    "use": "policy.cli.use:use",
 }
 
 ENTRY_POINT_GROUP = "agent_mesh.commands"

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from policy.core.secrets import SecretRef
+
 log = logging.getLogger("agent_mesh.notify")
 
 SIGNATURE_HEADER = "X-Agent-Mesh-Signature"
@@ -56,16 +58,17 @@ class Notifier:
 
     def __init__(
         self,
-        url: str,
-        secret: str | None,
+        url: str | SecretRef,
+        secret: str | SecretRef | None,
         *,
         attempts: int = ATTEMPTS,
         backoff: float = BACKOFF_SECONDS,
         timeout: float = TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = url
-        self._secret = secret
+        # `{$env}`/`{$file}` secrets of approval.notify_*: read by the notifier, the one surface that uses them.
+        self.url = url.resolve() if isinstance(url, SecretRef) else url
+        self._secret = secret.resolve() if isinstance(secret, SecretRef) else secret
         self._attempts = attempts
         self._backoff = backoff
         self._client = httpx.Client(timeout=timeout, transport=transport, trust_env=False)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from policy.core.errors import ConfigError
 from policy.core.model import Action
+from policy.core.secrets import Secret
 from policy.core.upstream_url import parse_upstream
 from policy.core.yamlsrc import Lines, Path, format_path, load_yaml
 from policy.mesh.locate import default_config_path, default_state_dir, find_config
@@ -46,7 +47,7 @@ class _Strict(BaseModel):
 
 
 class AgentSpec(_Strict):
-    token: str | None = None
+    token: Secret | None = None  # resolved by the proxy's auth only (policy.core.secrets)
 
 
 class ServerSpec(_Strict):
@@ -137,8 +138,8 @@ class ApprovalSettings(_Strict):
     expire_after: Duration = 3600.0
     deny_cooldown: Duration = 300.0
     max_pending_per_agent: int = Field(default=50, ge=1)  # past it, new approvals are refused (rate_limited)
-    notify_url: str | None = None
-    notify_secret: str | None = None
+    notify_url: Secret | None = None  # secrets resolved by the control plane's notifier only
+    notify_secret: Secret | None = None
 
 
 class MemorySettings(_Strict):
@@ -149,7 +150,7 @@ class MemorySettings(_Strict):
 
 
 class SupervisorSettings(_Strict):
-    url: str | None = None
+    url: Secret | None = None  # may carry a token: resolved when the supervisor is built
     timeout_seconds: Duration = 20.0
     expose_content: bool = False
 
@@ -187,7 +188,7 @@ class ProxySettings(_Strict):
 
 class ControlSettings(_Strict):
     listen: str = "127.0.0.1:8181"
-    token: str | None = None
+    token: Secret | None = None  # resolved by serve only
 
 
 class Config(_Strict):

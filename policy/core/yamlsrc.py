@@ -1,6 +1,7 @@
 """Read YAML while remembering the line of every key path, so config errors can point at it.
 
-`load_yaml` returns plain data plus a `Lines` map; `{$env: NAME}` secrets are resolved here. Work is
+`load_yaml` returns plain data plus a `Lines` map; `{$env: NAME}` and `{$file: PATH}` are resolved here,
+except where a secret is needed by one surface only (those stay `SecretRef`s, policy.core.secrets). Work is
 bounded: aliases are capped in number and in what they expand to (a 1 KB "billion laughs" document is an
 error at the alias that crosses the cap, not gigabytes), and so is nesting depth.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from policy.core.errors import ConfigError
+from policy.core.secrets import SecretRef, is_lazy
 
 Path = tuple[str | int, ...]
 
@@ -106,7 +108,7 @@ class _CappedLoader(yaml.SafeLoader):
 
 
 class _Builder:
-    """Turns a composed YAML node tree into plain data, recording lines and resolving `{$env: NAME}`."""
+    """Turns a composed YAML node tree into plain data, recording lines and resolving `{$env}`/`{$file}`."""
 
     def __init__(self, lines: Lines, env: Mapping[str, str]) -> None:
         self.lines = lines
@@ -146,8 +148,8 @@ class _Builder:
                     raise ConfigError("duplicate key", file=lines.file, line=line, path=format_path(child))
                 lines.by_path[child] = key_node.start_mark.line + 1
                 out[key] = self.build(value_node, child)
-            if set(out) == {"$env"}:
-                return self.resolve_env(out["$env"], path)
+            if set(out) == {"$env"} or set(out) == {"$file"}:
+                return self.secret(*next(iter(out.items())), path)
             return out
         return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
@@ -163,12 +165,18 @@ class _Builder:
         except ValueError as exc:  # an integer of more than 4300 digits, a bad timestamp
             raise ConfigError(f"invalid YAML: {exc}", file=self.lines.file, line=line) from None
 
-    def resolve_env(self, name: Any, path: Path) -> str:
+    def secret(self, key: str, name: Any, path: Path) -> str | SecretRef:
+        """`{$env: NAME}` / `{$file: PATH}`: kept as a SecretRef where only one surface needs it
+        (policy.core.secrets.LAZY_PATHS), else resolved now."""
+        kind = key[1:]
         if not isinstance(name, str) or not name:
-            raise self.lines.error(path, "$env takes the name of an environment variable")
-        if name not in self.env:
-            raise self.lines.error(path, f"environment variable {name} is not set")
-        return self.env[name]
+            what = "the name of an environment variable" if kind == "env" else "a file path (relative to this file)"
+            raise self.lines.error(path, f"{key} takes {what}")
+        base = os.path.dirname(os.path.abspath(self.lines.file)) if not self.lines.file.startswith("<") else "."
+        ref = SecretRef(
+            kind, name, file=self.lines.file, line=self.lines.line_of(path), path=format_path(path), base_dir=base
+        )
+        return ref if is_lazy(path) else ref.resolve(self.env)
 
 
 def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tuple[Any, Lines]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from policy.core.model import Decision, ToolCall, canonical_json
 from policy.core.redact import redact, redaction_keys
+from policy.core.secrets import SecretRef
 
 if TYPE_CHECKING:  # httpx costs ~40 ms to import; only a configured supervisor needs it
     import httpx
@@ -105,13 +106,15 @@ class Supervisor:
 
     def __init__(
         self,
-        url: str,
+        url: str | SecretRef,
         *,
         timeout: float,
         expose_content: bool,
         redact_keys: list[str],
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        # `supervisor.url` may be a `{$env}`/`{$file}` secret: read here, by the surface that asks (SecretMissing).
+        url = url.resolve() if isinstance(url, SecretRef) else url
         self.url = url
         self.name = urlsplit(url).netloc or url
         self.timeout = timeout
