@@ -27,7 +27,7 @@ from policy.gate.ladder import Ladder
 from policy.gate.ladder import by_policy as _by_policy
 from policy.gate.ladder import failed as _failed
 from policy.gate.ladder import store_failed as _store_failed
-from policy.gate.preview import EmptyStore, Preview, preview_ladder
+from policy.gate.preview import EmptyStore, Preview, preview_ladder, stopped_preview
 from policy.gate.ratelimit import limits_for, refusal
 from policy.gate.stop import Stops, stopped_verdict
 from policy.gate.supervisor import Supervisor
@@ -343,6 +343,9 @@ class Gate:
     def preview(self, call: ToolCall, now: float | None = None) -> Preview:
         """The verdict `check` would give `call` now on the same state, and the state behind it; changes
         nothing: no rate counted, no approval opened or used, no trace (policy/gate/preview.py)."""
+        stop = self.stops.stopping(call.agent)  # the emergency stop, first as in `check`
+        if stop is not None:
+            return stopped_preview(stop)
         now = self._clock() if now is None else now
         decision = self._guard(call) or self._decide(call, now)
         limits = self._limits_for(decision, call.agent)

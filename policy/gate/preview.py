@@ -19,7 +19,9 @@ from policy.core.model import Action, Decision, ToolCall, Verdict, VerdictKind
 from policy.gate.ladder import Ladder, approved, by_policy, failed, granted, remembered, store_failed
 from policy.gate.memory import explain
 from policy.gate.ratelimit import refusal
+from policy.gate.stop import stopped_verdict
 from policy.store.base import Limits
+from policy.store.board import Stop
 from policy.store.memory import MemoryStore
 
 log = logging.getLogger("agent_mesh.gate")
@@ -108,6 +110,12 @@ def preview_ladder(
     except Exception as exc:
         log.exception("agent-mesh: the preview failed on %s", call.full_name)
         return Preview(failed(decision, PREVIEW_TRACE_ID, exc), notes=tuple(notes))
+
+
+def stopped_preview(stop: Stop) -> Preview:
+    """The preview of a call an emergency stop refuses (first on the ladder, before the guard)."""
+    note = "an emergency stop refuses this agent's calls, held ones too, until an operator runs agent-mesh resume"
+    return Preview(stopped_verdict(stop, PREVIEW_TRACE_ID), notes=(note,))
 
 
 def _climb(call: ToolCall, decision: Decision, ladder: Ladder, now: float, notes: list[str]) -> Preview:
