@@ -135,7 +135,7 @@ class FrameJudge:
         self._tools.forget()
 
     async def filter_tools(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A tools/list result without the tools this agent may never call; remembers annotations, pins."""
+        """A tools/list result without the tools this agent may not see (Gate.observe_tools: policy, pins)."""
         return self._tools.filter(self.server, body)
 
     def filter_list(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class FrameJudge:
                 why = "mcpwrap: the server did not say who it is (server/discover failed); the call was not run"
                 return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
             call = self._call(name, kind.arguments or {}, era.meta_version(msg), tool=is_tool)
-            verdict = await self._verdict(call, params, notify, pins=is_tool)
+            verdict = await self._verdict(call, params, notify)
         except Exception as exc:  # the store or the server failed: fail closed, never forward unjudged
             log.error("could not judge %s: %s: %s", name, type(exc).__name__, exc)
             why = f"agent-mesh could not judge this call ({type(exc).__name__}); it was not run"
@@ -215,7 +215,7 @@ class FrameJudge:
             annotations=self._tools.annotations(name) if tool else {},
         )
 
-    async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify, *, pins: bool) -> Verdict:
+    async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify) -> Verdict:
         if "inputResponses" in params or "requestState" in params:
             granted = self._continuations.pop(call.call_hash, None)
             if granted is not None and granted[1] > time.monotonic():
@@ -224,13 +224,9 @@ class FrameJudge:
                     granted[0], trace_id=secrets.token_hex(16), decided_by=f"continues:{granted[0].trace_id}"
                 )
                 return self._gate.commit(call, continued)  # its decision record, durable before it runs
-        verdict = await self._gate.check(call)
-        if pins:
-            verdict = await self._tools.pin_verdict(call, verdict)
+        verdict = await self._gate.check(call)  # tool pins included: a rung of the Gate (policy/gate/pins.py)
         if verdict.kind is VerdictKind.PENDING:
             verdict = await self._hold(call, verdict, params, notify)
-        if pins and verdict.allowed and verdict.approval_id is not None:
-            self._tools.approved(call, self.server)
         return verdict
 
     async def _hold(self, call: ToolCall, verdict: Verdict, params: dict[str, Any], notify: Notify) -> Verdict:

@@ -62,7 +62,7 @@ def main() -> int:
         config.write_text(CONFIG.format(state=Path(tmp) / "state"))
         problems = asyncio.run(session(config))
         records = [json.loads(line) for line in (Path(tmp) / "state" / "traces.jsonl").read_text().splitlines()]
-    calls = [(r["tool"], r["verdict"]) for r in records if "pin_event" not in r["args"]]
+    calls = [(r["tool"], r["verdict"]) for r in records if r.get("kind") != "event"]
     print(f"trace: {calls}")
     if calls != [("notes.read_note", "allow"), ("notes.delete_note", "deny")]:
         problems.append(f"unexpected trace {calls}")

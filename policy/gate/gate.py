@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from pathlib import Path
 
 from policy.core.config import Config, LoadedConfig
@@ -28,6 +29,7 @@ from policy.gate.ladder import by_policy as _by_policy
 from policy.gate.ladder import failed as _failed
 from policy.gate.ladder import store_failed as _store_failed
 from policy.gate.preview import EmptyStore, Preview, preview_ladder, stopped_preview
+from policy.gate.pins import Listing, PinRung, import_pin_file, observe_tools
 from policy.gate.ratelimit import limits_for, refusal
 from policy.gate.stop import Stops, stopped_verdict
 from policy.gate.supervisor import Supervisor
@@ -79,6 +81,7 @@ class Gate:
         self._guard = state_guard(self.config.state_dir)
         self._wakeup = ApprovalWakeup(store, clock)
         self._held: dict[str, ToolCall] = {}  # trace id -> call, for verdicts check returned PENDING
+        self.pins = PinRung(store, clock)  # the pin rung: tools/list observed, calls to unpinned tools judged
         # The emergency stops this process obeys (kept current by policy.mesh.reload); a change wakes held calls.
         self.stops = Stops()
         self.stops.on_change(self._wakeup.wake_all)
@@ -110,10 +113,13 @@ class Gate:
                 expose_content=config.supervisor.expose_content,
                 redact_keys=config.traces.redact,
             )
+        if store is None:
+            store = SqliteStore(state_dir)
+            import_pin_file(store, state_dir, clock())  # pins an older agent-mesh kept in a JSON file, once
         return cls(
             loaded,
             compile_policies(loaded),
-            SqliteStore(state_dir) if store is None else store,
+            store,
             TraceWriter(state_dir, config.traces, process=trace_process) if sink is None else sink,
             clock,
             supervisor,
@@ -140,6 +146,8 @@ class Gate:
                 admission = await self._admit_when_free(call, limits, now)
             if not admission.admitted:
                 verdict = refusal(admission, limits, call.agent, decision, trace_id)
+            elif (pinned := self._pinned(call, decision, trace_id, now)) is not None:
+                verdict = pinned
             elif decision.action is Action.HUMAN_APPROVAL:
                 verdict = await self._ladder.climb(call, decision, trace_id, now)
             else:
@@ -225,6 +233,8 @@ class Gate:
     def _approved(self, verdict: Verdict) -> Verdict:
         """A held call's verdict from `hold`: an approval is written ahead like any allow."""
         call = self._held.pop(verdict.trace_id, None)
+        if call is not None:
+            self.pins.approved(call, verdict)  # a changed tool a human let through: its form is the pin now
         if verdict.kind is not VerdictKind.ALLOW or call is None:
             # No call known here: the allow was written ahead when it was first decided (an adapter's own
             # approval on top of an allowed verdict, as mcpwrap's tool pins), or the call is not this gate's.
@@ -352,6 +362,25 @@ class Gate:
         empty = isinstance(self.store, EmptyStore)
         return preview_ladder(call, decision, limits, self._ladder, now, empty_state=empty)
 
+    def _pinned(self, call: ToolCall, decision: Decision, now_trace: str, now: float) -> Verdict | None:
+        """The pin rung (after policy, before approvals): a call to a tool whose listed form is not its pin."""
+        pin = self.pins.open_pin(call)
+        if pin is None or decision.action is Action.DENY:
+            return None
+        config = self.config
+        return self.pins.judge(
+            config.mcp, call, decision, pin, now_trace, now,
+            expire_after=config.approval.expire_after, redact_keys=config.traces.redact,
+        )  # fmt: skip
+
+    def observe_tools(
+        self, server: str, agent: str, tools: list[Any], *, surface: str = "mcp_stdio", session_id: str | None = None
+    ) -> Listing:
+        """Every adapter's `tools/list` result goes through here: each tool's form is compared with its pin
+        (changes recorded once, as event records), and the tools this agent may not see are left out
+        (`mcp.hide_denied_tools`, a pin action `deny`). See policy/gate/pins.py."""
+        return observe_tools(self, server, agent, tools, surface=surface, session_id=session_id)
+
     def visible(self, call: ToolCall) -> bool:
         """False iff this agent's policy denies the tool whatever the arguments (for tools/list filtering)."""
         for policy in self.policy_set.for_agent(call.agent):
@@ -390,4 +419,3 @@ class Gate:
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
-

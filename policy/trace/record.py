@@ -1,4 +1,4 @@
-"""One trace record per tool call (ARCHITECTURE §8) and the hash chain that seals records in order.
+"""One trace record per tool call (ARCHITECTURE §8), event records, and the hash chain that seals them in order.
 
 `build_record` is pure; `seal` adds `prev_hash` and `hash` = sha256(prev_hash + canonical JSON of the
 record without `hash`) and returns the JSONL line; `expected_hash` recomputes it for `verify`.
@@ -22,11 +22,22 @@ from policy.core.redact import redact, redact_text, redaction_keys
 
 GENESIS = "0" * 64
 
+# A record is a call (one per tool call; records written before this field existed are calls) or an event
+# (a pin change, a filtered list: something the mesh noticed that nobody called). Events never count as calls.
+CALL = "call"
+EVENT = "event"
+
+
+def is_call(record: Mapping[str, Any]) -> bool:
+    """True for a call's record (and for records older than the `kind` field, which were all calls)."""
+    return bool(record.get("kind", CALL) != EVENT)
+
+
 # The columns of the `traces` table filled from a record, in table order (seq is the table's own).
 COLUMNS = (
     "ts", "trace_id", "session_id", "agent", "surface", "server", "tool", "args", "call_hash", "decision",
     "rule", "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms", "policy_hash",
-    "prev_hash", "hash",
+    "kind", "prev_hash", "hash",
 )  # fmt: skip
 _ARGS = COLUMNS.index("args")
 _CELLS = tuple(c for c in COLUMNS[:-2] if c != "args")
@@ -45,6 +56,7 @@ def build_record(
     """The JSON-native record of one call, with secrets redacted from everything taken from the call."""
     keys = redaction_keys(redact_keys)
     record: dict[str, Any] = {
+        "kind": CALL,
         "ts": ts,
         "trace_id": verdict.trace_id,
         "session_id": call.session_id,
@@ -80,6 +92,42 @@ def build_record(
     if outcome.error is not None:
         record["error"] = redact_text(outcome.error, keys)
     return record
+
+
+def build_event(
+    event: str,
+    *,
+    trace_id: str,
+    agent: str,
+    surface: str,
+    server: str,
+    tool: str,
+    detail: Mapping[str, Any],
+    rule: str,
+    reason: str,
+    session_id: str | None,
+    policy_hash: str,
+    ts: float,
+) -> dict[str, Any]:
+    """The record of something the mesh noticed that is not a call (`kind: event`), chained like calls.
+
+    `tool` is the full name (`server.tool`); `detail` goes where a call has its arguments, so readers that
+    look at `args` see what the event is about. No verdict and no outcome: nothing was decided or run."""
+    return {
+        "kind": EVENT,
+        "event": event,
+        "ts": ts,
+        "trace_id": trace_id,
+        "session_id": session_id,
+        "agent": agent,
+        "surface": surface,
+        "server": server,
+        "tool": tool,
+        "args": dict(detail),
+        "rule": rule,
+        "reason": reason,
+        "policy_hash": policy_hash,
+    }
 
 
 def chain_hash(prev_hash: str, body: str) -> str:
@@ -174,8 +222,9 @@ def scrub(value: Any) -> Any:
 
 
 # The fields a placeholder keeps when they are plain scalars: enough to find and count the call.
-_IDENTITY = ("ts", "trace_id", "session_id", "agent", "surface", "server", "tool", "call_hash", "decision", "rule",
-             "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms", "policy_hash")  # fmt: skip
+_IDENTITY = ("kind", "event", "ts", "trace_id", "session_id", "agent", "surface", "server", "tool", "call_hash",
+             "decision", "rule", "verdict", "decided_by", "approval_id", "outcome", "status", "latency_ms",
+             "policy_hash")  # fmt: skip
 
 
 def placeholder(record: Mapping[str, Any], exc: BaseException, failed: str = "serialised") -> dict[str, Any]:

@@ -62,7 +62,7 @@ class Sampler:
 def records(state: Path) -> list[dict[str, Any]]:
     path = state / "traces.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
-    return [r for r in map(json.loads, lines) if "pin_event" not in r.get("args", {})]
+    return [r for r in map(json.loads, lines) if r.get("kind") != "event"]
 
 
 async def wait_for_records(state: Path, want: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:

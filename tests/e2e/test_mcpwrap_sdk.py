@@ -42,7 +42,7 @@ def wrapped(cmd: ServerCommand, config: Path, server: str) -> StdioServerParamet
 
 def traces(state: Path) -> list[dict[str, Any]]:
     lines = (state / "traces.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if "pin_event" not in r["args"]]
+    return [r for r in map(json.loads, lines) if r.get("kind") != "event"]
 
 
 @pytest.fixture

@@ -103,7 +103,9 @@ async def test_a_tool_whose_description_changes_is_held_for_approval_by_default(
     assert "changed since it was pinned" in payload["reason"]
     events = [r for r in h.traces() if r["args"].get("pin_event") == "changed"]
     assert events
-    assert events[0]["verdict"] == "pending"
+    assert events[0]["kind"] == "event"  # noticed, not called: no verdict, never counted as a call
+    assert events[0]["args"]["action"] == "human_approval"
+    assert "verdict" not in events[0]
     h.approve(payload["approval_id"])
     assert (await h.call(4, "echo", {"text": "hi"}))["result"]["isError"] is False
     # Approved once: the new form is the pin now, so calls pass without asking again.
@@ -157,7 +159,7 @@ async def test_repeating_the_identical_call_is_stopped_as_a_loop(harness: MakeHa
 
 def _calls(h: Any, full_name: str) -> list[dict[str, Any]]:
     """Trace records of calls to `full_name` (pin events excluded)."""
-    return [r for r in h.traces() if r["tool"] == full_name and "pin_event" not in r["args"]]
+    return [r for r in h.traces() if r["tool"] == full_name and r.get("kind") != "event"]
 
 
 async def _pending_approval(h: Any) -> str:
