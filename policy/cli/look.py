@@ -121,6 +121,13 @@ def echo_lines(lines: Sequence[str], *, states: Sequence[str] = ()) -> None:
     click.echo(text)
 
 
+def held_line(agent: str, tool: str, approval_id: str, link: str | None, request: str | None = None) -> str:
+    """What `serve` prints when a call starts waiting for a human: who, what, the id to approve, the card."""
+    what = f"{tool} ({request})" if request else tool
+    where = f"  {link}" if link else ""
+    return f"{paint('held', 'pending')}: {agent} -> {what}  approval {approval_id}{where}"
+
+
 def _rich_style(colour: str | None) -> str:
     if colour is None:
         return ""

@@ -95,6 +95,8 @@ class Watcher:
         self._cursor: int | None = None
         self._pending: dict[str, Approval] = {}
         self.healthy = True
+        # Called for each call that starts waiting for a human (serve prints a line): approval, page link.
+        self.on_held: list[Callable[[Approval, str | None], None]] = []
 
     @property
     def cursor(self) -> int:
@@ -133,6 +135,11 @@ class Watcher:
         self.metrics.set_gauges(pending_approvals=len(current), active_grants=len(self.store.list_grants(now)))
         for approval in added:
             self._notify("approval.pending", approval, now)
+            for hook in self.on_held:
+                try:
+                    hook(approval, self.page_link(approval))
+                except Exception:  # a closed terminal must not stop the watcher feeding metrics and notices
+                    log.exception("agent-mesh: reporting a held call failed")
         for old in gone:
             settled = self.store.get_approval(old.id) or old
             self._notify(f"approval.{settled.effective_state(now).value}", settled, now)
@@ -140,12 +147,17 @@ class Watcher:
             return [Event("approvals", {"pending": len(current), "ids": sorted(current)})]
         return []
 
+    def page_link(self, approval: Approval) -> str | None:
+        """The approval's card on the web page, when the page's address is known."""
+        return f"{self._page_url}#approval-{approval.id}" if self._page_url else None
+
     def _notify(self, event: str, approval: Approval, now: float) -> None:
         if self.notifier is None:
             return
         view = approval_view(approval, now, self._keys)
-        if self._page_url:
-            view["page_url"] = f"{self._page_url}#approval-{approval.id}"
+        link = self.page_link(approval)
+        if link:
+            view["page_url"] = link
         self.notifier.send(event, {"approval": view})
 
     async def run(self, stop: asyncio.Event) -> None:
