@@ -18,6 +18,7 @@ from policy.core.model import Action
 from policy.core.secrets import Secret
 from policy.core.upstream_url import parse_upstream
 from policy.core.yamlsrc import Lines, Path, format_path, load_yaml
+from policy.mesh.active import RegistryError
 from policy.mesh.locate import default_config_path, default_state_dir, find_config
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -338,8 +339,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
     """Load the config at `path` (found with find_config when None); the built-in default when none exists."""
     try:
         found = find_config(path, env)
-    except ValueError as exc:  # a damaged registry (policy.mesh.active): never another policy silently
-        raise ConfigError(str(exc)) from None
+    except RegistryError as exc:  # a damaged registry: never another policy silently
+        raise ConfigError(exc.reason, file=exc.path) from None
     if found is None:
         # The built-in default keeps its state in the user's data dir, wherever the command runs.
         loaded = load_config_text(default_config_text(), "<built-in default>", ".", env)

@@ -31,6 +31,11 @@ BUILT_IN = "built-in default"
 class RegistryError(ValueError):
     """The registry file exists but cannot be read as a registered mesh: nothing falls back silently."""
 
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = f"{reason}; run `agent-mesh use CONFIG` (or `agent-mesh use --default`)"
+        super().__init__(f"{path}: {self.reason}")
+
 
 class Resolved:
     """Where the config comes from: `config` is None for the built-in default; `source` says which step."""
@@ -84,12 +89,12 @@ def read_registered(env: Mapping[str, str] | None = None) -> Resolved | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RegistryError(f"{path}: cannot read the registered mesh ({exc}); run `agent-mesh use CONFIG`") from None
+        raise RegistryError(path, f"cannot read the registered mesh ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT:
-        raise RegistryError(f"{path}: not a registered mesh; run `agent-mesh use CONFIG` to register one")
+        raise RegistryError(path, "not a registered mesh")
     config, by = data.get("config"), data.get("by")
     if config is not None and (not isinstance(config, str) or not os.path.isabs(config)):
-        raise RegistryError(f"{path}: `config` must be an absolute path or null")
+        raise RegistryError(path, "the registered mesh's config must be an absolute path")
     return Resolved(config, REGISTERED, by if isinstance(by, str) else None)
 
 
