@@ -1,10 +1,10 @@
 """The GitHub story: one policy for both views of GitHub. An agent uses the real GitHub MCP server
 (`@modelcontextprotocol/server-github`, stdio, under mcpwrap); that server's own REST calls to
-api.github.com go through `agent-mesh serve`'s proxy (here mapped to a Prism mock of GitHub's real OpenAPI
-spec). A rule on the MCP tool (`github.create_issue`) and a rule on the REST operation (`github.issues/create`)
-both apply: the MCP view allows creating issues, the REST view refuses urgent ones (the mesh answers JSON
-with a `message`, so server-github shows the agent the mesh's reason), and the trace shows both views of
-each call under the same agent and session.
+api.github.com go through `agent-mesh serve`'s proxy (here sent to a Prism mock of GitHub's real OpenAPI
+spec: one `upstream:` line on the server entry). A rule on the MCP tool (`github.create_issue`) and a rule on
+the REST operation (`github.issues/create`) both apply: the MCP view allows creating issues, the REST view
+refuses urgent ones (the mesh answers JSON with a `message`, so server-github shows the agent the mesh's
+reason), and the trace shows both views of each call under the same agent and session.
 
 Needs the test targets (`make targets`: Node, server-github, Prism, @octokit/openapi); runs offline:
 
@@ -46,7 +46,8 @@ version: 1
 state_dir: {state}
 agents: {{claude: {{token: story-agent-token}}}}
 servers:
-  github: {{openapi: {spec}, base_url: "http://127.0.0.1:{prism}"}}
+  # judged as api.github.com (the spec's URL), sent to the Prism mock
+  github: {{openapi: {spec}, upstream: "http://127.0.0.1:{prism}"}}
 policies:
   - name: claude
     agent: claude
@@ -140,11 +141,7 @@ def story(out: list[str]) -> list[str]:
         serve_argv = [
             str(BIN / "agent-mesh"), "serve", "--config", str(config), "--listen-proxy", f"127.0.0.1:{proxy}",
             "--listen-control", f"127.0.0.1:{control}", "--token", TOKEN,
-            # api.github.com is Prism here (offline): map the URL, make up the TLS certificate without asking the
-            # real host, connect upstream only when a request is forwarded, and ask Prism for application/json
-            # (it does not serve GitHub's vnd media type).
-            "--set", f"map_remote=|https://api.github.com|http://127.0.0.1:{prism}",
-            "--set", "upstream_cert=false", "--set", "connection_strategy=lazy",
+            # Prism does not serve GitHub's vnd media type: ask it for application/json.
             "--set", "modify_headers=/~q/Accept/application/json",
         ]  # fmt: skip
         with (
@@ -186,11 +183,13 @@ def story(out: list[str]) -> list[str]:
 
 
 def wait_for_traces(api: httpx.Client, count: int) -> list[dict[str, Any]]:
-    """The GitHub calls of both views, once written (pin events of tools/list are left out)."""
+    """The GitHub calls of both views, once written (events such as tool pins are left out)."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         records = api.get("/api/traces", params={"tool": "github.*", "limit": 200}).json()["traces"]
-        calls = [r for r in records if not str(r["decided_by"]).startswith("pin")]
+        calls = [
+            r for r in records if r.get("kind", "call") == "call" and not str(r.get("decided_by")).startswith("pin")
+        ]
         if len(calls) >= count or time.monotonic() > deadline:
             return calls
         time.sleep(0.1)
