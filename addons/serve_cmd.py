@@ -21,10 +21,12 @@ from addons.embedded_proxy import ProxyRunner
 from addons.governance import parse_listen
 from policy import LoadedConfig
 from policy.cli.common import ConfigProblem, config_option, load_loaded
+from policy.cli.look import held_line, runnable
 from policy.cli.use import register_served, serve_choice
 from policy.control import ControlPlane, OperatorAuth, check_token, create_app, load_or_create_token
 from policy.control.auth import TOKEN_FILE
 from policy.core.secrets import SecretMissing, reveal
+from policy.store.base import Approval
 from policy.trace import configure_otel
 
 log = logging.getLogger("agent_mesh.serve")
@@ -95,11 +97,12 @@ def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str
     env_flags = cfg
     if listen.proxy != parse_listen(loaded.config.proxy.listen):
         env_flags += f" --listen {listen.proxy[0]}:{listen.proxy[1]}"
+    mesh, wrap = runnable("agent-mesh"), runnable("mcpwrap")  # full paths when PATH does not find them
     return "\n".join(
         [
             f"agent-mesh serve: governing with {loaded.file} (state in {loaded.config.state_dir})",
-            f'  proxy        {proxy}   agents: eval "$(agent-mesh env{env_flags} --agent NAME)"',
-            f"  MCP clients  mcpwrap install{cfg} --client-config FILE --agent NAME   (e.g. ~/.claude.json)",
+            f'  proxy        {proxy}   agents: eval "$({mesh} env{env_flags} --agent NAME)"',
+            f"  MCP clients  {wrap} install{cfg} --client-config FILE --agent NAME   (e.g. ~/.claude.json)",
             f"  web page     {control}/   one-time login link: {login_url}",
             f"  API          {control}/openapi.json   operator token: {token_from}",
             "  Ctrl-C stops everything; traces are flushed first.",
@@ -155,6 +158,7 @@ async def run_serve(
         await _wait_started(server, server_task)
         login = f"{control_url}/login?code={plane.auth.login_code()}"
         click.echo(banner(loaded, listen, login, token_from))
+        plane.watcher.on_held.append(say_held)
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())
@@ -170,6 +174,12 @@ async def run_serve(
         await proxy.stop(SHUTDOWN_SECONDS)
         plane.close()
         click.echo("agent-mesh serve: stopped; traces flushed", err=True)
+
+
+def say_held(approval: Approval, link: str | None) -> None:
+    """One line per call that starts waiting for a human: who, what, the id to approve, the page's card."""
+    a = approval
+    click.echo(held_line(a.agent, a.full_name, a.id, link, a.request_line))
 
 
 async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from policy import Gate, Outcome, ToolCall, VerdictKind, load_config
+from policy.cli.look import runnable
 from policy.control import verify
 from tests.e2e.serve_support import (
     AGENT_MESH,
@@ -69,12 +70,22 @@ def test_serve_governs_proxy_traffic_and_flushes_the_trace_on_ctrl_c(tmp_path: P
         assert s.interrupt() == 0
         out = s.proc.output()
         assert "stopped; traces flushed" in out
-        assert f"mcpwrap install --config {s.config.resolve()} --client-config FILE" in out
-        env = f"agent-mesh env --config {s.config.resolve()} --listen 127.0.0.1:{s.proxy_port} --agent NAME"
+        # the commands by name when PATH finds them, else by full path (a fresh clone before `make install`)
+        mesh, wrap = runnable("agent-mesh"), runnable("mcpwrap")
+        assert f"{wrap} install --config {s.config.resolve()} --client-config FILE" in out
+        env = f"{mesh} env --config {s.config.resolve()} --listen 127.0.0.1:{s.proxy_port} --agent NAME"
         assert f'eval "$({env})"' in out
     records = [json.loads(line) for line in (s.state / "traces.jsonl").read_text().splitlines()]
     assert [(r["agent"], r["verdict"], r["outcome"]) for r in records] == [("claude", "allow", "ok")]
     assert run([AGENT_MESH, "traces", "verify", "--config", s.config]).returncode == 0
+
+
+async def test_serve_prints_a_line_for_each_held_call_with_its_id_and_page_link(tmp_path: Path) -> None:
+    with running_serve(tmp_path, _config()) as s:
+        approval_id = await _held_call(s.config)
+        line = s.proc.wait_for_line(rf"held: claude -> notes\.write  approval {approval_id}  (\S+)", timeout=10)
+        assert line.group(1) == f"{s.control}#approval-{approval_id}"
+        assert s.interrupt() == 0
 
 
 def test_the_control_plane_refuses_agents_directly_and_through_the_proxy(tmp_path: Path) -> None:
