@@ -121,6 +121,18 @@ def echo_lines(lines: Sequence[str], *, states: Sequence[str] = ()) -> None:
     click.echo(text)
 
 
+def runnable(name: str) -> str:
+    """How to type one of our commands: its name when PATH finds this installation's, else its full path
+    (e.g. `.venv/bin/agent-mesh` after `make serve`, before `make install`)."""
+    import shutil
+
+    ours = os.path.join(os.path.dirname(sys.executable), name)
+    found = shutil.which(name)
+    if found is not None and (not os.path.exists(ours) or os.path.samefile(found, ours)):
+        return name
+    return ours if os.path.exists(ours) else name
+
+
 def held_line(agent: str, tool: str, approval_id: str, link: str | None, request: str | None = None) -> str:
     """What `serve` prints when a call starts waiting for a human: who, what, the id to approve, the card."""
     what = f"{tool} ({request})" if request else tool
