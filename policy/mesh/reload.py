@@ -2,9 +2,11 @@
 
 - every ~50 ms: the active stops in state.db (skipped while `PRAGMA data_version` says nothing changed) are
   handed to the gate's `Stops`, which wakes held calls;
-- every ~0.5 s: the config file and its `policy_dir` are read; a change is validated and compiled here, off
-  the event loop, and handed to `on_reload` (the process swaps it in); an invalid edit keeps the running
-  policy and is reported (stderr, the process's row on the board, a trace event);
+- every ~0.25 s: the config file and its `policy_dir` are read; a change that two reads in a row agree on
+  (an editor's write half done is never taken: an empty file is a valid config that denies everything) is
+  validated and compiled here, off the event loop, and handed to `on_reload` (the process swaps it in); an
+  invalid edit keeps the running policy and is reported (stderr, the process's row on the board, a trace
+  event);
 - every ~1 s: the process's heartbeat (pid, kind, policy hash, config, last reload error) on the board.
 
 What cannot change in a running process (listen ports, state dir, TLS, the trace writer, the supervisor,
@@ -35,7 +37,7 @@ from policy.trace.sink import TraceSink
 log = logging.getLogger("agent_mesh.reload")
 
 STOP_SECONDS = 0.05
-CONFIG_SECONDS = 0.5
+CONFIG_SECONDS = 0.25  # a change is taken once two reads in a row agree: within ~0.5 s
 BEAT_SECONDS = 1.0
 
 # Settings a running process cannot take on: it keeps its own value until restarted.
@@ -156,6 +158,7 @@ class MeshWatcher:
         self._clock = clock
         self._files = config_files(loaded)
         self._fingerprint = fingerprint(self._files)
+        self._settling: str | None = None  # a changed fingerprint seen once: taken when the next read agrees
         self._version: int | None = None
         self._board_failing = False
         self._pid = os.getpid()
@@ -219,7 +222,12 @@ class MeshWatcher:
         files = config_files(self.loaded)
         current = fingerprint(files)
         if current == self._fingerprint and files == self._files:
+            self._settling = None
             return None
+        if current != self._settling:
+            self._settling = current  # still being written, maybe: look again next tick
+            return None
+        self._settling = None
         self._files, self._fingerprint = files, current
         try:
             fresh = self._loader(self.loaded.file)

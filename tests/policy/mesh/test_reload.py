@@ -67,6 +67,11 @@ class Setup:
     def team(self, action: str) -> None:
         (self.folder / "policies" / "team.yaml").write_text(TEAM.format(action=action))
 
+    def poll(self) -> Reloaded | None:
+        """Two reads, as the running watcher makes: a change is taken once two reads in a row agree."""
+        first = self.watcher.poll_config()
+        return first if first is not None else self.watcher.poll_config()
+
     def events(self) -> list[str]:
         return [r["event"] for r in self.sink.records if r.get("kind") == "event"]
 
@@ -76,15 +81,25 @@ def setup(tmp_path: Path) -> Setup:
     return Setup(tmp_path)
 
 
-def test_an_unchanged_config_is_not_reloaded(setup: Setup) -> None:
+def test_a_change_is_taken_only_once_two_reads_agree(setup: Setup) -> None:
+    setup.file.write_text("")  # an editor's write half done: an empty config is valid (and denies everything)
     assert setup.watcher.poll_config() is None
+    setup.write(action="deny")  # the write completed
+    assert setup.watcher.poll_config() is None
+    assert setup.watcher.poll_config() is not None
+    assert len(setup.reloads) == 1
+    assert [p.name for p in setup.reloads[0].loaded.config.policies] == ["dev", "team"]
+
+
+def test_an_unchanged_config_is_not_reloaded(setup: Setup) -> None:
+    assert setup.poll() is None
     assert setup.reloads == []
 
 
 def test_a_changed_config_is_handed_over_compiled(setup: Setup) -> None:
     before = setup.watcher.policy_hash
     setup.write(action="deny")
-    reloaded = setup.watcher.poll_config()
+    reloaded = setup.poll()
     assert reloaded is not None
     assert setup.reloads == [reloaded]
     assert reloaded.policy_set.policy_hash == setup.watcher.policy_hash != before
@@ -95,7 +110,7 @@ def test_a_changed_config_is_handed_over_compiled(setup: Setup) -> None:
 
 def test_a_changed_policy_dir_file_is_a_changed_config(setup: Setup) -> None:
     setup.team(action="deny")
-    reloaded = setup.watcher.poll_config()
+    reloaded = setup.poll()
     assert reloaded is not None
     assert [p.name for p in reloaded.loaded.config.policies] == ["dev", "team"]
 
@@ -103,7 +118,7 @@ def test_a_changed_policy_dir_file_is_a_changed_config(setup: Setup) -> None:
 def test_an_invalid_edit_keeps_the_running_policy_and_says_why(setup: Setup) -> None:
     before = setup.watcher.policy_hash
     setup.write(action="allow_everything")
-    assert setup.watcher.poll_config() is None
+    assert setup.poll() is None
     assert setup.reloads == []
     assert setup.watcher.policy_hash == before
     error = setup.watcher.reload_error
@@ -113,14 +128,14 @@ def test_an_invalid_edit_keeps_the_running_policy_and_says_why(setup: Setup) -> 
     assert setup.board.processes()[0].reload_error == error
     assert setup.events() == ["policy_reload_failed"]
     setup.write(action="deny")  # fixed: taken, and the error is gone
-    assert setup.watcher.poll_config() is not None
+    assert setup.poll() is not None
     assert setup.watcher.reload_error is None
     assert setup.board.processes()[0].reload_error is None
 
 
 def test_settings_a_process_cannot_change_live_need_a_restart_and_the_rest_swaps(setup: Setup) -> None:
     setup.write(action="deny", extra="proxy: {listen: '127.0.0.1:9999'}\n")
-    reloaded = setup.watcher.poll_config()
+    reloaded = setup.poll()
     assert reloaded is not None
     assert reloaded.restart_needed == ("proxy.listen",)
     assert reloaded.loaded.config.proxy.listen == setup.loaded.config.proxy.listen
@@ -145,7 +160,7 @@ def test_a_process_that_cannot_take_the_new_config_keeps_reporting_the_old_one(s
     setup.watcher._on_reload = refuse
     before = setup.watcher.policy_hash
     setup.write(action="deny")
-    assert setup.watcher.poll_config() is None
+    assert setup.poll() is None
     assert setup.watcher.policy_hash == before
     assert "the event loop is gone" in (setup.watcher.reload_error or "")
 
