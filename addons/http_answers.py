@@ -60,7 +60,9 @@ def refusal_answer(verdict: Verdict, accept: str | None = None) -> Answer:
     The content type follows the request's `Accept` (see `negotiated`)."""
     status = _STATUS[verdict.kind]
     payload = refusal_payload(verdict)
-    answer = negotiated(problem(status, verdict.code, _TITLE[verdict.kind], refusal_text(verdict), payload), accept)
+    code = payload["code"]  # `stopped` for an emergency stop's refusal (policy.gate.stop), else the verdict's
+    title = "Stopped by an operator" if code == "stopped" else _TITLE[verdict.kind]
+    answer = negotiated(problem(status, code, title, refusal_text(verdict), payload), accept)
     if verdict.retry_after is not None:
         answer.headers["retry-after"] = str(max(1, math.ceil(verdict.retry_after)))
     return answer
