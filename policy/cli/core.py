@@ -1,18 +1,26 @@
-"""Core commands: `check`, `explain`, `test` and `config show` — the policy without any adapter."""
+"""Core commands: `check`, `explain`, `test` and `config show` — the policy without any adapter.
+
+`explain` and `test` answer through Gate.preview (policy/gate/preview.py): what the live gate would do, the
+state-dir guard and the mesh's state (grants, approvals, decision memory, limits) included, changing nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import click
 
-from policy.cli.common import ConfigProblem, config_option, load_policy_set, parse_call_options
+from policy.cli.common import ConfigProblem, config_option, load_loaded, load_policy_set, parse_call_options, where_used
 from policy.core.casefile import CaseResult, load_cases, run_cases
 from policy.core.config import default_config_text
-from policy.core.engine import CATCH_ALL, EXACT, PolicySet, decide
+from policy.core.engine import CATCH_ALL, EXACT, PolicySet
 from policy.core.errors import ConfigError
+from policy.gate.dryrun import case_judge, close_dry_run, open_dry_run, state_label
+from policy.gate.preview import Preview
+from policy.store.statedir import StateDirExposed
 
 _KIND = {EXACT: "exact", 1: "glob", CATCH_ALL: "catch-all"}
 
@@ -94,16 +102,31 @@ def check(config_path: str | None, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def explain(config_path: str | None, as_json: bool, **opts: Any) -> None:
-    """Show what the policy decides for one call, the rule that decided, and why.
+    """Show what the live gate would do with one call now, the rule that decided, and why.
+
+    The answer is the gate's own: the built-in state-dir guard, rate limits and loop detection, the policy,
+    then an approval for this exact call, a grant or decision memory that would lift a human_approval (named
+    with its id and expiry). It reads the mesh's state without changing it (no approval is opened, nothing is
+    counted or traced); with no state dir yet it answers on an empty state and says so.
 
     \b
     Example:
       agent-mesh explain --agent claude --tool filesystem.write_file --args '{"path": "/etc/passwd"}'
       agent-mesh explain --agent ci --tool github.delete_repo --surface openapi --http-method DELETE --json
     """
-    ps, _ = load_policy_set(config_path)
+    loaded = load_loaded(config_path)
     call = parse_call_options(**opts)
-    d = decide(call, ps)
+    try:
+        gate = open_dry_run(loaded)
+    except (StateDirExposed, ConfigError) as exc:
+        raise ConfigProblem(str(exc)) from None
+    try:
+        preview = gate.preview(call)
+        state = state_label(gate)
+    finally:
+        close_dry_run(gate)
+    ps = gate.policy_set
+    d = preview.decision
     matching = [p.name for p in ps.for_agent(call.agent)]
     if as_json:
         click.echo(json.dumps({
@@ -111,13 +134,18 @@ def explain(config_path: str | None, as_json: bool, **opts: Any) -> None:
             "policy": d.policy, "reason": d.reason, "errors": list(d.errors),
             "considered": list(d.considered), "policies_for_agent": matching,
             "evaluation_order": [p.name for p in ps.policies], "call_hash": call.call_hash,
+            "preview": preview.as_json(), "state": state, **where_used(),
         }, indent=2))  # fmt: skip
         return
+    click.echo(f"verdict:    {preview.kind.value} (decided by {preview.decided_by}): what the live gate would do now")
     click.echo(f"decision:   {d.action.value}")
     click.echo(f"rule:       {d.rule}")
     click.echo(f"reason:     {d.reason}")
     for e in d.errors:
         click.echo(f"error:      {e}")
+    for line in _preview_lines(preview):
+        click.echo(line)
+    click.echo(f"state:      {state}")
     click.echo(f"call:       {call.agent} -> {call.full_name} {json.dumps(dict(call.arguments))}")
     order = []
     for p in ps.policies:
@@ -129,6 +157,23 @@ def explain(config_path: str | None, as_json: bool, **opts: Any) -> None:
         order.append(f"  {p.name} (agent {p.agent!r}, {_KIND[p.specificity]}): {mark}")
     click.echo("policies in evaluation order:")
     click.echo("\n".join(order) or "  (none)")
+
+
+def _preview_lines(preview: Preview) -> list[str]:
+    """What decides the call besides the policy (with ids and expiry), and the preview's notes."""
+    lines = []
+    if preview.verdict.reason != preview.decision.reason:
+        lines.append(f"because:    {preview.verdict.reason}")
+    lift = preview.lifted_by
+    if lift is not None:
+        until = f", until {_when(lift.expires_at)}" if lift.expires_at is not None else ""
+        lines.append(f"lifted by:  {lift.kind} {', '.join(lift.ids)}{until}: {lift.detail}")
+    lines += [f"note:       {n}" for n in preview.notes]
+    return lines
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _print_results(results: list[CaseResult]) -> None:
@@ -148,9 +193,10 @@ def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: boo
     """Run policy unit tests: each case is a call plus the expected decision and rule.
 
     A cases file has an optional `config:` (inline YAML) or `config_file:`, and `cases:`, each with
-    `name`, `call: {agent, tool, args, surface, http, annotations}` and `expect: {decision, rule}` — or, for a
-    config that must be refused, its own `config:` and `expect: {error: TEXT, line: N}`.
-    Exits 1 when any case fails.
+    `name`, `call: {agent, tool, args, surface, http, annotations}` and `expect: {decision, rule, verdict}` — or,
+    for a config that must be refused, its own `config:` and `expect: {error: TEXT, line: N}`. Calls are judged
+    as the live gate judges them on an empty state: the built-in state-dir guard answers first
+    (`rule: guard/state-dir`), and a human_approval's verdict is `pending`. Exits 1 when any case fails.
 
     \b
     Example:
@@ -162,7 +208,7 @@ def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: boo
             suite = load_cases(path)
         except ConfigError as exc:
             raise ConfigProblem(str(exc)) from None
-        results += run_cases(suite, config_path)
+        results += run_cases(suite, case_judge, config_path)
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))
     else:

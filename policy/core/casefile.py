@@ -1,21 +1,23 @@
 """Policy unit tests as YAML tables: a call plus the expected decision and rule (or the expected config error).
 
-Used by `agent-mesh test` for users' own policies and by our own decision tables in tests/policy/cases/.
+Used by `agent-mesh test` for users' own policies and by our own decision tables in tests/policy/cases/. The
+judging is given (`Judge`): `agent-mesh test` judges with the gate's own preview (policy/gate/dryrun.py), so a
+case sees what the live gate decides, the built-in state-dir guard included (`rule: guard/state-dir`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policy.core.config import load_config, load_config_text, validation_error
-from policy.core.engine import PolicySet, compile_policies, decide
+from policy.core.config import LoadedConfig, load_config, load_config_text, validation_error
 from policy.core.errors import ConfigError
-from policy.core.model import HttpInfo, Surface, ToolCall
+from policy.core.model import Decision, HttpInfo, Surface, ToolCall
 from policy.core.yamlsrc import load_yaml
 
 
@@ -41,7 +43,9 @@ class CaseCall(_Strict):
 
 class Expect(_Strict):
     decision: Literal["allow", "deny", "human_approval"] | None = None
-    rule: str | None = None
+    rule: str | None = None  # a policy's `name/rule`, `default`, or `guard/state-dir` (the built-in guard)
+    # what the gate does on an empty state: a human_approval is `pending`
+    verdict: Literal["allow", "deny", "pending", "rate_limited", "loop_detected"] | None = None
     reason_contains: str | None = None
     error: str | None = None
     line: int | None = None
@@ -59,6 +63,12 @@ class Suite(_Strict):
     config: str | None = None
     config_file: str | None = None
     cases: list[Case] = Field(min_length=1)
+
+
+# What a case's call gets under one config: the decision (rule, reason) and the gate's verdict kind.
+Judgement = tuple[Decision, str]
+# Builds the judge of one loaded config (compiling it: may raise ConfigError).
+Judge = Callable[[LoadedConfig], Callable[[ToolCall], Judgement]]
 
 
 @dataclass
@@ -101,13 +111,13 @@ def to_call(c: CaseCall) -> ToolCall:
 def _expected(e: Expect) -> str:
     if e.error is not None:
         return f"config error {e.error!r}" + (f" at line {e.line}" if e.line else "")
-    return f"{e.decision or '*'} by {e.rule or '*'}"
+    return f"{e.decision or '*'} by {e.rule or '*'}" + (f" ({e.verdict})" if e.verdict else "")
 
 
-def run_cases(loaded: LoadedSuite, config_path: str | None = None) -> list[CaseResult]:
+def run_cases(loaded: LoadedSuite, judge: Judge, config_path: str | None = None) -> list[CaseResult]:
     """Run every case; config per case: its own `config:`, else the suite's, else --config, else the default."""
     base = Path(loaded.file).parent
-    cache: dict[tuple[str | None, tuple[tuple[str, str], ...]], PolicySet | ConfigError] = {}
+    cache: dict[tuple[str | None, tuple[tuple[str, str], ...]], Callable[[ToolCall], Judgement] | ConfigError] = {}
     results = []
     for case in loaded.suite.cases:
         text = case.config if case.config is not None else loaded.suite.config
@@ -117,29 +127,30 @@ def run_cases(loaded: LoadedSuite, config_path: str | None = None) -> list[CaseR
             try:
                 if text is not None:
                     label = f"{loaded.file}[{case.name}]" if case.config is not None else f"{loaded.file}[config]"
-                    cache[key] = compile_policies(load_config_text(text, label, str(base), env))
+                    cache[key] = judge(load_config_text(text, label, str(base), env))
                 elif loaded.suite.config_file:
-                    cache[key] = compile_policies(load_config(str(base / loaded.suite.config_file), env))
+                    cache[key] = judge(load_config(str(base / loaded.suite.config_file), env))
                 else:
-                    cache[key] = compile_policies(load_config(config_path, env))
+                    cache[key] = judge(load_config(config_path, env))
             except ConfigError as exc:
                 cache[key] = exc
         results.append(_run_one(loaded.file, case, cache[key]))
     return results
 
 
-def _run_one(file: str, case: Case, ps: PolicySet | ConfigError) -> CaseResult:
+def _run_one(file: str, case: Case, judged: Callable[[ToolCall], Judgement] | ConfigError) -> CaseResult:
     e = case.expect
     expected = _expected(e)
-    if isinstance(ps, ConfigError):
-        got = f"config error {ps}"
-        ok = e.error is not None and e.error in str(ps) and (e.line is None or e.line == ps.line)
+    if isinstance(judged, ConfigError):
+        got = f"config error {judged}"
+        ok = e.error is not None and e.error in str(judged) and (e.line is None or e.line == judged.line)
         return CaseResult(file, case.name, ok, expected, got)
     if e.error is not None or case.call is None:
         return CaseResult(file, case.name, False, expected, "config loaded without error")
-    d = decide(to_call(case.call), ps)
-    got = f"{d.action.value} by {d.rule}"
+    d, verdict = judged(to_call(case.call))
+    got = f"{d.action.value} by {d.rule}" + (f" ({verdict})" if e.verdict else "")
     ok = (e.decision is None or d.action.value == e.decision) and (e.rule is None or d.rule == e.rule)
+    ok = ok and (e.verdict is None or verdict == e.verdict)
     if e.reason_contains is not None and e.reason_contains not in d.reason:
         ok = False
         got += f" (reason: {d.reason})"

@@ -162,9 +162,9 @@ _PROC_COLUMNS = "host, pid, kind, server, agent, started, heartbeat, policy_hash
 class SqliteBoard:
     """The board on `<state_dir>/state.db`, through its own connection (the watcher thread's)."""
 
-    def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS) -> None:
+    def __init__(self, state_dir: str | Path, *, busy_seconds: float = BUSY_SECONDS, read_only: bool = False) -> None:
         self.path = Path(state_dir) / DB_NAME
-        self._db = Database(self.path, busy_seconds)
+        self._db = Database(self.path, busy_seconds, read_only=read_only)  # read_only: a preview's view of stops
 
     def version(self) -> int:
         # PRAGMA data_version changes when another connection commits: no table is read while nothing changes.

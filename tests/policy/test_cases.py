@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from policy.core.casefile import load_cases, run_cases
+from policy.gate.dryrun import case_judge
 
 CASES_DIR = Path(__file__).parent / "cases"
 FILES = sorted(CASES_DIR.glob("*.yaml"))
@@ -17,7 +18,7 @@ FILES = sorted(CASES_DIR.glob("*.yaml"))
 def _all_results() -> list[tuple[str, object]]:
     out = []
     for f in FILES:
-        for r in run_cases(load_cases(str(f))):
+        for r in run_cases(load_cases(str(f)), case_judge):
             out.append((f"{f.stem}: {r.name}", r))
     return out
 
