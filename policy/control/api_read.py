@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,14 +17,14 @@ from starlette.routing import Route
 from policy.cli.common import split_tool
 from policy.control.common import authed, json_body, limit_param, ok, plane_of, text_field
 from policy.control.metrics import CONTENT_TYPE
+from policy.control.plane import ControlPlane
 from policy.control.problems import bad_request
 from policy.control.views import policies_view
 from policy.control.watch import Event
-from policy.core.engine import decide
 from policy.core.errors import StoreUnavailable
-from policy.core.model import SURFACES, Action, HttpInfo, Surface, ToolCall
-from policy.gate.grants import GrantMatcher
-from policy.gate.memory import MemoryKey, precedents
+from policy.core.model import SURFACES, HttpInfo, Surface, ToolCall
+from policy.gate.dryrun import open_dry_run, refresh_stops
+from policy.gate.gate import Gate
 from policy.trace.feed import TraceFilter, parse_filter
 
 KEEPALIVE_SECONDS = 15.0
@@ -118,13 +119,27 @@ def _call_of(body: dict[str, Any]) -> ToolCall:
     return ToolCall(agent, s, server, name, args, http=info, annotations=annotations)
 
 
+_dry_runs: weakref.WeakKeyDictionary[ControlPlane, Gate] = weakref.WeakKeyDictionary()
+
+
+def _dry_run_gate(plane: ControlPlane) -> Gate:
+    """The plane's dry-run gate on its store (previews never write), rebuilt when the policy changed."""
+    gate = _dry_runs.get(plane)
+    if gate is None or gate.policy_set.policy_hash != plane.policy_set.policy_hash:
+        gate = _dry_runs[plane] = open_dry_run(plane.loaded, store=plane.store, clock=plane.clock, stops=False)
+    refresh_stops(gate)
+    return gate
+
+
 async def dry_run(request: Request) -> Response:
-    """What the policy says about a call, and which grant or memory would lift a human_approval; no state
-    changes (no rate budget spent, no approval queued or used)."""
+    """What the live gate would do with a call now (Gate.preview: the state-dir guard, limits, policy, and the
+    approval, grant or memory that would lift a human_approval); no state changes (no rate budget spent, no
+    approval queued or used, nothing traced)."""
     plane, _ = authed(request)
     call = _call_of(await json_body(request))
-    now = plane.now()
-    d = decide(call, plane.policy_set, now)
+    preview = _dry_run_gate(plane).preview(call, plane.now())
+    d = preview.decision
+    lift = preview.lifted_by
     out: dict[str, Any] = {
         "call": {"agent": call.agent, "tool": call.full_name, "call_hash": call.call_hash},
         "decision": {
@@ -135,21 +150,11 @@ async def dry_run(request: Request) -> Response:
             "considered": list(d.considered),
             "errors": list(d.errors),
         },
-        "would_be": d.action.value,
-        "lifted_by": None,
+        "would_be": preview.kind.value,
+        "decided_by": preview.decided_by,
+        "lifted_by": preview.decided_by if lift is not None and lift.kind in ("approval", "grant", "memory") else None,
+        "preview": preview.as_json(),
     }
-    if d.action is Action.HUMAN_APPROVAL:
-        matcher = GrantMatcher()
-        grant = next((g for g in plane.operator.grants() if matcher.matches(g, call)), None)
-        memory = plane.config.memory
-        facts = plane.store.facts_for(call.agent, call.full_name, MemoryKey(memory.key)(call), now - memory.window)
-        found = precedents(facts, memory)
-        if grant is not None:
-            out["lifted_by"], out["would_be"] = f"grant:{grant.id}", "allow"
-        elif found is not None:
-            out["lifted_by"], out["would_be"] = f"memory:{len(found)}", "allow"
-        else:
-            out["would_be"] = "pending"
     return ok(out)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from policy.core.config import LoadedConfig
+from policy.core.engine import compile_policies
 from policy.core.errors import StoreUnavailable
 from policy.core.model import Decision, ToolCall
 from policy.gate.gate import Gate
@@ -41,15 +42,24 @@ def open_dry_run(
 
     Raises StateDirExposed when the state dir is reachable by other users (its contents are not the mesh's)."""
     state = state_for_preview(loaded.config.state_dir) if store is None else store
-    gate = Gate.open(loaded, store=state, sink=MemoryTraceSink(), clock=clock)
-    if stops and isinstance(state, SqliteStore):
-        board = SqliteBoard(loaded.config.state_dir, read_only=True)
-        try:
-            with contextlib.suppress(StoreUnavailable):  # unreadable: the previews report the store's failure
-                gate.stops.replace(board.active_stops())
-        finally:
-            board.close()
+    # No Supervisor object: a preview never asks it (it names the configured one), and its URL may be a secret
+    # that only the deciding process reads. The sink is never written.
+    gate = Gate(loaded, compile_policies(loaded), state, MemoryTraceSink(), clock, None)
+    if stops:
+        refresh_stops(gate)
     return gate
+
+
+def refresh_stops(gate: Gate) -> None:
+    """Obey the emergency stops recorded in the gate's state dir now (read only; none without a state.db)."""
+    if not isinstance(gate.store, SqliteStore) or not gate.store.path.is_file():
+        return
+    board = SqliteBoard(gate.config.state_dir, read_only=True)
+    try:
+        with contextlib.suppress(StoreUnavailable):  # unreadable: the previews report the store's failure
+            gate.stops.replace(board.active_stops())
+    finally:
+        board.close()
 
 
 def state_label(gate: Gate) -> str:

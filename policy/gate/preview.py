@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from policy.core.errors import StoreUnavailable
 from policy.core.guard import GUARD_RULE
@@ -148,11 +149,23 @@ def _climb(call: ToolCall, decision: Decision, ladder: Ladder, now: float, notes
     if waiting is not None:
         detail = f"an identical call already waits for a human on approval {waiting.id}"
         return Preview(verdict, Lift("pending", (waiting.id,), waiting.expires_at, detail), notes=tuple(notes))
-    if ladder.supervisor is not None:
-        notes.append(f"would ask the supervisor ({ladder.supervisor.name}) first: it may approve, deny or escalate")
+    supervisor = _supervisor(ladder)
+    if supervisor is not None:
+        notes.append(f"would ask the supervisor ({supervisor}) first: it may approve, deny or escalate")
         return Preview(verdict, asks_supervisor=True, notes=tuple(notes))
     notes.append("would queue a new approval for a human (agent-mesh approvals approve ID, or a grant lifts it)")
     return Preview(verdict, notes=tuple(notes))
+
+
+def _supervisor(ladder: Ladder) -> str | None:
+    """The supervisor a new approval goes to, by name: the gate's, or the config's when a dry-run gate has none
+    (its URL may be a secret that only the deciding process reads)."""
+    if ladder.supervisor is not None:
+        return ladder.supervisor.name
+    url = ladder.config.supervisor.url
+    if not url:
+        return None
+    return (urlsplit(url).netloc or url) if isinstance(url, str) else "configured in supervisor.url"
 
 
 def _memory_progress(call: ToolCall, key: str, ladder: Ladder, now: float) -> list[str]:
