@@ -141,6 +141,8 @@ async def run_serve(
         public_url=control_url,
         allowed_hosts=frozenset({listen.control[0]}),
     )
+    # A hot-reloaded config reaches the page, dry runs and decisions too (the proxy's watcher hands it over).
+    proxy.governance.reload_listeners.append(plane.reload)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(plane),

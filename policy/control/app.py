@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from policy.control import api_read, api_state, web
+from policy.control import api_mesh, api_read, api_state, web
 from policy.control.common import authed
 from policy.control.openapi import document
 from policy.control.plane import ControlPlane
@@ -97,7 +97,7 @@ async def _store_error(request: Request, exc: Exception) -> Response:
 
 def create_app(plane: ControlPlane) -> Starlette:
     """The control plane app on `plane`; `agent-mesh serve` runs it under uvicorn, tests through httpx."""
-    routes = [*api_state.routes, *api_read.routes, Route("/openapi.json", openapi, methods=["GET"])]
+    routes = [*api_state.routes, *api_mesh.routes, *api_read.routes, Route("/openapi.json", openapi, methods=["GET"])]
     routes.append(Route("/decide", api_read.dry_run, methods=["POST"]))
     routes += web.routes
     app = Starlette(

@@ -147,6 +147,24 @@ def document(version: str) -> dict[str, Any]:
             )
         },
         "/decide": {"post": _op("decideAlias", "Alias of /api/decide", body="Call", errors=("400",))},
+        "/api/processes": {
+            "get": _op(
+                "listProcesses",
+                "Processes on this state dir (serve, proxy, each mcpwrap): the policy each runs, whether it is the "
+                "policy its config gives now, the last reload error; and the active emergency stops",
+                params=[_q("all", "Also processes that are gone (no heartbeat for 10 s)", "boolean")],
+            )
+        },
+        "/api/stop": {
+            "post": _op(
+                "stop",
+                "Emergency stop: every process refuses new and held calls of the agent (or all), code `stopped`",
+                body="Stop",
+                ok="201",
+                errors=("400",),
+            )
+        },
+        "/api/resume": {"post": _op("resume", "Lift the stop of an agent, or every stop", body="Resume")},
     }
     schemas = {
         "Approve": _obj({**_RESOLUTION, "for": {**_S, "description": "Also grant this agent this tool, e.g. 30m"}}),
@@ -163,6 +181,22 @@ def document(version: str) -> dict[str, Any]:
             ("agent", "tool", "for"),
         ),
         "Forget": _obj({"agent": _S, "tool": _S}),
+        "Stop": _obj(
+            {
+                "agent": {**_S, "description": "Stop this agent's calls (or give all: true)"},
+                "all": {"type": "boolean", "description": "Stop every agent's calls"},
+                "reason": {**_S, "description": "Why: every refused call shows it"},
+                "by": {**_S, "description": "Who stops (default: the operator)"},
+            },
+            ("reason",),
+        ),
+        "Resume": _obj(
+            {
+                "agent": {**_S, "description": "Lift this agent's stop"},
+                "all": {"type": "boolean", "description": "Lift every stop"},
+                "by": _S,
+            }
+        ),
         "Call": _obj(
             {
                 "agent": _S,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -20,9 +21,13 @@ from policy.core.config import LoadedConfig
 from policy.core.engine import PolicySet, compile_policies
 from policy.gate.operator import Operator
 from policy.store.base import Store
+from policy.store.board import Board, MemoryBoard, SqliteBoard
 from policy.store.sqlite import SqliteStore
 from policy.trace.feed import TraceFeed
-from policy.trace.sink import SinkStats
+from policy.trace.sink import SinkStats, TraceSink
+
+if TYPE_CHECKING:
+    from policy.mesh.reload import Reloaded
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -51,6 +56,8 @@ class ControlPlane:
         notifier: Notifier | None = None,
         public_url: str | None = None,
         allowed_hosts: frozenset[str] | None = None,
+        board: Board | None = None,
+        event_sink: TraceSink | None = None,
     ) -> None:
         config = loaded.config
         self.loaded = loaded
@@ -58,6 +65,11 @@ class ControlPlane:
         self.policy_set: PolicySet = compile_policies(loaded)
         self.state_dir = Path(config.state_dir)
         self.store: Store = SqliteStore(self.state_dir) if store is None else store
+        # The mesh board (processes, emergency stops): state.db's unless a twin is given (or the store is one).
+        if board is None:
+            board = SqliteBoard(self.state_dir) if isinstance(self.store, SqliteStore) else MemoryBoard()
+        self.board: Board = board
+        self.event_sink = event_sink  # where stop/resume events go; None: the state dir's trace, per event
         self.operator = Operator(config, self.store, clock)
         self.clock = clock
         self.auth = auth
@@ -80,6 +92,13 @@ class ControlPlane:
             redact_keys=list(config.traces.redact),
             page_url=public_url,
         )
+
+    def reload(self, reloaded: Reloaded) -> None:
+        """A hot-reloaded config (serve's watcher, on its event loop): the page, dry runs and decisions use it."""
+        self.loaded = reloaded.loaded
+        self.config = reloaded.loaded.config
+        self.policy_set = reloaded.policy_set
+        self.operator = Operator(self.config, self.store, self.clock)
 
     @property
     def redact_keys(self) -> list[str]:
@@ -125,4 +144,5 @@ class ControlPlane:
         if self.notifier is not None:
             self.notifier.close()
         self.feed.close()
+        self.board.close()
         self.store.close()

@@ -136,7 +136,16 @@ def policies(items: Iterable[Mapping[str, Any]], policy_hash: str) -> str:
     return "\n".join(parts)
 
 
-def page(*, operator: str, csrf: str, inbox_html: str, traces_html: str, grants_html: str, policies_html: str) -> str:
+def page(
+    *,
+    operator: str,
+    csrf: str,
+    inbox_html: str,
+    traces_html: str,
+    grants_html: str,
+    policies_html: str,
+    mesh_html: str = "",
+) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -147,11 +156,12 @@ def page(*, operator: str, csrf: str, inbox_html: str, traces_html: str, grants_
 </head><body>
 <nav><strong>agent-mesh</strong>
  <a href="#inbox-section">Inbox <span id="pending-count"></span></a> <a href="#traces-section">Traces</a>
- <a href="#grants-section">Grants</a> <a href="#policies-section">Policies</a>
+ <a href="#grants-section">Grants</a> <a href="#policies-section">Policies</a> <a href="#mesh-section">Processes</a>
  <span class="muted right">operator <span id="operator">{_e(operator)}</span> ·
   <span id="live">connecting…</span></span>
 </nav>
 <main>
+<section id="mesh-section"><h2>Processes and emergency stop</h2><div id="mesh">{mesh_html}</div></section>
 <section id="inbox-section"><h2>Waiting for approval</h2><div id="inbox">{inbox_html}</div></section>
 <section id="traces-section"><h2>Calls</h2>
  <form id="trace-filter" autocomplete="off">

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from policy.control import render
+from policy.control import render, render_mesh
+from policy.control.api_mesh import mesh_view
 from policy.control.auth import SESSION_COOKIE, SESSION_SECONDS, Session
 from policy.control.common import plane_of
 from policy.control.plane import ControlPlane
@@ -51,6 +52,10 @@ def grants_html(plane: ControlPlane) -> str:
     return render.grants(grant_view(g, now) for g in plane.operator.grants())
 
 
+def mesh_html(plane: ControlPlane) -> str:
+    return render_mesh.mesh(mesh_view(plane))
+
+
 def policies_html(plane: ControlPlane) -> str:
     return render.policies(policies_view(plane.policy_set), plane.policy_set.policy_hash)
 
@@ -68,6 +73,7 @@ async def index(request: Request) -> Response:
             traces_html=traces_html(plane, TraceFilter()),
             grants_html=grants_html(plane),
             policies_html=policies_html(plane),
+            mesh_html=mesh_html(plane),
         )
     )
 
@@ -118,6 +124,8 @@ async def fragment(request: Request) -> Response:
         return HTMLResponse(grants_html(plane))
     if name == "policies":
         return HTMLResponse(policies_html(plane))
+    if name == "mesh":
+        return HTMLResponse(mesh_html(plane))
     raise ApiError(404, "not_found", f"no fragment {name!r}")
 
 

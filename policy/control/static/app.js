@@ -72,8 +72,18 @@ async function act(button) {
       await api("POST", "/api/approvals/" + id + "/deny", { reason });
     } else if (action === "revoke") {
       await api("DELETE", "/api/grants/" + id);
+    } else if (action === "stop") {
+      const all = button.dataset.scope === "*";
+      const agent = all ? "" : document.getElementById("stop-agent").value.trim();
+      if (!all && !agent) { throw new Error("name the agent to stop"); }
+      const why = prompt("Emergency stop of " + (all ? "ALL agents" : agent) + ". Reason (agents see it):");
+      if (!why || !why.trim()) { button.disabled = false; return; }
+      await api("POST", "/api/stop", all ? { all: true, reason: why } : { agent, reason: why });
+    } else if (action === "resume") {
+      const scope = button.dataset.scope;
+      await api("POST", "/api/resume", scope === "*" ? { all: true } : { agent: scope });
     }
-    await Promise.all([refresh("inbox"), refresh("grants")]);
+    await Promise.all([refresh("inbox"), refresh("grants"), refresh("mesh")]);
   } catch (err) {
     button.disabled = false;
     alert("agent-mesh: " + err.message);
@@ -97,3 +107,4 @@ document.getElementById("trace-filter").addEventListener("submit", (event) => ev
 countPending();
 connect();
 setInterval(tick, 1000);
+setInterval(() => refresh("mesh"), 2000);  // heartbeats, reloads and stops are not pushed as events

@@ -94,5 +94,5 @@ def test_the_openapi_document_loads_in_the_proxys_own_openapi_parser_with_unique
 
     ops = parse_spec(document("1"), "control").operations
     ids = [o.tool for o in ops]
-    assert len(ids) == len(set(ids)) == 20
+    assert len(ids) == len(set(ids)) == 23
     assert "approve" in ids
