@@ -8,6 +8,7 @@ must not pay for mitmproxy, uvicorn or the trace tooling. That keeps start-up ne
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -80,7 +81,8 @@ class _MeshGroup(JsonErrors):
 
 @click.group(cls=_MeshGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="agent-mesh")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """agent-mesh: govern AI agents' tool calls (MCP, REST, CLI) with one policy.
 
     \b
@@ -88,6 +90,8 @@ def cli() -> None:
       agent-mesh check --config agent-mesh.yaml
       agent-mesh explain --agent claude --tool filesystem.write_file --args '{"path": "/etc/x"}'
     """
+    if os.environ.get("FORCE_COLOR") and not os.environ.get("NO_COLOR"):
+        ctx.color = True  # click keeps the colours policy.cli.look paints, even into a pipe
 
 
 def main() -> None:

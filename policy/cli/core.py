@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from policy.cli.common import ConfigProblem, config_option, load_loaded, load_policy_set, parse_call_options, where_used
+from policy.cli.look import paint
 from policy.core.casefile import CaseResult, load_cases, run_cases
 from policy.core.config import default_config_text
 from policy.core.engine import CATCH_ALL, EXACT, PolicySet
@@ -137,8 +138,9 @@ def explain(config_path: str | None, as_json: bool, **opts: Any) -> None:
             "preview": preview.as_json(), "state": state, **where_used(),
         }, indent=2))  # fmt: skip
         return
-    click.echo(f"verdict:    {preview.kind.value} (decided by {preview.decided_by}): what the live gate would do now")
-    click.echo(f"decision:   {d.action.value}")
+    verdict = paint(preview.kind.value)
+    click.echo(f"verdict:    {verdict} (decided by {preview.decided_by}): what the live gate would do now")
+    click.echo(f"decision:   {paint(d.action.value)}")
     click.echo(f"rule:       {d.rule}")
     click.echo(f"reason:     {d.reason}")
     for e in d.errors:
@@ -179,7 +181,7 @@ def _when(ts: float) -> str:
 def _print_results(results: list[CaseResult]) -> None:
     width = max((len(r.name) for r in results), default=10)
     for r in results:
-        mark = "PASS" if r.ok else "FAIL"
+        mark = paint("PASS" if r.ok else "FAIL")
         click.echo(f"{mark}  {r.name:<{width}}  expected {r.expected:<40}  got {r.got}")
     failed = sum(not r.ok for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")

@@ -136,3 +136,18 @@ def strip_escapes(text: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;]*m", "", text).rstrip("\r")
+
+
+def test_explain_paints_its_verdict_and_decision_only_when_styling(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["explain", "--agent", "claude", "--tool", "fs.write_file", "--config", str(config)]
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    plain = CliRunner().invoke(cli, args)
+    assert plain.exit_code == 0, plain.output
+    assert ESC not in plain.stdout
+    assert "decision:   human_approval\n" in plain.stdout
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    painted = CliRunner().invoke(cli, args)
+    assert f"decision:   {ESC}33mhuman_approval{ESC}0m" in painted.stdout
