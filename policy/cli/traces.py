@@ -16,6 +16,7 @@ import click
 from policy.cli.common import load_loaded, load_policy_set
 from policy.cli.trace_common import adopt, state_option
 from policy.cli.trace_evidence import evidence_commands
+from policy.gate.dryrun import replay_judge
 from policy.trace.query import VERDICTS, Filters, TraceSource, open_source, parse_when
 from policy.trace.replay import ReplayResult, replay
 
@@ -261,8 +262,11 @@ def replay_cmd(
       agent-mesh replay new-policy.yaml --config agent-mesh.yaml --agent claude --json
     """
     policy_set, file = load_policy_set(candidate)
+    # Judged as the live gate judges (Gate.preview: the state-dir guard first), on an empty state: a decision
+    # does not depend on grants or memory, and nothing of the candidate's state dir is read or created.
+    judge = replay_judge(load_loaded(candidate, announce=False))
     source = _source(config_path, state_dir, traces_file)
-    result = replay(_read(source, _filters(opts)), policy_set)
+    result = replay(_read(source, _filters(opts)), judge)
     if as_json:
         for change in result.changes:
             click.echo(json.dumps(change.as_json(), ensure_ascii=False))

@@ -87,3 +87,10 @@ def case_judge(loaded: LoadedConfig) -> Callable[[ToolCall], tuple[Decision, str
         return preview.decision, preview.kind.value
 
     return judge
+
+
+def replay_judge(loaded: LoadedConfig) -> Callable[[ToolCall, float], Decision]:
+    """`agent-mesh replay`'s judge (policy.trace.replay.ReplayJudge): the decision of the gate's preview at the
+    recorded time, on an empty state (a decision depends on no grant or memory; the guard is replayed too)."""
+    gate = open_dry_run(loaded, store=EmptyStore(), stops=False)
+    return lambda call, ts: gate.preview(call, ts).decision

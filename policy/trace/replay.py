@@ -1,12 +1,13 @@
 """Replay: run recorded calls through a candidate policy set and list every call whose decision changes.
 
-The policy CI check: `decide()` is pure, so a recorded call judged by a new config shows exactly what the
-change would do. Recorded arguments are redacted; a decision that reads a redacted field is flagged.
+The policy CI check: a recorded call judged by a new config shows exactly what the change would do. The judge
+is given: `agent-mesh replay` judges with the gate's own preview (policy.gate.dryrun), the state-dir guard
+included. Recorded arguments are redacted; a decision that reads a redacted field is flagged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -76,8 +77,19 @@ def record_to_call(record: Mapping[str, Any]) -> ToolCall:
     )
 
 
-def replay(records: Iterable[Mapping[str, Any]], policy_set: PolicySet) -> ReplayResult:
-    """Decide every recorded call again under `policy_set`; collect the ones whose decision changes."""
+# Judges a recorded call at the time it was made.
+ReplayJudge = Callable[[ToolCall, float], Decision]
+
+
+def replay(records: Iterable[Mapping[str, Any]], judge: PolicySet | ReplayJudge) -> ReplayResult:
+    """Decide every recorded call again with `judge` (a PolicySet: by its rules alone, without the gate's
+    guard); collect the ones whose decision changes."""
+    if isinstance(judge, PolicySet):
+        policy_set = judge
+
+        def judge(call: ToolCall, ts: float) -> Decision:
+            return decide(call, policy_set, ts)
+
     result = ReplayResult()
     for record in records:
         before = record.get("decision")
@@ -89,7 +101,7 @@ def replay(records: Iterable[Mapping[str, Any]], policy_set: PolicySet) -> Repla
             result.skipped.append(f"{record.get('trace_id', '?')}: {exc}")
             continue
         ts = record.get("ts")
-        after = decide(call, policy_set, float(ts) if isinstance(ts, int | float) else 0.0)
+        after = judge(call, float(ts) if isinstance(ts, int | float) else 0.0)
         result.replayed += 1
         if after.action.value != before:
             redacted = REDACTED in canonical_json([record.get("args"), record.get("http")])
