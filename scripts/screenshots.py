@@ -1,8 +1,10 @@
 """Regenerate the docs' screenshots: `agent-mesh serve` with one held call, photographed by the headless
 Debian chromium the e2e tests drive (playwright-core under Node, installed by `make targets`).
 
-    .venv/bin/python scripts/screenshots.py            # writes docs/img/approval-card.png and docs/img/page.png
-    .venv/bin/python scripts/screenshots.py --out DIR
+    .venv/bin/python scripts/screenshots.py            # every shot, into docs/img/
+    .venv/bin/python scripts/screenshots.py --only page --out DIR
+
+Shot `page`: docs/img/approval-card.png and docs/img/page.png.
 
 Everything runs on loopback in a temporary folder: a config whose rule holds `git push`, serve on free
 ports, `mcpwrap exec -- git push origin main` in a throwaway repository (held, never approved: it is stopped
@@ -15,6 +17,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +57,15 @@ const { chromium } = require(coreDir);
     const card = page.locator("#inbox .approval").first();
     await card.waitFor({ state: "visible", timeout: Number(timeout) });
     await page.locator("#traces tbody tr").first().waitFor({ state: "attached", timeout: Number(timeout) });
-    await card.screenshot({ path: cardPath });
+    // The page swaps in fresh fragments as it updates live: a card replaced mid-shot is shot again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await card.screenshot({ path: cardPath, timeout: 5000 });
+        break;
+      } catch (err) {
+        if (attempt === 5) throw err;
+      }
+    }
     await page.screenshot({ path: pagePath, fullPage: true });
   } finally {
     await browser.close();
@@ -77,10 +88,10 @@ def git_repo(path: Path) -> Path:
     return path
 
 
-def shoot(out: Path) -> list[Path]:
+def serve_page(out: Path) -> list[Path]:
+    """The approval card of a held call and the whole page of `agent-mesh serve`."""
     targets = Targets()
     core, node, chromium = targets.npm_package("playwright-core"), targets.node20, targets.chromium
-    out.mkdir(parents=True, exist_ok=True)
     card, page = out / "approval-card.png", out / "page.png"
     with tempfile.TemporaryDirectory(prefix="agent-mesh-shots-") as tmp:
         tmp_path = Path(tmp)
@@ -96,11 +107,19 @@ def shoot(out: Path) -> list[Path]:
     return [card, page]
 
 
+# Each shot writes its PNGs into the folder it is given and returns their paths; a new picture is a new entry.
+SHOTS: dict[str, Callable[[Path], list[Path]]] = {"page": serve_page}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img", help="folder for the PNGs (docs/img)")
-    for path in shoot(parser.parse_args().out):
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    parser.add_argument("--only", choices=sorted(SHOTS), action="append", help="take only these shots (repeatable)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.only or SHOTS:
+        for path in SHOTS[name](args.out):
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 if __name__ == "__main__":
