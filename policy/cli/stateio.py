@@ -23,6 +23,7 @@ from policy.gate.operator import Operator
 from policy.store.base import Approval, Fact, Grant, StoreConflict
 from policy.store.db import DB_NAME
 from policy.store.sqlite import SqliteStore
+from policy.store.statedir import require_private
 
 
 def default_user() -> str:
@@ -66,6 +67,10 @@ def operator(config_path: str | None, *, read_only: bool | None = None) -> Itera
         read_only = ctx is not None and ctx.info_name in READ_ONLY_COMMANDS
     state = Path(loaded.config.state_dir)
     if read_only:
+        try:  # an open state dir is refused before anything in it is read (or found missing)
+            require_private(state)
+        except StoreUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
         if not (state / DB_NAME).is_file():
             message = no_state_message(state, where_used().get("config"))
             if ctx is not None and ctx.info_name == "list":

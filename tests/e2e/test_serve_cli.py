@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -163,14 +164,19 @@ def test_serve_refuses_a_busy_port_with_a_clear_message(tmp_path: Path) -> None:
     assert f"cannot listen for the proxy on 127.0.0.1:{port}" in result.stderr
 
 
-def test_serve_runs_on_the_built_in_default_in_an_empty_folder(tmp_path: Path) -> None:
+def test_serve_runs_on_the_built_in_default_in_an_empty_folder_with_state_in_the_user_s_data_dir(
+    tmp_path: Path,
+) -> None:
     proxy, control = free_port(), free_port()
     argv = [AGENT_MESH, "serve", "--listen-proxy", f"127.0.0.1:{proxy}", "--listen-control", f"127.0.0.1:{control}"]
+    state = Path(os.environ["XDG_DATA_HOME"]) / "agent-mesh"  # per test (tests/conftest.py)
     with Proc(argv, cwd=tmp_path, env={"AGENT_MESH_CONFIG": ""}) as p:
         p.wait_for_line("Ctrl-C stops everything", timeout=30)
         assert "governing with <built-in default>" in p.output()
-        token = (tmp_path / ".agent-mesh" / "operator.token").read_text().strip()
-        assert oct((tmp_path / ".agent-mesh" / "operator.token").stat().st_mode & 0o777) == "0o600"
+        assert "built-in default is the active mesh" in p.output()
+        assert not (tmp_path / ".agent-mesh").exists()
+        token = (state / "operator.token").read_text().strip()
+        assert oct((state / "operator.token").stat().st_mode & 0o777) == "0o600"
         r = httpx.get(f"http://127.0.0.1:{control}/api/policies", headers={"Authorization": f"Bearer {token}"})
         assert r.json()["policies"][0]["name"] == "default"
         p.popen.send_signal(2)
