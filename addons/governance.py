@@ -39,7 +39,7 @@ from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
 from addons.reach import Reach, Refusal, names_disagree
 from addons.refused import record_refusal
 from addons.servers import Match, ServerMap, Target
-from addons.upstream import check_upstreams, send_upstream, uses_upstreams
+from addons.upstream import ASKED, check_upstreams, send_upstream, uses_upstreams
 from addons.ws_judge import WsPeer, judge_ws_message
 from policy import (
     Action,
@@ -68,7 +68,7 @@ _INVALID_REQUEST = -32600
 _NAMES = "agent-mesh/names"  # requestheaders -> request: why the request's names disagree (None: they agree)
 # requestheaders -> request: the URL the agent asked for (scheme, host, port, path), judged even when an addon
 # ahead of this one (an operator's map_remote, a script) rewrote the request in between.
-_ASKED = "agent-mesh/asked"
+_ASKED = ASKED  # kept on the flow: an MCP event stream's endpoints are read against it
 _UNCHECKED = object()
 _JSON = {"content-type": "application/json"}
 
@@ -179,7 +179,7 @@ class Governance:
         self.mcp.trusted = frozenset(n for n, s in loaded.config.servers.items() if s.mcp_url)
         if self.streams is not None:
             self.streams.close("the configuration was reloaded")
-        self.streams = McpStreams(self.judge.gate.finish, self.mcp.visible, self.mcp.hides, self.mcp.asked)
+        self.streams = McpStreams(self.judge.gate.finish, self.mcp.listing, self.mcp.hides, self.mcp.asked)
         if old is not None:
             ctx.master.event_loop.create_task(old.gate.aclose())
         log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))
@@ -300,7 +300,7 @@ class Governance:
         if identity is None:
             return
         # Judged by what the agent asked for (requestheaders), before the operator's own rewrites (map_remote).
-        scheme, host, port, path = flow.metadata.pop(_ASKED, None) or (req.scheme, req.host, req.port, req.path)
+        scheme, host, port, path = flow.metadata.get(_ASKED) or (req.scheme, req.host, req.port, req.path)
         why = flow.metadata.pop(_NAMES, _UNCHECKED)
         if why is _UNCHECKED:
             why = self._names_disagree(flow)

@@ -15,14 +15,14 @@ from policy import Outcome, ToolCall, Verdict, filter_list
 from policy.core.model import parse_json, readonly
 from policy.wire.jsonrpc import INTERNAL_ERROR, RequestId, dump, error, id_key, undeliverable
 from policy.wire.listing import Hidden
-from policy.wire.messages import filter_tools
 
 if TYPE_CHECKING:
     from addons.mcp_asked import AskedRequests
 
 Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
-# (agent, server, session, tool) -> whether the agent may see the tool in tools/list.
-Visible = Callable[[str, str, str | None, dict[str, Any]], bool]
+# (agent, server, session, tools/list result) -> (the result as the agent may see it, entries removed):
+# Gate.observe_tools through the handler (pins, mcp.hide_denied_tools).
+Visible = Callable[[str, str, str | None, Any], tuple[Any, int]]
 # (agent, server, session) -> what to hide from that agent's resources/prompts lists (policy.wire.listing).
 Hides = Callable[[str, str, str | None], Hidden]
 
@@ -126,14 +126,14 @@ class ResponseTracker:
             self._finish(tracked.call, tracked.verdict, _outcome(msg, status, latency))
             result = msg.get("result")
             if self.asked is not None and isinstance(result, dict) and result.get("resultType") == "input_required":
-                refusal = self.asked.inputs(tracked.call, result)
+                refusal = self.asked.inputs(tracked.call, result, tracked.verdict)
                 if refusal is not None:
                     return {"jsonrpc": "2.0", "id": msg.get("id"), "error": refusal}
         listed = self.lists.pop(key, None)
         if listed is not None and "result" in msg:
             agent, server, session, method = listed
             if method == "tools/list":
-                result, removed = filter_tools(msg["result"], lambda t: self._visible(agent, server, session, t))
+                result, removed = self._visible(agent, server, session, msg["result"])
             elif self._hides is not None:
                 result, removed = filter_list(method, msg["result"], self._hides(agent, server, session))
             else:

@@ -47,6 +47,7 @@ class _Judged:
     is_tool: bool = False
     asked: Asked | None = None  # set when this is the client's answer to its server's request
     input_of: bool = False  # an input request a 2026-07-28 retry answers (its message is `msg`)
+    continues: bool = False  # a 2026-07-28 retry carrying input: the Gate binds it to its original call
 
 
 class McpHandler:
@@ -61,7 +62,7 @@ class McpHandler:
         self.trusted: frozenset[str] = frozenset()
         self.with_output_schema: set[tuple[str, str]] = set()
         self._background: set[asyncio.Task[None]] = set()
-        self.asked = AskedRequests(self.denies, self._withheld)
+        self.asked = AskedRequests(self.denies, self._withheld, self._continues)
 
     def hides(self, agent: str, server: str, session: str | None) -> Hidden:
         """What to hide from this agent's resources/prompts lists of `server` (policy.wire.listing)."""
@@ -84,6 +85,20 @@ class McpHandler:
             self.with_output_schema.add((server, name))
         call = ToolCall(agent, "mcp_http", server, name, session_id=session, annotations=ann or {})
         return self.judge.gate.visible(call)
+
+    def listing(self, agent: str, server: str, session: str | None, result: Any) -> tuple[Any, int]:
+        """A tools/list result as this agent may see it -> (result, entries removed): the Gate compares the
+        tools with their pins and leaves out what the agent may not see (Gate.observe_tools, as mcpwrap)."""
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(tools, list):
+            return result, 0
+        for tool in tools:
+            if isinstance(tool, dict):
+                self.visible(agent, server, session, tool)  # remembers annotations and output schemas
+        seen = self.judge.gate.observe_tools(server, agent, tools, surface="mcp_http", session_id=session)
+        if len(seen.tools) == len(tools):
+            return result, 0
+        return {**result, "tools": seen.tools}, len(tools) - len(seen.tools)
 
     async def handle(
         self,
@@ -145,11 +160,13 @@ class McpHandler:
                 for k in inputs:
                     asked_call = ToolCall(agent, "mcp_http", body.server, k.tool, k.arguments or {}, session, info)
                     judged.append(_Judged(msg, asked_call, modern, input_of=True))
-            judged.append(_Judged(msg, call, modern, is_tool=is_tool))
+            judged.append(_Judged(msg, call, modern, is_tool=is_tool, continues=era.is_continuation(params)))
         if len(judged) == 1:
-            verdicts = [await self.judge.judge(flow, judged[0].call)]
+            verdicts = [await self.judge.judge(flow, judged[0].call, continues=judged[0].continues)]
         else:
-            verdicts = list(await asyncio.gather(*(self.judge.judge(flow, j.call) for j in judged)))
+            verdicts = list(
+                await asyncio.gather(*(self.judge.judge(flow, j.call, continues=j.continues) for j in judged))
+            )
         for j, verdict in zip(judged, verdicts, strict=True):
             j.verdict = verdict
         annotate(flow, [(j.call, v) for j, v in zip(judged, verdicts, strict=True)])
@@ -214,6 +231,14 @@ class McpHandler:
         task = asyncio.ensure_future(record())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _continues(self, call: ToolCall, verdict: Verdict | None) -> None:
+        """`call` was answered `input_required`: its retry may continue it (`verdict`, the call's own), or, its
+        input refused (None), may not. The Gate keeps which (Gate.check_continuation)."""
+        if verdict is None:
+            self.judge.gate.inputs_refused(call)
+        else:
+            self.judge.gate.input_required(call, verdict)
 
     def _answer_to_server(self, j: _Judged, verdict: Verdict, replaced: dict[int, dict[str, Any]], i: int) -> None:
         """The client's answer to its server's request: forwarded if the request is allowed, else an error."""

@@ -18,6 +18,7 @@ from policy.cli.trace_common import adopt, state_option
 from policy.cli.trace_evidence import evidence_commands
 from policy.gate.dryrun import replay_judge
 from policy.trace.query import VERDICTS, Filters, TraceSource, open_source, parse_when
+from policy.trace.record import event_label, is_call
 from policy.trace.replay import ReplayResult, replay
 
 FOLLOW_POLL_SECONDS = 0.5
@@ -46,13 +47,25 @@ def _filter_options[F: Callable[..., Any]](f: F) -> F:
     return state_option(f)
 
 
+# Event records (a tool first seen or changed, tools hidden from a listing) are not calls: shown on request.
+_events_option = click.option(
+    "--events", is_flag=True, help="Show event records too (tool first seen, tool changed, tools hidden)."
+)
+
+
 def _filters(opts: dict[str, Any]) -> Filters:
     now = time.time()
     try:
         since = parse_when(opts["since"], now) if opts.get("since") else None
         until = parse_when(opts["until"], now) if opts.get("until") else None
         return Filters(
-            opts.get("agent"), opts.get("tool"), tuple(opts.get("verdicts") or ()), since, until, opts.get("session")
+            opts.get("agent"),
+            opts.get("tool"),
+            tuple(opts.get("verdicts") or ()),
+            since,
+            until,
+            opts.get("session"),
+            events=bool(opts.get("events")),
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -82,12 +95,13 @@ def _row(record: dict[str, Any]) -> str:
     if record.get("status") is not None:
         outcome = f"{outcome} {record['status']}"
     latency = record.get("latency_ms")
+    call = is_call(record)
     values = {
         "time": when,
         "agent": record.get("agent"),
         "tool": record.get("tool"),
-        "verdict": record.get("verdict"),
-        "by": record.get("decided_by"),
+        "verdict": record.get("verdict") if call else event_label(record),
+        "by": record.get("decided_by") if call else record.get("rule"),
         "outcome": outcome,
         "ms": f"{latency:.1f}" if isinstance(latency, int | float) else None,
     }
@@ -137,6 +151,7 @@ def traces_group() -> None:
 @traces_group.command("tail")
 @click.option("-n", "--lines", "count", default=20, show_default=True, help="How many recent records to show first.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new records as they arrive (Ctrl-C stops).")
+@_events_option
 @_filter_options
 def tail(count: int, follow: bool, config_path: str | None, state_dir: Path | None, as_json: bool, **opts: Any) -> None:
     """Show the most recent traced calls, oldest first; with -f, keep following.
@@ -177,6 +192,7 @@ def tail(count: int, follow: bool, config_path: str | None, state_dir: Path | No
 @click.option("--limit", default=100, show_default=True, help="At most this many records (0: no limit).")
 @click.option("--traces", "traces_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Read this JSONL file instead of the state dir.")  # fmt: skip
+@_events_option
 @_filter_options
 def query(
     limit: int, traces_file: Path | None, config_path: str | None, state_dir: Path | None, as_json: bool, **opts: Any

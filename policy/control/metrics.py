@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from policy.trace.record import is_call
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Decisions take microseconds to milliseconds; upstream calls milliseconds to minutes.
@@ -85,6 +87,8 @@ class Metrics:
                 self._count((agent, tool, verdict), n)
 
     def observe(self, record: Mapping[str, Any]) -> None:
+        if not is_call(record):
+            return  # a pin change or a hidden list: nothing was called, nothing to count
         key = (str(record.get("agent")), str(record.get("tool")), str(record.get("verdict")))
         decision_ms = record.get("decision_ms")
         latency_ms = record.get("latency_ms")

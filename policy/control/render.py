@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from policy.trace.record import event_label, is_call
+
 APPROVE_FOR = "30m"
 
 
@@ -80,12 +82,17 @@ _VERDICT_CLASS = {"allow": "ok", "deny": "bad", "pending": "wait", "rate_limited
 def traces(records: Iterable[Mapping[str, Any]]) -> str:
     rows = []
     for r in records:
-        verdict = str(r.get("verdict", ""))
+        call = is_call(r)
+        # An event (a tool first seen or changed, tools hidden) is no call: it reads "tool changed" where a
+        # call shows its verdict, and names the setting that acted where a call names who decided.
+        verdict = str(r.get("verdict", "")) if call else event_label(r)
+        style = _VERDICT_CLASS.get(verdict, "") if call else "event"
+        by = r.get("decided_by") if call else r.get("rule")
         rows.append(
             f'<tr data-trace="{_e(r.get("trace_id"))}"><td>{_e(_clock(r.get("ts")))}</td><td>{_e(r.get("agent"))}</td>'
             f"<td>{_e(r.get('tool'))}</td>"
-            f'<td class="verdict {_VERDICT_CLASS.get(verdict, "")}">{_e(verdict)}</td>'
-            f'<td class="decided-by">{_e(r.get("decided_by"))}</td><td>{_e(r.get("outcome"))}</td>'
+            f'<td class="verdict {style}">{_e(verdict)}</td>'
+            f'<td class="decided-by">{_e(by)}</td><td>{_e(r.get("outcome"))}</td>'
             f'<td class="reason">{_e(r.get("reason"))}</td></tr>'
         )
     if not rows:

@@ -16,8 +16,9 @@ from typing import Any
 
 from policy.core.conditions import compile_glob
 from policy.core.errors import StoreUnavailable
-from policy.store.statedir import make_private_dir
 from policy.store.sqlite import DB_NAME, connect
+from policy.store.statedir import make_private_dir
+from policy.trace.record import CALL, EVENT, is_call
 
 MAX_ROWS = 1000
 
@@ -34,6 +35,7 @@ class TraceFilter:
     since: float | None = None
     until: float | None = None
     after_seq: int | None = None
+    kind: str | None = None  # "call" or "event"; None: both (the page shows events as "tool changed" rows)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """The same filter applied to one record in memory (for the live stream)."""
@@ -44,6 +46,8 @@ class TraceFilter:
         if self.verdict is not None and record.get("verdict") != self.verdict:
             return False
         if self.session_id is not None and record.get("session_id") != self.session_id:
+            return False
+        if self.kind is not None and (CALL if is_call(record) else EVENT) != self.kind:
             return False
         if self.decided_by is not None and not str(record.get("decided_by", "")).startswith(self.decided_by):
             return False
@@ -70,6 +74,9 @@ def parse_filter(params: Mapping[str, str]) -> TraceFilter:
         except ValueError as exc:
             raise ValueError(f"tool: {exc}") from None
     after = numbers.get("after_seq")
+    kind = params.get("kind") or None
+    if kind not in (None, CALL, EVENT):
+        raise ValueError(f"kind: {kind!r} is neither {CALL!r} nor {EVENT!r}")
     return TraceFilter(
         agent=params.get("agent") or None,
         tool=tool,
@@ -79,6 +86,7 @@ def parse_filter(params: Mapping[str, str]) -> TraceFilter:
         since=numbers.get("since"),
         until=numbers.get("until"),
         after_seq=None if after is None else int(after),
+        kind=kind,
     )
 
 
@@ -129,8 +137,12 @@ class TraceFeed:
         return [_record(r) for r in self._run(lambda c: c.execute(sql, (seq, limit)).fetchall())]
 
     def totals(self, upto: int) -> list[tuple[str, str, str, int]]:
-        """(agent, tool, verdict, count) over every row with seq <= `upto`: the counters at start."""
-        sql = "SELECT agent, tool, verdict, COUNT(*) FROM traces WHERE seq <= ? GROUP BY agent, tool, verdict"
+        """(agent, tool, verdict, count) over every call with seq <= `upto` (events are no calls): the counters
+        at start."""
+        sql = (
+            "SELECT agent, tool, verdict, COUNT(*) FROM traces WHERE seq <= ? AND kind IS NOT 'event' "
+            "GROUP BY agent, tool, verdict"
+        )
         found = self._run(lambda c: c.execute(sql, (upto,)).fetchall())
         return [(str(a), str(t), str(v), int(n)) for a, t, v, n in found]
 
@@ -145,6 +157,8 @@ class TraceFeed:
         if flt.tool is not None:
             clauses.append("mesh_glob(?, tool)")
             args.append(flt.tool)
+        if flt.kind is not None:
+            clauses.append("kind IS 'event'" if flt.kind == EVENT else "kind IS NOT 'event'")
         if flt.decided_by is not None:
             clauses.append("substr(decided_by, 1, ?) = ?")
             args += [len(flt.decided_by), flt.decided_by]
@@ -163,10 +177,12 @@ class TraceFeed:
         return [_record(r) for r in rows]
 
     def sessions(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Sessions seen in the trace, most recent first: agent, calls, first and last activity, verdicts."""
+        """Sessions seen in the trace, most recent first: agent, calls, first and last activity, verdicts, and
+        how many event records (pin changes, hidden tools) it has besides its calls."""
         sql = (
-            "SELECT session_id, agent, COUNT(*) AS calls, MIN(ts) AS first_ts, MAX(ts) AS last_ts, "
-            "SUM(verdict = 'allow') AS allowed, SUM(verdict != 'allow') AS refused, "
+            "SELECT session_id, agent, SUM(kind IS NOT 'event') AS calls, MIN(ts) AS first_ts, MAX(ts) AS last_ts, "
+            "SUM(kind IS NOT 'event' AND verdict = 'allow') AS allowed, "
+            "SUM(kind IS NOT 'event' AND verdict IS NOT 'allow') AS refused, SUM(kind IS 'event') AS events, "
             "GROUP_CONCAT(DISTINCT surface) AS surfaces "
             "FROM traces WHERE session_id IS NOT NULL GROUP BY session_id, agent ORDER BY last_ts DESC LIMIT ?"
         )
@@ -178,6 +194,7 @@ class TraceFeed:
                 "calls": r["calls"],
                 "allowed": r["allowed"],
                 "refused": r["refused"],
+                "events": r["events"],
                 "surfaces": sorted(str(r["surfaces"] or "").split(",")),
                 "first_ts": r["first_ts"],
                 "last_ts": r["last_ts"],

@@ -19,6 +19,7 @@ from policy.core.conditions import compile_glob, is_glob
 from policy.core.config import parse_duration
 from policy.store.db import DB_NAME
 from policy.trace.append import trace_files
+from policy.trace.record import is_call
 
 VERDICTS = ("allow", "deny", "pending", "rate_limited", "loop_detected")
 
@@ -37,7 +38,8 @@ def parse_when(text: str, now: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Which records to show: globs on agent and tool, verdicts, a time range, one session."""
+    """Which records to show: globs on agent and tool, verdicts, a time range, one session; calls only, unless
+    `events` (then event records too: pin changes, hidden tools; see policy.trace.record)."""
 
     agent: str | None = None
     tool: str | None = None
@@ -45,6 +47,7 @@ class Filters:
     since: float | None = None
     until: float | None = None
     session: str | None = None
+    events: bool = False
 
     _agent_rx: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _tool_rx: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -62,7 +65,8 @@ class Filters:
     def matches(self, record: dict[str, Any]) -> bool:
         ts = record.get("ts")
         return (
-            _glob_match(self._agent_rx, record.get("agent"))
+            (self.events or is_call(record))
+            and _glob_match(self._agent_rx, record.get("agent"))
             and _glob_match(self._tool_rx, record.get("tool"))
             and (not self.verdicts or record.get("verdict") in self.verdicts)
             and (self.since is None or (isinstance(ts, int | float) and ts >= self.since))

@@ -94,6 +94,11 @@ def build_record(
     return record
 
 
+def event_label(record: Mapping[str, Any]) -> str:
+    """How an event record reads in a table where a call shows its verdict: "tool changed", "tool first seen"."""
+    return str(record.get("event") or "event").replace("_", " ")
+
+
 def build_event(
     event: str,
     *,

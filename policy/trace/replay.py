@@ -14,6 +14,7 @@ from typing import Any, cast
 from policy.core.engine import PolicySet, decide
 from policy.core.model import SURFACES, Decision, HttpInfo, Surface, ToolCall, canonical_json
 from policy.core.redact import REDACTED
+from policy.trace.record import is_call
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ def replay(records: Iterable[Mapping[str, Any]], judge: PolicySet | ReplayJudge)
 
     result = ReplayResult()
     for record in records:
+        if not is_call(record):
+            continue  # a pin change or a hidden list: nothing was called, nothing to judge again
         before = record.get("decision")
         try:
             if not isinstance(before, str):
