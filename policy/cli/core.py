@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,9 +19,9 @@ from policy.core.casefile import CaseResult, load_cases, run_cases
 from policy.core.config import default_config_text
 from policy.core.engine import CATCH_ALL, EXACT, PolicySet
 from policy.core.errors import ConfigError
-from policy.gate.dryrun import case_judge, close_dry_run, open_dry_run, state_label
-from policy.gate.preview import Preview
-from policy.store.statedir import StateDirExposed
+
+if TYPE_CHECKING:
+    from policy.gate.preview import Preview
 
 _KIND = {EXACT: "exact", 1: "glob", CATCH_ALL: "catch-all"}
 
@@ -115,6 +115,10 @@ def explain(config_path: str | None, as_json: bool, **opts: Any) -> None:
       agent-mesh explain --agent claude --tool filesystem.write_file --args '{"path": "/etc/passwd"}'
       agent-mesh explain --agent ci --tool github.delete_repo --surface openapi --http-method DELETE --json
     """
+    # the gate, store and trace load here, not at start-up: `check` never needs them (bench/cli.py)
+    from policy.gate.dryrun import close_dry_run, open_dry_run, state_label
+    from policy.store.statedir import StateDirExposed
+
     loaded = load_loaded(config_path)
     call = parse_call_options(**opts)
     try:
@@ -204,6 +208,8 @@ def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: boo
     Example:
       agent-mesh test policies/cases.yaml --config agent-mesh.yaml
     """
+    from policy.gate.dryrun import case_judge
+
     results: list[CaseResult] = []
     for path in cases_files:
         try:
