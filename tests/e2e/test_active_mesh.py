@@ -181,3 +181,43 @@ def test_a_secret_a_wrapped_server_does_need_is_named_with_the_client_config_fix
     assert f"{mesh / 'agent-mesh.yaml'}:6: supervisor.url: environment variable SUPERVISOR_URL is not set" in message
     assert 'put SUPERVISOR_URL in this server\'s "env" in the client config' in message
     assert "Traceback" not in message
+
+
+def test_on_a_terminal_a_command_names_the_config_and_state_it_used_and_a_stray_config_beside_it(
+    home: Path,
+) -> None:
+    import os
+    import pty
+
+    mesh = folder(home, "mesh")
+    (mesh / "agent-mesh.yaml").write_text(HELD)
+    assert run([AGENT_MESH, "use", str(mesh / "agent-mesh.yaml")], home, home).returncode == 0
+    project = folder(home, "project")
+    (project / "agent-mesh.yaml").write_text("version: 1\n")  # not the active mesh: it changes nothing
+    run([MCPWRAP, "exec", "--", "true"], project, home)  # makes the mesh's state
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [AGENT_MESH, "approvals", "list"], cwd=project, env=stripped(home), stderr=terminal,
+            stdout=subprocess.PIPE, timeout=RUN_SECONDS, check=False,
+        )  # fmt: skip
+        os.close(terminal)
+        said = b""
+        while chunk := _read(controller):
+            said += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    text = said.decode()
+    assert f"config {mesh / 'agent-mesh.yaml'} (registered by agent-mesh use) · state {mesh / 'state'}" in text
+    assert "note: ./agent-mesh.yaml is not the active mesh" in text
+    assert b"config " not in done.stdout  # results only on stdout
+
+
+def _read(fd: int) -> bytes:
+    import os
+
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: the terminal's other end is closed and drained
+        return b""
