@@ -23,6 +23,7 @@ _TRACE_FILTERS = [
     _q("since", "Unix time (seconds), inclusive", "number"),
     _q("until", "Unix time (seconds), inclusive", "number"),
     _q("after_seq", "Only rows after this trace table sequence number", "integer"),
+    _q("kind", "call or event (a tool first seen or changed, tools hidden); both when absent"),
 ]
 _LIMIT = _q("limit", "At most this many items (1-1000, default 100)", "integer")
 
