@@ -84,8 +84,10 @@ class Managed:
         if self.port is not None:
             deadline = time.monotonic() + START_SECONDS
             while not port_is_open(self.port):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not listen on {self.port}: see {self.log}")
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited ({self.proc.returncode}) before listening: see {self.log}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} not listening on {self.port} after {START_SECONDS:g}s: {self.log}")
                 time.sleep(0.05)  # a bounded poll for the port (no event to wait on across processes)
         self.up.set()
 
