@@ -31,7 +31,7 @@ def doctor(config_path: str | None, as_user: str | None, as_json: bool) -> None:
 
     Checks the state dir, state.db (and its -wal/-shm), the operator token, the CA private key, the trace files
     and keys in it, the folder above it, and the config file. Exits 1 when that user can reach any of them:
-    run the mesh as its own OS user (README, "The mesh's state") so that agents cannot.
+    run the mesh as its own OS user (docs/state.md, "The mesh's state") so that agents cannot.
 
     \b
     Example:
@@ -116,7 +116,7 @@ def _text(
     if user.uid == 0:
         lines.append("  root reaches every file: run agents as an unprivileged user, never as root.")
     elif owner == user.name:
-        lines.append('  run the mesh as its own OS user and the agent as another (README: "The mesh\'s state",')
+        lines.append('  run the mesh as its own OS user and the agent as another (docs/state.md: "The mesh\'s state",')
         lines.append("  contrib/systemd/agent-mesh.service): permissions cannot keep a user from its own files.")
     else:
         lines.append(f"  chmod 700 {state_dir}   (files inside: chmod 600)")

@@ -31,7 +31,7 @@ _MAX_WALKED = 20_000
 # A command line's words are all resolved, up to this many path segments in all (each one an lstat); a longer
 # one is refused rather than left partly unread or allowed to stall the deciding process.
 _MAX_SEGMENTS = 8192
-# Free-text arguments longer than this (a file's content) are not read as shell lines: see the README's limits.
+# Free-text arguments longer than this (a file's content) are not read as shell lines: see docs/state.md's limits.
 _MAX_SHELL_LINE = 4096
 _SHELL_WORDS = re.compile(r"[\s;&|()`]+")
 _SPACE = re.compile(r"\s")
