@@ -31,8 +31,10 @@ class Judge:
         self.operator = Operator(gate.config, gate.store)
         self.held: dict[str, str] = {}
 
-    async def judge(self, flow: mflow.Flow, call: ToolCall) -> Verdict:
-        verdict = await self.gate.check(call)
+    async def judge(self, flow: mflow.Flow, call: ToolCall, *, continues: bool = False) -> Verdict:
+        """The Gate's verdict, held in the hook while a human decides; `continues` for a 2026-07-28 retry
+        carrying input, judged bound to its original call (Gate.check_continuation)."""
+        verdict = await (self.gate.check_continuation(call) if continues else self.gate.check(call))
         if verdict.kind is VerdictKind.PENDING and verdict.approval_id is not None:
             verdict = await self._hold(flow, call, verdict)
         return verdict

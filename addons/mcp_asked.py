@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from policy import Direction, RequestKind, RequestRole, ToolCall, classify_request, input_requests
+from policy import Direction, RequestKind, RequestRole, ToolCall, Verdict, classify_request, input_requests
 from policy.core.model import readonly
 from policy.wire.jsonrpc import INVALID_PARAMS, REFUSED, id_key
 
@@ -31,6 +31,8 @@ MAX_WAITING = 4096
 type Denies = Callable[[str, str, RequestKind, str | None], bool]
 # Records a call withheld because the policy denies it (judged by the Gate off the stream, one record).
 type Withheld = Callable[[ToolCall], None]
+# A call answered `input_required`: its retry may continue it (its verdict), or not (None: input refused).
+type Continues = Callable[[ToolCall, Verdict | None], None]
 
 
 @readonly
@@ -45,9 +47,10 @@ class Asked:
 class AskedRequests:
     """The server requests waiting for their client's answer, keyed by MCP session and request id."""
 
-    def __init__(self, denies: Denies, withheld: Withheld | None = None) -> None:
+    def __init__(self, denies: Denies, withheld: Withheld | None = None, continues: Continues | None = None) -> None:
         self._denies = denies
         self._withheld = withheld
+        self._continues = continues
         self._sessions: dict[str, tuple[str, str]] = {}
         self._waiting: dict[tuple[str, str], Asked] = {}
         # Sessions whose withheld request was forgotten (table full): their unmatched answers count as its.
@@ -99,9 +102,16 @@ class AskedRequests:
                 return asked
         return self._lost.get(session)
 
-    def inputs(self, call: ToolCall, result: dict[str, Any]) -> dict[str, Any] | None:
-        """A 2026-07-28 `input_required` result of `call`: None to pass it on, else the JSON-RPC error the
-        client gets instead (an input request the policy denies, or one that cannot be judged)."""
+    def inputs(self, call: ToolCall, result: dict[str, Any], verdict: Verdict | None = None) -> dict[str, Any] | None:
+        """A 2026-07-28 `input_required` result of `call` (let through with `verdict`): None to pass it on, else
+        the JSON-RPC error the client gets instead (an input request the policy denies, or one that cannot be
+        judged). Either way the Gate learns whether the call's retry may continue it."""
+        refusal = self._refusal(call, result)
+        if self._continues is not None:
+            self._continues(call, verdict if refusal is None and verdict is not None else None)
+        return refusal
+
+    def _refusal(self, call: ToolCall, result: dict[str, Any]) -> dict[str, Any] | None:
         try:
             asked = [(key, classify_request(m, p, Direction.TO_CLIENT)) for key, m, p in input_requests(result)]
         except ValueError as exc:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from mcpwrap.tools import ToolBook
@@ -36,9 +34,6 @@ log = logging.getLogger("mcpwrap")
 
 # Seconds between progress keepalives while a call is held (clients reset their timeout on each).
 KEEPALIVE_SECONDS = 5.0
-# How long the client has to retry a call the server answered `input_required` (2026-07-28) without
-# being judged again: it is the same call, continued with the user's input.
-CONTINUATION_SECONDS = 600.0
 # A call sent before the server answered `initialize` waits this long for the answer (the server's name).
 INITIALIZE_WAIT_SECONDS = 10.0
 # A server that lists more pages than this is cut short: annotations beyond are simply unknown.
@@ -88,8 +83,6 @@ class FrameJudge:
         self._fallback_server = fallback_server
         self._protocol_version: str | None = None
         self._ask: Ask | None = None
-        self._continuations: dict[str, tuple[Verdict, float]] = {}
-        self._no_continuation: set[str] = set()
         self._learning = asyncio.Lock()
         self._initialized = asyncio.Event()
         self._tools = ToolBook(gate, agent=agent, session_id=session_id)
@@ -216,15 +209,11 @@ class FrameJudge:
         )
 
     async def _verdict(self, call: ToolCall, params: dict[str, Any], notify: Notify) -> Verdict:
-        if "inputResponses" in params or "requestState" in params:
-            granted = self._continuations.pop(call.call_hash, None)
-            if granted is not None and granted[1] > time.monotonic():
-                # The retry of a call the server answered `input_required`: the same call, already judged.
-                continued = replace(
-                    granted[0], trace_id=secrets.token_hex(16), decided_by=f"continues:{granted[0].trace_id}"
-                )
-                return self._gate.commit(call, continued)  # its decision record, durable before it runs
-        verdict = await self._gate.check(call)  # tool pins included: a rung of the Gate (policy/gate/pins.py)
+        if era.is_continuation(params):
+            # The retry of a call the server answered `input_required`: the Gate binds it to the original.
+            verdict = await self._gate.check_continuation(call)
+        else:
+            verdict = await self._gate.check(call)  # tool pins included: a rung of the Gate (policy/gate/pins.py)
         if verdict.kind is VerdictKind.PENDING:
             verdict = await self._hold(call, verdict, params, notify)
         return verdict
@@ -286,12 +275,10 @@ class FrameJudge:
     # -- outcomes ----------------------------------------------------------------------------------
 
     def refuse_continuation(self, ticket: CallTicket | None) -> None:
-        """The server's input requests for this call were refused: its retry is judged again, never continued
+        """The server's input requests for this call were refused: its retry is refused, never continued
         (whether its outcome was recorded already or not)."""
-        if ticket is None:
-            return
-        if self._continuations.pop(ticket.call.call_hash, None) is None:
-            self._no_continuation.add(ticket.call.call_hash)
+        if ticket is not None:
+            self._gate.inputs_refused(ticket.call)
 
     def settle(self, ticket: CallTicket, outcome: Outcome) -> None:
         """Record a call's outcome known without a response (a server's input request passed on or not)."""
@@ -308,9 +295,5 @@ class FrameJudge:
             is_error = bool(body.get("isError")) if isinstance(body, dict) else None
             outcome = Outcome(forwarded=True, is_error=is_error, latency_ms=latency)
             if isinstance(body, dict) and body.get("resultType") == "input_required":
-                if ticket.call.call_hash in self._no_continuation:
-                    self._no_continuation.discard(ticket.call.call_hash)
-                else:
-                    deadline = time.monotonic() + CONTINUATION_SECONDS
-                    self._continuations[ticket.call.call_hash] = (ticket.verdict, deadline)
+                self._gate.input_required(ticket.call, ticket.verdict)
         self._gate.finish(ticket.call, ticket.verdict, outcome)

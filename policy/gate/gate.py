@@ -24,6 +24,7 @@ from policy.core.engine import PolicySet, compile_policies, decide
 from policy.core.errors import StoreUnavailable
 from policy.core.guard import state_guard
 from policy.core.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
+from policy.gate.continuation import Continuations, continued, unbound
 from policy.gate.ladder import Ladder
 from policy.gate.ladder import by_policy as _by_policy
 from policy.gate.ladder import failed as _failed
@@ -81,6 +82,7 @@ class Gate:
         self._guard = state_guard(self.config.state_dir)
         self._wakeup = ApprovalWakeup(store, clock)
         self._held: dict[str, ToolCall] = {}  # trace id -> call, for verdicts check returned PENDING
+        self._continuations = Continuations(clock)  # calls answered `input_required`, waiting for their retry
         self.pins = PinRung(store, clock)  # the pin rung: tools/list observed, calls to unpinned tools judged
         # The emergency stops this process obeys (kept current by policy.mesh.reload); a change wakes held calls.
         self.stops = Stops()
@@ -380,6 +382,34 @@ class Gate:
         (changes recorded once, as event records), and the tools this agent may not see are left out
         (`mcp.hide_denied_tools`, a pin action `deny`). See policy/gate/pins.py."""
         return observe_tools(self, server, agent, tools, surface=surface, session_id=session_id)
+
+    # -- continuations and refusals made before policy (policy/gate/continuation.py) -----------------
+
+    def input_required(self, call: ToolCall, verdict: Verdict) -> None:
+        """A call this gate let through was answered `input_required` (2026-07-28): its retry may continue it."""
+        self._continuations.opened(call, verdict)
+
+    def inputs_refused(self, call: ToolCall) -> None:
+        """The server's input requests for `call` were refused: a retry of it is refused, never continued."""
+        self._continuations.refused(call)
+
+    async def check_continuation(self, call: ToolCall) -> Verdict:
+        """The verdict for a retry carrying input (policy.wire.era.is_continuation), bound to its original:
+        refused when it continues no open call; else the ladder as for any call, except that a
+        `human_approval` the original passed is not asked again (decided_by `continues:<original trace>`)."""
+        original = self._continuations.take(call)
+        if original is None:
+            return unbound(call, new_trace_id())
+        decision = self._guard(call) or self._decide(call, self._clock())
+        if decision.action is not Action.HUMAN_APPROVAL:
+            return await self.check(call)
+        return self.commit(call, continued(original, decision, new_trace_id()))
+
+    def refuse(self, rule: str, reason: str) -> Verdict:
+        """A refusal made before policy could judge a call (an unknown host, a routing header that disagrees
+        with the body, a request that cannot be judged): a deny by `rule` with a trace id of the gate's own.
+        The adapter records it with `finish`, as any refused call."""
+        return Verdict(VerdictKind.DENY, Decision(Action.DENY, rule, reason), "default", reason, new_trace_id())
 
     def visible(self, call: ToolCall) -> bool:
         """False iff this agent's policy denies the tool whatever the arguments (for tools/list filtering)."""

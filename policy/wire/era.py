@@ -48,3 +48,10 @@ def protocol_version(msg: Mapping[str, Any], headers: Mapping[str, str] | None =
         if isinstance(asked, str):
             return asked
     return headers.get(VERSION_HEADER) if headers is not None else None
+
+
+def is_continuation(params: object) -> bool:
+    """Whether a request's params make it the retry of a call the server answered `input_required`: it carries
+    the user's input (`inputResponses`) or the server's state (`requestState`). The Gate judges it bound to
+    the original call (Gate.check_continuation), on both adapters."""
+    return isinstance(params, Mapping) and ("inputResponses" in params or "requestState" in params)
