@@ -45,7 +45,7 @@ def status(config_path: str | None, state_dir: str | None, show_gone: bool, as_j
     Example:
       agent-mesh status
       agent-mesh status --json | jq '.processes[] | select(.current | not)'
-      agent-mesh status --state-dir ~/.local/share/agent-mesh
+      agent-mesh status --state-dir ~/.local/share/agent-mesh/.agent-mesh
     """
     config_error: str | None = None
     try:

@@ -31,7 +31,7 @@ def use(config: str | None, built_in: bool, as_json: bool) -> None:
 
     The active mesh is found by one rule, wherever a command runs: --config, else $AGENT_MESH_CONFIG, else
     the mesh registered here (by `agent-mesh use` or `agent-mesh serve`), else the built-in default with its
-    state in $XDG_DATA_HOME/agent-mesh. The current folder is never searched. CONFIG is checked first: a
+    state in $XDG_DATA_HOME/agent-mesh/.agent-mesh. The current folder is never searched. CONFIG is checked first: a
     config that does not load is not registered.
 
     \b

@@ -3,7 +3,7 @@
     1. the flag (`--config FILE`, `--state-dir DIR`),
     2. the environment (`$AGENT_MESH_CONFIG`),
     3. the mesh registered by `agent-mesh serve` or `agent-mesh use` (`$XDG_CONFIG_HOME/agent-mesh/active.json`),
-    4. the built-in default, its state in `$XDG_DATA_HOME/agent-mesh`.
+    4. the built-in default, its state in `$XDG_DATA_HOME/agent-mesh/.agent-mesh`.
 
 The working directory plays no part (an `agent-mesh.yaml` beside the command is used only when named), so a
 client starting mcpwrap in `/` and an operator in `$HOME` reach the same policy and the same approvals. Light
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 ENV_VAR = "AGENT_MESH_CONFIG"
 REGISTRY_NAME = "active.json"
+STATE_NAME = ".agent-mesh"
 _FORMAT = 1
 
 FLAG = "--config"
@@ -69,10 +70,17 @@ def config_home(env: Mapping[str, str] | None = None) -> str:
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> str:
-    """The built-in default's state dir: `$XDG_DATA_HOME/agent-mesh`, else `~/.local/share/agent-mesh`."""
+    """The user's agent-mesh data folder: `$XDG_DATA_HOME/agent-mesh`, else `~/.local/share/agent-mesh`."""
     env = os.environ if env is None else env
     base = env.get("XDG_DATA_HOME") or os.path.join(_home(env), ".local", "share")
     return os.path.abspath(os.path.join(base, "agent-mesh"))
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> str:
+    """The built-in default's state dir, `<data dir>/.agent-mesh`. Named like a project's state dir on purpose:
+    the argument guard treats that name as the mesh's wherever it appears, while a plain `agent-mesh` folder
+    (this repository's clone, `~/.config/agent-mesh`) stays an ordinary folder for agents to work in."""
+    return os.path.join(data_dir(env), STATE_NAME)
 
 
 def registry_path(env: Mapping[str, str] | None = None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from policy.mesh.active import ENV_VAR, data_dir, resolve
+from policy.mesh.active import ENV_VAR, default_state_dir, resolve
 
 DEFAULT_CONFIG_NAME = "agent-mesh.yaml"
 
@@ -22,11 +22,6 @@ def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> s
     The working directory is not looked at: `./agent-mesh.yaml` counts only when named. Raises
     `policy.mesh.active.RegistryError` (a ValueError) when the registry file is damaged."""
     return resolve(explicit, env).config
-
-
-def default_state_dir(env: Mapping[str, str] | None = None) -> str:
-    """The built-in default's state dir (the user's data dir), whatever folder a command runs in."""
-    return data_dir(env)
 
 
 def default_config_path() -> str:

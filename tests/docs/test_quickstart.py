@@ -22,6 +22,7 @@ import pytest
 
 from policy.core.guard import state_guard
 from policy.core.model import ToolCall
+from policy.mesh.active import default_state_dir
 from tests.docs.blocks import runnable_blocks
 from tests.support.net import free_port
 from tests.support.proc import Proc
@@ -93,14 +94,11 @@ def test_a_newcomer_runs_the_quick_start_verbatim_on_a_fresh_clone(tmp_path: Pat
     assert "stopped; traces flushed" in served.output()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by this quick start: the built-in default keeps its state in $XDG_DATA_HOME/agent-mesh, and the "
-    "state-dir guard then refuses any call whose cwd is a folder named agent-mesh (the clone of this repository)",
-)
 def test_a_command_run_in_a_clone_named_agent_mesh_is_not_refused_as_the_mesh_state(tmp_path: Path) -> None:
-    guard = state_guard(str(tmp_path / "data" / "agent-mesh"))
-    (tmp_path / "data" / "agent-mesh").mkdir(parents=True)
+    state = default_state_dir({"XDG_DATA_HOME": str(tmp_path / "data")})  # the built-in default's
+    guard = state_guard(state)
+    Path(state).mkdir(parents=True)
     (tmp_path / "agent-mesh").mkdir()
     argv = ["git", "show", "--stat", "HEAD"]
     assert guard(ToolCall("claude", "cli", "git", "show", {"argv": argv, "cwd": str(tmp_path / "agent-mesh")})) is None
+    assert guard(ToolCall("claude", "cli", "cat", "", {"argv": ["cat", f"{state}/traces.jsonl"]})) is not None

@@ -108,7 +108,7 @@ def clock_answer(argv: list[str], home: Path) -> dict[str, Any]:
 def test_a_read_only_command_in_home_creates_no_state_and_names_where_it_looked(home: Path) -> None:
     done = run([AGENT_MESH, "grants", "list"], home, home)
     assert done.returncode == 0, done.stderr
-    assert f"no state yet at {home / '.local' / 'share' / 'agent-mesh'}" in done.stderr.decode()
+    assert f"no state yet at {home / '.local' / 'share' / 'agent-mesh' / '.agent-mesh'}" in done.stderr.decode()
     assert not (home / ".agent-mesh").exists()
     assert not (home / ".local" / "share" / "agent-mesh").exists()
     listed = run([AGENT_MESH, "approvals", "list", "--json"], home, home)

@@ -169,7 +169,7 @@ def test_serve_runs_on_the_built_in_default_in_an_empty_folder_with_state_in_the
 ) -> None:
     proxy, control = free_port(), free_port()
     argv = [AGENT_MESH, "serve", "--listen-proxy", f"127.0.0.1:{proxy}", "--listen-control", f"127.0.0.1:{control}"]
-    state = Path(os.environ["XDG_DATA_HOME"]) / "agent-mesh"  # per test (tests/conftest.py)
+    state = Path(os.environ["XDG_DATA_HOME"]) / "agent-mesh" / ".agent-mesh"  # per test (tests/conftest.py)
     with Proc(argv, cwd=tmp_path, env={"AGENT_MESH_CONFIG": ""}) as p:
         p.wait_for_line("Ctrl-C stops everything", timeout=30)
         assert "governing with <built-in default>" in p.output()

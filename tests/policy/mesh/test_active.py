@@ -37,7 +37,7 @@ def test_with_nothing_registered_the_built_in_default_applies_with_state_in_the_
     assert data_dir({"XDG_DATA_HOME": str(tmp_path / "d")}) == str(tmp_path / "d" / "agent-mesh")
     loaded = load_config(None, {**env, "XDG_DATA_HOME": str(tmp_path / "d")})
     assert loaded.file == "<built-in default>"
-    assert loaded.config.state_dir == str(tmp_path / "d" / "agent-mesh")
+    assert loaded.config.state_dir == str(tmp_path / "d" / "agent-mesh" / ".agent-mesh")
 
 
 def test_flag_beats_environment_beats_registry(tmp_path: Path, env: dict[str, str]) -> None:
