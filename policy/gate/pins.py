@@ -168,19 +168,14 @@ class PinRung:
         action = action_for(mcp, pin.state)
         if action == "warn":
             return None
-        state = pin.state.value
-        rule = f"mcp.pin_{state}"
-        what = "changed since it was pinned" if pin.state is PinState.CHANGED else "new (never pinned)"
-        reason = f"tool {call.full_name} {what} (its description or input schema)"
         if action == "deny":
-            return Verdict(VerdictKind.DENY, Decision(Action.DENY, rule, reason, decision.policy), f"pin:{state}",
-                           reason, trace_id)  # fmt: skip
-        asked = Decision(Action.HUMAN_APPROVAL, rule, reason, decision.policy)
+            return pin_verdict(action, call, decision, pin, trace_id)
+        asked = asked_for(call, decision, pin)
+        rule, reason = asked.rule, asked.reason
         used = self._store.consume_approval(call.call_hash, trace_id, now)
         if used is not None:
             self.accept(call, pin)
-            by = f"human:{used.resolved_by}"
-            return Verdict(VerdictKind.ALLOW, asked, by, f"approved by {used.resolved_by}", trace_id, used.id)
+            return pin_verdict(action, call, decision, pin, trace_id, used=used)
         keys = redaction_keys(redact_keys)
         approval = self._store.open_approval(
             Approval(
@@ -189,7 +184,7 @@ class PinRung:
                 created_at=now, expires_at=now + expire_after, trace_id=trace_id, session_id=call.session_id,
             )
         )  # fmt: skip
-        return Verdict(VerdictKind.PENDING, asked, f"pin:{state}", reason, trace_id, approval.id)
+        return pin_verdict(action, call, decision, pin, trace_id, approval_id=approval.id)
 
     def approved(self, call: ToolCall, verdict: Verdict) -> None:
         """A held call went through with a human's approval: an unpinned tool's form becomes its pin."""
@@ -200,6 +195,30 @@ class PinRung:
 
     def accept(self, call: ToolCall, pin: Pin) -> None:
         self._remember(self._store.accept_pin(call.server, call.tool, pin.seen, self.clock()))
+
+
+def asked_for(call: ToolCall, decision: Decision, pin: Pin) -> Decision:
+    """The decision of a call to an unpinned tool: its rule (`mcp.pin_new`, `mcp.pin_changed`) and why."""
+    what = "changed since it was pinned" if pin.state is PinState.CHANGED else "new (never pinned)"
+    reason = f"tool {call.full_name} {what} (its description or input schema)"
+    return Decision(Action.HUMAN_APPROVAL, f"mcp.pin_{pin.state.value}", reason, decision.policy)
+
+
+def pin_verdict(
+    action: str, call: ToolCall, decision: Decision, pin: Pin, trace_id: str, *,
+    used: Approval | None = None, approval_id: str | None = None,
+) -> Verdict:  # fmt: skip
+    """The pin rung's verdict for `action` (deny or human_approval), given the approval of this exact call it
+    uses (`used`), else the one it waits on: shared by `PinRung.judge` and Gate.preview (which uses nothing)."""
+    asked = asked_for(call, decision, pin)
+    by = f"pin:{pin.state.value}"
+    if action == "deny":
+        return Verdict(VerdictKind.DENY, Decision(Action.DENY, asked.rule, asked.reason, decision.policy), by,
+                       asked.reason, trace_id)  # fmt: skip
+    if used is not None:
+        who = f"human:{used.resolved_by}"
+        return Verdict(VerdictKind.ALLOW, asked, who, f"approved by {used.resolved_by}", trace_id, used.id)
+    return Verdict(VerdictKind.PENDING, asked, by, asked.reason, trace_id, approval_id)
 
 
 def observe_tools(
