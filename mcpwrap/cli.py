@@ -40,7 +40,7 @@ def _state_dir_option(f: Any) -> Any:
     return click.option(
         "--state-dir",
         metavar="DIR",
-        help="Use this state dir instead of the config's (written by install/shims for the built-in default).",
+        help="Use this state dir instead of the config's (the default's: $XDG_DATA_HOME/agent-mesh/.agent-mesh).",
     )(f)
 
 
