@@ -93,9 +93,16 @@ def read_registered(env: Mapping[str, str] | None = None) -> Resolved | None:
     path = registry_path(env)
     try:
         with open(path, encoding="utf-8") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                # whoever can write it chooses the policy every command and mcpwrap runs
+                mode = st.st_mode & 0o777
+                raise RegistryError(path, f"other users can change the registered mesh (mode {mode:04o}): chmod 600 it")
             data = json.load(f)
     except FileNotFoundError:
         return None
+    except RegistryError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise RegistryError(path, f"cannot read the registered mesh ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT:

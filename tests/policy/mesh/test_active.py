@@ -89,3 +89,10 @@ def test_a_damaged_registry_is_an_error_never_a_silent_fall_back_to_another_poli
         data = json.loads(junk)
         assert data["format"] == 1
         assert found.config is None or os.path.isabs(found.config)
+
+
+def test_a_registry_other_users_can_write_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    register(str(tmp_path / "reg.yaml"), "test", env)
+    os.chmod(registry_path(env), 0o666)
+    with pytest.raises(RegistryError, match=r"other users can change the registered mesh \(mode 0666\)"):
+        resolve(None, env)
