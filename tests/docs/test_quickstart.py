@@ -1,6 +1,7 @@
 """The README's and the quick start page's commands work as written: on a fresh clone of this repository,
 `make serve` runs in the background and the commands a newcomer runs next are run verbatim, in a shell,
-while it serves.
+while it serves; a headless chromium opens serve's login link, sees the call in the Calls table and, for a
+call the page says waits for a human, clicks Approve once.
 
 The clone reuses this test run's venv without letting anything install into it: its `.venv` is a folder of
 symlinks to the venv's parts plus a bootstrap stamp of its own, newer than the files it depends on, and
@@ -24,8 +25,10 @@ from policy.core.guard import state_guard
 from policy.core.model import ToolCall
 from policy.mesh.active import default_state_dir
 from tests.docs.blocks import runnable_blocks
+from tests.e2e.browser import Browser, browser
 from tests.support.net import free_port
 from tests.support.proc import Proc
+from tests.support.targets import Targets
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
@@ -33,8 +36,8 @@ PAGES = [ROOT / "README.md", ROOT / "docs" / "quickstart.md"]
 START_SECONDS = 60.0
 RUN_SECONDS = 120.0
 STOP_SECONDS = 20.0
-# Not "agent-mesh", the name `git clone` gives: see the xfail below.
-CLONE = "project"
+CLONE = "agent-mesh"  # the folder `git clone` makes
+HELD_SECONDS = 20.0
 
 
 def fresh_clone(tmp_path: Path) -> Path:
@@ -63,23 +66,39 @@ def environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def approve_on_the_page(page: Browser, held: Proc) -> None:
+    """What a human does for a held call: find its card on the page, click Approve once."""
+    held.wait_for_line(r"waits for a human: run `agent-mesh approvals approve [0-9a-f]{12}`", timeout=HELD_SECONDS)
+    page.wait_for("#inbox .approval", timeout=HELD_SECONDS)
+    page.click("#inbox .approval button[data-action=approve]")
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_a_newcomer_runs_the_quick_start_verbatim_on_a_fresh_clone(tmp_path: Path, page: Path) -> None:
+def test_a_newcomer_runs_the_quick_start_verbatim_on_a_fresh_clone(
+    tmp_path: Path, page: Path, targets: Targets, chromium: Path
+) -> None:
     clone, env = fresh_clone(tmp_path), environment(tmp_path)
     blocks = runnable_blocks(clone / page.relative_to(ROOT))
-    [serve] = [b for b in blocks if b.background]
-    steps = [b for b in blocks if not b.background]
+    [serve] = [b for b in blocks if b.mode == "background"]
+    steps = [b for b in blocks if b.mode == ""]
+    held_calls = [b for b in blocks if b.mode == "held"]
     assert serve.text.strip() == "make serve"
     assert steps, f"{page.name} marks no command to run after make serve"
     plan = subprocess.run(["make", "-n", "serve"], cwd=clone, env=env, capture_output=True, text=True, timeout=60)
     assert "bootstrap" not in plan.stdout + plan.stderr, f"make serve would reinstall the venv:\n{plan.stdout}"
 
-    with Proc(["bash", "-c", serve.text], cwd=clone, env=env, inherit_env=False, name="make-serve") as served:
-        served.wait_for_line(r"one-time login link: http://127\.0\.0\.1:\d+/login\?code=", timeout=START_SECONDS)
+    with (
+        Proc(["bash", "-c", serve.text], cwd=clone, env=env, inherit_env=False, name="make-serve") as served,
+        browser(targets, chromium) as b,
+    ):
+        login = served.wait_for_line(
+            r"one-time login link: (http://127\.0\.0\.1:\d+/login\?code=\S+)", timeout=START_SECONDS
+        )
         served.wait_for_line("Ctrl-C stops everything", timeout=START_SECONDS)
-        script = "set -euo pipefail\n" + "\n".join(b.text for b in steps)
+        b.goto(login.group(1))  # "Open the login link in a browser"
+        script = "set -euo pipefail\n" + "\n".join(block.text for block in steps)
         ran = subprocess.run(
             ["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=RUN_SECONDS
         )
@@ -89,9 +108,16 @@ def test_a_newcomer_runs_the_quick_start_verbatim_on_a_fresh_clone(tmp_path: Pat
         assert "Author:" in ran.stdout
         [traced] = [line for line in ran.stdout.splitlines() if " git.show " in line]
         assert traced.split()[2:5] == ["claude", "git.show", "allow"]
+        b.wait_for_text("#traces td", "git.show", timeout=HELD_SECONDS)
+        for block in held_calls:
+            with Proc(["bash", "-c", block.text], cwd=clone, env=env, inherit_env=False, name="held-call") as held:
+                approve_on_the_page(b, held)
+                assert held.wait_exit(timeout=HELD_SECONDS) == 0, held.output()
         os.killpg(served.pid, signal.SIGINT)  # Ctrl-C in the terminal that runs `make serve`
         served.wait_exit(timeout=STOP_SECONDS)
     assert "stopped; traces flushed" in served.output()
+    if held_calls:
+        assert (tmp_path / "home" / "agent-mesh-demo").exists(), "the approved touch did not run"
 
 
 def test_a_command_run_in_a_clone_named_agent_mesh_is_not_refused_as_the_mesh_state(tmp_path: Path) -> None:
