@@ -362,7 +362,8 @@ class Gate:
         decision = self._guard(call) or self._decide(call, now)
         limits = self._limits_for(decision, call.agent)
         empty = isinstance(self.store, EmptyStore)
-        return preview_ladder(call, decision, limits, self._ladder, now, empty_state=empty)
+        mcp = self.config.mcp
+        return preview_ladder(call, decision, limits, self._ladder, now, pins=self.pins, mcp=mcp, empty_state=empty)
 
     def _pinned(self, call: ToolCall, decision: Decision, now_trace: str, now: float) -> Verdict | None:
         """The pin rung (after policy, before approvals): a call to a tool whose listed form is not its pin."""

@@ -99,7 +99,8 @@ class Ladder:
     def pending_for(self, call: ToolCall, now: float) -> Approval | None:
         """The live pending approval of this exact call, which an identical retry joins."""
         pending = self.store.list_approvals(ApprovalState.PENDING, now, limit=1_000_000)
-        return next((a for a in pending if a.call_hash == call.call_hash), None)
+        mine = [a for a in pending if a.call_hash == call.call_hash]
+        return min(mine, key=lambda a: a.created_at, default=None)  # the one `open_approval` returns
 
     def over_cap(self, call: ToolCall, decision: Decision, trace_id: str, now: float) -> Verdict | None:
         """The refusal of a new approval past `approval.max_pending_per_agent`, else None. An identical retry

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from policy.core.config import McpSettings
 from policy.core.errors import StoreUnavailable
 from policy.core.guard import GUARD_RULE
 from policy.core.model import Action, Decision, ToolCall, Verdict, VerdictKind
 from policy.gate.ladder import Ladder, approved, by_policy, failed, granted, remembered, store_failed
 from policy.gate.memory import explain
+from policy.gate.pins import PinRung, action_for, pin_verdict
 from policy.gate.ratelimit import refusal
 from policy.gate.stop import stopped_verdict
 from policy.store.base import Limits
@@ -39,7 +41,7 @@ class EmptyStore(MemoryStore):
 class Lift:
     """The state that decides a call where the policy alone would not: what it is, its ids and expiry."""
 
-    kind: str  # "approval" | "grant" | "memory" | "denial" | "pending"
+    kind: str  # "approval" | "grant" | "memory" | "denial" | "pending" | "pin"
     ids: tuple[str, ...]
     expires_at: float | None
     detail: str
@@ -85,7 +87,15 @@ class Preview:
 
 
 def preview_ladder(
-    call: ToolCall, decision: Decision, limits: Limits, ladder: Ladder, now: float, *, empty_state: bool
+    call: ToolCall,
+    decision: Decision,
+    limits: Limits,
+    ladder: Ladder,
+    now: float,
+    *,
+    pins: PinRung,
+    mcp: McpSettings,
+    empty_state: bool,
 ) -> Preview:
     """The rest of Gate.check after the guard and policy decided `decision`, read only. Errors fail closed as
     they do live: a store that cannot be read gives the gate's refusal."""
@@ -96,6 +106,9 @@ def preview_ladder(
             verdict = refusal(admission, limits, call.agent, decision, PREVIEW_TRACE_ID)
             notes.append(f"refused before anything else is asked: {verdict.reason}")
             return Preview(verdict, notes=tuple(notes))
+        pinned = _pin_rung(call, decision, pins, mcp, ladder, now, notes)
+        if pinned is not None:
+            return pinned
         if decision.action is Action.HUMAN_APPROVAL:
             return _climb(call, decision, ladder, now, notes)
         kind = VerdictKind.ALLOW if decision.action is Action.ALLOW else VerdictKind.DENY
@@ -117,6 +130,34 @@ def stopped_preview(stop: Stop) -> Preview:
     """The preview of a call an emergency stop refuses (first on the ladder, before the guard)."""
     note = "an emergency stop refuses this agent's calls, held ones too, until an operator runs agent-mesh resume"
     return Preview(stopped_verdict(stop, PREVIEW_TRACE_ID), notes=(note,))
+
+
+def _pin_rung(
+    call: ToolCall, decision: Decision, pins: PinRung, mcp: McpSettings, ladder: Ladder, now: float, notes: list[str]
+) -> Preview | None:
+    """The pin rung (Gate._pinned, PinRung.judge) read only: a call to a tool whose listed form is not its pin.
+    Only an approval of this exact call lifts it: no grant, memory or supervisor."""
+    pin = pins.open_pin(call)
+    if pin is None or decision.action is Action.DENY:
+        return None
+    action = action_for(mcp, pin.state)
+    if action == "warn":
+        return None
+    tid = PREVIEW_TRACE_ID
+    name = f"{pin.server}.{pin.tool}"
+    detail = f"tool {name} is {pin.state.value} since its pin: mcp.pin_{pin.state.value} is {action}"
+    if action == "deny":
+        verdict = pin_verdict(action, call, decision, pin, tid)
+        return Preview(verdict, Lift("pin", (name,), None, detail), notes=tuple(notes))
+    used = ladder.usable_approval(call, now)
+    if used is not None:
+        why = f"approved by {used.resolved_by}; the tool's form becomes its pin"
+        lift = Lift("approval", (used.id,), used.expires_at, why)
+        return Preview(pin_verdict(action, call, decision, pin, tid, used=used), lift, notes=tuple(notes))
+    waiting = ladder.pending_for(call, now)
+    verdict = pin_verdict(action, call, decision, pin, tid, approval_id=None if waiting is None else waiting.id)
+    notes.append("only an approval of this exact call lets it through: grants and decision memory do not")
+    return Preview(verdict, Lift("pin", (name,), None, detail), notes=tuple(notes))
 
 
 def _climb(call: ToolCall, decision: Decision, ladder: Ladder, now: float, notes: list[str]) -> Preview:

@@ -1,7 +1,8 @@
 """Property: for random configs, calls and state, Gate.preview gives the live gate's decision, guard included.
 
-Each example builds a config (rules, limits, memory, cooldown, pending cap), plays a random history on a
-MemoryStore through the live gate and an operator (calls, approvals, denials, grants, time passing), then asks
+Each example builds a config (rules, limits, memory, cooldown, pending cap, pin actions), plays a random history
+on a MemoryStore through the live gate and an operator (calls, approvals, denials, grants, tool listings that
+pin or change a tool, time passing), then asks
 `preview` and `check` about one more call: same kind, rule and decided_by, and the preview changed nothing.
 """
 
@@ -42,6 +43,7 @@ def _remove_root() -> Iterator[None]:
 
 TOOLS = ["fs.read_file", "fs.write_file", "fs.delete_file", "gh.create_issue", "gh.get_issue", "sh.run"]
 AGENTS = ["claude", "cursor", "ci"]
+PIN_ACTIONS = ["warn", "human_approval", "deny"]
 ACTIONS = ["allow", "deny", "human_approval", "human_approval", "human_approval"]
 GLOBS = ["fs.*", "*.read*", "*.write*", "gh.*", "*", "sh.run", "*.delete*"]
 WHENS = [
@@ -82,6 +84,7 @@ def configs(draw: st.DrawFn) -> str:
         + f"\napproval: {{hold_seconds: 1, expire_after: 1h, deny_cooldown: {draw(st.sampled_from([0, 60]))}, "
         f"max_pending_per_agent: {draw(st.integers(1, 3))}}}\n"
         f"memory: {{auto_approve_after: {draw(st.integers(0, 2))}, window: 7d}}\n"
+        f"mcp: {{pin_changed: {draw(st.sampled_from(PIN_ACTIONS))}, pin_new: {draw(st.sampled_from(PIN_ACTIONS))}}}\n"
     )
 
 
@@ -141,6 +144,11 @@ def histories(probe: ToolCall) -> st.SearchStrategy[list[Any]]:
             st.tuples(st.just("deny"), st.integers(0, 3)),
             st.tuples(st.just("grant"), st.sampled_from([*AGENTS, "*"]), st.sampled_from(GLOBS), st.integers(1, 2)),
             st.tuples(st.just("wait"), st.sampled_from([1.0, 11.0, 61.0])),
+            st.tuples(
+                st.just("list"),
+                st.just(probe.full_name) | st.sampled_from(TOOLS),
+                st.sampled_from(["Reads.", "Reads, then mails it."]),
+            ),
         ),
         max_size=16,
     )
@@ -158,6 +166,9 @@ async def _play(gate: Gate, operator: Operator, clock: Clock, history: list[Any]
                     operator.approve(target.id, by="alice")
                 else:
                     operator.deny(target.id, by="alice", reason="no")
+        elif step[0] == "list":
+            server, tool = step[1].split(".", 1)
+            gate.observe_tools(server, "claude", [{"name": tool, "description": step[2], "inputSchema": {}}])
         elif step[0] == "grant":
             operator.add_grant(step[1], step[2], 600, by="alice", max_uses=step[3])
         else:
