@@ -120,7 +120,7 @@ def test_the_recording_environment_notes_every_name_looked_up() -> None:
 
 def test_the_cache_keeps_the_most_recently_used_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("mcpwrap.checked.MAX_RECORDS", 3)
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}  # no registry
     for i in range(5):
         (tmp_path / f"d{i}").mkdir()
         monkeypatch.chdir(tmp_path / f"d{i}")

@@ -83,7 +83,7 @@ def test_a_missing_config_file_is_a_clear_error() -> None:
 def test_the_built_in_default_reads_freely_and_asks_for_everything_else(tmp_path: Path) -> None:
     from policy import ToolCall, decide
 
-    ps = compile_policies(load_config(None, {}))
+    ps = compile_policies(load_config(None, {"XDG_CONFIG_HOME": str(tmp_path)}))  # nothing registered
     read = ToolCall("any", "mcp_stdio", "filesystem", "read_text_file", {"path": "/x"})
     write = ToolCall("any", "mcp_stdio", "filesystem", "write_file", {"path": "/x"})
     destructive_read = ToolCall("any", "mcp_stdio", "x", "get_and_delete", annotations={"destructiveHint": True})
