@@ -58,7 +58,10 @@ def running_serve(tmp: Path, config_text: str, *, extra: list[str] | None = None
         AGENT_MESH, "serve", "--config", config, "--listen-proxy", f"127.0.0.1:{proxy_port}",
         "--listen-control", f"127.0.0.1:{control_port}", "--token", TOKEN, "--operator", OPERATOR, *(extra or []),
     ]  # fmt: skip
-    with Proc(argv, name="agent-mesh-serve", env={"PYTHONUNBUFFERED": "1"}) as proc:
+    # serve registers the mesh it runs (policy.mesh.active): in this run's folder, never the user's (the
+    # screenshots script runs this outside the tests' isolated XDG dirs)
+    env = {"PYTHONUNBUFFERED": "1", "XDG_CONFIG_HOME": str(tmp / "xdg-config")}
+    with Proc(argv, name="agent-mesh-serve", env=env) as proc:
         m = proc.wait_for_line(r"one-time login link: (\S+)", timeout=START_SECONDS)
         proc.wait_for_line("Ctrl-C stops everything", timeout=START_SECONDS)
         yield Serve(proc, config, state, f"http://127.0.0.1:{control_port}", proxy_port, m.group(1))
