@@ -56,7 +56,7 @@ def use(config: str | None, built_in: bool, as_json: bool) -> None:
             unregister()
         except OSError as exc:
             raise click.ClickException(f"cannot remove {registry_path()}: {exc}") from None
-        _report("registered", None, _state_of(None), None, as_json)
+        _report("forgot the registered mesh", None, _state_of(None), None, as_json)
         return
     resolved = resolve_mesh(None)
     state = _state_of(resolved.config)
@@ -73,9 +73,11 @@ def _report(verb: str, config: str | None, state: str, before: str | None, as_js
     if as_json:
         click.echo(json.dumps({"config": config, "state_dir": state, "before": before}, indent=2))
         return
-    shown = config or BUILT_IN
     was = f" (was {before})" if before and before != config else ""
-    click.echo(f"{verb} {shown} as the active mesh{was}; state in {state}")
+    if config is None:
+        click.echo(f"{verb}: the built-in default is the active mesh{was}; state in {state}")
+    else:
+        click.echo(f"{verb} {config} as the active mesh{was}; state in {state}")
     if os.environ.get("AGENT_MESH_CONFIG"):
         click.echo(f"note: $AGENT_MESH_CONFIG={os.environ['AGENT_MESH_CONFIG']} still wins in this shell", err=True)
 
