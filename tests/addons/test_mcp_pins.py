@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mitmproxy import http
+
 from mcpwrap.frame_judge import FrameJudge
 from policy import Gate, MemoryStore, load_config
 from policy.trace import MemoryTraceSink
@@ -29,10 +31,14 @@ def tools(description: str) -> list[dict[str, Any]]:
 async def listed_through_proxy(h: Harness, rid: int, description: str) -> list[str]:
     flow = make_flow("POST", URL, rpc("tools/list", {}, rid), HEADERS)
     await h.addon.request(flow)
-    assert flow.response is None  # a listing is forwarded; its result is filtered on the way back
+    assert not answered(flow)  # a listing is forwarded; its result is filtered on the way back
     h.respond(flow, 200, {"jsonrpc": "2.0", "id": rid, "result": {"tools": tools(description)}})
     assert flow.response is not None
     return [t["name"] for t in json.loads(flow.response.content or b"")["result"]["tools"]]
+
+
+def answered(flow: http.HTTPFlow) -> bool:
+    return flow.response is not None
 
 
 async def called_through_proxy(h: Harness, msg: Message) -> bytes:
@@ -68,7 +74,7 @@ async def test_a_changed_tool_is_held_on_the_proxy_and_refused_with_the_bytes_mc
     assert "changed since it was pinned" in payload["reason"]
 
     (tmp_path / "stdio").mkdir()
-    gate = Gate.open(load_config(write_config(tmp_path / "stdio", hold_seconds=0)), store=MemoryStore(),
+    gate = Gate.open(load_config(str(write_config(tmp_path / "stdio", hold_seconds=0))), store=MemoryStore(),
                      sink=MemoryTraceSink())  # fmt: skip
     judge = FrameJudge(gate, agent="claude", session_id="s1", server="notes", fallback_server="notes")
     await judge.filter_tools({"tools": tools("reads a note")})
