@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from mitmproxy import flow as mflow
 
-from policy import Gate, Operator, StoreConflict, ToolCall, Verdict, VerdictKind
+from policy import Gate, StoreConflict, ToolCall, Verdict, VerdictKind
 
 log = logging.getLogger("agent_mesh.proxy")
 
@@ -24,11 +24,10 @@ _ICON = {VerdictKind.ALLOW: "✅", VerdictKind.PENDING: "⏸"}
 
 
 class Judge:
-    """The gate plus the human side (Operator) on the same store, for one proxy process."""
+    """The gate of one proxy process, and its human side (Gate.operator) for mitmweb's Resume and Kill."""
 
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
-        self.operator = Operator(gate.config, gate.store)
         self.held: dict[str, str] = {}
 
     async def judge(self, flow: mflow.Flow, call: ToolCall, *, continues: bool = False) -> Verdict:
@@ -72,11 +71,12 @@ class Judge:
 
     def decide(self, approval_id: str, *, approve: bool, by: str, reason: str) -> str:
         """Resolve a pending approval (mesh.approve / mesh.deny / mitmweb); returns what happened."""
+        operator = self.gate.operator()  # the current config's (a reload swaps it in the gate)
         try:
             if approve:
-                done, _grant = self.operator.approve(approval_id, by=by, reason=reason)
+                done, _grant = operator.approve(approval_id, by=by, reason=reason)
             else:
-                done = self.operator.deny(approval_id, by=by, reason=reason)
+                done = operator.deny(approval_id, by=by, reason=reason)
         except (StoreConflict, ValueError) as exc:
             log.warning("agent-mesh: %s", exc)
             return str(exc)

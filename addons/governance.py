@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 import weakref
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -42,16 +41,13 @@ from addons.servers import Match, ServerMap, Target
 from addons.upstream import ASKED, check_upstreams, send_upstream, uses_upstreams
 from addons.ws_judge import WsPeer, judge_ws_message
 from policy import (
-    Action,
     ConfigError,
-    Decision,
     Gate,
     HttpInfo,
     LoadedConfig,
     Outcome,
     ToolCall,
     Verdict,
-    VerdictKind,
     load_config,
 )
 from policy.mesh.reload import MeshWatcher, ProcessInfo, Reloaded, watch_gate
@@ -461,7 +457,8 @@ class Governance:
         session = identity.session or flow.client_conn.id
         call = ToolCall(identity.agent, kind.surface, kind.server, kind.tool, kind.arguments, session, info)
         if not kind.known_host and unknown == "deny":
-            verdict = _unknown_host_verdict(creq.host)
+            why = f"{creq.host} is not a configured server and proxy.unknown_hosts is deny"
+            verdict = self.judge.gate.refuse("proxy.unknown_hosts", why)
         else:
             verdict = await self.judge.judge(flow, call)
         annotate(flow, [(call, verdict)])
@@ -611,8 +608,3 @@ def _refusal_answer(refused: Refusal) -> Answer:
     )
     return problem(403, refused.code, title, refused.detail)
 
-
-def _unknown_host_verdict(host: str) -> Verdict:
-    reason = f"{host} is not a configured server and proxy.unknown_hosts is deny"
-    decision = Decision(Action.DENY, "proxy.unknown_hosts", reason)
-    return Verdict(VerdictKind.DENY, decision, "default", reason, uuid.uuid4().hex)

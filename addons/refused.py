@@ -1,16 +1,15 @@
 """A request the proxy refuses before it can be judged (ambiguous path, body, arguments or method; a Host
 that names another target; the control plane) is still one call with one trace record: surface `http`,
 tool `METHOD /path` as sent, a deny by rule `proxy.<code>` with the reason. Nothing about it is forwarded;
-the record says what was tried."""
+the record says what was tried. The Gate builds the refusal (Gate.refuse), as every verdict."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 from addons.classify import Request, Target
 from addons.proxy_auth import Identity
-from policy.core.model import Action, Decision, HttpInfo, Outcome, ToolCall, Verdict, VerdictKind
+from policy.core.model import HttpInfo, Outcome, ToolCall
 from policy.gate.gate import Gate
 
 RULE = "proxy.bad_request"
@@ -25,11 +24,6 @@ def refused_call(req: Request, server: str | None, agent: str, session: str | No
     info = HttpInfo(req.method[:20], req.host, shown, req.port, req.scheme, digest)
     args = {"refused": reason, "body_size": len(req.body), "request_sha256": digest}
     return ToolCall(agent, "http", server or req.host, f"{req.method[:20]} {shown}", args, session, info)
-
-
-def refused_verdict(reason: str, rule: str = RULE) -> Verdict:
-    decision = Decision(Action.DENY, rule, reason)
-    return Verdict(VerdictKind.DENY, decision, "default", reason, uuid.uuid4().hex)
 
 
 def record_refusal(
@@ -47,4 +41,4 @@ def record_refusal(
     if gate is not None:
         server = target.server if isinstance(target, Target) else target
         call = refused_call(req, server, identity.agent, identity.session or connection, reason)
-        gate.finish(call, refused_verdict(reason, rule), Outcome(False))
+        gate.finish(call, gate.refuse(rule, reason), Outcome(False))

@@ -26,6 +26,7 @@ from policy.core.guard import state_guard
 from policy.core.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.gate.continuation import Continuations, continued, unbound
 from policy.gate.ladder import Ladder
+from policy.gate.operator import Operator
 from policy.gate.ladder import by_policy as _by_policy
 from policy.gate.ladder import failed as _failed
 from policy.gate.ladder import store_failed as _store_failed
@@ -405,6 +406,11 @@ class Gate:
         if decision.action is not Action.HUMAN_APPROVAL:
             return await self.check(call)
         return self.commit(call, continued(original, decision, new_trace_id()))
+
+    def operator(self) -> Operator:
+        """The human side (approve, deny) on this gate's state and current config, for an operator surface in
+        an adapter's process (mitmweb's Resume and Kill): adapters never reach the store themselves."""
+        return Operator(self.config, self.store, clock=self._clock)
 
     def refuse(self, rule: str, reason: str) -> Verdict:
         """A refusal made before policy could judge a call (an unknown host, a routing header that disagrees
