@@ -16,8 +16,8 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from policy.core.config import Config, LoadedConfig
 from policy.core.engine import PolicySet, compile_policies, decide
