@@ -73,24 +73,27 @@ def _prefix_length(entry: dict[str, Any], mcpwrap: Sequence[str]) -> int | None:
 
 
 def _split(line: list[str], start: int) -> tuple[dict[str, str], list[str], list[str]] | None:
-    """mcpwrap's flags, any other options kept as they are, and the original command after `--`."""
+    """mcpwrap's flags, any other options kept as they are, and the original command after `--` (read as
+    mcpwrap reads them: a flag's value is the next word even when it is `--`)."""
     rest = line[start:]
     if rest[:1] == ["run"]:
         rest = rest[1:]
-    end = rest.index("--")
     flags: dict[str, str] = {}
     other: list[str] = []
     i = 0
-    while i < end:
-        name, eq, value = rest[i].partition("=")
-        if name in _FLAGS and (eq or i + 1 < end):
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            original = rest[i + 1 :]
+            return (flags, other, original) if original else None
+        name, eq, value = word.partition("=")
+        if name in _FLAGS and (eq or i + 1 < len(rest)):
             flags[name] = value if eq else rest[i + 1]
             i += 1 if eq else 2
         else:
-            other.append(rest[i])
+            other.append(word)
             i += 1
-    original = rest[end + 1 :]
-    return (flags, other, original) if original else None
+    return None
 
 
 def _flags(agent: str, server: str, config: str | None, state_dir: str | None) -> dict[str, str]:
@@ -106,7 +109,9 @@ def _args(mcpwrap: Sequence[str], flags: dict[str, str], other: list[str], origi
     out = list(mcpwrap[1:])
     for name in _FLAGS:
         if name in flags:
-            out += [name, flags[name]]
+            value = flags[name]
+            # `--agent=-x` / `--server=--`: a value that looks like an option stays attached to its flag
+            out += [f"{name}={value}"] if value[:1] == "-" or not value else [name, value]
     return [*out, *other, "--", *original]
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mcpwrap import clientconfig
 
@@ -179,3 +183,35 @@ def test_a_vs_code_jsonc_file_is_installed_and_undone_and_says_its_comments_are_
     assert json.loads(client.read_text()) == {
         "servers": {"mem": {"type": "stdio", "command": "node", "args": ["server.js"]}}
     }
+
+
+_word = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+_entry = st.fixed_dictionaries(
+    {"command": _word.filter(lambda c: c and os.path.basename(c) != "mcpwrap" and not c.startswith("python"))},
+    optional={
+        "args": st.lists(st.one_of(_word, st.sampled_from(["--", "--agent", "--config", "--server=x", "run"]))),
+        "env": st.dictionaries(_word, _word, max_size=2),
+        "type": st.just("stdio"),
+    },
+)
+_name = st.one_of(_word, st.sampled_from(["--", "-", "", "--config", "--agent=x"]))  # names that look like flags
+_client = st.fixed_dictionaries(
+    {"mcpServers": st.dictionaries(_name, _entry, max_size=4)},
+    optional={"servers": st.dictionaries(_name, _entry, max_size=2)},
+)
+
+
+@given(_client, st.sampled_from(["a", "--", "-x", ""]), st.sampled_from([None, "/etc/mesh.yaml", "-c.yaml"]))
+def test_any_client_config_comes_back_exactly_after_install_reinstall_and_undo(
+    original: dict[str, Any], agent: str, config: str | None
+) -> None:
+    data = copy.deepcopy(original)
+    clientconfig.wrap_servers(data, ["/old/mcpwrap"], agent="other", config="/old.yaml", state_dir="/s")
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent=agent, config=config)
+    fresh = copy.deepcopy(original)
+    clientconfig.wrap_servers(fresh, MCPWRAP, agent=agent, config=config)
+    assert data == fresh  # an update gives what a first install with these settings gives
+    assert clientconfig.wrap_servers(data, MCPWRAP, agent=agent, config=config).changed is False
+    assert sorted(done.updated) == sorted({*original["mcpServers"], *original.get("servers", {})})
+    clientconfig.unwrap_servers(data, MCPWRAP, original)
+    assert data == original
