@@ -40,7 +40,8 @@ def open_dry_run(
     """A gate on `loaded` whose previews read `store` (default: the config's state dir, read only) and obey the
     emergency stops recorded there. Its trace sink is in memory and never written: only previews are asked.
 
-    Raises StateDirExposed when the state dir is reachable by other users (its contents are not the mesh's)."""
+    A state dir other users can reach is refused when first read (StateDirExposed, a StoreUnavailable): its
+    previews then give the live gate's fail-closed refusal and say why."""
     state = state_for_preview(loaded.config.state_dir) if store is None else store
     # No Supervisor object: a preview never asks it (it names the configured one), and its URL may be a secret
     # that only the deciding process reads. The sink is never written.
