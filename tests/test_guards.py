@@ -133,3 +133,86 @@ def test_only_the_operator_layer_imports_click_or_starlette() -> None:
         if not any(path.is_relative_to(folder) for folder in operator) and _imports(path) & set(OPERATOR_ONLY)
     }
     assert offenders == {}
+
+
+# Adapters translate only (issue 15): the Gate builds every verdict and owns the store; the MCP wire layer that
+# both adapters share is pure. Checked on the source (AST), so a lazy import inside a function counts too.
+ADAPTERS = ("addons", "mcpwrap")
+# Not the store port: the state dir's file permissions (the proxy's CA key lives there too).
+STORE_ALLOWED = frozenset({"policy.store.statedir"})
+WIRE_MAY_NOT = ("addons", "mcpwrap", "mitmproxy", "mcp", "policy.gate", "policy.store", "policy.trace",
+                "policy.mesh", "policy.cli", "policy.control", "os", "io", "socket", "asyncio", "subprocess",
+                "sqlite3", "httpx", "pathlib", "shutil", "tempfile", "fcntl", "select", "selectors", "threading",
+                "click", "starlette", "uvicorn")  # fmt: skip
+
+
+def _modules(path: Path, *, runtime_only: bool = False) -> set[str]:
+    """Full names of the modules a file imports (relative imports resolved against its package);
+    `runtime_only` leaves out what is imported under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    skipped: set[int] = set()
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    package = ".".join(path.relative_to(ROOT).parent.parts)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            out.add(base)
+            out.update(f"{base}.{alias.name}" for alias in node.names)  # `from policy import store`
+    return out
+
+
+def _under(module: str, prefixes: tuple[str, ...] | frozenset[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _adapter_files() -> list[Path]:
+    return sorted(p for name in ADAPTERS for p in (ROOT / name).rglob("*.py"))
+
+
+# The one crossing left, named: `mcpwrap discover --openapi` prints the proxy's OpenAPI starter policy (an
+# operator command, imported inside it; no call ever goes through it). Any other crossing fails.
+CROSSING = {"mcpwrap/discover.py": {"addons.openapi_spec", "addons.openapi_spec.starter_policy"}}
+
+
+@pytest.mark.parametrize("path", _adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_neither_adapter_imports_the_other(path: Path) -> None:
+    other = "mcpwrap" if path.relative_to(ROOT).parts[0] == "addons" else "addons"
+    crossing = {m for m in _modules(path) if _under(m, (other,))}
+    assert crossing <= CROSSING.get(str(path.relative_to(ROOT)), set()), f"{path} imports {sorted(crossing)}"
+
+
+@pytest.mark.parametrize("path", _adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_adapter_imports_the_store(path: Path) -> None:
+    store = {m for m in _modules(path) if _under(m, ("policy.store",)) and not _under(m, STORE_ALLOWED)}
+    assert not store, f"{path} imports {sorted(store)}: only the Gate (and the operator layer) use the store"
+
+
+@pytest.mark.parametrize("path", _adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_adapter_reaches_a_store_or_builds_a_verdict(path: Path) -> None:
+    # A `.store` of anything (a Gate's above all) is the store port, which adapters must go through the Gate
+    # for; a Verdict an adapter builds is a decision the Gate did not make (Gate.refuse builds refusals).
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    found = [
+        f"line {node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Attribute) and node.attr == "store")
+        or (isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == "Verdict")
+    ]
+    assert not found, f"{path}: {found}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "policy" / "wire").rglob("*.py")), ids=lambda p: p.name)
+def test_the_wire_layer_is_pure(path: Path) -> None:
+    bad = {m for m in _modules(path, runtime_only=True) if _under(m, WIRE_MAY_NOT)}
+    assert not bad, f"{path} imports {sorted(bad)}: policy/wire does no I/O and knows no adapter, gate or store"

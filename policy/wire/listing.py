@@ -10,12 +10,14 @@ URI (a template is not one URI). Hiding is a courtesy: every call is judged anyw
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policy.core.engine import decide
 from policy.core.model import Action, Surface, ToolCall
-from policy.gate.gate import Gate
 from policy.wire.kinds import LISTS
+
+if TYPE_CHECKING:  # the wire layer is pure: it is handed a gate, it never imports one (tests/test_guards.py)
+    from policy.gate.gate import Gate
 
 # (method of the list, item) -> True when the item is to be hidden.
 type Hidden = Callable[[str, Mapping[str, Any]], bool]

@@ -1,4 +1,4 @@
-"""The JSON-RPC answer mcpwrap gives for a call it refuses or still holds (ARCHITECTURE §6).
+"""The JSON-RPC answer both adapters give for a call the Gate refuses or still holds (ARCHITECTURE §6).
 
 For a `tools/call`, by default a `CallToolResult` with `isError: true`, a readable text and the refusal
 payload under `_meta` (and as `structuredContent`, unless the tool has an outputSchema), read like any tool
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy import Verdict, refusal_payload, refusal_text
+from policy.core.model import Verdict
+from policy.core.refusal import refusal_payload, refusal_text
 from policy.wire import jsonrpc
 from policy.wire.jsonrpc import Message
 
