@@ -3,6 +3,10 @@ asks, a write outside /tmp and a new issue (over MCP or REST) wait for a human."
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +46,17 @@ def test_the_readme_policy_decides_as_the_story_says(
     server, _, name = tool.partition(".")
     decision = decide(ToolCall(agent, surface, server, name, args), readme_policy(tmp_path))
     assert decision.action == action, decision
+
+
+def test_the_refusal_the_readme_shows_is_what_the_agent_reads(tmp_path: Path) -> None:
+    text = README.read_text("utf-8")
+    start = text.index("```yaml\n") + len("```yaml\n")
+    (tmp_path / "agent-mesh.yaml").write_text(text[start : text.index("```\n", start)], "utf-8")
+    block = text[text.index("```console\n$ mcpwrap exec") :]
+    command, shown = block.split("\n")[1:3]
+    argv = shlex.split(command.removeprefix("$ "))
+    argv[0] = str(Path(sys.executable).with_name(argv[0]))
+    env = {**os.environ, **SECRETS}
+    ran = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert ran.returncode == 126
+    assert ran.stderr.split(", trace ")[0] == shown.split(", trace ")[0]
