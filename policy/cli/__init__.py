@@ -24,6 +24,7 @@ CORE_COMMANDS: dict[str, str] = {
     "explain": "policy.cli.core:explain",
     "grants": "policy.cli.statecmds:grants",
     "memory": "policy.cli.statecmds:memory",
+    "pins": "policy.cli.pins:pins",
     "replay": "policy.cli.traces:replay_cmd",
     "resume": "policy.cli.stop:resume_cmd",
     "status": "policy.cli.status:status",

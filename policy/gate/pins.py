@@ -149,6 +149,14 @@ class PinRung:
         key = (call.server, call.tool)
         if key in self._pins:
             pin = self._pins[key]
+            if pin is not None and pin.open:
+                # Rare (a tool waiting for its action): has a human (`agent-mesh pins accept`, an approved call in
+                # another process) accepted the form listed here since? Then it is this process's pin too.
+                stored = self._store.get_pin(call.server, call.tool)
+                if stored is not None and stored.pinned == pin.seen:
+                    pin = Pin(pin.server, pin.tool, pin.seen, pin.seen, PinState.SAME, stored.first_seen,
+                              stored.changed_at, stored.accepted_at)  # fmt: skip
+                    self._remember(pin)
         else:
             # Not listed through this process (another one listed it, or the agent never listed): the store.
             pin = self._store.get_pin(call.server, call.tool)
