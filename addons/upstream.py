@@ -15,7 +15,30 @@ from addons.reach import Reach
 from addons.servers import ServerMap
 from policy.core.upstream_url import Upstream, parse_upstream
 
-__all__ = ["Upstream", "check_upstreams", "parse_upstream", "send_upstream", "upstream_path", "uses_upstreams"]
+__all__ = [
+    "ASKED",
+    "Upstream",
+    "asked_url",
+    "check_upstreams",
+    "parse_upstream",
+    "send_upstream",
+    "upstream_path",
+    "uses_upstreams",
+]
+
+# flow.metadata key: the URL the agent asked for, (scheme, host, port, path) as read at `requestheaders`,
+# before any rewrite (the operator's map_remote, a script, the upstream).
+ASKED = "agent-mesh/asked"
+
+
+def asked_url(flow: http.HTTPFlow) -> str:
+    """The URL the agent asked for; the request's own when nothing was recorded (a flow made in a test)."""
+    asked = flow.metadata.get(ASKED)
+    if asked is None:
+        return flow.request.url
+    scheme, host, port, path = asked
+    name = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{name}:{port}{path}"
 
 
 def uses_upstreams(servers: ServerMap) -> bool:

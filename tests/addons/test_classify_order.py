@@ -8,15 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mitmproxy import options
 from mitmproxy.addons import maplocal, mapremote, modifybody, modifyheaders, script
 from mitmproxy.test import taddons
+from mitmproxy.tools.dump import DumpMaster
 
-from addons.embedded_proxy import ProxyRunner
+from addons.embedded_proxy import ControlAddress, run_where_scripts_run
 from addons.governance import Governance
-from policy import Gate, LoadedConfig, MemoryStore, load_config
+from policy import Gate, LoadedConfig, MemoryStore
 from policy.trace import MemoryTraceSink
 from tests.addons.harness import Harness, make_flow
-from tests.support.net import free_port
 
 CONFIG = """
 version: 1
@@ -74,20 +75,18 @@ async def test_a_rewrite_cannot_turn_a_denied_call_into_an_unknown_host(tmp_path
         assert [(r["tool"], r["rule"]) for r in h.records] == [("api.DELETE /v1/items/7", "claude/no-deletes")]
 
 
-async def test_serve_runs_the_governance_addon_before_the_operators_rewrites(tmp_path: Path) -> None:
-    path = tmp_path / "agent-mesh.yaml"
-    path.write_text(CONFIG)
-    runner = ProxyRunner(load_config(str(path)), ("127.0.0.1", free_port()), control=("127.0.0.1", free_port()))
-    await runner.start(30)
-    try:
-        assert runner.master is not None
-        chain = runner.master.addons.chain
-        at = {type(a): i for i, a in enumerate(chain)}
-        ours = chain.index(runner.governance)
-        # Where mitmdump puts `-s` scripts (agent-mesh proxy's addon): right after the script loader ...
-        assert ours == at[script.ScriptLoader] + 1
-        # ... so before every addon that rewrites a request in its request or requestheaders hook.
-        for rewriter in (mapremote.MapRemote, maplocal.MapLocal, modifybody.ModifyBody, modifyheaders.ModifyHeaders):
-            assert ours < at[rewriter], rewriter
-    finally:
-        await runner.stop(30)
+async def test_serve_runs_the_governance_addon_before_the_operators_rewrites() -> None:
+    master = DumpMaster(options.Options(), with_termlog=False, with_dumper=False)
+    governance = Governance()
+    ours = (governance, ControlAddress(governance, ("127.0.0.1", 8181)))
+    master.addons.add(*ours)  # as ProxyRunner.start does, at the end of mitmproxy's own addons ...
+    run_where_scripts_run(master, ours)  # ... then moved
+    chain = master.addons.chain
+    at = {type(a): i for i, a in enumerate(chain)}
+    # Where mitmdump puts `-s` scripts (agent-mesh proxy's addon): right after the script loader ...
+    assert chain.index(governance) == at[script.ScriptLoader] + 1
+    assert chain.index(ours[1]) == at[script.ScriptLoader] + 2  # the control address still follows governance
+    # ... so before every addon that rewrites a request in its request or requestheaders hook.
+    for rewriter in (mapremote.MapRemote, maplocal.MapLocal, modifybody.ModifyBody, modifyheaders.ModifyHeaders):
+        assert chain.index(governance) < at[rewriter], rewriter
+    assert len(chain) == len(set(map(id, chain)))  # moved, not copied

@@ -4,6 +4,7 @@ the control plane or at the proxy itself is refused, at config load and again at
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mitmproxy import connection, exceptions
+from mitmproxy import connection, exceptions, http
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons
 
@@ -29,12 +30,13 @@ servers:
   shop: {base_url: "https://shop.mesh-test.invalid/api/v3", upstream: "http://127.0.0.1:4010"}
   notes: {mcp_url: "https://notes.mesh-test.invalid/mcp", upstream: "http://127.0.0.1:9000/staging"}
   plain: {base_url: "http://plain.mesh-test.invalid"}
+  legacy: {mcp_url: "https://legacy.mesh-test.invalid/sse", upstream: "http://127.0.0.1:9001"}
 control: {listen: "127.0.0.1:8181"}
 policies:
   - name: claude
     agent: claude
     rules:
-      - {name: reads, tools: ["shop.GET *", "plain.GET *", "notes.read*"], action: allow}
+      - {name: reads, tools: ["shop.GET *", "plain.GET *", "notes.read*", "legacy.read*"], action: allow}
       - {name: no-deletes, tools: ["shop.DELETE *"], action: deny}
 """
 
@@ -88,6 +90,29 @@ async def test_an_mcp_server_keeps_its_path_under_the_upstreams(tmp_path: Path) 
         await h.addon.request(flow)
         assert flow.response is None
         assert flow.request.url == "http://127.0.0.1:9000/staging/mcp"
+
+
+async def test_a_legacy_event_streams_endpoint_is_where_the_agent_asked_not_the_upstream(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        get = make_flow("GET", "https://legacy.mesh-test.invalid/sse")
+        h.addon.requestheaders(get)
+        await h.addon.request(get)
+        assert get.request.url == "http://127.0.0.1:9001/sse"
+        get.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(get)
+        stream = get.response.stream
+        assert callable(stream)
+        stream(b"event: endpoint\ndata: /messages/?session_id=abc\n\n")
+        # The client posts to the announced endpoint under the public name: that is the stream's MCP endpoint.
+        body = rpc("tools/call", {"name": "read_note", "arguments": {}}, 4)
+        post = make_flow("POST", "https://legacy.mesh-test.invalid/messages/?session_id=abc", body)
+        h.addon.requestheaders(post)
+        await h.addon.request(post)
+        assert post.response is None
+        assert post.request.url == "http://127.0.0.1:9001/messages/?session_id=abc"
+        h.respond(post, 202, b"Accepted", "text/plain")
+        stream(f"event: message\ndata: {json.dumps({'jsonrpc': '2.0', 'id': 4, 'result': {}})}\n\n".encode())
+        assert [(r["tool"], r["verdict"]) for r in h.records] == [("legacy.read_note", "allow")]
 
 
 async def test_a_server_without_an_upstream_goes_where_the_agent_asked(tmp_path: Path) -> None:
