@@ -104,7 +104,7 @@ def register_served(loaded: LoadedConfig) -> None:
     except OSError as exc:
         click.echo(f"agent-mesh serve: cannot register the mesh in {registry_path()}: {exc}", err=True)
         return
-    was = f" (was {before or BUILT_IN})" if before != config else ""
+    was = f" (was {before or 'the ' + BUILT_IN})" if before != config else ""
     click.echo(
         f"agent-mesh serve: {config or BUILT_IN} is the active mesh{was}: agent-mesh and mcpwrap use it anywhere",
         err=True,

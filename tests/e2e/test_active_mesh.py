@@ -221,3 +221,21 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 4096)
     except OSError:  # EIO: the terminal's other end is closed and drained
         return b""
+
+
+def test_serve_started_beside_an_agent_mesh_yaml_serves_and_registers_it_for_every_other_folder(home: Path) -> None:
+    from tests.support.net import free_port
+    from tests.support.proc import Proc
+
+    mesh = folder(home, "mesh")
+    (mesh / "agent-mesh.yaml").write_text(HELD)
+    listen = ["--listen-proxy", f"127.0.0.1:{free_port()}", "--listen-control", f"127.0.0.1:{free_port()}"]
+    with Proc([AGENT_MESH, "serve", *listen], cwd=mesh, env=stripped(home), inherit_env=False) as serve:
+        serve.wait_for_line("Ctrl-C stops everything", timeout=RUN_SECONDS)
+        assert f"using {mesh / 'agent-mesh.yaml'} (found in this folder)" in serve.output()
+        assert f"{mesh / 'agent-mesh.yaml'} is the active mesh (was the built-in default)" in serve.output()
+        shown = run([AGENT_MESH, "use", "--json"], folder(home, "elsewhere"), home)
+        assert json.loads(shown.stdout)["config"] == str(mesh / "agent-mesh.yaml")
+        assert json.loads(shown.stdout)["state_dir"] == str(mesh / "state")
+        serve.popen.send_signal(2)
+        assert serve.wait_exit(timeout=30) == 0
