@@ -60,3 +60,12 @@ def test_the_refusal_the_readme_shows_is_what_the_agent_reads(tmp_path: Path) ->
     ran = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert ran.returncode == 126
     assert ran.stderr.split(", trace ")[0] == shown.split(", trace ")[0]
+
+
+def test_the_docs_home_page_tells_the_readme_story_with_the_same_policy() -> None:
+    def first_yaml(text: str) -> str:
+        start = text.index("\n", text.index("```yaml")) + 1
+        return text[start : text.index("```\n", start)]
+
+    home = (README.parent / "docs" / "index.md").read_text("utf-8")
+    assert first_yaml(home) == first_yaml(README.read_text("utf-8"))
