@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from policy import Gate, Operator, ToolCall, load_config_text
 from policy.core.guard import GUARD_RULE
 from policy.core.model import VerdictKind
-from policy.store import MemoryStore, Store
+from policy.store import MemoryStore, SqliteStore, Store
 from policy.trace import MemoryTraceSink
 from tests.policy.gate.conftest import Clock
 from tests.policy.test_properties import json_values
@@ -194,10 +194,10 @@ def test_preview_gives_the_live_gates_verdict_on_the_same_state(
     asyncio.run(_compare(config, data.draw(histories(probe)), probe))
 
 
-async def _compare(config: str, history: list[Any], probe: ToolCall) -> None:
+async def _compare(config: str, history: list[Any], probe: ToolCall, store: Store | None = None) -> None:
     loaded = load_config_text(config, "prop.yaml")
     clock = Clock()
-    store = MemoryStore()
+    store = MemoryStore() if store is None else store
     gate = Gate.open(loaded, store=store, sink=MemoryTraceSink(), clock=clock)
     operator = Operator(loaded.config, store, clock)
     await _play(gate, operator, clock, history)
@@ -212,6 +212,18 @@ async def _compare(config: str, history: list[Any], probe: ToolCall) -> None:
     if live.kind is VerdictKind.PENDING:
         assert live.approval_id is not None
     await gate.aclose()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=configs(), probe=calls, data=st.data())
+def test_preview_gives_the_live_gates_verdict_on_sqlite_too(config: str, probe: ToolCall, data: st.DataObject) -> None:
+    folder = tempfile.mkdtemp(prefix="state-", dir=ROOT)
+    store = SqliteStore(folder)
+    try:
+        asyncio.run(_compare(config, data.draw(histories(probe)), probe, store))
+    finally:
+        store.close()
+        shutil.rmtree(folder)
 
 
 def test_a_hostile_spelling_of_the_state_dir_is_previewed_as_the_guards_denial() -> None:
