@@ -3,7 +3,9 @@
 Baseline, measured in the same run: the same client talking to `mcp-server-everything stdio` directly.
 Wrapped: `mcpwrap -- mcp-server-everything stdio` with the default SQLite store and tracing on (JSONL and
 the traces table). Run: `make bench` or `.venv/bin/python bench/mcpwrap.py [--calls N]` (needs
-`make targets`). Targets: <= 0.5 ms added at p50, <= 2 ms at p99; start-up overhead <= 150 ms.
+`make targets`). Targets: <= 0.5 ms added at p50, <= 2 ms at p99; start-up overhead <= 100 ms, also on a
+config mcpwrap has never checked (it starts the server first and checks the config while it boots). The
+start-up figures are wall times: the load average printed with them says how busy the machine was.
 """
 
 from __future__ import annotations
@@ -112,8 +114,8 @@ async def startup(argv: Sequence[str], env: dict[str, str] | None = None) -> flo
 
 
 async def startups(direct: Sequence[str], wrapped: Sequence[str], runs: int, tmp: Path) -> tuple[float, float, float]:
-    """Median seconds to the initialize answer: direct; mcpwrap on a config it has not checked before (it checks
-    before starting the server); mcpwrap on a config it checked before (it starts the server first)."""
+    """Median seconds to the initialize answer: direct; mcpwrap on a config it has not checked before; mcpwrap
+    on a config it checked before (either way it starts the server first, then checks: mcpwrap.launch)."""
     times: tuple[list[float], list[float], list[float]] = ([], [], [])
     for i in range(runs):
         times[0].append(await startup(direct))
@@ -157,10 +159,11 @@ async def main_async(calls: int, warmup: int, runs: int) -> int:
     print(f"added: p50 {added50:.3f} ms (target <= 0.5), p99 {added99:.3f} ms (target <= 2)")
     ratio50, ratio99 = pct(gov, 0.5) / pct(base, 0.5), pct(gov, 0.99) / pct(base, 0.99)
     print(f"ratio wrapped/direct: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x")
-    print(f"start-up to the initialize answer, median of {runs}: direct {start_direct * ms:.0f} ms")
+    load = os.getloadavg()[0]
+    print(f"start-up to the initialize answer, median of {runs}: direct {start_direct * ms:.0f} ms (load {load:.1f})")
     for label, took in (("config checked before", start_known), ("config never checked", start_first)):
         print(f"  mcpwrap, {label + ':':22} {took * ms:4.0f} ms, overhead {(took - start_direct) * ms:4.0f} ms "
-              "(target <= 150)")  # fmt: skip
+              "(target <= 100)")  # fmt: skip
     return 0
 
 

@@ -1,12 +1,15 @@
-"""The `mcpwrap` entry point: start a server whose config is known good before loading the rest of mcpwrap.
+"""The `mcpwrap` entry point: start the server before loading the rest of mcpwrap, then check the config.
 
 Most of `mcpwrap -- CMD`'s start-up is importing and checking the config (click, asyncio, YAML, pydantic,
-the store and the trace writer). When the config's exact inputs already passed that check
-(`mcpwrap.checked`), the server is started first, with nothing heavier than `subprocess` and `hashlib`
-loaded, and boots while mcpwrap loads, checks the config again and opens the Gate; it is sent no frame
-before that, and a failed check stops it. Anything else — another subcommand, `--help`, an option this
-parser does not know — goes through the click CLI unchanged. A config never checked, or changed since, is
-checked before the server starts (`mcpwrap.startup.check_then_serve`): a wrong one still starts nothing.
+the store and the trace writer). So the server is started first, with nothing heavier than `subprocess`
+and `hashlib` loaded, and boots while mcpwrap loads, checks the config and opens the Gate; it is sent no
+frame before that, and a failed check stops it (exit 2, the same `file:line: key: message`): a wrong config
+never gets a call forwarded, though its server may have started. That holds for a config whose exact
+inputs passed the check before (`mcpwrap.checked`) and for one never checked. The exception: when the
+server's environment has proxy variables, they are tagged by comparing them with the config's
+`proxy.listen`, so a config never checked (or changed since) is checked before the server starts
+(`mcpwrap.startup.check_then_serve`), and a wrong one starts nothing. Anything else — another subcommand,
+`--help`, an option this parser does not know — goes through the click CLI unchanged.
 """
 
 from __future__ import annotations
@@ -77,17 +80,24 @@ def main() -> None:
 
         cli_main()
         return
-    from mcpwrap.checked import recall
-    from mcpwrap.proxy_session import DEFAULT_AGENT
+    from mcpwrap.checked import Checked, recall
+    from mcpwrap.proxy_session import DEFAULT_AGENT, PROXY_VARS
 
     agent = run.agent or DEFAULT_AGENT
     checked = recall(run.config_path, run.state_dir)
+    never_checked = checked is None
     if checked is None:
-        from mcpwrap.startup import check_then_serve
+        if any(os.environ.get(name) for name in PROXY_VARS):
+            # The server's proxy URLs are tagged by comparing them with the config's proxy.listen: that
+            # needs the config, so it is checked first (a wrong one starts nothing).
+            from mcpwrap.startup import check_then_serve
 
-        check_then_serve(
-            run.command, config_path=run.config_path, state_dir=run.state_dir, agent=agent, server=run.server
-        )
+            check_then_serve(
+                run.command, config_path=run.config_path, state_dir=run.state_dir, agent=agent, server=run.server
+            )
+        # Nothing the server is started with depends on the config: start it now and check the config
+        # while it boots, as for a config checked before (a wrong one stops it before it hears a frame).
+        checked = Checked(listen="")
     from mcpwrap.process import start_or_exit
     from mcpwrap.proxy_session import child_environment, new_session_id
 
@@ -103,4 +113,5 @@ def main() -> None:
         agent=agent,
         server=run.server,
         session_id=session_id,
+        note_checked=never_checked,
     )

@@ -49,13 +49,16 @@ def serve_started(
     agent: str,
     server: str | None,
     session_id: str,
+    note_checked: bool = False,
 ) -> NoReturn:
-    """Serve a server started early on a config known to have passed the check: check it again first."""
+    """Serve a server started early (on a config that passed the check before, or one whose check nothing
+    the server was started with depends on): check the config first, and stop the server unheard when it
+    is wrong. With `note_checked`, a clean check is recorded (mcpwrap.checked)."""
     setup_logging()
     from mcpwrap.gateway import load
 
     try:
-        loaded = load(config_path, state_dir)
+        loaded = load(config_path, state_dir, note_checked=note_checked)
     except BaseException:
         child.abandon()
         raise

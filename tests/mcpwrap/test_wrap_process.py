@@ -17,6 +17,7 @@ from tests.support import pid_running
 
 SERVER = Path(__file__).with_name("stdio_server.py")
 RUN_SECONDS = 30
+DISCARD_PORT = 9  # a proxy address nothing in these tests reaches
 
 CONFIG = """
 version: 1
@@ -32,12 +33,15 @@ policies:
 """
 
 
-@pytest.fixture(params=["first-start", "known-config"])
-def config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """Each test runs twice: on a config mcpwrap has never checked (it checks, then starts the server) and on
-    one it checked before (it starts the server first, then checks again before relaying; mcpwrap.launch)."""
+@pytest.fixture(params=["first-start", "first-start-behind-a-proxy", "known-config"])
+def config(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs three times: on a config mcpwrap has never checked (it starts the server, then checks
+    before relaying); the same with a proxy variable in the environment (the server's proxy URL depends on
+    the config: it checks, then starts the server); and on a config it checked before (mcpwrap.launch)."""
     path = tmp_path / "agent-mesh.yaml"
     path.write_text(CONFIG.format(state=tmp_path / "state"))
+    if request.param == "first-start-behind-a-proxy":
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{DISCARD_PORT}")
     if request.param == "known-config":
         done = run([sys.executable, "-m", "mcpwrap", "--config", str(path), "--", "true"])
         assert done.returncode == 0, done.stderr
@@ -168,31 +172,60 @@ def test_a_bad_config_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     assert b"maybe" in done.stderr
 
 
-def test_a_wrong_config_exits_two_and_starts_nothing(tmp_path: Path) -> None:
+BAD_GLOB = "version: 1\npolicies:\n  - name: p\n    rules:\n      - tools: ['fs.[oops']\n        action: allow\n"
+
+
+def listening_server(tmp_path: Path) -> tuple[str, Path, Path]:
+    """A server that writes its pid, then keeps every byte it is sent: (shell command, pid file, bytes file)."""
+    received, pidfile = tmp_path / "received", tmp_path / "pid"
+    return f"echo $$ > {pidfile}; exec cat > {received}", pidfile, received
+
+
+def assert_stopped_unheard(pidfile: Path, received: Path) -> None:
+    # It may have been started before the check (and not got as far as writing its pid); it is gone, deaf.
+    if pidfile.exists() and pidfile.read_text().strip():
+        assert not pid_running(int(pidfile.read_text()))
+    assert not received.exists() or received.read_bytes() == b""
+
+
+def test_a_wrong_config_exits_two_and_its_server_hears_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "agent-mesh.yaml"
-    bad.write_text(
-        "version: 1\npolicies:\n  - name: p\n    rules:\n      - tools: ['fs.[oops']\n        action: allow\n"
-    )
+    bad.write_text(BAD_GLOB)
+    server, pidfile, received = listening_server(tmp_path)
+    argv = [sys.executable, "-m", "mcpwrap", "--config", str(bad), "--", "sh", "-c", server]
+    proc = subprocess.run(argv, input=frames(INIT), capture_output=True, timeout=RUN_SECONDS, check=False)
+    assert proc.returncode == 2
+    assert f"{bad}:5: policies[0].rules[0].tools[0]: bad glob".encode() in proc.stderr
+    assert b"Traceback" not in proc.stderr
+    assert_stopped_unheard(pidfile, received)
+
+
+def test_behind_a_proxy_a_wrong_config_exits_two_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{DISCARD_PORT}")
+    bad = tmp_path / "agent-mesh.yaml"
+    bad.write_text(BAD_GLOB)
     marker = tmp_path / "server-started"
     argv = [sys.executable, "-m", "mcpwrap", "--config", str(bad), "--", "sh", "-c", f"touch {marker}; cat"]
     proc = subprocess.run(argv, input=b"", capture_output=True, timeout=RUN_SECONDS, check=False)
     assert proc.returncode == 2
-    assert f"{bad}:5: policies[0].rules[0].tools[0]: bad glob".encode() in proc.stderr
-    assert b"Traceback" not in proc.stderr
+    assert b"bad glob" in proc.stderr
     assert not marker.exists()
 
 
-def test_a_config_changed_to_wrong_after_a_clean_start_still_starts_nothing(config: Path, tmp_path: Path) -> None:
-    marker = tmp_path / "server-started"
-    argv = [sys.executable, "-m", "mcpwrap", "--config", str(config), "--", "sh", "-c", f"touch {marker}; cat"]
-    assert run(argv).returncode == 0
-    assert marker.exists()
-    marker.unlink()
+def test_a_config_changed_to_wrong_after_a_clean_start_gets_no_frame_through(config: Path, tmp_path: Path) -> None:
+    server, pidfile, received = listening_server(tmp_path)
+    argv = [sys.executable, "-m", "mcpwrap", "--config", str(config), "--", "sh", "-c", server]
+    assert run(argv, frames(INIT)).returncode == 0
+    assert received.read_bytes() != b""  # a good config: the server heard the client
+    received.unlink()
+    pidfile.unlink()
     config.write_text(config.read_text().replace("action: deny", "action: maybe"))
     done = run(argv, frames(INIT))
     assert done.returncode == 2
     assert b"maybe" in done.stderr
-    assert not marker.exists()
+    assert_stopped_unheard(pidfile, received)
 
 
 def test_a_forged_checked_record_gets_the_server_stopped_before_it_hears_a_frame(
