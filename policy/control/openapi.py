@@ -144,7 +144,12 @@ def document(version: str) -> dict[str, Any]:
         "/api/policies": {"get": _op("listPolicies", "Effective policies in evaluation order")},
         "/api/decide": {
             "post": _op(
-                "decide", "Dry run: what would happen to this call (changes nothing)", body="Call", errors=("400",)
+                "decide",
+                "Dry run: what the live gate would do with this call now (Gate.preview: stop, state-dir guard, "
+                "limits, policy, pins, and the approval, grant or memory that would lift a human_approval); "
+                "changes nothing",
+                body="Call",
+                errors=("400",),
             )
         },
         "/decide": {"post": _op("decideAlias", "Alias of /api/decide", body="Call", errors=("400",))},
