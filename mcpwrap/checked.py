@@ -10,8 +10,10 @@ and says whether the same inputs were already found valid.
 This only reorders start-up; it never replaces the check. `mcpwrap` starts the server on a match and
 still loads and checks the config fully before a single frame reaches the server (it stops the server
 and exits 2 if that check fails). A config never checked, or changed in any input since, gets no match:
-it is checked first, and a wrong one starts nothing (ARCHITECTURE §5). The records live in the user's
-cache directory; a forged one can at most start a server that is stopped again before it hears anything.
+its server also starts first unless the environment has proxy variables (their tagging needs the
+config's proxy.listen: then it is checked first, and a wrong one starts nothing); see mcpwrap.launch. The
+records live in the user's cache directory; a forged one can at most start a server that is stopped
+again before it hears anything.
 """
 
 from __future__ import annotations

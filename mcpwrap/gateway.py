@@ -1,7 +1,8 @@
 """Loading the config and opening the Gate for the mcpwrap commands, with their exit codes.
 
-Kept apart from `mcpwrap.cli` (and free of click) so that `mcpwrap -- CMD` can check the config, then start
-the server while the rest of the core (store, trace writer) loads: a wrong config starts nothing. Failures
+Kept apart from `mcpwrap.cli` (and free of click) so that `mcpwrap -- CMD` can check the config while the
+server boots (or before it starts, see mcpwrap.launch) and the rest of the core (store, trace writer) loads:
+a wrong config never gets a frame to the server. Failures
 print `mcpwrap: …` on stderr and exit: 2 for a wrong config, 1 for an unavailable store.
 """
 
