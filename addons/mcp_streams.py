@@ -10,6 +10,7 @@ from mitmproxy import http
 from addons.mcp_asked import AskedRequests
 from addons.mcp_exchange import Finish, Hides, ResponseTracker, SseRewriter, Visible, unanswered
 from addons.mcp_flow import header_value
+from addons.upstream import asked_url
 from policy.wire.headers import SESSION_HEADER
 
 # Sessions whose unanswered calls wait for a resumed stream; the oldest are given up beyond this.
@@ -95,10 +96,12 @@ class McpStreams:
 
     def _endpoint(self, flow: http.HTTPFlow, data: str, stream: ResponseTracker) -> None:
         """A 2024-11-05 event stream announced where its client POSTs: calls there belong to this stream."""
-        url = urlsplit(urljoin(flow.request.url, data.strip()))
+        # Read against the URL the agent asked for: the client posts there, whatever upstream the GET went to.
+        asked = urlsplit(asked_url(flow))
+        url = urlsplit(urljoin(asked.geturl(), data.strip()))
         key = (
-            url.hostname or flow.request.host,
-            url.port or flow.request.port,
+            url.hostname or asked.hostname or flow.request.host,
+            url.port or asked.port or flow.request.port,
             url.path + (f"?{url.query}" if url.query else ""),
         )
         self.legacy[key] = stream
