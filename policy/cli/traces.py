@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from policy.cli.common import load_loaded, load_policy_set
+from policy.cli.look import paint
 from policy.cli.trace_common import adopt, state_option
 from policy.cli.trace_evidence import evidence_commands
 from policy.gate.dryrun import replay_judge
@@ -23,6 +24,7 @@ from policy.trace.replay import ReplayResult, replay
 
 FOLLOW_POLL_SECONDS = 0.5
 _WIDTHS = (("time", 19), ("agent", 12), ("tool", 28), ("verdict", 13), ("by", 22), ("outcome", 14), ("ms", 7))
+_VERDICT = [name for name, _ in _WIDTHS].index("verdict")
 
 
 def _filter_options[F: Callable[..., Any]](f: F) -> F:
@@ -106,6 +108,7 @@ def _row(record: dict[str, Any]) -> str:
         "ms": f"{latency:.1f}" if isinstance(latency, int | float) else None,
     }
     cells = [_cell(values[name], width).ljust(width) for name, width in _WIDTHS]
+    cells[_VERDICT] = paint(cells[_VERDICT], str(values["verdict"]))  # coloured on a terminal, padded alike
     args = json.dumps(record.get("args"), ensure_ascii=False, separators=(",", ":"))
     return "  ".join([*cells, _cell(str(record.get("trace_id", ""))[:8], 8).ljust(8), _cell(args, 60)])
 

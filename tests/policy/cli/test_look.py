@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import struct
@@ -151,3 +152,23 @@ def test_explain_paints_its_verdict_and_decision_only_when_styling(
     monkeypatch.setenv("FORCE_COLOR", "1")
     painted = CliRunner().invoke(cli, args)
     assert f"decision:   {ESC}33mhuman_approval{ESC}0m" in painted.stdout
+
+
+def test_traces_colour_the_verdict_column_and_keep_it_aligned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [
+        {"ts": 1_800_000_000.0, "trace_id": "aaaa1111", "agent": "claude", "tool": "fs.read_file", "verdict": "allow"},
+        {"ts": 1_800_000_001.0, "trace_id": "bbbb2222", "agent": "claude", "tool": "fs.rm", "verdict": "deny"},
+    ]
+    jsonl = tmp_path / "traces.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    args = ["traces", "query", "--traces", str(jsonl)]
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    plain = CliRunner().invoke(cli, args)
+    assert plain.exit_code == 0, plain.output
+    assert ESC not in plain.stdout
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    painted = CliRunner().invoke(cli, args)
+    assert f"{ESC}32mallow" in painted.stdout
+    assert f"{ESC}31m{ESC}1mdeny" in painted.stdout
+    assert [strip_escapes(line) for line in painted.stdout.splitlines()] == plain.stdout.splitlines()
