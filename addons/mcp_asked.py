@@ -22,6 +22,7 @@ from typing import Any
 
 from policy import Direction, RequestKind, RequestRole, ToolCall, Verdict, classify_request, input_requests
 from policy.core.model import readonly
+from policy.wire import refusals
 from policy.wire.jsonrpc import INVALID_PARAMS, REFUSED, id_key
 
 # Requests asked and not yet answered, over all sessions; the oldest are forgotten beyond this.
@@ -29,8 +30,8 @@ MAX_WAITING = 4096
 
 # (agent, server, kind, session) -> True when the policy denies the call whatever else holds.
 type Denies = Callable[[str, str, RequestKind, str | None], bool]
-# Records a call withheld because the policy denies it (judged by the Gate off the stream, one record).
-type Withheld = Callable[[ToolCall], None]
+# A server's input request in a response (which cannot wait): the Gate's refusal, recorded, or None to pass it.
+type Withheld = Callable[[ToolCall], Verdict | None]
 # A call answered `input_required`: its retry may continue it (its verdict), or not (None: input refused).
 type Continues = Callable[[ToolCall, Verdict | None], None]
 
@@ -118,14 +119,17 @@ class AskedRequests:
             return {"code": INVALID_PARAMS, "message": f"agent-mesh: the server asked for input it cannot judge: {exc}"}
         kinds = dict(asked)
         for kind in kinds.values():
-            if kind.is_call and self._denies(call.agent, call.server, kind, call.session_id):
-                probe = ToolCall(
-                    call.agent, call.surface, call.server, kind.tool, kind.arguments or {}, call.session_id
-                )
-                if self._withheld is not None:
-                    self._withheld(probe)
+            if not kind.is_call:
+                continue
+            probe = ToolCall(call.agent, call.surface, call.server, kind.tool, kind.arguments or {}, call.session_id)
+            if self._withheld is not None:
+                refused = self._withheld(probe)
+                if refused is not None:  # the same error mcpwrap answers (policy.wire.refusals)
+                    error: dict[str, Any] = refusals.refusal_error(None, refused)["error"]
+                    return error
+            elif self._denies(call.agent, call.server, kind, call.session_id):
                 why = f"agent-mesh withheld the server's {kind.method} request: the policy denies {probe.full_name}"
-                return {"code": REFUSED, "message": why, "data": {"code": "denied", "tool": probe.full_name}}
+                return {"code": REFUSED, "message": why}
         self._inputs[_input_key(call, result.get("requestState"))] = kinds
         while len(self._inputs) > MAX_WAITING:
             self._inputs.pop(next(iter(self._inputs)))

@@ -17,7 +17,6 @@ from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
 from addons.proxy_auth import Identity
 from policy import (
-    Action,
     HttpInfo,
     Outcome,
     RequestKind,
@@ -25,7 +24,6 @@ from policy import (
     ToolCall,
     Verdict,
     classify_request,
-    decide,
     policy_hides,
 )
 from policy.wire import era, refusals
@@ -61,7 +59,6 @@ class McpHandler:
         # agent's own server must not make a configured server's destructive tool look read-only.
         self.trusted: frozenset[str] = frozenset()
         self.with_output_schema: set[tuple[str, str]] = set()
-        self._background: set[asyncio.Task[None]] = set()
         self.asked = AskedRequests(self.denies, self._withheld, self._continues)
 
     def hides(self, agent: str, server: str, session: str | None) -> Hidden:
@@ -69,9 +66,10 @@ class McpHandler:
         return policy_hides(self.judge.gate, agent=agent, surface="mcp_http", server=server, session=session)
 
     def denies(self, agent: str, server: str, kind: RequestKind, session: str | None) -> bool:
-        """Whether the policy alone denies a server's request to the client (checked inside its event stream)."""
+        """Whether the Gate refuses a server's request to the client without waiting (checked inside its event
+        stream: the policy alone, the guard and a stop; the client's answer is judged by the whole ladder)."""
         call = ToolCall(agent, "mcp_http", server, kind.tool, kind.arguments or {}, session)
-        return decide(call, self.judge.gate.policy_set).action is Action.DENY
+        return self.judge.gate.policy_refusal(call) is not None
 
     def visible(self, agent: str, server: str, session: str | None, tool: dict[str, Any]) -> bool:
         """tools/list filtering; remembers each tool's annotations for the calls that follow."""
@@ -221,16 +219,13 @@ class McpHandler:
                 refused.setdefault(id(j.msg), j.verdict)
         return refused
 
-    def _withheld(self, call: ToolCall) -> None:
-        """Record a server's input request withheld in a response (the Gate judges it off the response)."""
-
-        async def record() -> None:
-            verdict = await self.judge.gate.check(call)
+    def _withheld(self, call: ToolCall) -> Verdict | None:
+        """A server's input request inside a response: the Gate's refusal, recorded, when it refuses it without
+        waiting (Gate.policy_refusal); None to let it pass (the client's answer is judged when it comes)."""
+        verdict = self.judge.gate.policy_refusal(call)
+        if verdict is not None:
             self.judge.gate.finish(call, verdict, Outcome(False))
-
-        task = asyncio.ensure_future(record())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        return verdict
 
     def _continues(self, call: ToolCall, verdict: Verdict | None) -> None:
         """`call` was answered `input_required`: its retry may continue it (`verdict`, the call's own), or, its

@@ -407,6 +407,21 @@ class Gate:
             return await self.check(call)
         return self.commit(call, continued(original, decision, new_trace_id()))
 
+    def policy_refusal(self, call: ToolCall) -> Verdict | None:
+        """For a call that cannot wait for the ladder (a server's request inside a response the proxy streams):
+        the refusal when an emergency stop, the state-dir guard or the policy alone refuses it, else None (the
+        whole ladder judges it later, when it can wait). Reads no store and records nothing: the adapter
+        records a refusal it acts on with `finish`."""
+        trace_id = new_trace_id()
+        if self.stops.active:
+            stop = self.stops.stopping(call.agent)
+            if stop is not None:
+                return stopped_verdict(stop, trace_id)
+        decision = self._guard(call) or self._decide(call, self._clock())
+        if decision.action is not Action.DENY:
+            return None
+        return Verdict(VerdictKind.DENY, decision, _by_policy(decision), decision.reason, trace_id)
+
     def operator(self) -> Operator:
         """The human side (approve, deny) on this gate's state and current config, for an operator surface in
         an adapter's process (mitmweb's Resume and Kill): adapters never reach the store themselves."""

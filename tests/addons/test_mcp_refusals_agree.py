@@ -48,7 +48,7 @@ def without_ids(answer: bytes) -> bytes:
     return _IDS.sub(b"<id>", answer)
 
 
-async def over_stdio(tmp_path: Path, msg: Message) -> bytes:
+async def over_stdio(tmp_path: Path, msg: Message, *, to_client: bool = False) -> bytes:
     loaded = load_config(write_config(tmp_path / "stdio", hold_seconds=0))
     gate = Gate.open(loaded, store=MemoryStore(), sink=MemoryTraceSink())
 
@@ -56,7 +56,7 @@ async def over_stdio(tmp_path: Path, msg: Message) -> bytes:
         return None
 
     judge = FrameJudge(gate, agent="claude", session_id="s1", server="notes", fallback_server="notes")
-    judged = await judge.judge(msg, notify)
+    judged = await judge.judge(msg, notify, to_client=to_client)
     assert judged.answer is not None, "mcpwrap forwarded a call the proxy refuses"
     return jsonrpc.dump(judged.answer)  # what mcpwrap's relay writes to the client
 
@@ -77,3 +77,24 @@ async def test_both_adapters_refuse_the_same_call_with_the_same_bytes(tmp_path: 
     http = await over_http(tmp_path, msg)
     assert without_ids(stdio) == without_ids(http)
     assert b"agent-mesh/refusal" in stdio or b'"code":-32001' in stdio
+
+
+QUESTION = {"method": "elicitation/create", "params": {"message": "your password?", "requestedSchema": {}}}
+
+
+async def test_both_adapters_refuse_a_2026_input_request_the_policy_denies_with_the_same_bytes(tmp_path: Path) -> None:
+    # The server answers an allowed call `input_required`, asking the user something no rule allows: the
+    # client gets a JSON-RPC error for its call instead of the result, built from the Gate's verdict.
+    (tmp_path / "stdio").mkdir()
+    asked = {"jsonrpc": "2.0", "id": 1, **QUESTION}  # how mcpwrap judges an input request (mcpwrap/asked.py)
+    stdio = await over_stdio(tmp_path, asked, to_client=True)
+    (tmp_path / "http").mkdir()
+    with harness(tmp_path / "http", hold_seconds=0) as h:
+        flow = make_flow("POST", URL, tool_call("read_note", 1, modern=True), {"mcp-session-id": "s1"})
+        await h.addon.request(flow)
+        result = {"resultType": "input_required", "inputRequests": {"q1": QUESTION}, "requestState": "st"}
+        h.respond(flow, 200, {"jsonrpc": "2.0", "id": 1, "result": result})
+        assert flow.response is not None
+        http = flow.response.content or b""
+    assert without_ids(stdio) == without_ids(http)
+    assert b'"code":-32001' in stdio

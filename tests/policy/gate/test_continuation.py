@@ -105,3 +105,19 @@ async def test_a_refusal_made_before_policy_is_the_gates_with_its_own_trace_id(t
     )  # fmt: skip
     assert one.trace_id != two.trace_id
     assert len(one.trace_id) == 32
+
+
+async def test_a_call_that_cannot_wait_is_refused_by_the_guard_or_the_policy_alone_and_nothing_is_recorded(
+    tmp_path: Path,
+) -> None:
+    mesh = Mesh(tmp_path / "state", MemoryStore())
+    denied = mesh.gate.policy_refusal(ToolCall("claude", "mcp_http", "fs", "format_disk", {}))
+    assert denied is not None
+    assert (denied.kind, denied.decided_by) == (VerdictKind.DENY, "policy:dev/never")
+    token = ToolCall("claude", "mcp_http", "fs", "read_file", {"path": str(tmp_path / "state" / "operator.token")})
+    guarded = mesh.gate.policy_refusal(token)
+    assert guarded is not None
+    assert guarded.decision.rule.startswith("guard/")
+    assert mesh.gate.policy_refusal(READ) is None
+    assert mesh.gate.policy_refusal(WRITE) is None  # held for a human: the whole ladder judges it when it can wait
+    assert not mesh.sink.records
