@@ -217,7 +217,7 @@ async def _compare(config: str, history: list[Any], probe: ToolCall, store: Stor
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=configs(), probe=calls, data=st.data())
 def test_preview_gives_the_live_gates_verdict_on_sqlite_too(config: str, probe: ToolCall, data: st.DataObject) -> None:
-    folder = tempfile.mkdtemp(prefix="state-", dir=ROOT)
+    folder = tempfile.mkdtemp(prefix="preview-state-")
     store = SqliteStore(folder)
     try:
         asyncio.run(_compare(config, data.draw(histories(probe)), probe, store))
