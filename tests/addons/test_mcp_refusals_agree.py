@@ -49,7 +49,7 @@ def without_ids(answer: bytes) -> bytes:
 
 
 async def over_stdio(tmp_path: Path, msg: Message, *, to_client: bool = False) -> bytes:
-    loaded = load_config(write_config(tmp_path / "stdio", hold_seconds=0))
+    loaded = load_config(str(write_config(tmp_path / "stdio", hold_seconds=0)))
     gate = Gate.open(loaded, store=MemoryStore(), sink=MemoryTraceSink())
 
     async def notify(_msg: Message) -> None:
