@@ -13,11 +13,11 @@ from policy.core.secrets import reveal
 
 SHELLS = ("bash", "fish", "json")
 SESSION_MAX = 64
-SESSION_PUNCTUATION = "._:@+-"
+SESSION_PUNCTUATION = "._-"  # not ":": Basic credentials end the user name at the first colon
 
 
 def parse_session(name: str) -> str:
-    """A session name for `env --session`: 1-64 letters, digits or `._:@+-`. Raises ValueError.
+    """A session name for `env --session`: 1-64 letters, digits or `._-`. Raises ValueError.
 
     It travels as the proxy user `AGENT/SESSION`, so a `/` (the separator) or anything a URL or a trace
     reader could misread is refused rather than escaped."""
