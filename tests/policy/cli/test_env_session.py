@@ -56,7 +56,10 @@ def test_without_a_session_the_environment_is_as_before(tmp_path: Path, monkeypa
     assert urlsplit(env["HTTPS_PROXY"]).username == "claude"
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "a b", "é", "a\nb", "%2F", "x" * (SESSION_MAX + 1), ":", "a:b", "a@b", "..\\x"])
+HOSTILE_NAMES = ["", "a/b", "a b", "é", "a\nb", "%2F", "x" * (SESSION_MAX + 1), ":", "a:b", "a@b", "..\\x"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_a_session_name_that_a_url_or_trace_reader_could_misread_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
