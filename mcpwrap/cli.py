@@ -185,9 +185,11 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
     from mcpwrap import clientconfig
     from mcpwrap.gateway import pinned_settings
     from mcpwrap.shims import mcpwrap_command
+    from policy.mesh.active import resolve, stray_config_note
 
     command = mcpwrap_command()
     config: str | None = None
+    note: str | None = None
     try:
         parsed = clientconfig.load(client_config)
         saved = clientconfig.backup(client_config)
@@ -198,6 +200,7 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
         else:
             config, state_dir = pinned_settings(config_path)
             outcome = clientconfig.wrap_servers(parsed.data, command, agent=agent, config=config, state_dir=state_dir)
+            note = stray_config_note(resolve(config_path))
         if outcome.changed:
             clientconfig.write_config(client_config, parsed.data)
     except (ValueError, OSError) as exc:
@@ -207,7 +210,7 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
         out: dict[str, Any] = {"unwrapped" if undo else "wrapped": outcome.wrapped, "skipped": outcome.skipped}
         if not undo:
             out |= {"updated": outcome.updated, "unchanged": outcome.unchanged, "config": config, "agent": agent}
-        out |= {"backup": str(saved), "jsonc": parsed.jsonc, "comments_dropped": comments_lost}
+        out |= {"backup": str(saved), "jsonc": parsed.jsonc, "comments_dropped": comments_lost, "note": note}
         click.echo(json.dumps(out))
         return
     verb = "unwrapped" if undo else "wrapped"
@@ -222,6 +225,8 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
         mesh = config or "the active mesh (now the built-in default; `agent-mesh serve` or `agent-mesh use` changes it)"
         click.echo(f"agent {agent}, config {mesh}")
     click.echo(f"backup: {saved}")
+    if note:
+        click.echo(note, err=True)
     if comments_lost:
         click.echo(f"note: {client_config} was JSONC; it is now plain JSON (comments and trailing commas are gone; "
                    f"the original is in {saved})")  # fmt: skip

@@ -14,7 +14,7 @@ from policy.core.config import LoadedConfig, load_config
 from policy.core.engine import PolicySet, compile_policies
 from policy.core.errors import ConfigError
 from policy.core.model import HttpInfo, Surface, ToolCall
-from policy.mesh.active import FLAG, RegistryError, Resolved, resolve
+from policy.mesh.active import RegistryError, Resolved, resolve, stray_config_note
 from policy.mesh.locate import DEFAULT_CONFIG_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +66,7 @@ def load_loaded(config_path: str | None, *, announce: bool = True) -> LoadedConf
         if _stderr_is_terminal():
             line = f"config {resolved.describe()} · state {loaded.config.state_dir}"
             click.echo(click.style(line, dim=True), err=True)
-        hint = stray_config_note(resolved)
+        hint = stray_config_note(resolved, DEFAULT_CONFIG_NAME)
         if hint:
             click.echo(hint, err=True)
     return loaded
@@ -78,19 +78,6 @@ def _stderr_is_terminal() -> bool:
         return sys.stderr.isatty()
     except (ValueError, OSError):
         return False
-
-
-def stray_config_note(resolved: Resolved) -> str | None:
-    """A note when `./agent-mesh.yaml` exists but another config applies (the folder never picks the policy)."""
-    if resolved.source == FLAG or not os.path.isfile(DEFAULT_CONFIG_NAME):
-        return None
-    here = os.path.abspath(DEFAULT_CONFIG_NAME)
-    if resolved.config is not None and os.path.abspath(resolved.config) == here:
-        return None
-    return (
-        f"note: ./{DEFAULT_CONFIG_NAME} is not the active mesh; pass --config {DEFAULT_CONFIG_NAME} "
-        f"or make it the active one with `agent-mesh use {DEFAULT_CONFIG_NAME}`"
-    )
 
 
 def where_used() -> dict[str, str | None]:

@@ -123,6 +123,18 @@ def resolve(explicit: str | None, env: Mapping[str, str] | None = None) -> Resol
     return read_registered(env) or Resolved(None, BUILT_IN)
 
 
+def stray_config_note(resolved: Resolved, name: str = "agent-mesh.yaml") -> str | None:
+    """A note when `./agent-mesh.yaml` exists but another config applies (the folder never picks the policy)."""
+    if resolved.source == FLAG or not os.path.isfile(name):
+        return None
+    if resolved.config is not None and os.path.abspath(resolved.config) == os.path.abspath(name):
+        return None
+    return (
+        f"note: ./{name} is not the active mesh; pass --config {name} "
+        f"or make it the active one with `agent-mesh use {name}`"
+    )
+
+
 def register(config: str | None, by: str, env: Mapping[str, str] | None = None) -> str | None:
     """Make `config` (None: the built-in default) the active mesh for this user; returns the config that was
     registered before (None when none was, or the built-in default). Written atomically, mode 0600."""

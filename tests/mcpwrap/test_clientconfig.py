@@ -215,3 +215,16 @@ def test_any_client_config_comes_back_exactly_after_install_reinstall_and_undo(
     assert sorted(done.updated) == sorted({*original["mcpServers"], *original.get("servers", {})})
     clientconfig.unwrap_servers(data, MCPWRAP, original)
     assert data == original
+
+
+def test_install_beside_an_agent_mesh_yaml_that_is_not_the_active_mesh_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "agent-mesh.yaml").write_text("version: 1\n")
+    monkeypatch.chdir(tmp_path)
+    client, out = _install(tmp_path)
+    assert "--config" not in _args(client)  # the folder does not choose the policy
+    assert "note: ./agent-mesh.yaml is not the active mesh; pass --config agent-mesh.yaml" in out
+    _, named = _install(tmp_path, "--config", "agent-mesh.yaml", client=client)
+    assert "note:" not in named
+    assert _args(client)[_args(client).index("--config") + 1] == str(tmp_path / "agent-mesh.yaml")
