@@ -55,7 +55,7 @@ class Resolved:
         why = {FLAG: "--config", ENVIRONMENT: ENVIRONMENT}.get(self.source)
         if why is None:
             why = f"registered by {self.registered_by}" if self.registered_by else "registered"
-        return f"{self.config} ({why})"
+        return f"{os.path.abspath(self.config)} ({why})"
 
 
 def _home(env: Mapping[str, str]) -> str:
