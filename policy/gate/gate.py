@@ -37,6 +37,7 @@ from policy.gate.stop import Stops, stopped_verdict
 from policy.gate.supervisor import Supervisor
 from policy.store.statedir import require_private
 from policy.store.base import Admission, Limits, Store
+from policy.store.board import SqliteBoard, Stop
 from policy.store.sqlite import SqliteStore
 from policy.store.wakeup import ApprovalWakeup
 from policy.trace import TraceSink, TraceWriter
@@ -116,10 +117,14 @@ class Gate:
                 expose_content=config.supervisor.expose_content,
                 redact_keys=config.traces.redact,
             )
+        stops: list[Stop] = []
         if store is None:
             store = SqliteStore(state_dir)
             import_pin_file(store, state_dir, clock())  # pins an older agent-mesh kept in a JSON file, once
-        return cls(
+            # The emergency stops in force now: a one-shot process (`mcpwrap exec`, a shim) has no watcher to
+            # read them later. A store that cannot be read refuses every call anyway.
+            stops = _stops_in_force(state_dir)
+        gate = cls(
             loaded,
             compile_policies(loaded),
             store,
@@ -127,6 +132,8 @@ class Gate:
             clock,
             supervisor,
         )
+        gate.stops.replace(stops)
+        return gate
 
     async def check(self, call: ToolCall) -> Verdict:
         """The whole ladder: limits, policy, then approval / grant / memory / supervisor / pending.
@@ -467,6 +474,17 @@ class Gate:
         self._wakeup.close()
         await asyncio.to_thread(self.sink.close)
         self.store.close()
+
+
+def _stops_in_force(state_dir: Path) -> list[Stop]:
+    board = SqliteBoard(state_dir)
+    try:
+        return board.active_stops()
+    except StoreUnavailable as exc:
+        log.error("agent-mesh: cannot read emergency stops: %s", exc)
+        return []
+    finally:
+        board.close()
 
 
 def _ms_since(started: float) -> float:
