@@ -133,3 +133,21 @@ async def test_a_call_judged_before_a_swap_is_recorded_with_the_policy_that_judg
     hashes = {r["trace_id"]: r["policy_hash"] for r in mesh.sink.records}
     assert hashes[old.trace_id] == before
     assert hashes[new.trace_id] == mesh.gate.policy_set.policy_hash != before
+
+
+async def test_a_gate_opened_while_a_stop_holds_obeys_it_from_its_first_call(tmp_path: Path) -> None:
+    from policy import Gate
+    from policy.store.board import SqliteBoard
+    from policy.trace import MemoryTraceSink
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    board = SqliteBoard(state)
+    board.add_stop(ALL, "runaway agent", "alice", 1.0)
+    board.close()
+    loaded = load_config_text(config_text(state), "test.yaml", str(state))
+    gate = Gate.open(loaded, sink=MemoryTraceSink())  # as `mcpwrap exec` opens it: no watcher will follow
+    try:
+        assert is_stop(await gate.check(read()))
+    finally:
+        await gate.aclose()
