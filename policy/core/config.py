@@ -1,7 +1,9 @@
 """The configuration file (ARCHITECTURE §5) as strict pydantic models, loaded with precise errors.
 
-`load_config(path)` reads the file and its `policy_dir`, resolves `{$env: NAME}` and returns a `Config`;
-every error is a `ConfigError` naming the file, the line and the key path.
+`load_config(path)` finds the file by the active-mesh rule (policy.mesh.active), reads it and its
+`policy_dir`, resolves `{$env: NAME}` / `{$file: PATH}` (secrets stay `SecretRef`s until the surface that uses
+them reads them: policy.core.secrets) and returns a `Config`; every error is a `ConfigError` naming the file,
+the line and the key path.
 """
 
 from __future__ import annotations
