@@ -129,7 +129,7 @@ class FrameJudge:
 
     async def filter_tools(self, body: dict[str, Any]) -> dict[str, Any]:
         """A tools/list result without the tools this agent may not see (Gate.observe_tools: policy, pins)."""
-        return self._tools.filter(self.server, body)
+        return self._tools.filter(self.server, body, for_client=True)
 
     def filter_list(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         """A resources/prompts list result without what this agent may never read (policy.wire.listing)."""

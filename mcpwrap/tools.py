@@ -67,8 +67,12 @@ class ToolBook:
     def has_output_schema(self, tool: str) -> bool:
         return tool in self._with_output_schema
 
-    def filter(self, server: str, body: dict[str, Any]) -> dict[str, Any]:
-        """`body` without the tools this agent may not see (the Gate's say: policy, pins)."""
+    def filter(self, server: str, body: dict[str, Any], *, for_client: bool = False) -> dict[str, Any]:
+        """`body` without the tools this agent may not see (the Gate's say: policy, pins).
+
+        When the pins cannot be compared (the store is down), nothing is shown: the client's own listing
+        (`for_client`) is answered with no tools, and mcpwrap's listing before a call raises StoreUnavailable
+        so that call is refused as not judged."""
         tools = body.get("tools")
         if not isinstance(tools, list):
             return body
@@ -87,8 +91,11 @@ class ToolBook:
                 self._with_output_schema.discard(name)
         listing = self._gate.observe_tools(server, self._agent, tools, surface="mcp_stdio", session_id=self._session_id)
         if listing.error is not None:
-            # Fail closed as the Gate does (nothing shown); a call waiting on this listing is not judged either.
-            raise StoreUnavailable(f"the tools of {server} could not be compared with their pins: {listing.error}")
+            why = f"the tools of {server} could not be compared with their pins: {listing.error}"
+            if not for_client:
+                raise StoreUnavailable(why)
+            log.error("tools/list of %s shown empty: %s", server, why)
+            return {**body, "tools": []}
         self.listed = True
         if len(listing.tools) != len(tools):
             log.warning("tools/list of %s: %d entries not shown", server, len(tools) - len(listing.tools))

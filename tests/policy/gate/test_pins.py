@@ -189,3 +189,13 @@ async def test_whatever_servers_list_a_shown_tool_is_its_pin_and_a_tool_listed_o
             verdict = await mesh.gate.check(call(name, text=str(len(last))))
             assert verdict.allowed is (pin.pinned == pin.seen), (name, verdict)
         last = {}
+
+
+async def test_when_the_store_is_down_no_tool_is_shown_and_calls_are_refused(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "state-file"
+    not_a_dir.write_text("a file where the state dir should be")
+    mesh = mesh_with(tmp_path, SqliteStore(not_a_dir))
+    listing = mesh.gate.observe_tools("srv", "claude", [tool("echo"), tool("add")])
+    assert (listing.tools, listing.hidden) == ([], ("echo", "add"))
+    assert listing.error is not None
+    assert not (await mesh.gate.check(call("echo"))).allowed
