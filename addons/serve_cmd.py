@@ -25,8 +25,8 @@ from policy.cli.look import held_line, runnable
 from policy.cli.use import register_served, serve_choice
 from policy.control import ControlPlane, OperatorAuth, check_token, create_app, load_or_create_token
 from policy.control.auth import TOKEN_FILE
-from policy.core.secrets import SecretMissing, reveal
 from policy.core.records import Approval
+from policy.core.secrets import SecretMissing, reveal
 from policy.trace import configure_otel
 
 log = logging.getLogger("agent_mesh.serve")
