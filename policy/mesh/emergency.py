@@ -8,19 +8,16 @@ while a stop of all agents holds leaves that agent stopped: the result says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policy.core.config import Config
 from policy.gate.gate import new_trace_id
 from policy.gate.stop import describe
 from policy.store.board import ALL, Board, Stop
 from policy.trace.sink import TraceSink
-from policy.trace.writer import TraceWriter
 
 MAX_REASON = 1000
-__all__ = ["Resumed", "check_reason", "describe", "parse_scope", "resume", "state_sink", "stop", "to_json"]
+__all__ = ["Resumed", "check_reason", "describe", "parse_scope", "resume", "stop", "to_json"]
 
 
 def parse_scope(agent: str | None, everyone: bool) -> str:
@@ -54,7 +51,7 @@ class Resumed:
 def stop(board: Board, sink: TraceSink | None, scope: str, reason: str, by: str, now: float | None = None) -> Stop:
     """Stop calls of `scope` (an agent or "*") in every process on this state dir, and trace it."""
     made = board.add_stop(scope, check_reason(reason), by, time.time() if now is None else now)
-    _event(sink, "stop", made, made.at, reason=made.reason, by=by)
+    _event(sink, "stop", made, made.at, by)
     return made
 
 
@@ -63,33 +60,29 @@ def resume(board: Board, sink: TraceSink | None, scope: str | None, by: str, now
     at = time.time() if now is None else now
     lifted = board.lift_stops(scope, by, at)
     for one in lifted:
-        _event(sink, "resume", one, at, reason=one.reason, by=by)
+        _event(sink, "resume", one, at, by)
     remaining = None
     if scope is not None and scope != ALL:
         remaining = next((s for s in board.active_stops() if s.everyone), None)
     return Resumed(lifted, remaining)
 
 
-def _event(sink: TraceSink | None, event: str, about: Stop, at: float, **fields: Any) -> None:
+def _event(sink: TraceSink | None, event: str, about: Stop, at: float, by: str) -> None:
+    """A trace `event` record (not a call), shaped like the pin events: `args` holds the detail."""
     if sink is None:
         return
+    verb = "stopped" if event == "stop" else "resumed"
     record = {
         "kind": "event",
         "event": event,
         "ts": at,
         "trace_id": new_trace_id(),
         "agent": None if about.everyone else about.scope,
-        "stop_id": about.id,
-        "scope": about.scope,
-        "description": describe(about),
-        **fields,
+        "rule": "stop",
+        "reason": f"{verb} by {by}: {describe(about)}",
+        "args": {"stop_id": about.id, "scope": about.scope, "reason": about.reason, "by": by},
     }
     sink.emit(record)
-
-
-def state_sink(config: Config) -> Callable[[], TraceSink]:
-    """A factory of the trace writer of the config's state dir, for a command that records one event."""
-    return lambda: TraceWriter(config.state_dir, config.traces)
 
 
 def to_json(one: Stop) -> dict[str, Any]:

@@ -250,14 +250,21 @@ class MeshWatcher:
         self._files = config_files(loaded)  # a new policy_dir is watched from now on
         note = f"; restart needed for: {', '.join(restart)}" if restart else ""
         log.warning("agent-mesh: reloaded %s: policy %s -> %s%s", loaded.file, previous, self.policy_hash, note)
-        self._event("policy_reloaded", previous_hash=previous, restart_needed=list(restart))
+        self._event(
+            "policy_reloaded",
+            f"policy {previous} -> {self.policy_hash}{note}",
+            previous_hash=previous,
+            restart_needed=list(restart),
+        )
         self.beat()
         return reloaded
 
     def _failed(self, error: str) -> None:
         self.reload_error = error
         log.error("agent-mesh: the changed config is invalid; still running policy %s: %s", self.policy_hash, error)
-        self._event("policy_reload_failed", error=error)
+        self._event(
+            "policy_reload_failed", f"the changed config is invalid; still running this policy: {error}", error=error
+        )
         self.beat()
 
     def beat(self) -> bool:
@@ -282,18 +289,23 @@ class MeshWatcher:
             log.debug("agent-mesh: heartbeat not written: %s", exc)
             return False
 
-    def _event(self, event: str, **fields: Any) -> None:
+    def _event(self, event: str, reason: str, **detail: Any) -> None:
+        """A trace `event` record (not a call: never counted), shaped like the pin events: `args` holds the
+        detail, `reason` the line a person reads."""
         if self._sink is None:
             return
+        process = f"{self.info.kind} pid {self._pid} on {self._host}"
         record = {
             "kind": "event",
             "event": event,
             "ts": self._clock(),
             "trace_id": new_trace_id(),
+            "agent": self.info.agent,
+            "server": self.info.server,
+            "rule": "reload",
+            "reason": f"{process}: {reason}",
+            "args": {"config": self.loaded.file, "process": process, **detail},
             "policy_hash": self.policy_hash,
-            "config": self.loaded.file,
-            "process": f"{self.info.kind} pid {self._pid} on {self._host}",
-            **fields,
         }
         try:
             self._sink.emit(record)

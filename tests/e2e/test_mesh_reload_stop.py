@@ -229,7 +229,7 @@ def test_an_edit_reaches_serve_the_proxy_and_mcpwrap_within_two_seconds_and_an_i
             assert refusal(client.reply(2, REPLY_SECONDS))["rule"] == "everyone/open"
             assert get(proxy.url, f"{upstream}/c").status_code == 403
             failed = events_named(state, "policy_reload_failed", 3)
-            assert {r["process"].split()[0] for r in failed} == {"serve", "proxy", "mcpwrap"}
+            assert {r["args"]["process"].split()[0] for r in failed} == {"serve", "proxy", "mcpwrap"}
             status = subprocess.run(
                 [AGENT_MESH, "status", "--config", str(config), "--state-dir", str(state), "--json"],
                 capture_output=True,
