@@ -1,5 +1,9 @@
 """Asking the Gate about one flow's calls, holding pending ones inside the hook, and showing all of it on
-the flow (comment, marker, metadata) — with mitmweb's Resume and Kill routed to the Operator."""
+the flow (comment, marker, metadata) — with mitmweb's Resume and Abort routed to the Operator.
+
+A held flow is shown intercepted at once: its new state is pushed to mitmweb's view (an `update` event) while
+the hook still waits, so an open mitmweb tab shows it live. Markers and comment icons are characters common
+text fonts have (✔ ✖ ‖), so they read without an emoji font too."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from mitmproxy import ctx, hooks
 from mitmproxy import flow as mflow
 
 from policy import Gate, StoreConflict, ToolCall, Verdict, VerdictKind
@@ -15,12 +20,17 @@ from policy import Gate, StoreConflict, ToolCall, Verdict, VerdictKind
 log = logging.getLogger("agent_mesh.proxy")
 
 META = "agent-mesh"
-# mitmweb's Kill sets no event to await (only Resume does): each held flow looks twice a second. The approval
+# mitmweb's Abort sets no event to await (only Resume does): each held flow looks twice a second. The approval
 # itself is awaited on a notification (Gate.hold); this is only the UI, and cheap even for thousands held.
 UI_POLL_SECONDS = 0.5
-UI_ACTOR = "human:mitmweb"
-_MARK = {VerdictKind.ALLOW: ":white_check_mark:"}
-_ICON = {VerdictKind.ALLOW: "✅", VerdictKind.PENDING: "⏸"}
+# Who decided, as the Operator records it (the trace says `human:mitmweb`: the ladder adds `human:`).
+UI_ACTOR = "mitmweb"
+# mitmweb markers (shortcodes of mitmproxy.utils.emoji) whose characters text fonts have: ✔ and ✖.
+ALLOWED_MARK = ":heavy_check_mark:"
+REFUSED_MARK = ":heavy_multiplication_x:"
+REFUSED_ICON = "✖"
+HELD_ICON = "‖"
+_ICON = {VerdictKind.ALLOW: "✔", VerdictKind.PENDING: HELD_ICON}
 
 
 class Judge:
@@ -44,9 +54,10 @@ class Judge:
         flow.intercept()  # type: ignore[no-untyped-call]
         flow.comment = _append(
             flow.comment,
-            f"⏸ {call.full_name} held for approval {approval_id}: {verdict.reason}. "
-            f"Resume approves, Kill denies; or `agent-mesh approvals approve {approval_id}`.",
+            f"{HELD_ICON} {call.full_name} held for approval {approval_id}: {verdict.reason}. "
+            f"Resume approves, Abort denies; or `agent-mesh approvals approve {approval_id}`.",
         )
+        changed(flow)
         self.held[approval_id] = flow.id
         watcher = asyncio.create_task(self._watch_ui(flow, approval_id))
         try:
@@ -56,14 +67,15 @@ class Judge:
             self.held.pop(approval_id, None)
             if flow.id not in self.held.values():
                 _restore(flow)
+                changed(flow)
 
     async def _watch_ui(self, flow: mflow.Flow, approval_id: str) -> None:
-        """A Resume click approves and a Kill denies, through the Operator: never around the gate."""
+        """A Resume click approves and an Abort denies, through the Operator: never around the gate."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(flow.wait_for_resume(), UI_POLL_SECONDS)  # type: ignore[no-untyped-call]
             if flow.error is not None and flow.error.msg == mflow.Error.KILLED_MESSAGE:
-                self.decide(approval_id, approve=False, by=UI_ACTOR, reason="killed in mitmweb")
+                self.decide(approval_id, approve=False, by=UI_ACTOR, reason="aborted in mitmweb")
                 return
             if not flow.intercepted:
                 self.decide(approval_id, approve=True, by=UI_ACTOR, reason="resumed in mitmweb")
@@ -83,6 +95,14 @@ class Judge:
         return f"approval {done.id} {done.state.value} by {by}"
 
 
+def changed(flow: mflow.Flow) -> None:
+    """Tell the UI now that the flow changed inside a hook (mitmweb's view broadcasts an `update` to open tabs;
+    without it the change shows at the flow's next event, or after a reload)."""
+    master = getattr(ctx, "master", None)
+    if master is not None:
+        master.addons.trigger(hooks.UpdateHook([flow]))
+
+
 def _restore(flow: mflow.Flow) -> None:
     """The hold is over: a killed flow gets its readable answer instead of a dropped connection."""
     if flow.error is not None and flow.error.msg == mflow.Error.KILLED_MESSAGE:
@@ -93,12 +113,12 @@ def _restore(flow: mflow.Flow) -> None:
 
 
 def annotate(flow: mflow.Flow, calls: Iterable[tuple[ToolCall, Verdict]]) -> None:
-    """Comment with verdict and rule, ✅ when every call passed and ⛔ otherwise, trace ids in metadata."""
+    """Comment with verdict and rule, ✔ when every call passed and ✖ otherwise, trace ids in metadata."""
     entries = flow.metadata.setdefault(META, [])
     all_allowed = True
     for call, verdict in calls:
         all_allowed &= verdict.allowed
-        icon = _ICON.get(verdict.kind, "⛔")
+        icon = _ICON.get(verdict.kind, REFUSED_ICON)
         by = "" if verdict.decided_by == f"policy:{verdict.decision.rule}" else f", by {verdict.decided_by}"
         flow.comment = _append(
             flow.comment, f"{icon} {verdict.kind.value}: {call.full_name} (rule {verdict.decision.rule}{by})"
@@ -113,7 +133,7 @@ def annotate(flow: mflow.Flow, calls: Iterable[tuple[ToolCall, Verdict]]) -> Non
                 "approval_id": verdict.approval_id,
             }
         )
-    flow.marked = ":white_check_mark:" if all_allowed else ":no_entry:"
+    flow.marked = ALLOWED_MARK if all_allowed else REFUSED_MARK
 
 
 def _append(comment: str, line: str) -> str:

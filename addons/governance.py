@@ -21,7 +21,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from addons.addresses import Address, Resolver, canonical_host
 from addons.classify import McpBody, Request, RestCall, classify
 from addons.content_coding import TooLarge, decode_body
-from addons.flow_judge import Judge, annotate
+from addons.flow_judge import REFUSED_ICON, REFUSED_MARK, Judge, annotate
 from addons.framing import framing_problem
 from addons.http_answers import Answer, problem, refusal_answer
 from addons.mcp_flow import (
@@ -223,12 +223,12 @@ class Governance:
     @command.command("mesh.approve")  # type: ignore[untyped-decorator]
     def approve(self, approval_id: str) -> str:
         """Approve a held call (the id shown in the flow's comment)."""
-        return self._judge().decide(approval_id, approve=True, by="human:mitmproxy", reason="mesh.approve")
+        return self._judge().decide(approval_id, approve=True, by="mitmproxy", reason="mesh.approve")
 
     @command.command("mesh.deny")  # type: ignore[untyped-decorator]
     def deny(self, approval_id: str) -> str:
         """Deny a held call (the id shown in the flow's comment)."""
-        return self._judge().decide(approval_id, approve=False, by="human:mitmproxy", reason="mesh.deny")
+        return self._judge().decide(approval_id, approve=False, by="mitmproxy", reason="mesh.deny")
 
     def _judge(self) -> Judge:
         if self.judge is None:
@@ -476,8 +476,8 @@ class Governance:
         if body.is_batch and len(body.messages) > cap:
             why = f"a JSON-RPC batch of {len(body.messages)} messages is over proxy.max_batch ({cap})"
             flow.response = http.Response.make(400, jsonrpc.dump(jsonrpc.error(None, _INVALID_REQUEST, why)), _JSON)
-            flow.comment = f"⛔ refused: {why}"
-            flow.marked = ":no_entry:"
+            flow.comment = f"{REFUSED_ICON} refused: {why}"
+            flow.marked = REFUSED_MARK
             gate = self.judge.gate if self.judge else None
             record_refusal(gate, req, body.server, identity, flow.client_conn.id, why, "proxy.max_batch")
             return

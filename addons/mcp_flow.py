@@ -12,7 +12,7 @@ from typing import Any
 from mitmproxy import http
 
 from addons.classify import McpBody
-from addons.flow_judge import Judge, annotate
+from addons.flow_judge import REFUSED_ICON, REFUSED_MARK, Judge, annotate
 from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
 from addons.proxy_auth import Identity
@@ -295,8 +295,8 @@ def header_mismatch(flow: http.HTTPFlow, body: McpBody, message: str) -> None:
     first = body.messages[0]
     reply = error(first.id if not body.is_batch else None, HEADER_MISMATCH, message)
     flow.response = http.Response.make(400, dump(reply), JSON)
-    flow.comment = f"⛔ refused: {message}"
-    flow.marked = ":no_entry:"
+    flow.comment = f"{REFUSED_ICON} refused: {message}"
+    flow.marked = REFUSED_MARK
 
 
 def header_value(headers: http.Headers, name: str) -> str | None:

@@ -18,7 +18,7 @@ async def test_an_allowed_operation_is_forwarded_and_traced_with_its_operation_i
         await h.addon.request(flow)
         assert flow.response is None
         assert "proxy-authorization" not in flow.request.headers
-        assert flow.marked == ":white_check_mark:"
+        assert flow.marked == ":heavy_check_mark:"  # ✔: a text font has it, unlike ✅
         assert "allow: petstore.getPetById (rule claude/reads)" in flow.comment
         h.respond(flow, 200, {"id": 7})
         (rec,) = h.records
@@ -42,7 +42,7 @@ async def test_a_denied_operation_gets_problem_json_and_never_reaches_the_upstre
         assert body["status"] == 403
         assert body["rule"] == "claude/no-deletes"
         assert body["type"].endswith("/denied")
-        assert flow.marked == ":no_entry:"
+        assert flow.marked == ":heavy_multiplication_x:"  # ✖
         (rec,) = h.records
         assert rec["verdict"] == "deny"
         assert rec["trace_id"] == body["trace_id"]
@@ -86,7 +86,7 @@ async def test_resume_in_mitmweb_approves_through_the_governor(tmp_path: Path) -
         await asyncio.wait_for(task, 5)
         assert flow.response is None
         (approval,) = h.store.list_approvals(None, 0.0)
-        assert approval.resolved_by == "human:mitmweb"
+        assert approval.resolved_by == "mitmweb"  # the trace says human:mitmweb (once)
 
 
 async def test_kill_in_mitmweb_denies_and_the_agent_still_gets_a_readable_answer(tmp_path: Path) -> None:
