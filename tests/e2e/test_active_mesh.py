@@ -113,6 +113,13 @@ def test_a_read_only_command_in_home_creates_no_state_and_names_where_it_looked(
     assert not (home / ".local" / "share" / "agent-mesh").exists()
     listed = run([AGENT_MESH, "approvals", "list", "--json"], home, home)
     assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    for command in (["memory", "list"], ["status"], ["explain", "--agent", "a", "--tool", "fs.read_file"]):
+        assert run([AGENT_MESH, *command], home, home).returncode == 0, command
+    for command in (["traces", "tail"], ["traces", "verify"], ["approvals", "show", "abcdef"]):
+        done = run([AGENT_MESH, *command], home, home)
+        assert done.returncode == 1, command
+        assert b"no state yet at" in done.stderr, command
+    assert sorted(p.name for p in home.rglob("*")) == []  # nothing anywhere in HOME
 
 
 def test_an_approval_asked_by_mcpwrap_exec_in_one_folder_is_approved_from_another(home: Path) -> None:
