@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from addons.agent_env import SHELLS, agent_env, parse_session, render
+from addons.agent_env import SHELLS, agent_env, parse_session, proxy_url, render
 from addons.governance import parse_listen
 from addons.mesh_ca import CaFiles, ensure_ca, upstream_bundle
 from policy import LoadedConfig
@@ -151,10 +151,10 @@ def env(config_path: str | None, agent: str, shell: str, listen: str | None, ses
             raise click.BadParameter(str(exc), param_hint="--session") from None
     loaded = load_loaded(config_path)
     host, port = _listen(listen, loaded)
-    ca = _ca(loaded)
     try:
-        variables = agent_env(loaded.config, agent, f"{host}:{port}", ca.bundle, session)
-    except ValueError as exc:
+        proxy_url(loaded.config, agent, f"{host}:{port}", session)  # an unknown agent or a missing token secret
+        variables = agent_env(loaded.config, agent, f"{host}:{port}", _ca(loaded).bundle, session)
+    except ValueError as exc:  # before the CA is made: a wrong call creates no state
         raise click.ClickException(str(exc)) from None
     click.echo(render(variables, shell))
 

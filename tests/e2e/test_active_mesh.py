@@ -246,3 +246,16 @@ def test_serve_started_beside_an_agent_mesh_yaml_serves_and_registers_it_for_eve
         assert json.loads(shown.stdout)["state_dir"] == str(mesh / "state")
         serve.popen.send_signal(2)
         assert serve.wait_exit(timeout=30) == 0
+
+
+def test_agent_mesh_env_reads_only_the_named_agent_s_token_and_a_missing_one_makes_no_state(home: Path) -> None:
+    mesh = folder(home, "mesh")
+    (mesh / "agent-mesh.yaml").write_text(TIME % "allow")
+    config = ["--config", str(mesh / "agent-mesh.yaml")]
+    missing = run([AGENT_MESH, "env", "--agent", "pybot", *config], home, home)
+    assert missing.returncode == 1
+    assert b"agents.pybot.token: environment variable PYBOT_MESH_TOKEN is not set" in missing.stderr
+    assert not (mesh / "state").exists()
+    claude = run([AGENT_MESH, "env", "--agent", "claude", "--shell", "json", *config], home, home)
+    assert claude.returncode == 0, claude.stderr  # pybot's secret is not claude's business
+    assert json.loads(claude.stdout)["HTTPS_PROXY"].startswith("http://claude@127.0.0.1:")
