@@ -199,3 +199,16 @@ async def test_when_the_store_is_down_no_tool_is_shown_and_calls_are_refused(tmp
     assert (listing.tools, listing.hidden) == ([], ("echo", "add"))
     assert listing.error is not None
     assert not (await mesh.gate.check(call("echo"))).allowed
+
+
+async def test_a_gate_opened_on_a_state_dir_with_an_older_pin_file_judges_by_those_pins(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / PINS_FILE).write_text(json.dumps({"srv": {"echo": fingerprint(tool("echo", "v1"))}}))
+    first = mesh_with(tmp_path, SqliteStore(state))  # (the Mesh helper passes its store: open one without)
+    gate = type(first.gate).open(first.loaded, sink=first.sink, clock=first.clock)
+    first.gate.store.close()
+    gate.observe_tools("srv", "claude", [tool("echo", "v2")])
+    assert [e["event"] for e in events(first)] == ["tool_changed"]  # not "first seen": the old pin counts
+    assert (await gate.check(call("echo"))).kind is VerdictKind.PENDING
+    await gate.aclose()
