@@ -87,7 +87,7 @@ class PinRung:
         *,
         agent: str,
         surface: str,
-        hides: Callable[[str], bool],
+        hides: Hides,
     ) -> Listing:
         """The listed tools without those this agent may not see; records each tool's form as seen.
 
