@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from policy import Gate, MemoryStore, Outcome, ToolCall, load_config_text
 from policy.control.metrics import Metrics
 from policy.control.render import traces as render_traces
+from policy.trace import MemoryTraceSink
 from policy.trace.feed import TraceFeed, TraceFilter
+from policy.trace.query import Filters
+from policy.trace.replay import replay
 
 SERVER = Path(__file__).parents[2] / "mcpwrap" / "stdio_server.py"
 AGENT_MESH = Path(sys.executable).with_name("agent-mesh")
@@ -121,3 +127,55 @@ def test_metrics_and_the_page_count_one_call_and_show_events_as_tool_rows(one_ca
         assert page.count('class="verdict ok">allow<') == 1
     finally:
         feed.close()
+
+
+_forms = st.sampled_from(["v1", "v2", "v3"])
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("list"), st.lists(st.tuples(st.sampled_from(["echo", "add", "hide"]), _forms), max_size=3)),
+        st.tuples(st.just("call"), st.sampled_from(["echo", "add", "hide", "never_listed"])),
+    ),
+    max_size=12,
+)
+MIXED = """
+version: 1
+state_dir: {state}
+mcp: {{pin_changed: {changed}}}
+policies:
+  - name: all
+    agent: claude
+    loop_detection: {{enabled: false}}
+    rules:
+      - {{tools: ["srv.hide"], action: deny}}
+      - {{tools: ["srv.*"], action: allow}}
+"""
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_steps, changed=st.sampled_from(["warn", "deny", "human_approval"]))
+async def test_whatever_is_listed_and_called_every_reader_counts_exactly_the_calls_made(
+    tmp_path: Path, steps: list[tuple[str, Any]], changed: str
+) -> None:
+    loaded = load_config_text(MIXED.format(state=tmp_path / "s", changed=changed), "t.yaml", str(tmp_path))
+    sink = MemoryTraceSink()
+    gate = Gate.open(loaded, store=MemoryStore(), sink=sink)
+    made = 0
+    for i, (what, arg) in enumerate(steps):
+        if what == "list":
+            tools = [{"name": n, "description": f, "inputSchema": {"type": "object"}} for n, f in arg]
+            gate.observe_tools("srv", "claude", tools, session_id="s1")
+        else:
+            call = ToolCall("claude", "mcp_stdio", "srv", arg, {"i": i}, "s1")
+            gate.finish(call, await gate.check(call), Outcome(False))
+            made += 1
+    records = sink.records
+    assert len([r for r in records if Filters().matches(r)]) == made  # traces query / sessions / replay
+    assert sum(1 for r in records if Filters(events=True).matches(r)) == len(records)
+    metrics = Metrics()
+    for record in records:
+        metrics.observe(record)
+    counted = [line for line in metrics.render().splitlines() if line.startswith("agent_mesh_calls_total{")]
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in counted) == made
+    assert replay(records, gate.policy_set).replayed == made
+    assert all((r.get("kind") == "event") == ("verdict" not in r) for r in records)
+    assert render_traces(records).count("<tr data-trace") == len(records)
