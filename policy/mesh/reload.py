@@ -145,6 +145,7 @@ class MeshWatcher:
         sink: TraceSink | None = None,
         loader: Callable[[str], LoadedConfig] = load_config,
         clock: Callable[[], float] = time.time,
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self.loaded = loaded
         self.policy_hash = policy_hash
@@ -156,6 +157,7 @@ class MeshWatcher:
         self._sink = sink
         self._loader = loader
         self._clock = clock
+        self._alive = alive  # False once the process's event loop is gone: the thread has nothing to serve
         self._files = config_files(loaded)
         self._fingerprint = fingerprint(self._files)
         self._settling: str | None = None  # a changed fingerprint seen once: taken when the next read agrees
@@ -186,6 +188,8 @@ class MeshWatcher:
     def _run(self) -> None:
         next_config = next_beat = time.monotonic()
         while not self._closing.wait(STOP_SECONDS):
+            if not self._alive():
+                return
             self.poll_stops()
             now = time.monotonic()
             if now >= next_config:
@@ -356,6 +360,7 @@ def watch_gate(
         stops=gate.stops,
         on_reload=swap_on_loop(loop, *swaps),
         sink=gate.sink,
+        alive=lambda: not loop.is_closed(),
     )
     watcher.start()
     return watcher
