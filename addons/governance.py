@@ -84,9 +84,18 @@ def _default_gate(loaded: LoadedConfig) -> Gate:
 class Governance:
     """Options: `mesh_config` (the agent-mesh config file) and `mesh_reverse` (NAME=URL per reverse listener)."""
 
-    def __init__(self, gate_factory: GateFactory = _default_gate, config_file: str = "", kind: str = "proxy") -> None:
+    def __init__(
+        self,
+        gate_factory: GateFactory = _default_gate,
+        config_file: str = "",
+        kind: str = "proxy",
+        watch: bool | None = None,
+    ) -> None:
         self._gate_factory = gate_factory
         self.kind = kind  # how this process shows on the mesh board (`agent-mesh status`): proxy | serve
+        # The watcher (reload, stops, heartbeat) runs for a real proxy process: by default with the default
+        # gate (state.db), not for a gate given by a test or an embedding program.
+        self._watching = gate_factory is _default_gate if watch is None else watch
         # Hot reload (policy.mesh.reload): the gate swaps the policy; these follow it (serve's control plane).
         self.reload_listeners: list[Callable[[Reloaded], None]] = []
         self.watcher: MeshWatcher | None = None
@@ -185,6 +194,9 @@ class Governance:
         """Hot reload, emergency stops and this process's heartbeat, for the gate just opened."""
         if self.watcher is not None:
             self.watcher.close()
+            self.watcher = None
+        if not self._watching:
+            return
         assert self.judge is not None
         self.watcher = watch_gate(
             self.judge.gate, ProcessInfo(self.kind), loop=ctx.master.event_loop, first=self._reloaded
