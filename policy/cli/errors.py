@@ -9,13 +9,13 @@ exit status stays what it is without `--json` (1, or 2 for a wrong config or com
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 JSON_FLAG = "--json"
+_JSON_KEY = "agent_mesh.json_errors"
 # What a command turned into a ClickException (kept as its __context__), by class name along the MRO, so this
 # module imports none of the store or config code: most specific first.
 _CAUSES = (
@@ -66,29 +66,37 @@ def error_document(exc: BaseException) -> dict[str, Any]:
     return {"error": {"code": error_code(exc), "message": message}}
 
 
-def _fail_json(exc: BaseException, status: int) -> NoReturn:
+def _json_exit(exc: BaseException) -> click.exceptions.Exit:
+    """Print the error document on stdout; the Exit to raise carries the status the error has without --json."""
+    status = exc.exit_code if isinstance(exc, click.ClickException) else 1
     click.echo(json.dumps(error_document(exc), ensure_ascii=False))
-    sys.exit(status)
+    return click.exceptions.Exit(status)
 
 
 class JsonErrors(click.Group):
-    """A group whose commands report errors as JSON when run with `--json` (otherwise click's own output)."""
+    """A group whose commands report errors as JSON when run with `--json` (otherwise click's own output).
 
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
-        if not standalone_mode or not wants_json(argv):
-            return super().main(argv, prog_name, complete_var, standalone_mode=standalone_mode, **extra)
+    Only the error path changes: click's `main` runs as ever (standalone or not, exit statuses, `ctx.exit`),
+    and a command's own output is untouched."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        as_json = wants_json(args)
         try:
-            status = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as exc:
-            _fail_json(exc, exc.exit_code)
-        except (click.Abort, EOFError, KeyboardInterrupt) as exc:
-            _fail_json(click.Abort(str(exc)), 1)
-        sys.exit(status if isinstance(status, int) else 0)
+            ctx = super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:  # the group's own options were wrong
+            if not as_json:
+                raise
+            raise _json_exit(exc) from None
+        ctx.meta[_JSON_KEY] = as_json  # meta is shared with every context below this one
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.Abort, EOFError, KeyboardInterrupt) as exc:
+            if not ctx.meta.get(_JSON_KEY):
+                raise
+            error = exc if isinstance(exc, click.ClickException | click.Abort) else click.Abort(str(exc))
+            raise _json_exit(error) from None

@@ -97,3 +97,17 @@ def test_error_codes_name_what_went_wrong() -> None:
     assert error_code(click.UsageError("x")) == "usage_error"
     assert error_code(click.Abort()) == "aborted"
     assert error_code(click.ClickException("x")) == "error"
+
+
+def test_a_command_that_succeeds_with_json_prints_its_own_json(tmp_path: Path) -> None:
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(f"version: 1\nstate_dir: {tmp_path / 'state'}\n")
+    out = CliRunner().invoke(cli, ["check", "--config", str(config), "--json"])
+    assert out.exit_code == 0, out.output
+    assert "error" not in json.loads(out.stdout)
+
+
+def test_a_wrong_option_of_the_group_itself_with_json_is_a_json_usage_error() -> None:
+    out = CliRunner().invoke(cli, ["--no-such-option", "--json"])
+    assert out.exit_code == 2
+    assert error_of(out.stdout)["code"] == "usage_error"
