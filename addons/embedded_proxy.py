@@ -1,4 +1,5 @@
-"""Runs mitmproxy in-process with the governance addon, on the caller's event loop, for `agent-mesh serve`.
+"""Runs mitmproxy in-process with the governance addon, on the caller's event loop, for `agent-mesh serve`
+(mitmdump's master, or mitmweb's with `serve --web`: flows, held calls and Resume/Abort in a browser).
 
 The addon refuses agent traffic to the control plane; `ControlAddress` keeps the address it protects equal
 to the one serve actually listens on, even when `--listen-control` overrides the config.
@@ -15,6 +16,7 @@ from pathlib import Path
 from mitmproxy import exceptions, options
 from mitmproxy.master import Master
 from mitmproxy.tools.dump import DumpMaster
+from mitmproxy.tools.web.master import WebMaster
 
 from addons.governance import Governance
 from addons.mesh_ca import ensure_ca, upstream_bundle
@@ -33,6 +35,10 @@ class ControlAddress:
 
     def configure(self, updated: set[str]) -> None:
         self._governance.set_control(self._control)
+
+
+def _all_listening(addrs: Sequence[tuple[str, int]]) -> bool:
+    return all(_listening(a) for a in addrs)
 
 
 def run_where_scripts_run(master: Master, ours: Sequence[object]) -> None:
@@ -54,7 +60,8 @@ def _listening(addr: tuple[str, int]) -> bool:
 
 
 class ProxyRunner:
-    """One DumpMaster: `start()` returns once the proxy accepts connections; `stop()` flushes the traces."""
+    """One mitmproxy master (DumpMaster, or WebMaster when `web` is where mitmweb listens): `start()` returns
+    once the proxy (and mitmweb) accept connections; `stop()` flushes the traces."""
 
     def __init__(
         self,
@@ -63,8 +70,10 @@ class ProxyRunner:
         *,
         control: tuple[str, int],
         mitm_options: Sequence[str] = (),
+        web: tuple[str, int] | None = None,
     ) -> None:
         self.loaded = loaded
+        self.web = web
         self.mitm_options = tuple(mitm_options)
         builtin = loaded.file.startswith("<")
         # The addon loads the config itself: the same file, or "" for the same discovery (built-in default).
@@ -73,7 +82,7 @@ class ProxyRunner:
         self.listen = listen
         self.control = control
         self.governance = Governance(config_file=self.config_file, kind="serve")
-        self.master: DumpMaster | None = None
+        self.master: DumpMaster | WebMaster | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -87,7 +96,12 @@ class ProxyRunner:
         ca = ensure_ca(config.state_dir)
         trusted = upstream_bundle(config.state_dir, config.proxy.extra_ca, self.base_dir)
         opts = options.Options(listen_host=self.listen[0], listen_port=self.listen[1], confdir=str(ca.confdir))
-        master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+        master: DumpMaster | WebMaster
+        if self.web is None:
+            master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+        else:
+            master = WebMaster(opts, with_termlog=False)
+            opts.update(web_host=self.web[0], web_port=self.web[1], web_open_browser=False)  # type: ignore[no-untyped-call]
         ours = (self.governance, ControlAddress(self.governance, self.control))
         master.addons.add(*ours)  # type: ignore[no-untyped-call]
         run_where_scripts_run(master, ours)
@@ -101,11 +115,16 @@ class ProxyRunner:
         self.master = master
         self._task = asyncio.create_task(master.run(), name="proxy")
         async with asyncio.timeout(seconds):
-            while not await asyncio.to_thread(_listening, self.listen):
+            while not await asyncio.to_thread(_all_listening, [self.listen, *([self.web] if self.web else [])]):
                 if self._task.done():
                     self._task.result()
                     raise RuntimeError("the proxy stopped while starting")
                 await asyncio.sleep(POLL_SECONDS)
+
+    @property
+    def web_url(self) -> str | None:
+        """mitmweb's address with its login token (None without --web)."""
+        return self.master.web_url if isinstance(self.master, WebMaster) else None
 
     def trace_stats(self) -> SinkStats | None:
         judge = self.governance.judge

@@ -85,7 +85,7 @@ def _operator_token(loaded: LoadedConfig, given: str | None) -> tuple[str, str]:
         raise click.ClickException(f"operator token: {exc}") from None
 
 
-def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str) -> str:
+def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str, web_url: str | None = None) -> str:
     """The few lines an operator needs on start: where things are and how agents and clients join.
 
     The config is named by its absolute path: agents' shells and MCP clients start elsewhere (clients even
@@ -105,6 +105,7 @@ def banner(loaded: LoadedConfig, listen: Listen, login_url: str, token_from: str
             f"  MCP clients  {wrap} install{cfg} --client-config FILE --agent NAME   (e.g. ~/.claude.json)",
             f"  web page     {control}/   one-time login link: {login_url}",
             f"  API          {control}/openapi.json   operator token: {token_from}",
+            *([f"  mitmweb      {web_url}   (held calls: Resume approves, Abort denies)"] if web_url else []),
             "  Ctrl-C stops everything; traces are flushed first.",
         ]
     )
@@ -118,6 +119,7 @@ async def run_serve(
     operator: str,
     *,
     mitm_options: tuple[str, ...] = (),
+    web: tuple[str, int] | None = None,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -127,7 +129,7 @@ async def run_serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
-    proxy = ProxyRunner(loaded, listen.proxy, control=listen.control, mitm_options=mitm_options)
+    proxy = ProxyRunner(loaded, listen.proxy, control=listen.control, mitm_options=mitm_options, web=web)
     try:
         await proxy.start(READY_SECONDS)
     except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
@@ -159,7 +161,7 @@ async def run_serve(
     try:
         await _wait_started(server, server_task)
         login = f"{control_url}/login?code={plane.auth.login_code()}"
-        click.echo(banner(loaded, listen, login, token_from))
+        click.echo(banner(loaded, listen, login, token_from, proxy.web_url))
         plane.watcher.on_held.append(say_held)
         if ready is not None:
             ready.set()
@@ -215,6 +217,10 @@ def _login_name() -> str:
     metavar="OPTION=VALUE",
     help="A mitmproxy option for the proxy (repeatable), e.g. map_remote or modify_headers.",
 )
+@click.option("--web", is_flag=True, help="Run mitmweb as the proxy (flows, held calls and Resume/Abort in a browser).")
+@click.option(
+    "--listen-web", default="127.0.0.1:8081", show_default=True, metavar="HOST:PORT", help="mitmweb's address (--web)."
+)
 def serve(
     config_path: str | None,
     listen_proxy: str | None,
@@ -222,6 +228,8 @@ def serve(
     token: str | None,
     operator: str | None,
     mitm_options: tuple[str, ...],
+    web: bool,
+    listen_web: str,
 ) -> None:
     """Run the proxy and the control plane (API, web page, metrics) until Ctrl-C.
 
@@ -232,7 +240,8 @@ def serve(
     Example:
       agent-mesh serve                                  # ./agent-mesh.yaml, else the active mesh
       agent-mesh serve --config agent-mesh.yaml --listen-control 127.0.0.1:9181
-      agent-mesh serve --set 'map_remote=|https://api.github.com|http://127.0.0.1:4010'
+      agent-mesh serve --web                            # mitmweb on 127.0.0.1:8081 (link in the banner)
+      agent-mesh serve --set 'modify_headers=/~q/Accept/application/json'
       curl -H "Authorization: Bearer $(cat .agent-mesh/operator.token)" 127.0.0.1:8181/api/approvals
     """
     loaded = load_loaded(serve_choice(config_path), announce=False)
@@ -245,6 +254,11 @@ def serve(
         raise click.ClickException("the proxy and the control plane need different ports")
     _check_free(listen.proxy, "proxy")
     _check_free(listen.control, "control plane")
+    web_at = _listen(listen_web, "--listen-web") if web else None
+    if web_at is not None:
+        if web_at in (listen.proxy, listen.control):
+            raise click.ClickException("mitmweb needs a port of its own (--listen-web)")
+        _check_free(web_at, "mitmweb")
     secret, token_from = _operator_token(loaded, token)
     register_served(loaded)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
@@ -254,4 +268,4 @@ def serve(
         except ValueError as exc:
             raise click.ClickException(f"traces.otlp_endpoint: {exc}") from None
     who = operator or _login_name()
-    asyncio.run(run_serve(loaded, listen, secret, token_from, who, mitm_options=mitm_options))
+    asyncio.run(run_serve(loaded, listen, secret, token_from, who, mitm_options=mitm_options, web=web_at))
