@@ -113,20 +113,24 @@ def _bounded(handle: IO[bytes], size: int) -> Iterator[bytes]:
 
 
 def _table_rows(conn: sqlite3.Connection, last_seq: int) -> Iterator[Entry]:
-    query = f"SELECT seq, {', '.join(COLUMNS)}, record FROM traces WHERE seq <= ? ORDER BY seq"
+    # A table of an older schema (read-only here: never migrated) lacks newer columns, such as `kind`: the
+    # columns it has are checked against the sealed records, the chain itself as always.
+    have = {row[1] for row in conn.execute("PRAGMA table_info(traces)")}
+    names = tuple(c for c in COLUMNS if c in have)
+    query = f"SELECT seq, {', '.join(names)}, record FROM traces WHERE seq <= ? ORDER BY seq"
     for row in conn.execute(query, (last_seq,)):
         line = row[-1] or ""
-        column = _column_disagreement(row[1:-1], line)
+        column = _column_disagreement(row[1:-1], line, names)
         problem = f"column {column} differs from the row's sealed record" if column else None
         yield f"{DB_NAME} traces seq {row[0]}", line, problem
 
 
-def _column_disagreement(values: tuple[Any, ...], line: str) -> str | None:
+def _column_disagreement(values: tuple[Any, ...], line: str, names: tuple[str, ...] = COLUMNS) -> str | None:
     try:
         record = parse_line(line)
     except ValueError:
         return None
-    for name, value in zip(COLUMNS, values, strict=True):
+    for name, value in zip(names, values, strict=True):
         want = canonical_json(record.get(name)) if name == "args" else record.get(name)
         # SQLite stores NaN as NULL; every other value round-trips exactly (REAL is an IEEE double).
         if value != want and not (value is None and isinstance(want, float) and math.isnan(want)):

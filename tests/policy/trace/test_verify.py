@@ -173,3 +173,11 @@ def test_an_empty_state_dir_has_nothing_to_verify(tmp_path: Path) -> None:
     assert report.ok
     assert report.jsonl is None
     assert report.table is None
+
+
+def test_a_table_of_the_schema_before_record_kinds_still_verifies(state: Path) -> None:
+    db(state, "ALTER TABLE traces DROP COLUMN kind")  # as an older agent-mesh left it, never migrated since
+    report = verify_state(state)
+    assert report.ok, report.problems
+    assert report.table is not None
+    assert report.table.records == 60
