@@ -11,6 +11,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from policy.cli.look import held_line, runnable
 from policy.cli.use import register_served, serve_choice
 from policy.control import ControlPlane, OperatorAuth, check_token, create_app, load_or_create_token
 from policy.control.auth import TOKEN_FILE
-from policy.core.records import Approval
+from policy.core.records import Approval, ApprovalState
 from policy.core.secrets import SecretMissing, reveal
 from policy.trace import configure_otel
 
@@ -157,12 +158,16 @@ async def run_serve(
         )
     )
     server_task = asyncio.create_task(server._serve(), name="control-plane")
+    plane.watcher.on_held.append(say_held)  # before the watcher runs: no call held after its first look is missed
     watcher_task = asyncio.create_task(plane.watcher.run(stop), name="watcher")
     try:
         await _wait_started(server, server_task)
         login = f"{control_url}/login?code={plane.auth.login_code()}"
         click.echo(banner(loaded, listen, login, token_from, proxy.web_url))
-        plane.watcher.on_held.append(say_held)
+        waiting = len(plane.store.list_approvals(ApprovalState.PENDING, time.time(), limit=1000))
+        if waiting:
+            calls = f"{waiting} call{'s' if waiting != 1 else ''}"
+            click.echo(f"{calls} already waiting for a human: {runnable('agent-mesh')} approvals list")
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())

@@ -95,7 +95,8 @@ class Watcher:
         self._cursor: int | None = None
         self._pending: dict[str, Approval] = {}
         self.healthy = True
-        # Called for each call that starts waiting for a human (serve prints a line): approval, page link.
+        # Called for each call that starts waiting for a human once the watcher runs (serve prints a line),
+        # with the approval and its page link; the calls already waiting at the first step are not included.
         self.on_held: list[Callable[[Approval, str | None], None]] = []
 
     @property
@@ -109,6 +110,7 @@ class Watcher:
         Returns the events to publish. Raises StoreUnavailable.
         """
         events: list[Event] = []
+        seeding = self._cursor is None
         if self._cursor is None:
             last = self.feed.last_seq()
             self.metrics.seed(self.feed.totals(last))
@@ -122,11 +124,11 @@ class Watcher:
                 self._cursor = int(records[-1]["seq"])
             if len(records) < BATCH:
                 break
-        events += self._approvals()
+        events += self._approvals(announce=not seeding)
         self.metrics.set_gauges(trace_cursor=self.cursor)
         return events
 
-    def _approvals(self) -> list[Event]:
+    def _approvals(self, *, announce: bool = True) -> list[Event]:
         now = self._clock()
         current = {a.id: a for a in self.store.list_approvals(ApprovalState.PENDING, now, limit=1000)}
         added = [a for i, a in current.items() if i not in self._pending]
@@ -135,7 +137,7 @@ class Watcher:
         self.metrics.set_gauges(pending_approvals=len(current), active_grants=len(self.store.list_grants(now)))
         for approval in added:
             self._notify("approval.pending", approval, now)
-            for hook in self.on_held:
+            for hook in self.on_held if announce else ():  # not calls that waited before the watcher ran
                 try:
                     hook(approval, self.page_link(approval))
                 except Exception:  # a closed terminal must not stop the watcher feeding metrics and notices

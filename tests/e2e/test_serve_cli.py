@@ -89,6 +89,16 @@ async def test_serve_prints_a_line_for_each_held_call_with_its_id_and_page_link(
         assert s.interrupt() == 0
 
 
+async def test_serve_counts_the_calls_already_waiting_and_does_not_announce_them_as_new(tmp_path: Path) -> None:
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(_config().format(state=tmp_path / "state", agent_token=AGENT_TOKEN))
+    await _held_call(config)
+    with running_serve(tmp_path, _config()) as s:
+        s.proc.wait_for_line(r"^1 call already waiting for a human: \S*agent-mesh approvals list$", timeout=10)
+        assert s.interrupt() == 0
+        assert "held: " not in s.proc.output()
+
+
 def test_the_control_plane_refuses_agents_directly_and_through_the_proxy(tmp_path: Path) -> None:
     with running_serve(tmp_path, _config()) as s:
         with httpx.Client(proxy=_proxy(s.proxy_port), trust_env=False, timeout=10) as agent:
