@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from policy.core.errors import ConfigError
+from policy.core.didyoumean import key_hint
+from policy.core.errors import ConfigError, config_errors
 from policy.core.model import Action
 from policy.core.secrets import Secret
 from policy.core.upstream_url import parse_upstream
@@ -218,26 +219,31 @@ class _PolicyFile(_Strict):
     policies: list[PolicySpec]
 
 
+_MODELS: dict[str, type[BaseModel]] = {m.__name__: m for m in (Config, _PolicyFile, PolicySpec)}
+
+
 def validation_error(exc: ValidationError, lines: Lines, prefix: Path = ()) -> ConfigError:
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
-    err = errors[0]
-    loc: Path = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
-    path = (*prefix, *loc)
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
-        msg = f"{err['input']!r} is not one of {err['ctx']['expected']}"
-    elif err["type"] == "enum":
-        msg = f"{err['input']!r} is not one of allow, deny, human_approval"
-    elif msg.startswith("Value error, "):
-        msg = msg.removeprefix("Value error, ")
-    elif err["type"] == "missing":
-        msg = "required key is missing"
-    more = len(exc.errors()) - 1
-    if more:
-        msg += f" (and {more} more error{'s' if more > 1 else ''})"
-    return lines.error(path, msg)
+    """Every error pydantic found, each with its line and key path (in file order); an unknown key says
+    which known one it is most like."""
+    model = _MODELS.get(exc.title)
+    found: dict[tuple[int, str, str], ConfigError] = {}
+    for err in exc.errors():
+        loc: Path = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+        path = (*prefix, *loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key" + (key_hint(model, loc) if model is not None else "")
+        elif err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+            msg = f"{err['input']!r} is not one of {err['ctx']['expected']}"
+        elif err["type"] == "enum":
+            msg = f"{err['input']!r} is not one of allow, deny, human_approval"
+        elif msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        one = lines.error(path, msg)
+        found.setdefault((one.line or 0, one.path, msg), one)  # a union's branches can repeat one complaint
+    return config_errors([found[k] for k in sorted(found)])
 
 
 class PolicySource:
@@ -279,7 +285,14 @@ def load_config_text(text: str, file: str, base_dir: str = ".", env: Mapping[str
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, lines) from None
+        errors = [validation_error(exc, lines)]
+        policy_dir = data.get("policy_dir")
+        if isinstance(policy_dir, str) and policy_dir:  # its files' errors are reported in the same run
+            try:
+                _load_policy_dir(policy_dir, base_dir, lines, env)
+            except ConfigError as more:
+                errors.append(more)
+        raise config_errors(errors) from None
     sources = [PolicySource(lines, ("policies", i)) for i in range(len(config.policies))]
     policies = list(config.policies)
     if config.policy_dir:
@@ -287,11 +300,17 @@ def load_config_text(text: str, file: str, base_dir: str = ".", env: Mapping[str
         policies += extra
         sources += extra_sources
     seen: dict[str, PolicySource] = {}
+    duplicates: list[ConfigError] = []
     for spec, src in zip(policies, sources, strict=True):
         if spec.name in seen:
             first = seen[spec.name]
-            raise src.error(("name",), f"duplicate policy name {spec.name!r} (first defined in {first.file})")
+            duplicates.append(
+                src.error(("name",), f"duplicate policy name {spec.name!r} (first defined in {first.file})")
+            )
+            continue
         seen[spec.name] = src
+    if duplicates:
+        raise config_errors(duplicates)
     state = FsPath(config.state_dir).expanduser()
     if not state.is_absolute():
         state = (FsPath(base_dir) / state).absolute()
@@ -309,9 +328,14 @@ def _load_policy_dir(
         raise lines.error(("policy_dir",), f"{folder} is not a directory")
     specs: list[PolicySpec] = []
     sources: list[PolicySource] = []
+    errors: list[ConfigError] = []  # every file is read: all their errors are reported at once
     files = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
     for path in files:
-        data, flines = load_yaml(path.read_text("utf-8"), str(path), env)
+        try:
+            data, flines = load_yaml(path.read_text("utf-8"), str(path), env)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         if data is None:
             continue
         prefix: Path
@@ -319,7 +343,8 @@ def _load_policy_dir(
             try:
                 specs_here = _PolicyFile.model_validate(data).policies
             except ValidationError as exc:
-                raise validation_error(exc, flines) from None
+                errors.append(validation_error(exc, flines))
+                continue
             prefix = ("policies",)
         else:
             items = data if isinstance(data, list) else [data]
@@ -328,12 +353,14 @@ def _load_policy_dir(
                 try:
                     specs_here.append(PolicySpec.model_validate(item))
                 except ValidationError as exc:
-                    raise validation_error(exc, flines, (i,) if isinstance(data, list) else ()) from None
+                    errors.append(validation_error(exc, flines, (i,) if isinstance(data, list) else ()))
             prefix = ()
         for i, spec in enumerate(specs_here):
             specs.append(spec)
             sub: Path = (*prefix, i) if prefix or isinstance(data, list) else ()
             sources.append(PolicySource(flines, sub))
+    if errors:
+        raise config_errors(errors)
     return specs, sources
 
 
