@@ -263,10 +263,11 @@ class PolicySource:
 class LoadedConfig:
     """A validated Config plus the file it came from and where each policy was defined."""
 
-    def __init__(self, config: Config, sources: list[PolicySource], file: str) -> None:
+    def __init__(self, config: Config, sources: list[PolicySource], file: str, lines: Lines | None = None) -> None:
         self.config = config
         self.sources = sources
         self.file = file
+        self.lines = lines or Lines(file)  # the config file's line map, for checks that point into it (lint)
 
 
 def default_config_text() -> str:
@@ -315,7 +316,7 @@ def load_config_text(text: str, file: str, base_dir: str = ".", env: Mapping[str
     if not state.is_absolute():
         state = (FsPath(base_dir) / state).absolute()
     config = config.model_copy(update={"policies": policies, "state_dir": str(state)})
-    return LoadedConfig(config, sources, file)
+    return LoadedConfig(config, sources, file, lines)
 
 
 def _load_policy_dir(
@@ -374,7 +375,9 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         # The built-in default keeps its state in the user's data dir, wherever the command runs.
         loaded = load_config_text(default_config_text(), "<built-in default>", ".", env)
         state = default_state_dir(env)
-        return LoadedConfig(loaded.config.model_copy(update={"state_dir": state}), loaded.sources, loaded.file)
+        return LoadedConfig(
+            loaded.config.model_copy(update={"state_dir": state}), loaded.sources, loaded.file, loaded.lines
+        )
     fs = FsPath(found)
     try:
         text = fs.read_text("utf-8")
