@@ -11,7 +11,6 @@ import shlex
 import signal
 import socket
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +163,7 @@ async def run_serve(
         await _wait_started(server, server_task)
         login = f"{control_url}/login?code={plane.auth.login_code()}"
         click.echo(banner(loaded, listen, login, token_from, proxy.web_url))
-        waiting = len(plane.store.list_approvals(ApprovalState.PENDING, time.time(), limit=1000))
+        waiting = len(plane.operator.approvals(ApprovalState.PENDING, limit=1000))
         if waiting:
             calls = f"{waiting} call{'s' if waiting != 1 else ''}"
             click.echo(f"{calls} already waiting for a human: {runnable('agent-mesh')} approvals list")
