@@ -1,18 +1,28 @@
-"""Prometheus metrics of the mesh, computed from trace records (so every process's calls count) and
-rendered in the Prometheus text exposition format (version 0.0.4).
+"""Prometheus metrics of the mesh, computed from the shared trace table (so every process's calls count) and
+exposed through `prometheus_client`: `Metrics` is a custom collector on a private `CollectorRegistry`, and
+`render` is the library's `generate_latest` (text format 0.0.4).
+
+The counts are not kept in `prometheus_client` metric objects: the watcher seeds them from the table's totals
+and adds each new record it reads (`seed` / `observe`), so a call recorded by mcpwrap or another proxy
+counts as much as one this process made. Only calls count: event records (a tool changed, a reload, a stop)
+are no calls.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
+
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from policy.trace.record import is_call
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # Decisions take microseconds to milliseconds; upstream calls milliseconds to minutes.
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -20,24 +30,12 @@ DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 MAX_SERIES = 5000
 OTHER = "_other"
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-
-
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs)
-    return "{" + inner + "}" if inner else ""
-
-
-def _number(value: float) -> str:
-    return repr(float(value)) if value != int(value) else str(int(value))
+PREFIX = "agent_mesh_"
 
 
 @dataclass(slots=True)
 class Histogram:
-    """A cumulative-bucket histogram in seconds."""
+    """Observations in seconds, counted per bucket (not cumulative: the family is built cumulative)."""
 
     buckets: tuple[float, ...]
     counts: list[int] = field(default_factory=list)
@@ -54,19 +52,33 @@ class Histogram:
         self.total += seconds
         self.count += 1
 
-    def render(self, name: str) -> list[str]:
-        lines, running = [], 0
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        cumulative: list[tuple[str, float]] = []
+        running = 0
         for bound, n in zip(self.buckets, self.counts, strict=True):
             running += n
-            lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.count}')
-        lines.append(f"{name}_sum {_number(self.total)}")
-        lines.append(f"{name}_count {self.count}")
-        return lines
+            cumulative.append((repr(bound), running))  # 0.0001, 1.0: what Go prints
+        cumulative.append(("+Inf", self.count))
+        return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=self.total)
 
 
-class Metrics:
-    """Counters fed with trace records (`observe`) and gauges set by the control plane (`set_gauges`)."""
+# name (without the prefix) -> (type, help) of the values the control plane sets (`set_gauges`).
+_GAUGES: dict[str, tuple[str, str]] = {
+    "pending_approvals": ("gauge", "Approvals waiting for a human or supervisor."),
+    "active_grants": ("gauge", "Grants currently in force."),
+    "trace_queue_depth": ("gauge", "Trace records of this process waiting for the background writer."),
+    "trace_records_dropped_total": ("counter", "Trace records this process could not write (see its stderr)."),
+    "trace_cursor": ("gauge", "The last trace table row (seq) counted by these metrics."),
+}
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Metrics(Collector):
+    """Counters fed with trace records (`observe`) and gauges set by the control plane (`set_gauges`); a
+    `prometheus_client` collector of its own private registry."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,6 +86,10 @@ class Metrics:
         self._decision = Histogram(DECISION_BUCKETS)
         self._upstream = Histogram(CALL_BUCKETS)
         self._gauges: dict[str, float] = {}
+        # Private: the process-wide default registry would add Python/process metrics of whichever process
+        # serves, and a second plane in one process (tests, embedders) would clash on registration.
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
     def _count(self, key: tuple[str, str, str], n: int) -> None:
         if key not in self._calls and len(self._calls) >= MAX_SERIES:
@@ -88,49 +104,47 @@ class Metrics:
 
     def observe(self, record: Mapping[str, Any]) -> None:
         if not is_call(record):
-            return  # a pin change or a hidden list: nothing was called, nothing to count
+            return  # a pin change, a reload, a stop: nothing was called, nothing to count
         key = (str(record.get("agent")), str(record.get("tool")), str(record.get("verdict")))
         decision_ms = record.get("decision_ms")
         latency_ms = record.get("latency_ms")
         with self._lock:
             self._count(key, 1)
-            if isinstance(decision_ms, int | float) and not isinstance(decision_ms, bool):
+            if _is_number(decision_ms):
                 self._decision.observe(decision_ms / 1000.0)
-            if isinstance(latency_ms, int | float) and not isinstance(latency_ms, bool):
+            if _is_number(latency_ms):
                 self._upstream.observe(latency_ms / 1000.0)
 
     def set_gauges(self, **values: float) -> None:
+        unknown = set(values) - set(_GAUGES)
+        if unknown:
+            raise ValueError(f"no metric {sorted(unknown)}: known are {sorted(_GAUGES)}")
         with self._lock:
             self._gauges.update(values)
 
-    def render(self) -> str:
+    def collect(self) -> Iterator[Metric]:
+        """The families as they are now (called by the registry for each exposition)."""
         with self._lock:
-            out = [
-                "# HELP agent_mesh_calls_total Tool calls by agent, tool and verdict (all processes on the state dir).",
-                "# TYPE agent_mesh_calls_total counter",
-            ]
+            calls = CounterMetricFamily(
+                f"{PREFIX}calls",
+                "Tool calls by agent, tool and verdict (all processes on the state dir).",
+                labels=("agent", "tool", "verdict"),
+            )
             for (agent, tool, verdict), n in sorted(self._calls.items()):
-                labels = _labels((("agent", agent), ("tool", tool), ("verdict", verdict)))
-                out.append(f"agent_mesh_calls_total{labels} {n}")
-            out += [
-                "# HELP agent_mesh_decision_latency_seconds Time the gate took to decide a call.",
-                "# TYPE agent_mesh_decision_latency_seconds histogram",
-                *self._decision.render("agent_mesh_decision_latency_seconds"),
-                "# HELP agent_mesh_upstream_latency_seconds Time the upstream took to answer a forwarded call.",
-                "# TYPE agent_mesh_upstream_latency_seconds histogram",
-                *self._upstream.render("agent_mesh_upstream_latency_seconds"),
+                calls.add_metric((agent, tool, verdict), n)
+            families: list[Metric] = [
+                calls,
+                self._decision.family(f"{PREFIX}decision_latency_seconds", "Time the gate took to decide a call."),
+                self._upstream.family(
+                    f"{PREFIX}upstream_latency_seconds", "Time the upstream took to answer a forwarded call."
+                ),
             ]
             for name, (kind, text) in _GAUGES.items():
                 if name in self._gauges:
-                    out += [f"# HELP agent_mesh_{name} {text}", f"# TYPE agent_mesh_{name} {kind}"]
-                    out.append(f"agent_mesh_{name} {_number(self._gauges[name])}")
-        return "\n".join(out) + "\n"
+                    family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                    families.append(family(f"{PREFIX}{name}", text, value=self._gauges[name]))
+        yield from families
 
-
-_GAUGES: dict[str, tuple[str, str]] = {
-    "pending_approvals": ("gauge", "Approvals waiting for a human or supervisor."),
-    "active_grants": ("gauge", "Grants currently in force."),
-    "trace_queue_depth": ("gauge", "Trace records of this process waiting for the background writer."),
-    "trace_records_dropped_total": ("counter", "Trace records this process could not write (see its stderr)."),
-    "trace_cursor": ("gauge", "The last trace table row (seq) counted by these metrics."),
-}
+    def render(self) -> str:
+        """The text exposition (format 0.0.4) of every family."""
+        return generate_latest(self.registry).decode("utf-8")

@@ -118,7 +118,7 @@ def test_metrics_and_the_page_count_one_call_and_show_events_as_tool_rows(one_ca
         for record in feed.after(0):
             metrics.observe(record)  # the live path sees the events too, and counts none of them
         counted = [line for line in metrics.render().splitlines() if line.startswith("agent_mesh_calls_total{")]
-        assert counted == ['agent_mesh_calls_total{agent="anonymous",tool="stdlib.echo",verdict="allow"} 1']
+        assert counted == ['agent_mesh_calls_total{agent="anonymous",tool="stdlib.echo",verdict="allow"} 1.0']
         [session] = feed.sessions()
         assert (session["calls"], session["allowed"], session["refused"], session["events"]) == (1, 1, 0, 4)
         assert [r["tool"] for r in feed.query(TraceFilter(kind="call"))] == ["stdlib.echo"]
@@ -175,7 +175,7 @@ async def test_whatever_is_listed_and_called_every_reader_counts_exactly_the_cal
     for record in records:
         metrics.observe(record)
     counted = [line for line in metrics.render().splitlines() if line.startswith("agent_mesh_calls_total{")]
-    assert sum(int(line.rsplit(" ", 1)[1]) for line in counted) == made
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) == made
     assert replay(records, gate.policy_set).replayed == made
     assert all((r.get("kind") == "event") == ("verdict" not in r) for r in records)
     assert render_traces(records).count("<tr data-trace") == len(records)
