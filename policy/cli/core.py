@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from policy.cli.checking import STRICT_EXIT, lint_active, report_warnings
 from policy.cli.common import ConfigProblem, config_option, load_loaded, load_policy_set, parse_call_options, where_used
 from policy.cli.look import paint
 from policy.core.casefile import CaseResult, load_cases, run_cases
 from policy.core.config import default_config_text
-from policy.core.engine import CATCH_ALL, EXACT, PolicySet
+from policy.core.engine import CATCH_ALL, EXACT, PolicySet, compile_policies
 from policy.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -59,18 +60,26 @@ def _server_kind(s: dict[str, Any]) -> str:
 
 @click.command()
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def check(config_path: str | None, as_json: bool) -> None:
-    """Validate a config file and its policy_dir; print a one-screen summary.
+@click.option("--json", "as_json", is_flag=True, help="Print the summary, warnings and errors as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (a wrong config exits 2 anyway).")
+def check(config_path: str | None, as_json: bool, strict: bool) -> None:
+    """Validate a config file and its policy_dir, print a one-screen summary, and lint it.
 
-    Exits 0 when the config is valid and 2 with the file, line and key path of the first error.
+    Every error is reported at once, each as `file:line: key: message [code name]`, with the closest known
+    key for a misspelt one; the exit status is 2. Warnings (exit 0, or 1 with --strict): W001 a policy for an
+    agent not in agents:, W002 a tool name or glob that names no known server or tool (servers:, their local
+    OpenAPI specs, tools pinned in state.db), W003 a rule an earlier unconditional rule always answers first,
+    W004 an agent without a token next to agents with one, W005 an unreadable local OpenAPI spec.
+    With --json, `problems` lists them (code, name, severity, file, line, path, message).
 
     \b
     Example:
       agent-mesh check --config agent-mesh.yaml
+      agent-mesh check --strict   # in CI: warnings fail too
       agent-mesh check            # ./agent-mesh.yaml, $AGENT_MESH_CONFIG, or the built-in default
     """
-    ps, file = load_policy_set(config_path)
+    loaded, found, notes = lint_active(config_path, as_json)
+    ps, file = compile_policies(loaded), loaded.file
     if as_json:
         out = {
             "file": file,
@@ -79,10 +88,14 @@ def check(config_path: str | None, as_json: bool) -> None:
                 {"name": p.name, "agent": p.agent, "kind": _KIND[p.specificity], "rules": len(p.rules)}
                 for p in ps.policies
             ],
+            "problems": [p.as_json() for p in found],
         }
         click.echo(json.dumps(out, indent=2))
+        if strict and found:
+            sys.exit(STRICT_EXIT)
     else:
         click.echo(_summary(ps, file))
+        report_warnings(found, notes, strict)
 
 
 @click.command()
