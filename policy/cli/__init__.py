@@ -91,7 +91,9 @@ def cli(ctx: click.Context) -> None:
       agent-mesh check --config agent-mesh.yaml
       agent-mesh explain --agent claude --tool filesystem.write_file --args '{"path": "/etc/x"}'
     """
-    if os.environ.get("FORCE_COLOR") and not os.environ.get("NO_COLOR"):
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False  # every click.echo of every command drops escape codes (https://no-color.org)
+    elif os.environ.get("FORCE_COLOR"):
         ctx.color = True  # click keeps the colours policy.cli.look paints, even into a pipe
 
 

@@ -45,11 +45,13 @@ async def waiting(config: Path) -> str:
     return v.approval_id
 
 
-def on_a_terminal(argv: list[str], env: dict[str, str], columns: int = 70) -> str:
-    """Run a command with stdout on a pseudo-terminal `columns` wide; everything it printed there."""
+def on_a_terminal(argv: list[str], env: dict[str, str], columns: int = 70, *, stderr: bool = False) -> str:
+    """Run a command with stdout (and stderr too, with `stderr`) on a pseudo-terminal `columns` wide;
+    everything it printed there."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    proc = subprocess.Popen(argv, stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+    err = slave if stderr else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, stdout=slave, stderr=err, stdin=subprocess.DEVNULL, env=env)
     os.close(slave)
     out = b""
     while True:
@@ -96,7 +98,8 @@ def test_a_terminal_gets_coloured_states_and_a_table_that_fits_its_width(config:
 
 
 def test_no_color_on_a_terminal_prints_no_escape_code_at_all(config: Path, waiting: str) -> None:
-    out = on_a_terminal(agent_mesh("approvals", "list", "--config", str(config)), terminal_env(NO_COLOR="1"))
+    argv = agent_mesh("approvals", "list", "--config", str(config))
+    out = on_a_terminal(argv, terminal_env(NO_COLOR="1"), stderr=True)  # notes on stderr included
     assert ESC not in out
     assert waiting in out
     assert "pending" in out
