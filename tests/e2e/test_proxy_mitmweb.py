@@ -72,4 +72,8 @@ def test_resume_in_mitmweb_approves_the_held_call(tmp_path: Path) -> None:
     assert answer["r"].status_code == 200
     assert ("POST", "/notes") in seen
     assert approvals[0]["state"] == "approved"
-    assert approvals[0]["resolved_by"] == "human:mitmweb"
+    assert approvals[0]["resolved_by"] == "mitmweb"
+    # The proxy has stopped (traces flushed): the call is recorded as decided by human:mitmweb, once.
+    out = run([AGENT_MESH, "traces", "query", "--config", config, "--json", "--limit", "0"]).stdout
+    calls = [r for r in map(json.loads, out.splitlines()) if r.get("kind", "call") == "call"]
+    assert [(r["tool"], r["decided_by"]) for r in calls] == [("echo.POST /notes", "human:mitmweb")]
