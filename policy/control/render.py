@@ -10,9 +10,13 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from policy.control.render_values import value_html, visible
 from policy.trace.record import event_label, is_call
 
 APPROVE_FOR = "30m"
+# A decided card leaves a one-line note in the inbox for this long (any decider: page, CLI, mitmweb, supervisor).
+DECIDED_SECONDS = 600
+DECIDED_LINES = 10
 
 
 def escape(value: Any) -> str:
@@ -21,6 +25,11 @@ def escape(value: Any) -> str:
 
 
 _e = escape
+
+
+def _t(value: Any) -> str:
+    """Text content from an agent or a record: escaped, invisible characters shown. Never in an attribute."""
+    return visible("" if value is None else str(value))
 
 
 def _clock(ts: Any) -> str:
@@ -38,23 +47,45 @@ def _ago(seconds: float) -> str:
     return f"{s // 3600} h {(s % 3600) // 60} min"
 
 
-def inbox(approvals: Iterable[Mapping[str, Any]]) -> str:
+def inbox(approvals: Iterable[Mapping[str, Any]], decided: Iterable[Mapping[str, Any]] = ()) -> str:
+    """The waiting cards, then one line for each recently decided (or expired) approval, newest first."""
     cards = [_approval_card(a) for a in approvals]
     if not cards:
-        return '<p class="empty" id="inbox-empty">Nothing is waiting for you.</p>'
+        cards = ['<p class="empty" id="inbox-empty">Nothing is waiting for you.</p>']
+    lines = [_decided_line(a) for a in decided]
+    if lines:
+        cards.append(f'<div class="decided-list">{"".join(lines)}</div>')
     return "\n".join(cards)
+
+
+_DECIDED = {"approved": ("ok", "✔ approved by"), "denied": ("bad", "✖ denied by"), "expired": ("wait", "expired")}
+
+
+def _decided_line(a: Mapping[str, Any]) -> str:
+    state = str(a.get("state"))
+    style, words = _DECIDED.get(state, ("", state))
+    by = f" {_t(a.get('resolved_by'))}" if state != "expired" else ": nobody decided in time"
+    when = a.get("resolved_at") if a.get("resolved_at") is not None else a.get("expires_at")
+    note = f' <span class="text-line">— {_t(a["resolution"])}</span>' if a.get("resolution") else ""
+    line = a.get("request")
+    what = f" <code>{_t(line)}</code>" if line else ""
+    return (
+        f'<p class="decided {_e(state)}" id="decided-{_e(a["id"])}"><span class="verdict {style}">{words}{by}</span>'
+        f' · <span class="tool">{_t(a["tool"])}</span>{what} <span class="muted">by</span> {_t(a["agent"])}'
+        f' <span class="muted">at {_e(_clock(when))} · id {_e(a["id"])}</span>{note}</p>'
+    )
 
 
 def _approval_card(a: Mapping[str, Any]) -> str:
     aid = _e(a["id"])
-    args = json.dumps(a.get("arguments"), indent=2, sort_keys=True, ensure_ascii=False)
     flag = ""
     if a.get("injection_risk"):
         names = ", ".join(a.get("injection_patterns") or [])
         flag = f'<span class="flag" title="{_e(names)}">possible prompt injection: {_e(names)}</span>'
+    asked = f'<span class="text-line">{_t(a["reason"])}</span>'
     line = a.get("request")
     request = (
-        f'<p class="request"><code>{_e(line)}</code> <span class="muted">(arguments: query and body)</span></p>\n  '
+        f'<p class="request"><code>{_t(line)}</code> <span class="muted">(arguments: query and body)</span></p>\n  '
         if line
         else ""
     )
@@ -64,8 +95,8 @@ def _approval_card(a: Mapping[str, Any]) -> str:
     <span class="muted">via {_e(a["surface"])}</span>
     <span class="waiting" data-created="{_e(a["created_at"])}">waiting {_e(_ago(a["waiting_seconds"]))}</span>
   </header>
-  {request}<p class="rule">Rule <code>{_e(a["rule"])}</code> asked: {_e(a["reason"])} {flag}</p>
-  <pre class="args">{_e(args)}</pre>
+  {request}<p class="rule">Rule <code>{_e(a["rule"])}</code> asked: {asked} {flag}</p>
+  <pre class="args">{value_html(a.get("arguments"))}</pre>
   <footer>
     <input class="reason" name="reason" placeholder="reason (recorded)" aria-label="reason" maxlength="500">
     <button data-action="approve" data-id="{aid}">Approve once</button>
@@ -79,7 +110,8 @@ def _approval_card(a: Mapping[str, Any]) -> str:
 _VERDICT_CLASS = {"allow": "ok", "deny": "bad", "pending": "wait", "rate_limited": "bad", "loop_detected": "bad"}
 
 
-def traces(records: Iterable[Mapping[str, Any]]) -> str:
+def traces(records: Iterable[Mapping[str, Any]], current: Any = None) -> str:
+    """Trace rows; each opens its detail (`/ui/trace/{seq}`). `current` marks the row of the detail shown."""
     rows = []
     for r in records:
         call = is_call(r)
@@ -88,12 +120,17 @@ def traces(records: Iterable[Mapping[str, Any]]) -> str:
         verdict = str(r.get("verdict", "")) if call else event_label(r)
         style = _VERDICT_CLASS.get(verdict, "") if call else "event"
         by = r.get("decided_by") if call else r.get("rule")
+        seq = r.get("seq")
+        opens = isinstance(seq, int) and not isinstance(seq, bool)
+        attrs = f' data-seq="{seq}" class="opens{" current" if seq == current else ""}"' if opens else ""
+        clock = _e(_clock(r.get("ts")))
+        when = f'<a href="#trace-{seq}" data-seq="{seq}" title="details">{clock}</a>' if opens else clock
         rows.append(
-            f'<tr data-trace="{_e(r.get("trace_id"))}"><td>{_e(_clock(r.get("ts")))}</td><td>{_e(r.get("agent"))}</td>'
-            f"<td>{_e(r.get('tool'))}</td>"
+            f'<tr data-trace="{_e(r.get("trace_id"))}"{attrs}><td>{when}</td><td>{_t(r.get("agent"))}</td>'
+            f"<td>{_t(r.get('tool'))}</td>"
             f'<td class="verdict {style}">{_e(verdict)}</td>'
-            f'<td class="decided-by">{_e(by)}</td><td>{_e(r.get("outcome"))}</td>'
-            f'<td class="reason">{_e(r.get("reason"))}</td></tr>'
+            f'<td class="decided-by">{_t(by)}</td><td>{_t(r.get("outcome"))}</td>'
+            f'<td class="reason">{_t(r.get("reason"))}</td></tr>'
         )
     if not rows:
         return '<p class="empty">No calls recorded yet (or none match the filter).</p>'
@@ -177,6 +214,7 @@ def page(
    <option>pending</option><option>rate_limited</option><option>loop_detected</option></select>
   <input name="decided_by" placeholder="decided by, e.g. human:">
  </form>
+ <div id="trace-detail" hidden></div>
  <div id="traces">{traces_html}</div></section>
 <section id="grants-section"><h2>Grants</h2><div id="grants">{grants_html}</div></section>
 <section id="policies-section"><h2>Policies</h2><div id="policies">{policies_html}</div></section>

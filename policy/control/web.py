@@ -11,17 +11,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from policy.control import render, render_mesh
+from policy.control import render, render_mesh, render_trace
 from policy.control.api_mesh import mesh_view
 from policy.control.auth import SESSION_COOKIE, SESSION_SECONDS, Session
 from policy.control.common import plane_of
 from policy.control.plane import ControlPlane
 from policy.control.problems import ApiError
 from policy.control.views import approval_view, grant_view, policies_view
-from policy.store.base import ApprovalState
+from policy.store.base import Approval, ApprovalState
 from policy.trace.feed import TraceFilter, parse_filter
 
 TRACE_ROWS = 50
+SESSION_ROWS = 100  # a session's records under a trace's detail, newest first
+MAX_SEQ = 2**63 - 1
 _STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 MAX_LOGIN_BODY = 4096
 
@@ -40,7 +42,25 @@ def _with_session(response: Response, session: Session) -> Response:
 def inbox_html(plane: ControlPlane) -> str:
     now = plane.now()
     pending = plane.operator.approvals(ApprovalState.PENDING, limit=200)
-    return render.inbox(approval_view(a, now, plane.redact_keys) for a in reversed(pending))
+    return render.inbox(
+        (approval_view(a, now, plane.redact_keys) for a in reversed(pending)),
+        (approval_view(a, now, plane.redact_keys) for a in recently_decided(plane, now)),
+    )
+
+
+def recently_decided(plane: ControlPlane, now: float) -> list[Approval]:
+    """Approvals decided (or expired undecided) in the last DECIDED_SECONDS, newest decision first: a card
+    leaves a line "approved by ..." instead of vanishing, whoever decided it and wherever."""
+
+    def settled_at(a: Approval) -> float:
+        return a.resolved_at if a.resolved_at is not None else a.expires_at
+
+    recent = [
+        a
+        for a in plane.operator.approvals(None, limit=200)
+        if a.effective_state(now) is not ApprovalState.PENDING and now - settled_at(a) <= render.DECIDED_SECONDS
+    ]
+    return sorted(recent, key=settled_at, reverse=True)[: render.DECIDED_LINES]
 
 
 def traces_html(plane: ControlPlane, flt: TraceFilter) -> str:
@@ -129,6 +149,23 @@ async def fragment(request: Request) -> Response:
     raise ApiError(404, "not_found", f"no fragment {name!r}")
 
 
+async def trace_detail(request: Request) -> Response:
+    """One trace record in detail, with the records of its session (a fragment, like the others)."""
+    plane = plane_of(request)
+    plane.principal(request)
+    seq = int(request.path_params["seq"])
+    if seq > MAX_SEQ:  # SQLite integers are 64-bit: a longer number names no record
+        return HTMLResponse(render_trace.missing(seq), 404)
+    found = plane.feed.after(seq - 1, 1)
+    if not found or found[0].get("seq") != seq:
+        return HTMLResponse(render_trace.missing(seq), 404)
+    record = found[0]
+    session = record.get("session_id")
+    same = plane.feed.query(TraceFilter(session_id=str(session)), SESSION_ROWS) if session else []
+    rows = render.traces(same, current=seq) if same else ""
+    return HTMLResponse(render_trace.detail(record, rows, len(same)))
+
+
 async def static(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in _STATIC:
@@ -143,5 +180,6 @@ routes = [
     Route("/login", login_form, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/ui/{name}", fragment, methods=["GET"]),
+    Route("/ui/trace/{seq:int}", trace_detail, methods=["GET"]),
     Route("/static/{name}", static, methods=["GET"]),
 ]

@@ -32,6 +32,36 @@ async function refresh(name) {
   if (response.status === 401) { location.assign("/login"); return; }
   document.getElementById(name).innerHTML = await response.text();
   if (name === "inbox") { countPending(); }
+  if (name === "traces") { markCurrent(); }
+}
+
+// A trace row opens its detail: a fragment the server rendered (and escaped), swapped into #trace-detail.
+async function openTrace(seq) {
+  const panel = document.getElementById("trace-detail");
+  const response = await fetch("/ui/trace/" + encodeURIComponent(seq), { credentials: "same-origin" });
+  if (response.status === 401) { location.assign("/login"); return; }
+  panel.innerHTML = await response.text();
+  panel.hidden = false;
+  panel.dataset.seq = seq;
+  markCurrent();
+  if (location.hash !== "#trace-" + seq) { history.replaceState(null, "", "#trace-" + seq); }
+  panel.scrollIntoView({ block: "start" });
+}
+
+function closeTrace() {
+  const panel = document.getElementById("trace-detail");
+  panel.hidden = true;
+  panel.innerHTML = "";
+  delete panel.dataset.seq;
+  markCurrent();
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function markCurrent() {
+  const seq = document.getElementById("trace-detail").dataset.seq;
+  for (const row of document.querySelectorAll("#traces tr[data-seq]")) {
+    row.classList.toggle("current", row.dataset.seq === seq);
+  }
 }
 
 function countPending() {
@@ -100,8 +130,16 @@ function tick() {
 
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
-  if (button) { event.preventDefault(); act(button); }
+  if (button && button.dataset.action === "close-detail") { event.preventDefault(); closeTrace(); return; }
+  if (button) { event.preventDefault(); act(button); return; }
+  const row = event.target.closest("tr[data-seq]");
+  if (row && !window.getSelection().toString()) {  // selecting text in a row is not a click on it
+    event.preventDefault();
+    openTrace(row.dataset.seq);
+  }
 });
+const deepLink = /^#trace-(\d+)$/.exec(location.hash);
+if (deepLink) { openTrace(deepLink[1]); }
 document.getElementById("trace-filter").addEventListener("input", debounce(() => refresh("traces"), 250));
 document.getElementById("trace-filter").addEventListener("submit", (event) => event.preventDefault());
 countPending();
