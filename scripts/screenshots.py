@@ -5,6 +5,7 @@ Debian chromium the e2e tests drive (playwright-core under Node, installed by `m
     .venv/bin/python scripts/screenshots.py --only page --out DIR
 
 Shot `page`: docs/img/approval-card.png and docs/img/page.png.
+Shot `mitmweb`: docs/img/mitmweb-held-call.png (`serve --web`, a REST call held, its comment open).
 
 Everything runs on loopback in a temporary folder: a config whose rule holds `git push`, serve on free
 ports, `mcpwrap exec -- git push origin main` in a throwaway repository (held, never approved: it is stopped
@@ -14,16 +15,19 @@ once the pictures are taken), and a browser that opens the one-time login link.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.serve_support import MCPWRAP, running_serve  # noqa: E402
+from tests.e2e.serve_support import AGENT_TOKEN, MCPWRAP, running_serve  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 from tests.support.proc import Proc  # noqa: E402
 from tests.support.targets import Targets  # noqa: E402
 
@@ -107,8 +111,70 @@ def serve_page(out: Path) -> list[Path]:
     return [card, page]
 
 
+MITMWEB_CONFIG = """
+version: 1
+state_dir: {state}
+agents: {{claude: {{token: {agent_token}}}}}
+servers:
+  notes: {{base_url: "http://notes.example.invalid/api"}}
+approval: {{hold_seconds: 120}}
+policies:
+  - name: claude
+    agent: claude
+    rules:
+      - {{name: writes-ask, tools: ["notes.POST *"], action: human_approval, reason: a human reads every note first}}
+"""
+
+# mitmweb (serve --web) with one held flow: select it, open its comment, photograph the window.
+MITMWEB_SHOOT = r"""
+const [coreDir, chromiumPath, url, shotPath, timeout] = process.argv.slice(1);
+const { chromium } = require(coreDir);
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: chromiumPath, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+  });
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 480 } })).newPage();
+    await page.goto(url, { waitUntil: "load" });
+    const row = page.locator("tr.intercepted").first();
+    await row.waitFor({ state: "visible", timeout: Number(timeout) });
+    await row.click();
+    await page.locator(".flow-detail nav a", { hasText: "Comment" }).first().click();
+    await page.locator(".flow-detail", { hasText: "held for approval" }).first().waitFor({ timeout: Number(timeout) });
+    await page.screenshot({ path: shotPath });
+  } finally {
+    await browser.close();
+  }
+})().catch((err) => { process.stderr.write(String(err && err.stack ? err.stack : err) + "\n"); process.exit(1); });
+"""
+
+
+def mitmweb_held(out: Path) -> list[Path]:
+    """mitmweb inside `agent-mesh serve --web`, showing a held REST call as intercepted, with its comment."""
+    import httpx
+
+    targets = Targets()
+    core, node, chromium = targets.npm_package("playwright-core"), targets.node20, targets.chromium
+    shot = out / "mitmweb-held-call.png"
+    with tempfile.TemporaryDirectory(prefix="agent-mesh-shots-") as tmp:
+        web = ["--web", "--listen-web", f"127.0.0.1:{free_port()}"]
+        with running_serve(Path(tmp), MITMWEB_CONFIG, extra=web) as serve:
+            url = serve.proc.wait_for_line(r"mitmweb\s+(http://\S+)", timeout=STEP_SECONDS).group(1)
+
+            def agent() -> None:  # held, never approved: it ends with serve
+                proxy = f"http://claude:{AGENT_TOKEN}@127.0.0.1:{serve.proxy_port}"
+                with contextlib.suppress(httpx.HTTPError), httpx.Client(proxy=proxy, trust_env=False) as client:
+                    client.post("http://notes.example.invalid/api/notes", json={"text": "release notes"}, timeout=60)
+
+            thread = threading.Thread(target=agent, daemon=True)
+            thread.start()
+            argv = [node, "-e", MITMWEB_SHOOT, str(core), str(chromium), url, str(shot)]
+            subprocess.run([*map(str, argv), str(int(STEP_SECONDS * 1000))], check=True, timeout=STEP_SECONDS * 3)
+    return [shot]
+
+
 # Each shot writes its PNGs into the folder it is given and returns their paths; a new picture is a new entry.
-SHOTS: dict[str, Callable[[Path], list[Path]]] = {"page": serve_page}
+SHOTS: dict[str, Callable[[Path], list[Path]]] = {"page": serve_page, "mitmweb": mitmweb_held}
 
 
 def main() -> None:
