@@ -24,6 +24,7 @@ from policy import Direction, RequestKind, RequestRole, ToolCall, Verdict, class
 from policy.core.model import readonly
 from policy.wire import refusals
 from policy.wire.jsonrpc import INVALID_PARAMS, REFUSED, id_key
+from policy.wire.names import misspelled_method
 
 # Requests asked and not yet answered, over all sessions; the oldest are forgotten beyond this.
 MAX_WAITING = 4096
@@ -71,7 +72,10 @@ class AskedRequests:
         `owner` (agent, server) when the stream answers a POST (its caller); else the session's, as learned."""
         request_id = msg.get("id")
         try:
-            kind = classify_request(msg.get("method"), msg.get("params"), Direction.TO_CLIENT)
+            method = msg.get("method")
+            if isinstance(method, str) and misspelled_method(method) is not None:
+                raise ValueError(f"{method!r} imitates an MCP method")  # as mcpwrap: never passed on
+            kind = classify_request(method, msg.get("params"), Direction.TO_CLIENT)
             withheld = False
         except ValueError:
             kind, withheld = RequestKind(str(msg.get("method")), RequestRole.CALL, str(msg.get("method")), {}), True

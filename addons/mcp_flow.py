@@ -28,11 +28,13 @@ from policy import (
 )
 from policy.wire import era, refusals
 from policy.wire.headers import SESSION_HEADER
-from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, REFUSED, dump, error
+from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, REFUSED, dump, error
 from policy.wire.listing import Hidden
 from policy.wire.messages import RpcMessage
+from policy.wire.names import imitated, misspelled_method
 
 JSON = {"content-type": "application/json"}
+MAX_LISTED = 4096  # tool names remembered per server (lookalike checks); a flood of listed names is not kept
 PROXY_AUTHORIZATION = "proxy-authorization"
 
 
@@ -59,6 +61,8 @@ class McpHandler:
         # agent's own server must not make a configured server's destructive tool look read-only.
         self.trusted: frozenset[str] = frozenset()
         self.with_output_schema: set[tuple[str, str]] = set()
+        # Tool names each server listed: a call naming a lookalike of one is refused (policy.wire.names).
+        self.listed: dict[str, set[str]] = {}
         self.asked = AskedRequests(self.denies, self._withheld, self._continues)
 
     def hides(self, agent: str, server: str, session: str | None) -> Hidden:
@@ -76,6 +80,9 @@ class McpHandler:
         name = tool.get("name")
         if not isinstance(name, str):
             return False
+        names = self.listed.setdefault(server, set())
+        if len(names) < MAX_LISTED:
+            names.add(name)
         ann = tool.get("annotations") if server in self.trusted else None
         if isinstance(ann, dict):
             self.annotations[(server, name)] = ann
@@ -131,6 +138,11 @@ class McpHandler:
                     answers[i] = {}  # a call without an id cannot be answered, so cannot be refused: not run
                 continue
             params = msg.raw.get("params")
+            misspelled = misspelled_method(msg.method)
+            if misspelled is not None:  # as mcpwrap: never judged as an unknown method a lenient server might run
+                why = f"agent-mesh: method {msg.method!r} is not {misspelled!r} spelled exactly; it was not run"
+                answers[i] = error(msg.id, INVALID_REQUEST, why)
+                continue
             try:
                 kind = classify_request(msg.method, params)
             except ValueError as exc:
@@ -143,6 +155,11 @@ class McpHandler:
             version = era.protocol_version(msg.raw, headers)
             modern = era.is_modern_request(msg.raw)
             is_tool = msg.method == "tools/call"
+            lookalike = imitated(kind.tool, self.listed.get(body.server, ())) if is_tool else None
+            if lookalike is not None:  # rules for the listed tool would miss it; a lenient server might run that tool
+                why = f"agent-mesh: tool {kind.tool!r} is not the listed tool {lookalike!r} spelled exactly; not run"
+                answers[i] = error(msg.id, INVALID_PARAMS, why)
+                continue
             # Annotations describe tools: a resource read or an unknown method has none to trust.
             ann = self.annotations.get((body.server, kind.tool), {}) if is_tool else {}
             args = kind.arguments or {}

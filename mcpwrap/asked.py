@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from mcpwrap.flights import misspelled
 from mcpwrap.frame_judge import CallTicket, FrameJudge, Judged
 from policy import Direction, Outcome, classify_request, input_requests
 from policy.wire import jsonrpc
 from policy.wire.jsonrpc import Message
+from policy.wire.names import misspelled_method
 
 log = logging.getLogger("mcpwrap")
 
@@ -53,7 +53,7 @@ class Asked:
             why = f"mcpwrap: request id {request_id!r} is already in flight; this request was not passed on"
             self._to_server(jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))
             return None
-        imitated = misspelled(msg["method"])
+        imitated = misspelled_method(msg["method"])
         if imitated is not None:
             why = f"mcpwrap: method {msg['method']!r} is not {imitated!r} spelled exactly; not passed on"
             self._to_server(jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why))

@@ -10,25 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpwrap.frame_judge import CallTicket
-from mcpwrap.spelling import fold
 from policy import RequestKind, classify_request
 from policy.wire import jsonrpc
 from policy.wire.jsonrpc import Message
-from policy.wire.kinds import KNOWN_METHODS
-
-# A method spelled like one of KNOWN_METHODS (every request method MCP names, either direction) but not exactly
-# ("TOOLS/CALL", "tools/call ", "tools/\u200bcall") is judged by policy as an unknown method under its own
-# name, which rules written for the real method never match; a lenient server could still run it as that
-# method. Such a request is refused, never judged as something else nor forwarded.
-_FOLDED = {m.casefold(): m for m in KNOWN_METHODS}
-
-
-def misspelled(method: str) -> str | None:
-    """The known method `method` imitates (mcpwrap/spelling.py), or None when it is one or imitates none."""
-    if method in KNOWN_METHODS or (method.isascii() and method.isalnum()):
-        return None
-    return _FOLDED.get(fold(method))
-
+from policy.wire.names import misspelled_method
 
 # Ids of the requests mcpwrap sends the server itself (server/discover, tools/list); a client may not use them.
 INTERNAL_ID_PREFIX = "agent-mesh/mcpwrap:"
@@ -81,7 +66,7 @@ def admit(msg: Message, busy: Callable[[str], bool]) -> RequestKind | Message:
     if busy(jsonrpc.id_key(request_id)) or (isinstance(request_id, str) and request_id.startswith(INTERNAL_ID_PREFIX)):
         why = f"mcpwrap: request id {request_id!r} is already in flight; this request was not run"
         return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
-    imitated = misspelled(msg["method"])
+    imitated = misspelled_method(msg["method"])
     if imitated is not None:
         why = f"mcpwrap: method {msg['method']!r} is not {imitated!r} spelled exactly; this request was not run"
         return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)

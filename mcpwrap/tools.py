@@ -12,9 +12,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from mcpwrap.spelling import imitated
 from policy import Gate
 from policy.core.errors import StoreUnavailable
+from policy.wire.names import imitated
 
 log = logging.getLogger("mcpwrap")
 
