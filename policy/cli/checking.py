@@ -60,7 +60,8 @@ def tally(problems: list[Problem]) -> str:
     errors = sum(p.severity == "error" for p in problems)
     warns = len(problems) - errors
     parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
-    return ", ".join([*parts, f"{warns} warning{'s' * (warns != 1)}"])
+    parts += [f"{warns} warning{'s' * (warns != 1)}"] if warns else []
+    return ", ".join(parts) or "no problems"
 
 
 def report_warnings(found: list[Problem], notes: list[str], strict: bool) -> None:
