@@ -91,11 +91,11 @@ def _approval_card(a: Mapping[str, Any]) -> str:
     )
     return f"""<article class="approval" id="approval-{aid}" data-id="{aid}">
   <header>
-    <span class="tool">{_e(a["tool"])}</span> <span class="muted">by</span> <span class="agent">{_e(a["agent"])}</span>
-    <span class="muted">via {_e(a["surface"])}</span>
+    <span class="tool">{_t(a["tool"])}</span> <span class="muted">by</span> <span class="agent">{_t(a["agent"])}</span>
+    <span class="muted">via {_t(a["surface"])}</span>
     <span class="waiting" data-created="{_e(a["created_at"])}">waiting {_e(_ago(a["waiting_seconds"]))}</span>
   </header>
-  {request}<p class="rule">Rule <code>{_e(a["rule"])}</code> asked: {asked} {flag}</p>
+  {request}<p class="rule">Rule <code>{_t(a["rule"])}</code> asked: {asked} {flag}</p>
   <pre class="args">{value_html(a.get("arguments"))}</pre>
   <footer>
     <input class="reason" name="reason" placeholder="reason (recorded)" aria-label="reason" maxlength="500">

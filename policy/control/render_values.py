@@ -18,10 +18,11 @@ from typing import Any
 # Characters with no glyph of their own or that reorder / hide what follows: C0/C1 controls (but a text
 # block's own line breaks and tabs), soft hyphen, Arabic letter mark, Mongolian vowel separator, zero-width
 # and bidi marks, line/paragraph separators, bidi embeddings/overrides/isolates, word joiner and invisible
-# operators, the BOM, interlinear annotation marks and the tag block (used to smuggle invisible text).
+# operators, the BOM, interlinear annotation marks, the tag block (used to smuggle invisible text), and lone
+# surrogates (JSON can carry them; UTF-8 cannot, so they would break the page's encoding).
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
-    "\U000e0000-\U000e007f]"
+    "\ud800-\udfff\U000e0000-\U000e007f]"
 )
 MAX_DEPTH = 32
 INDENT = "  "

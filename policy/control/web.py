@@ -8,7 +8,7 @@ from importlib import resources
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from policy.control import render, render_mesh, render_trace
@@ -26,6 +26,12 @@ SESSION_ROWS = 100  # a session's records under a trace's detail, newest first
 MAX_SEQ = 2**63 - 1
 _STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 MAX_LOGIN_BODY = 4096
+
+
+def _html(text: str, status: int = 200) -> Response:
+    """An HTML response that always encodes: a lone surrogate (JSON carries it, UTF-8 cannot) slipping past
+    the renderers must not turn the whole inbox or trace list into an error the operator cannot read."""
+    return Response(text.encode("utf-8", "backslashreplace"), status, media_type="text/html; charset=utf-8")
 
 
 def _logged_in(request: Request, plane: ControlPlane) -> Session | None:
@@ -85,7 +91,7 @@ async def index(request: Request) -> Response:
     session = _logged_in(request, plane)
     if session is None:
         return RedirectResponse("/login", 303)
-    return HTMLResponse(
+    return _html(
         render.page(
             operator=session.operator,
             csrf=session.csrf,
@@ -102,11 +108,11 @@ async def login_page(request: Request) -> Response:
     plane = plane_of(request)
     code = request.query_params.get("code")
     if code is None:
-        return HTMLResponse(render.login())
+        return _html(render.login())
     session = plane.auth.redeem(code)
     if session is None:
-        return HTMLResponse(render.login("That login link was already used or has expired."), 401)
-    return _with_session(HTMLResponse(render.enter()), session)
+        return _html(render.login("That login link was already used or has expired."), 401)
+    return _with_session(_html(render.enter()), session)
 
 
 async def login_form(request: Request) -> Response:
@@ -115,7 +121,7 @@ async def login_form(request: Request) -> Response:
     token = parse_qs(body[:MAX_LOGIN_BODY].decode("utf-8", "replace")).get("token", [""])[0]
     session = plane.auth.login_with_token(token)
     if session is None:
-        return HTMLResponse(render.login("Wrong token."), 401)
+        return _html(render.login("Wrong token."), 401)
     return _with_session(RedirectResponse("/", 303), session)
 
 
@@ -133,19 +139,19 @@ async def fragment(request: Request) -> Response:
     plane.principal(request)
     name = request.path_params["name"]
     if name == "inbox":
-        return HTMLResponse(inbox_html(plane))
+        return _html(inbox_html(plane))
     if name == "traces":
         try:
             flt = parse_filter(dict(request.query_params))
         except ValueError as exc:
-            return HTMLResponse(f'<p class="flag">{render.escape(exc)}</p>', 400)
-        return HTMLResponse(traces_html(plane, flt))
+            return _html(f'<p class="flag">{render.escape(exc)}</p>', 400)
+        return _html(traces_html(plane, flt))
     if name == "grants":
-        return HTMLResponse(grants_html(plane))
+        return _html(grants_html(plane))
     if name == "policies":
-        return HTMLResponse(policies_html(plane))
+        return _html(policies_html(plane))
     if name == "mesh":
-        return HTMLResponse(mesh_html(plane))
+        return _html(mesh_html(plane))
     raise ApiError(404, "not_found", f"no fragment {name!r}")
 
 
@@ -155,15 +161,15 @@ async def trace_detail(request: Request) -> Response:
     plane.principal(request)
     seq = int(request.path_params["seq"])
     if seq > MAX_SEQ:  # SQLite integers are 64-bit: a longer number names no record
-        return HTMLResponse(render_trace.missing(seq), 404)
+        return _html(render_trace.missing(seq), 404)
     found = plane.feed.after(seq - 1, 1)
     if not found or found[0].get("seq") != seq:
-        return HTMLResponse(render_trace.missing(seq), 404)
+        return _html(render_trace.missing(seq), 404)
     record = found[0]
     session = record.get("session_id")
     same = plane.feed.query(TraceFilter(session_id=str(session)), SESSION_ROWS) if session else []
     rows = render.traces(same, current=seq) if same else ""
-    return HTMLResponse(render_trace.detail(record, rows, len(same)))
+    return _html(render_trace.detail(record, rows, len(same)))
 
 
 async def static(request: Request) -> Response:

@@ -33,6 +33,7 @@ ROUTES = [
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/ui/inbox"),
+    ("GET", "/ui/trace/1"),
 ]
 
 AGENT_CREDENTIALS = [
