@@ -213,6 +213,37 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX stops_active ON stops (lifted_at, scope);
         """,
     ),
+    (
+        8,
+        "full-text search over the traces (sqlite-utils' layout: traces_fts, triggers traces_ai/_ad/_au), back-filled",
+        # `reason` lives in the sealed record only: a virtual generated column exposes it (nothing stored, the
+        # writer unchanged). The FTS table is external-content (no second copy of the arguments); the triggers
+        # keep it in step with every insert, delete and update; the 'rebuild' back-fills the rows already there.
+        # Laid out as sqlite-utils' enable_fts(create_triggers=True) lays it out, so `sqlite-utils search` and
+        # Datasette find it; written as SQL because enable_fts commits mid-way and a migration is one transaction.
+        """
+        ALTER TABLE traces ADD COLUMN reason TEXT GENERATED ALWAYS AS (json_extract(record, '$.reason')) VIRTUAL;
+        CREATE VIRTUAL TABLE [traces_fts] USING FTS5 (
+            [tool], [args], [reason], [rule], [agent], [session_id],
+            content=[traces], content_rowid=[seq]
+        );
+        CREATE TRIGGER [traces_ai] AFTER INSERT ON [traces] BEGIN
+          INSERT INTO [traces_fts] (rowid, [tool], [args], [reason], [rule], [agent], [session_id])
+          VALUES (new.seq, new.[tool], new.[args], new.[reason], new.[rule], new.[agent], new.[session_id]);
+        END;
+        CREATE TRIGGER [traces_ad] AFTER DELETE ON [traces] BEGIN
+          INSERT INTO [traces_fts] ([traces_fts], rowid, [tool], [args], [reason], [rule], [agent], [session_id])
+          VALUES ('delete', old.seq, old.[tool], old.[args], old.[reason], old.[rule], old.[agent], old.[session_id]);
+        END;
+        CREATE TRIGGER [traces_au] AFTER UPDATE ON [traces] BEGIN
+          INSERT INTO [traces_fts] ([traces_fts], rowid, [tool], [args], [reason], [rule], [agent], [session_id])
+          VALUES ('delete', old.seq, old.[tool], old.[args], old.[reason], old.[rule], old.[agent], old.[session_id]);
+          INSERT INTO [traces_fts] (rowid, [tool], [args], [reason], [rule], [agent], [session_id])
+          VALUES (new.seq, new.[tool], new.[args], new.[reason], new.[rule], new.[agent], new.[session_id]);
+        END;
+        INSERT INTO [traces_fts] ([traces_fts]) VALUES ('rebuild');
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -248,5 +279,16 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (migrations hold no semicolons inside literals)."""
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """Split a migration into statements (migrations hold no semicolons inside literals); a trigger's body
+    (BEGIN ... END) has semicolons of its own, so pieces are joined until SQLite calls the statement complete."""
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().rstrip(";").strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        raise ValueError(f"migration ends inside a statement: {pending.strip()[:60]!r}")
+    return statements
