@@ -13,6 +13,7 @@ from addons.agent_env import SHELLS, agent_env, parse_session, proxy_url, render
 from addons.governance import parse_listen
 from addons.mesh_ca import CaFiles, ensure_ca, upstream_bundle
 from policy import LoadedConfig
+from policy.cli.checking import echo_startup_warnings
 from policy.cli.common import config_option, load_loaded
 
 ADDON_SCRIPT = Path(__file__).resolve().with_name("mesh_addon.py")
@@ -86,6 +87,7 @@ def proxy(
         click.echo(ADDON_SCRIPT)
         return
     loaded = load_loaded(config_path)
+    echo_startup_warnings(loaded, "agent-mesh proxy")
     host, port = _listen(listen, loaded)
     ca = _ca(loaded)
     try:

@@ -20,6 +20,7 @@ import uvicorn
 from addons.embedded_proxy import ProxyRunner
 from addons.governance import parse_listen
 from policy import LoadedConfig
+from policy.cli.checking import echo_startup_warnings
 from policy.cli.common import ConfigProblem, config_option, load_loaded
 from policy.cli.look import held_line, runnable
 from policy.cli.use import register_served, serve_choice
@@ -249,6 +250,7 @@ def serve(
       curl -H "Authorization: Bearer $(cat .agent-mesh/operator.token)" 127.0.0.1:8181/api/approvals
     """
     loaded = load_loaded(serve_choice(config_path), announce=False)
+    echo_startup_warnings(loaded, "agent-mesh serve")
     config = loaded.config
     listen = Listen(
         _listen(listen_proxy or config.proxy.listen, "--listen-proxy"),

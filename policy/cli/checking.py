@@ -17,7 +17,7 @@ import click
 from policy.cli.common import ConfigProblem, load_loaded
 from policy.cli.discovered import add_discovered
 from policy.cli.errors import error_document
-from policy.core.catalogue import catalogue_for
+from policy.core.catalogue import ToolCatalogue, catalogue_for
 from policy.core.config import LoadedConfig
 from policy.core.errors import ConfigError
 from policy.core.lint import Problem, compile_problems, problems_of, warnings
@@ -76,3 +76,21 @@ def report_warnings(found: list[Problem], notes: list[str], strict: bool) -> Non
         click.echo(tally(found) + tail)
     if strict and found:
         sys.exit(STRICT_EXIT)
+
+
+def startup_warnings(loaded: LoadedConfig) -> list[Problem]:
+    """The warnings `serve` and `proxy` print as they start: no spec is read again and state.db is not
+    opened here, so W002 names only servers no `servers:` entry lists (`agent-mesh check` says more)."""
+    catalogue = ToolCatalogue()
+    for name in loaded.config.servers:
+        catalogue.add_server(name)
+    return warnings(loaded, catalogue)
+
+
+def echo_startup_warnings(loaded: LoadedConfig, command: str) -> None:
+    """One stderr line per start-up warning, then where to see them all."""
+    found = startup_warnings(loaded)
+    for p in found:
+        click.echo(f"{command}: {p}", err=True)
+    if found:
+        click.echo(f"{command}: {tally(found)}; `agent-mesh check` lists them with the tools it knows", err=True)

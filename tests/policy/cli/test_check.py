@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from policy import Gate, load_config
 from policy.cli import cli
+from policy.cli.checking import echo_startup_warnings, startup_warnings
 from policy.trace import MemoryTraceSink
 
 WARNED = """\
@@ -150,3 +152,15 @@ def test_tools_an_adapter_pinned_make_their_server_known(tmp_path: Path) -> None
 def test_check_creates_no_state(tmp_path: Path) -> None:
     check(write(tmp_path, WARNED))
     assert not (tmp_path / "state").exists()
+
+
+def test_serve_and_proxy_print_the_warnings_they_can_find_without_reading_specs_or_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, WARNED.replace("version: 1\n", "version: 1\nservers: {{notes: {{openapi: gone.json}}}}\n"))
+    loaded = load_config(str(config))
+    assert [p.code for p in startup_warnings(loaded)] == ["W004", "W001", "W003"]  # no W005: the spec is not read
+    echo_startup_warnings(loaded, "agent-mesh serve")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"agent-mesh serve: {config}:6: warning: agents.pybot")
+    assert err[-1] == "agent-mesh serve: 3 warnings; `agent-mesh check` lists them with the tools it knows"
