@@ -24,7 +24,7 @@ version: 1
 state_dir: state
 agents: {{claude: {{token: s3cret}}}}
 servers:
-  github: {{openapi: "{spec}", base_url: "https://api.github.com"}}
+  github: {{openapi: "{spec}", upstream: "{upstream}"}}
 policies:
   - name: claude
     agent: claude
@@ -56,15 +56,12 @@ async def test_a_rule_on_the_mcp_tool_and_a_rule_on_the_rest_operation_both_appl
     targets: Targets, github_api: str, stdio_server: Callable[[str], ServerCommand], tmp_path: Path
 ) -> None:
     config = tmp_path / "agent-mesh.yaml"
-    config.write_text(CONFIG.format(spec=targets.spec("github")))
+    # api.github.com is offline here: the proxy judges the request as GitHub's (the spec's URL), and sends it to
+    # the Prism mock standing in for it (servers.github.upstream).
+    config.write_text(CONFIG.format(spec=targets.spec("github"), upstream=github_api))
     github = stdio_server("github")
-    # api.github.com is offline here: the proxy judges the request as GitHub's, then mitmproxy's map_remote
-    # sends it to the Prism mock (which serves `application/json`, not GitHub's vendor media type).
-    mitm = [
-        "--set", "connection_strategy=lazy",
-        "--set", f"map_remote=|https://api.github.com|{github_api}",
-        "--set", "modify_headers=|~q|Accept|application/json",
-    ]  # fmt: skip
+    # Prism serves `application/json`, not GitHub's vendor media type.
+    mitm = ["--set", "modify_headers=|~q|Accept|application/json"]
     with running_proxy(config, *mitm) as proxy:
         env = client_env(dict(os.environ), proxy.env("claude"))
         env |= github.env | {"NODE_OPTIONS": f"--require={targets.node_proxy_preload}"}
