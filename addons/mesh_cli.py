@@ -80,7 +80,7 @@ def proxy(
       agent-mesh proxy --config agent-mesh.yaml --listen 127.0.0.1:8080
       agent-mesh proxy --web                     # mitmweb on http://127.0.0.1:8081
       agent-mesh proxy --reverse notes=https://notes.internal@9000
-      agent-mesh proxy --set connection_strategy=lazy --set 'map_remote=|https://api.github.com|http://127.0.0.1:4010'
+      agent-mesh proxy --set 'modify_headers=/~q/Accept/application/json'   # any mitmproxy option
       mitmdump -s "$(agent-mesh proxy --addon-path)" --set mesh_config=agent-mesh.yaml
     """
     if addon_path:
