@@ -1,5 +1,5 @@
-"""`agent-mesh traces verify|key|export`: check the trace against its signed checkpoints, print the key that
-signs them, and export a bundle that scripts/verify_bundle.py checks offline."""
+"""`agent-mesh traces verify|key` and `traces export --bundle`: check the trace against its signed checkpoints,
+print the key that signs them, and export a bundle that scripts/verify_bundle.py checks offline."""
 
 from __future__ import annotations
 
@@ -80,20 +80,12 @@ def key_cmd(config_path: str | None, state_dir: Path | None) -> None:
     click.echo(public)
 
 
-@click.command("export")
-@click.option("--since", default=None, help="From the first record at or after: 10m, 2h, 7d ago, or an ISO time.")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="The bundle folder to write.")
-@state_option
-def export_cmd(config_path: str | None, state_dir: Path | None, since: str | None, out: Path) -> None:
-    """Write a bundle (records since a time, their signed checkpoints, the public key) to check offline.
+def export_bundle_cmd(config_path: str | None, state_dir: Path | None, since: str | None, out: Path) -> None:
+    """`traces export --bundle DIR` (policy/cli/trace_export.py): write a bundle (records since a time, their
+    signed checkpoints, the public key) to check offline.
 
     The bundle is verified anywhere with `python3 scripts/verify_bundle.py BUNDLE [--key HEX]` (the standard
     library and `cryptography`; nothing of the mesh).
-
-    \b
-    Example:
-      agent-mesh traces export --since 7d --out audit-2026-05
-      python3 scripts/verify_bundle.py audit-2026-05 --key "$(cat ~/mesh-trace-key.pub)"
     """
     folder = state_dir_of(config_path, state_dir)
     try:
@@ -161,4 +153,4 @@ def _report_text(folder: Path, report: VerifyReport) -> str:
     return f"{text}; it reaches the last signed checkpoint ({last.count:,} records, {when})"
 
 
-evidence_commands = [verify, key_cmd, export_cmd]
+evidence_commands = [verify, key_cmd]  # export (records or --bundle) is in trace_export.py

@@ -1,5 +1,5 @@
-"""`agent-mesh traces tail|query|sessions` and `agent-mesh replay`: read and re-judge the trace (`verify`, `key`
-and `export`, which check it, are in trace_evidence.py)."""
+"""`agent-mesh traces tail|query|sessions` and `agent-mesh replay`: read and re-judge the trace (`verify` and `key`,
+which check it, are in trace_evidence.py; `search` and `export` in trace_export.py)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,9 @@ def traces_group() -> None:
       agent-mesh traces tail -f
       agent-mesh traces query --agent claude --verdict deny --since 2h
       agent-mesh traces verify
-      agent-mesh traces export --since 7d --out audit
+      agent-mesh traces search 'github AND delete*'
+      agent-mesh traces export --format csv --since 7d --out week.csv
+      agent-mesh traces export --bundle audit --since 7d
     """
 
 
@@ -326,7 +328,9 @@ def _replay_text(file: str, policy_hash: str, result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
-for _command in evidence_commands:
+from policy.cli.trace_export import read_commands  # noqa: E402 (it takes this module's filter options)
+
+for _command in [*evidence_commands, *read_commands]:
     traces_group.add_command(_command)
 
 trace_commands = [traces_group, replay_cmd]
