@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy import VerdictKind
-from policy.control import render
+from policy.control import render, render_trace
 from policy.control.render_values import value_html, visible
 from tests.policy.control.conftest import Call
 from tests.policy.control.test_render import PAYLOAD, approval
@@ -166,3 +166,23 @@ def test_a_lone_surrogate_shows_as_an_escape_so_the_page_still_encodes() -> None
     assert "\\ud800" in card
     assert "\\udfff" in card
     assert "\\ud83d" in card
+
+
+def test_an_event_record_opens_as_an_event_with_its_detail_and_no_verdict() -> None:
+    detail = {"was": "old description", "now": f"new\n{PAYLOAD}"}
+    event = {"kind": "event", "event": "tool_changed", "seq": 4, "tool": "fs.read", "args": detail, "reason": "r"}
+    page = render_trace.detail(event, "", 0)
+    assert "event: tool changed" in page
+    assert "<h4>detail</h4>" in page
+    assert "<dt>verdict</dt>" not in page
+    assert "<dt>outcome</dt>" not in page
+    assert '<span class="text">new\n&lt;script&gt;' in page
+    assert "no session recorded" in page
+
+
+def test_a_trace_detail_shows_the_request_line_of_a_call_that_came_over_http_escaped() -> None:
+    http = {"method": "POST", "host": "h.example", "path": f"/{PAYLOAD}"}
+    record = {"seq": 1, "tool": "notes.POST /notes", "http": http}
+    page = render_trace.detail(record, "", 0)
+    assert "<dt>request</dt><dd><code>POST h.example/&lt;script&gt;" in page
+    assert "<script>" not in page
