@@ -241,9 +241,25 @@ def validation_error(exc: ValidationError, lines: Lines, prefix: Path = ()) -> C
             msg = msg.removeprefix("Value error, ")
         elif err["type"] == "missing":
             msg = "required key is missing"
+        if err["type"] != "missing":
+            path = _in_data(path, lines)
         one = lines.error(path, msg)
-        found.setdefault((one.line or 0, one.path, msg), one)  # a union's branches can repeat one complaint
+        key = (one.line or 0, one.path, "")
+        if key in found:  # a union's branches complain about one value: one error saying each
+            first = found[key]
+            if msg not in first.message:
+                found[key] = lines.error(path, f"{first.message}; or: {msg}")
+            continue
+        found[key] = one
     return config_errors([found[k] for k in sorted(found)])
+
+
+def _in_data(path: Path, lines: Lines) -> Path:
+    """The path without what pydantic appends for a union's branches (`.bool`, `.list[...]`): the longest
+    prefix that is a key path of the file."""
+    while path and path not in lines.by_path:
+        path = path[:-1]
+    return path
 
 
 class PolicySource:

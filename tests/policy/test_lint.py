@@ -270,3 +270,65 @@ def test_an_agent_without_a_token_next_to_agents_with_one_is_a_warning() -> None
 
 def test_agents_all_without_tokens_are_fine() -> None:
     assert lint("version: 1\nagents: {a: {}, b: {}}\n") == []
+
+
+# -- any config, however wrong: findings, never a crash ----------------------------------------------------
+
+KEYS = ["version", "agents", "servers", "policies", "polices", "name", "agent", "rules", "tools", "action", "when",
+        "wehn", "token", "openapi", "method_override", "not", "any", "traces", "redact", "x"]  # fmt: skip
+LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(["*", "a.b", "deny", "[x", "", "a*"]))
+TREE = st.recursive(
+    LEAF,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(data=st.dictionaries(st.sampled_from(KEYS), TREE, max_size=5))
+def test_any_config_gets_findings_with_lines_never_a_crash(data: dict[str, object]) -> None:
+    import yaml
+
+    text = yaml.safe_dump(data)
+    try:
+        loaded = load_config_text(text, "m.yaml")
+    except ConfigError as exc:
+        found = problems_of(exc)
+        assert found
+        assert all(p.severity == "error" and p.file == "m.yaml" for p in found)
+        return
+    for p in compile_problems(loaded) + warnings(loaded, catalogue_for(loaded.config, ".")):
+        assert p.file == "m.yaml"
+        assert p.line is not None
+        assert str(p).startswith("m.yaml:")
+
+
+PATTERNS = st.sampled_from(["*", "a.*", "a.b", "b.c*", "*.read_*", "[x", "a.?", "h.example.GET /x", "a.b*c"])
+RULE = st.fixed_dictionaries(
+    {"tools": st.lists(PATTERNS, min_size=1, max_size=3), "action": st.sampled_from(["allow", "deny", "ask"])},
+    optional={"when": st.just({"args.x": 1}), "name": st.sampled_from(["r", "s"])},
+)
+POLICY = st.fixed_dictionaries(
+    {"name": st.text("pq", min_size=1, max_size=3), "agent": st.sampled_from(["*", "c", "c*", "z", "[c"])},
+    optional={"rules": st.lists(RULE, max_size=5)},
+)
+
+
+@given(
+    agents=st.dictionaries(st.sampled_from(["c", "d"]), st.sampled_from([{}, {"token": "t"}]), max_size=2),
+    servers=st.lists(st.sampled_from(["a", "b", "h"]), unique=True, max_size=3),
+    policies=st.lists(POLICY, max_size=3, unique_by=lambda p: str(p["name"])),
+    hosts=st.sampled_from(["policy", "deny", "allow"]),
+)
+def test_any_well_formed_config_is_linted_with_every_finding_pointing_into_it(
+    agents: dict[str, object], servers: list[str], policies: list[object], hosts: str
+) -> None:
+    import yaml
+
+    data = {"version": 1, "agents": agents, "servers": {s: {} for s in servers}, "policies": policies,
+            "proxy": {"unknown_hosts": hosts}}  # fmt: skip
+    loaded = load_config_text(yaml.safe_dump(data), "m.yaml")
+    errors = compile_problems(loaded)
+    for p in errors + warnings(loaded, catalogue_for(loaded.config, ".")):
+        assert (p.file, p.line is not None) == ("m.yaml", True)
+        assert p.path.startswith(("policies[", "agents.")), p
+    assert all("[x" in str(p) or "[c" in str(p) for p in errors)
