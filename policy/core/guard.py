@@ -72,15 +72,19 @@ def _strings(value: Any, out: list[str], depth: int = 0) -> list[str]:
     return out
 
 
-def state_guard(state_dir: str) -> Callable[[ToolCall], Decision | None]:
+def state_guard(
+    state_dir: str, also: Sequence[str] = (), walked: Sequence[str] = ()
+) -> Callable[[ToolCall], Decision | None]:
     """A check that denies calls whose arguments reach the state dir: by absolute or relative path in any
     spelling, through a symlink, by its folder name when that name is the mesh's own (`.agent-mesh`), by the
-    names of its files (`operator.token`, `state.db`), or by a recursive tool over a folder that holds it."""
-    paths = StatePaths(state_dir)
+    names of its files (`operator.token`, `state.db`), or by a recursive tool over a folder that holds it.
+    `also`: files and folders refused the same way when named (the config, its policy_dir, the registry:
+    policy.core.guard_mesh); `walked`: those of them a recursive tool may not walk over either (secrets)."""
+    paths = StatePaths(state_dir, also, walked)
     # The cheap pre-filter: a string is read closely when it names the state (a folder or file name, any
     # case), may spell it otherwise (`%2E`, `\\-`, a glob) or is one path on its own (it may be a symlink).
-    needles = tuple(sorted({n.casefold() for n in (*paths.names, *PROTECTED_NAMES, "operator.tok", "state.d")}))
-    plain = sorted(n for n in paths.names if "." not in n)  # every other needle holds a dot or a sign
+    needles = tuple(sorted({n.casefold() for n in (*paths.mentioned, *PROTECTED_NAMES, "operator.tok", "state.d")}))
+    plain = sorted(n for n in paths.mentioned if "." not in n)  # every other needle holds a dot or a sign
     quick = re.compile("[.%\\\\*?[{]" + "".join("|" + re.escape(n) for n in plain), re.IGNORECASE)
 
     def mentions(text: str) -> bool:

@@ -15,7 +15,7 @@ import os
 import posixpath
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import unquote
 
 from policy.core.paths import through_proc
@@ -167,7 +167,9 @@ def lexical(word: str, base: str) -> str:
 class StatePaths:
     """The state dir's spellings, computed once at config load: its absolute and real paths, its name."""
 
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: str, also: Sequence[str] = (), walked: Sequence[str] = ()) -> None:
+        """`also`: more files and folders refused when named (the config, its policy_dir: policy.core.guard_mesh);
+        `walked`: those of them also refused to a recursive tool over a folder holding them (secrets)."""
         absolute = posixpath.normpath(os.path.abspath(state_dir))
         real = os.path.realpath(absolute)
         self.roots = tuple(dict.fromkeys([absolute, real]))
@@ -180,23 +182,39 @@ class StatePaths:
         # a plain one (`state`) only where a path starts with it, as the configured relative `state_dir` does.
         self.distinctive = "agent-mesh" in self._name_folded
         self.inodes, self._files = _inodes(real)
+        extra = _roots(also)
+        self._extra = tuple(r.casefold() for r in extra)
+        self._extra_below = tuple(r + "/" for r in self._extra)
+        self._walked = self._folded + tuple(r.casefold() for r in _roots(walked))
+        if extra:
+            inodes, files = _extra_inodes(extra)
+            self.inodes, self._files = self.inodes | inodes, self._files + files
+        # The names of every guarded file or folder (a cheap textual pre-filter lets a string mentioning one in).
+        self.mentioned = self.names | frozenset(posixpath.basename(r) for r in extra)
+        # A guarded file named as distinctively as the mesh's (`agent-mesh.yaml`) counts as the last segment of a
+        # relative path or a whole argument, wherever it is: an MCP server's cwd is not known here.
+        self._file_names = frozenset(
+            posixpath.basename(r).casefold() for r in extra if "agent-mesh" in posixpath.basename(r) and _is_file(r)
+        )
         self._links_checked = float("-inf")
         self._has_links = False
         # A word of free text can reach the state only by naming it (a folder or file name) or by a pattern.
-        needles = sorted({n.casefold() for n in (*self.names, *PROTECTED_NAMES)})
+        needles = sorted({n.casefold() for n in (*self.mentioned, *PROTECTED_NAMES)})
         self.candidate = re.compile("[*?[]|" + "|".join(re.escape(n) for n in needles), re.IGNORECASE)
 
     def inside(self, path: str) -> bool:
         """Whether the absolute, normalised `path` is the state dir or in it (case-insensitively: a macOS
         volume opens `STATE.DB` as `state.db`)."""
         folded = path.casefold()
-        return folded in self._folded or folded.startswith(self._below)
+        if folded in self._folded or folded.startswith(self._below):
+            return True
+        return bool(self._extra) and (folded in self._extra or folded.startswith(self._extra_below))
 
     def contains(self, path: str) -> bool:
         """Whether the state dir is `path` or below it: a recursive tool over `path` reaches it."""
         folded = path.casefold().rstrip("/") or "/"
         prefix = folded if folded.endswith("/") else folded + "/"
-        return any(r == folded or r.startswith(prefix) for r in self._folded)
+        return any(r == folded or r.startswith(prefix) for r in self._walked)
 
     def named(self, word: str, *, whole: bool) -> bool:
         """Whether a path segment of `word` names the state by its name alone, whatever folder it is in.
@@ -208,8 +226,11 @@ class StatePaths:
             return True
         if self.distinctive and self._name_folded in segments:
             return True
-        relative = bool(segments) and not word.startswith(("/", "~")) and segments[0] == self._name_folded
-        return relative and (whole or "/" in word)
+        if not segments or word.startswith(("/", "~")):
+            return False
+        if segments[-1] in self._file_names and (whole or "/" in word):
+            return True
+        return segments[0] == self._name_folded and (whole or "/" in word)
 
     def glob_hits(self, pattern: str, *, hidden: bool = False, budget: list[int] | None = None) -> bool:
         """Whether a shell pattern (`.agent-mes?/*`, `/p/*/state.db`, `operator.tok*`, `/p/.a*/t*`) can match
@@ -247,6 +268,16 @@ class StatePaths:
                 continue  # the pattern names the state dir or a folder above it, not a file in it
             if all(_segment_matches(p, r, hidden, budget) for p, r in zip(segments, parts, strict=False)):
                 return True  # the pattern names something inside the state dir
+        for root in self._extra:  # a guarded file or folder: a pattern naming it counts as well as one inside it
+            parts = root.split("/")
+            if len(segments) < len(parts) or not ((root + "/").startswith(literal) or literal.startswith(root)):
+                continue
+            if "**" in folded:
+                _spend(budget)
+                if _compiled(folded, hidden).match(root) or _compiled(folded, hidden).match(root + "/x"):
+                    return True
+            elif all(_segment_matches(p, r, hidden, budget) for p, r in zip(segments, parts, strict=False)):
+                return True
         return False
 
     def same_file(self, path: str) -> bool:
@@ -353,6 +384,41 @@ def _inodes(state_dir: str) -> tuple[frozenset[tuple[int, int]], tuple[str, ...]
             except OSError:  # not there yet, or not ours to read: nothing to compare with
                 continue
         folders = nxt
+    return frozenset(found), tuple(files)
+
+
+def _roots(paths: Sequence[str]) -> tuple[str, ...]:
+    """Each path absolute and normalised, and its real path when that differs."""
+    found: list[str] = []
+    for path in paths:
+        absolute = posixpath.normpath(os.path.abspath(path))
+        found += [absolute, os.path.realpath(absolute)]
+    return tuple(dict.fromkeys(found))
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _extra_inodes(roots: Sequence[str]) -> tuple[frozenset[tuple[int, int]], tuple[str, ...]]:
+    """(device, inode) of guarded files, and of the files directly in guarded folders (a policy_dir)."""
+    found: set[tuple[int, int]] = set()
+    files: list[str] = []
+    for root in roots:
+        try:
+            st = os.stat(root)
+        except (OSError, ValueError):
+            continue
+        if os.path.isdir(root):
+            more, inner = _inodes(root)
+            found |= more
+            files += inner
+        else:
+            found.add((st.st_dev, st.st_ino))
+            files.append(root)
     return frozenset(found), tuple(files)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from policy.core.config import Config, LoadedConfig
 from policy.core.engine import PolicySet, compile_policies, decide
 from policy.core.errors import StoreUnavailable
-from policy.core.guard import state_guard
+from policy.core.guard_mesh import mesh_guard
 from policy.core.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.gate.continuation import Continuations, continued, unbound
 from policy.gate.ladder import Ladder
@@ -81,7 +81,7 @@ class Gate:
         self._ladder = Ladder(self.config, store, clock, supervisor)
         self._limits: dict[tuple[str | None, str], Limits] = {}
         self._decisions: dict[tuple[str, str], Decision] = {}
-        self._guard = state_guard(self.config.state_dir)
+        self._guard = mesh_guard(loaded)  # the state dir, and the files that choose the policy
         self._wakeup = ApprovalWakeup(store, clock)
         self._held: dict[str, ToolCall] = {}  # trace id -> call, for verdicts check returned PENDING
         self._continuations = Continuations(clock)  # calls answered `input_required`, waiting for their retry
@@ -227,6 +227,7 @@ class Gate:
         self._ladder = Ladder(loaded.config, self.store, self._clock, self._ladder.supervisor)
         self._decisions = {}
         self._limits = {}
+        self._guard = mesh_guard(loaded)  # a new policy_dir or secret file is guarded from now on
         self.loaded, self.config, self.policy_set = loaded, loaded.config, policy_set
 
     def _hash_for(self, trace_id: str) -> str:

@@ -1,0 +1,166 @@
+"""A hostile agent against the files that choose the policy: the config file, its policy_dir, the registry of the
+active mesh, and the `{$file}` secrets. With hot reload, a written `agent-mesh.yaml` is a self-grant within a second;
+a written `active.json` picks the policy of the next `mcpwrap exec`; a read secret file leaks an agent token. The
+guard refuses them in every spelling it already reads for the state dir; neighbours pass."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy import ToolCall
+from policy.core.config import load_config
+from policy.core.guard import GUARD_RULE
+from policy.core.guard_mesh import guarded_files, mesh_guard
+
+
+def _layout() -> str:
+    work = os.path.realpath(tempfile.mkdtemp(prefix="guard-mesh-"))
+    for sub in ("proj/src", "proj/policies", "state/.agent-mesh", "xdg/agent-mesh", "secrets", "elsewhere"):
+        os.makedirs(f"{work}/{sub}")
+    with open(f"{work}/proj/agent-mesh.yaml", "w") as f:
+        f.write(
+            "version: 1\n"
+            f"state_dir: {work}/state/.agent-mesh\n"
+            "policy_dir: policies\n"
+            f"agents:\n  claude:\n    token: {{$file: {work}/secrets/claude.token}}\n"
+            "policies: []\n"
+        )
+    with open(f"{work}/proj/policies/base.yaml", "w") as f:
+        f.write("name: base\nrules: []\n")
+    with open(f"{work}/secrets/claude.token", "w") as f:
+        f.write("s3cret\n")
+    os.chmod(f"{work}/secrets/claude.token", 0o600)
+    with open(f"{work}/xdg/agent-mesh/active.json", "w") as f:
+        f.write("{}")
+    with open(f"{work}/proj/src/main.py", "w") as f:
+        f.write("print('hi')\n")
+    os.symlink(f"{work}/proj/agent-mesh.yaml", f"{work}/elsewhere/link.yaml")
+    return work
+
+
+WORK = _layout()
+PROJECT = f"{WORK}/proj"
+ENV = {"XDG_CONFIG_HOME": f"{WORK}/xdg", "HOME": f"{WORK}/home"}
+LOADED = load_config(f"{PROJECT}/agent-mesh.yaml", env=ENV)
+GUARD = mesh_guard(LOADED, ENV)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_layout() -> Iterator[None]:
+    yield
+    shutil.rmtree(WORK)
+
+
+def refused(call: ToolCall) -> bool:
+    decision = GUARD(call)
+    assert decision is None or decision.rule == GUARD_RULE
+    return decision is not None
+
+
+def write_file(path: str, content: str = "policies: [{name: x, rules: [{action: allow}]}]") -> ToolCall:
+    return ToolCall("claude", "filesystem", "", "write_file", {"path": path, "content": content})
+
+
+def shell(line: str, cwd: str = PROJECT) -> ToolCall:
+    return ToolCall("claude", "cli", "", "bash", {"argv": ["bash", "-c", line], "cwd": cwd})
+
+
+def test_the_guarded_files_are_the_config_its_policy_dir_the_registry_folder_and_the_file_secrets() -> None:
+    guarded = guarded_files(LOADED, ENV)
+    assert set(guarded.files) == {f"{PROJECT}/agent-mesh.yaml", f"{PROJECT}/policies", f"{WORK}/xdg/agent-mesh"}
+    assert guarded.secrets == (f"{WORK}/secrets/claude.token",)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{PROJECT}/agent-mesh.yaml",
+        f"{PROJECT}/src/../agent-mesh.yaml",
+        f"{PROJECT}//./agent-mesh.yaml",
+        f"file://{PROJECT}/agent-mesh.yaml",
+        f"{PROJECT}/%61gent-mesh.yaml",
+        f"{PROJECT.upper()}/AGENT-MESH.YAML",
+        f"{PROJECT}/agent-mesh.y?ml",
+        f"{PROJECT}/agent-mesh.{{yaml,x}}",
+        f"{WORK}/elsewhere/link.yaml",  # a symlink to the config
+        f"/proc/self/root{PROJECT}/agent-mesh.yaml",
+        f"{PROJECT}/policies/allow-all.yaml",  # a file added to the policy_dir is loaded on the next reload
+        f"{PROJECT}/policies",
+        f"{PROJECT}/polic*/x.yaml",
+        f"{WORK}/xdg/agent-mesh/active.json",  # the registry picks the policy of the next process
+        f"{WORK}/xdg/agent-mesh/active.json.123.tmp",  # written beside it, then renamed over it
+        f"{WORK}/secrets/claude.token",  # a `{$file}` secret: an agent token
+    ],
+)
+def test_a_tool_writing_or_reading_a_file_that_chooses_the_policy_is_refused(path: str) -> None:
+    assert refused(write_file(path))
+    assert refused(ToolCall("claude", "filesystem", "", "read_file", {"path": path}))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo 'policies: []' > agent-mesh.yaml",
+        "tee agent-mesh.yaml < /tmp/evil",
+        "cp /tmp/evil.yaml ./agent-mesh.yaml",
+        "sed -i s/deny/allow/ agent-mesh.yaml",
+        "mv /tmp/evil.yaml policies/",
+        "cat > policies/zz.yaml",
+        f"cp /tmp/x.json {WORK}/home/../xdg/agent-mesh/active.json",
+        f"cd {WORK}/xdg && mv /tmp/x agent-mesh/active.json",
+        f"cat {WORK}/secrets/claude.token",
+        f"grep -r . {WORK}/secrets",  # a recursive read of a folder holding a secret
+        "ln agent-mesh.yaml src/innocent.yaml",
+    ],
+)
+def test_shell_lines_that_change_the_policy_files_are_refused(line: str) -> None:
+    assert refused(shell(line))
+
+
+def test_a_hard_link_to_the_config_is_refused_by_its_inode() -> None:
+    os.link(f"{PROJECT}/agent-mesh.yaml", f"{WORK}/elsewhere/hard.yaml")
+    try:
+        guard = mesh_guard(LOADED, ENV)
+        assert guard(write_file(f"{WORK}/elsewhere/hard.yaml")) is not None
+    finally:
+        os.unlink(f"{WORK}/elsewhere/hard.yaml")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        write_file(f"{PROJECT}/src/main.py", "print('agent-mesh')"),
+        write_file(f"{PROJECT}/agent-mesh.yml.bak.d/x"),  # a neighbour of the config's name
+        write_file(f"{WORK}/elsewhere/agent-mesh.yaml"),  # another project's config is not this mesh's
+        shell("grep -r TODO src"),
+        shell("grep -r TODO ."),  # a recursive read of the project: the config is not a secret
+        shell(f"ls {WORK}/xdg"),
+        shell("python -m pytest tests"),
+    ],
+)
+def test_ordinary_work_beside_the_policy_files_passes(call: ToolCall) -> None:
+    assert not refused(call)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    target=st.sampled_from(
+        [f"{PROJECT}/agent-mesh.yaml", f"{PROJECT}/policies/new.yaml", f"{WORK}/xdg/agent-mesh/active.json"]
+    ),
+    percent=st.lists(st.integers(min_value=0, max_value=200), max_size=3),
+    dots=st.booleans(),
+    key=st.sampled_from(["path", "file", "destination", "uri", "target"]),
+)
+def test_every_spelling_of_a_policy_file_is_refused(target: str, percent: list[int], dots: bool, key: str) -> None:
+    spelled = target.replace("/proj/", "/proj/src/../") if dots else target
+    for i in percent:  # percent-encode a few characters of the name
+        at = len(WORK) + (i % (len(spelled) - len(WORK)))
+        spelled = spelled[:at] + f"%{ord(spelled[at]):02X}" + spelled[at + 1 :]
+    assert refused(ToolCall("claude", "filesystem", "", "write_file", {key: spelled, "content": "x"}))
