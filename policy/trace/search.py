@@ -73,6 +73,7 @@ def search(
         if table.detect_fts() != FTS_TABLE:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             raise NoIndex(f"{db} has no search index (schema version {version}; the index comes with 8)")
+        _check_query(conn, text, query)
         where, params = _named(filters)
         rows = table.search(
             query,
@@ -83,13 +84,10 @@ def search(
         )
         matches = Filters(filters.agent, filters.tool, filters.verdicts, filters.since, filters.until,
                           filters.session, events=True)  # fmt: skip
-        try:
-            for row in rows:
-                record = _parse(row["record"])
-                if record is not None and matches.matches(record) and kind_matches(kinds, record):
-                    yield record
-        except sqlite3.OperationalError as exc:
-            raise _search_error(text, exc) from None
+        for row in rows:
+            record = _parse(row["record"])
+            if record is not None and matches.matches(record) and kind_matches(kinds, record):
+                yield record
 
 
 def _connect(db: Path) -> sqlite3.Connection:
@@ -108,15 +106,18 @@ def _named(filters: Filters) -> tuple[str | None, dict[str, Any]]:
     return named, {f"f{i}": value for i, value in enumerate(params)}
 
 
-def _search_error(text: str, exc: sqlite3.OperationalError) -> Exception:
-    message = str(exc)
-    if message.startswith("fts5:") or "no such column" in message or "unknown special query" in message:
-        why = message.removeprefix("fts5: ")
-        return SearchError(
+def _check_query(conn: sqlite3.Connection, text: str, query: str) -> None:
+    """Run the query alone against the index first: the table was just read, so whatever fails here is the
+    query (FTS5 syntax, an unterminated string, an unknown column), whatever SQLite's wording."""
+    try:
+        conn.execute(f"SELECT rowid FROM [{FTS_TABLE}] WHERE [{FTS_TABLE}] MATCH ? LIMIT 1", [query]).fetchall()
+    except sqlite3.OperationalError as exc:
+        why = str(exc).removeprefix("fts5: ")
+        raise SearchError(
             f"{text!r} is not a full-text query SQLite accepts ({why}); quote words with special characters "
-            f"('\"fs.read_file\"'), or pass --literal to search the text as written. Columns: {', '.join(FTS_COLUMNS)}"
-        )
-    return exc
+            f"('\"fs.read_file\"'), or pass --literal to search the text as written. "
+            f"Columns: {', '.join(FTS_COLUMNS)}"
+        ) from None
 
 
 def _parse(line: Any) -> dict[str, Any] | None:
