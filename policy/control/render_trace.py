@@ -51,11 +51,12 @@ def _outcome(record: Mapping[str, Any]) -> str:
     return text
 
 
-def detail(record: Mapping[str, Any], rows_html: str, count: int) -> str:
-    """The detail panel of `record`; `rows_html` is its session's `count` records rendered as trace rows."""
+def detail(record: Mapping[str, Any], rows_html: str, count: int, request: str | None = None) -> str:
+    """The detail panel of `record`; `rows_html` is its session's `count` records rendered as trace rows.
+    `request` is the full request line when known (an approval keeps scheme and port; the trace does not)."""
     seq = html.escape(str(record.get("seq")), quote=True)
     call = is_call(record)
-    line = request_line(record)
+    line = request or request_line(record)
     what = "call" if call else f"event: {_e(event_label(record))}"
     verdict = (
         f'<span class="verdict">{_e(record.get("verdict"))}</span> by <code>{_e(record.get("decided_by"))}</code>'

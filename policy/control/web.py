@@ -169,7 +169,10 @@ async def trace_detail(request: Request) -> Response:
     session = record.get("session_id")
     same = plane.feed.query(TraceFilter(session_id=str(session)), SESSION_ROWS) if session else []
     rows = render.traces(same, current=seq) if same else ""
-    return _html(render_trace.detail(record, rows, len(same)))
+    approval_id = record.get("approval_id")
+    approval = plane.operator.store.get_approval(str(approval_id)) if approval_id else None
+    line = approval.request_line if approval is not None else None
+    return _html(render_trace.detail(record, rows, len(same), request=line))
 
 
 async def static(request: Request) -> Response:

@@ -11,7 +11,7 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy import VerdictKind
+from policy import Gate, HttpInfo, Outcome, ToolCall, VerdictKind
 from policy.control import render, render_trace
 from policy.control.render_values import value_html, visible
 from tests.policy.control.conftest import Call
@@ -186,3 +186,16 @@ def test_a_trace_detail_shows_the_request_line_of_a_call_that_came_over_http_esc
     page = render_trace.detail(record, "", 0)
     assert "<dt>request</dt><dd><code>POST h.example/&lt;script&gt;" in page
     assert "<script>" not in page
+
+
+async def test_the_detail_of_a_held_rest_call_shows_its_full_url_from_the_approval(
+    client: httpx.AsyncClient, gate: Gate
+) -> None:
+    http = HttpInfo("POST", "api.example", "/v1/notes/9", port=8443, scheme="https")
+    call = ToolCall("claude", "openapi", "gh", "write_note", {"text": "a"}, session_id="s2", http=http)
+    verdict = await gate.check(call)
+    gate.finish(call, verdict, Outcome(forwarded=False))
+    gate.sink.flush()
+    [record] = (await client.get("/api/traces", params={"session": "s2"})).json()["traces"]
+    page = (await client.get(f"/ui/trace/{record['seq']}")).text
+    assert "<dt>request</dt><dd><code>POST https://api.example:8443/v1/notes/9</code></dd>" in page
