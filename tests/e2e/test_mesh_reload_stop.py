@@ -311,3 +311,20 @@ def test_stop_all_refuses_new_and_held_calls_in_mcpwrap_and_the_proxy_and_resume
             r["event"] for r in records(state) if r.get("kind") == "event" and r.get("event") in ("stop", "resume")
         ]
         assert events == ["stop", "resume"]
+
+
+def test_a_one_shot_mcpwrap_exec_started_during_a_stop_is_refused_and_runs_after_resume(tmp_path: Path) -> None:
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(CONFIG.replace("ACTION", "allow").format(state=tmp_path / "state"))
+    marker = tmp_path / "ran"
+    argv = [sys.executable, "-m", "mcpwrap", "exec", "--config", str(config), "--", "touch", str(marker)]
+    stop = [AGENT_MESH, "stop", "--config", str(config), "--all", "--reason", "e2e: hands off"]
+    assert subprocess.run(stop, capture_output=True, timeout=30).returncode == 0
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 126
+    assert "e2e: hands off" in refused.stderr
+    assert not marker.exists()
+    resume = [AGENT_MESH, "resume", "--config", str(config), "--all"]
+    assert subprocess.run(resume, capture_output=True, timeout=30).returncode == 0
+    assert subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+    assert marker.exists()
