@@ -58,7 +58,7 @@ policies:
 
 @dataclass
 class TraceLog:
-    """Reads `traces.jsonl` as it grows and indexes call records by session id (following a rotation:
+    """Reads `traces.jsonl` as it grows and indexes call records (not events) by session id (following a rotation:
     the file read so far is then `traces.N.jsonl`, found by its inode)."""
 
     path: Path
@@ -86,7 +86,7 @@ class TraceLog:
         for line in data[:end].splitlines():
             record = json.loads(line)
             session = record.get("session_id")
-            if session:
+            if session and record.get("kind", "call") == "call":  # events (tool first seen, …) are not calls
                 self.by_session.setdefault(session, []).append(record)
         self.offset += end
 
