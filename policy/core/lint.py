@@ -17,6 +17,7 @@ Pure: reads nothing but the catalogue it is handed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -107,6 +108,22 @@ def problems_of(exc: ConfigError) -> list[Problem]:
     return [_from(_code_of(err), err) for err in exc.every]
 
 
+_UNKNOWN = re.compile(r"unknown (?:field|operator) '([^']*)' \(use ([^()]*)\)")
+
+
+def _with_guess(err: ConfigError) -> ConfigError:
+    """`unknown operator 'glb' (use eq, …, glob, …)` gains ` (did you mean 'glob'?)` from the names it lists."""
+    m = _UNKNOWN.search(err.message)
+    if m is None:
+        return err
+    choices = [c.strip() for c in re.split(r",| or ", m.group(2)) if c.strip() and "<" not in c]
+    guess = hint(m.group(1), choices)
+    if not guess:
+        return err
+    message = err.message[: m.end()] + guess + err.message[m.end() :]
+    return ConfigError(message, file=err.file, line=err.line, path=err.path)
+
+
 def compile_problems(loaded: LoadedConfig) -> list[Problem]:
     """Every rule and agent glob that does not compile (the engine stops at the first; this goes on)."""
     servers = frozenset(loaded.config.servers)
@@ -120,7 +137,7 @@ def compile_problems(loaded: LoadedConfig) -> list[Problem]:
             try:
                 _compile_rule(spec, i, rule, src, servers)
             except ConfigError as exc:
-                out.append(_from("E006", exc))
+                out.append(_from("E006", _with_guess(exc)))
     return out
 
 

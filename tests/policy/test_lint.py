@@ -105,6 +105,17 @@ def test_every_rule_that_does_not_compile_is_reported_not_only_the_first() -> No
     assert [(p.code, p.line) for p in found if p.severity == "error"] == [("E006", 4), ("E006", 6), ("E006", 7)]
 
 
+def test_a_misspelt_condition_field_or_operator_names_the_one_it_is_most_like() -> None:
+    found = lint(
+        "version: 1\npolicies:\n  - name: p\n    rules:\n"
+        "      - {tools: [x], when: {surfce: cli}, action: deny}\n"
+        "      - {tools: [x], when: {args.path: {glb: '/tmp/**'}}, action: deny}\n"
+    )
+    assert [(p.code, p.line) for p in found] == [("E006", 5), ("E006", 6)]
+    assert "(did you mean 'surface'?)" in found[0].message
+    assert "(did you mean 'glob'?)" in found[1].message
+
+
 # -- W001 unknown-agent ------------------------------------------------------------------------------------
 
 
