@@ -4,7 +4,7 @@ Debian chromium the e2e tests drive (playwright-core under Node, installed by `m
     .venv/bin/python scripts/screenshots.py            # every shot, into docs/img/
     .venv/bin/python scripts/screenshots.py --only page --out DIR
 
-Shot `page`: docs/img/approval-card.png and docs/img/page.png.
+Shot `page`: docs/img/approval-card.png, docs/img/page.png and docs/img/trace-detail.png (a call's row opened).
 Shot `mitmweb`: docs/img/mitmweb-held-call.png (`serve --web`, a REST call held, its comment open).
 
 Everything runs on loopback in a temporary folder: a config whose rule holds `git push`, serve on free
@@ -49,7 +49,7 @@ STEP_SECONDS = 30.0
 
 # One playwright-core session: log in, wait for the held call's card, photograph the card and the page.
 SHOOT = r"""
-const [coreDir, chromiumPath, url, cardPath, pagePath, timeout] = process.argv.slice(1);
+const [coreDir, chromiumPath, url, cardPath, pagePath, timeout, detailPath] = process.argv.slice(1);
 const { chromium } = require(coreDir);
 (async () => {
   const browser = await chromium.launch({
@@ -71,6 +71,12 @@ const { chromium } = require(coreDir);
       }
     }
     await page.screenshot({ path: pagePath, fullPage: true });
+    if (detailPath) {  // the allowed `git show` call's row, opened: its detail panel
+      await page.locator("#traces tr[data-seq]", { hasText: "git.show" }).first().click();
+      const detail = page.locator("#trace-detail .trace-detail").first();
+      await detail.waitFor({ state: "visible", timeout: Number(timeout) });
+      await detail.screenshot({ path: detailPath });
+    }
   } finally {
     await browser.close();
   }
@@ -96,7 +102,7 @@ def serve_page(out: Path) -> list[Path]:
     """The approval card of a held call and the whole page of `agent-mesh serve`."""
     targets = Targets()
     core, node, chromium = targets.npm_package("playwright-core"), targets.node20, targets.chromium
-    card, page = out / "approval-card.png", out / "page.png"
+    card, page, detail = out / "approval-card.png", out / "page.png", out / "trace-detail.png"
     with tempfile.TemporaryDirectory(prefix="agent-mesh-shots-") as tmp:
         tmp_path = Path(tmp)
         repo = git_repo(tmp_path / "site")
@@ -107,8 +113,9 @@ def serve_page(out: Path) -> list[Path]:
             with Proc(push, name="held-push", cwd=repo) as held:
                 held.wait_for_line(r"waits for a human", timeout=STEP_SECONDS)
                 argv = [node, "-e", SHOOT, str(core), str(chromium), serve.login_url, str(card), str(page)]
-                subprocess.run([*map(str, argv), str(int(STEP_SECONDS * 1000))], check=True, timeout=STEP_SECONDS * 3)
-    return [card, page]
+                shoot = [*map(str, argv), str(int(STEP_SECONDS * 1000)), str(detail)]
+                subprocess.run(shoot, check=True, timeout=STEP_SECONDS * 3)
+    return [card, page, detail]
 
 
 MITMWEB_CONFIG = """
