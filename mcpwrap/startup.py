@@ -96,7 +96,15 @@ async def _serve(
         info = ProcessInfo("mcpwrap", server=server or fallback_server_name(command), agent=agent)
         watcher = watch_gate(gate, info, loop=asyncio.get_running_loop())
         try:
-            return await wrap(child, command, gate, agent=agent, server=server, session_id=session_id)
+            return await wrap(
+                child,
+                command,
+                gate,
+                agent=agent,
+                server=server,
+                session_id=session_id,
+                on_judge=lambda judge: setattr(info, "server_name", lambda: judge.server),
+            )
         finally:
             watcher.close()
             await gate.aclose()

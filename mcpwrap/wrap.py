@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mcpwrap.frame_judge import FrameJudge
@@ -36,8 +36,11 @@ async def wrap(
     agent: str,
     server: str | None,
     session_id: str,
+    on_judge: Callable[[FrameJudge], None] | None = None,
 ) -> int:
-    """Relay stdin/stdout to the started server `proc` (`argv`) under `gate`; returns the status to exit with."""
+    """Relay stdin/stdout to the started server `proc` (`argv`) under `gate`; returns the status to exit with.
+
+    `on_judge` is given the frame judge once made (startup reports the server's name it learns)."""
     assert proc.stdin is not None
     assert proc.stdout is not None
     # A call the Gate allows at once is judged and forwarded without a trip through the event loop.
@@ -46,6 +49,8 @@ async def wrap(
         frame_judge = FrameJudge(
             gate, agent=agent, session_id=session_id, server=server, fallback_server=fallback_server_name(argv)
         )
+        if on_judge is not None:
+            on_judge(frame_judge)
         relay = Relay(await open_reader(0), await open_writer(1), proc.stdin, proc.stdout, frame_judge)
         client = asyncio.ensure_future(relay.pump_client())
         server_side = asyncio.ensure_future(relay.pump_server())

@@ -28,6 +28,7 @@ from typing import Any
 
 from policy.core.config import Config, ConfigError, LoadedConfig, load_config
 from policy.core.engine import PolicySet, compile_policies
+from policy.core.textfile import read_bounded
 from policy.gate.gate import Gate, new_trace_id
 from policy.gate.stop import Stops
 from policy.store.board import Board, MemoryBoard, Process, SqliteBoard, this_host
@@ -112,10 +113,10 @@ def fingerprint(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
-        try:
-            digest.update(path.read_bytes())
-        except OSError as exc:
-            digest.update(f"<{type(exc).__name__}>".encode())
+        try:  # bounded: a FIFO, a link to /dev/zero or a huge file must not hang the watcher or fill memory
+            digest.update(read_bounded(str(path)))
+        except (OSError, ValueError) as exc:
+            digest.update(f"<{type(exc).__name__}: {exc}>".encode())
         digest.update(b"\0")
     return digest.hexdigest()
 
@@ -128,6 +129,11 @@ class ProcessInfo:
     server: str | None = None
     agent: str | None = None
     started: float = field(default_factory=time.time)
+    # The server's name as the process learns it later (mcpwrap: the name the server gives in initialize).
+    server_name: Callable[[], str | None] | None = None
+
+    def current_server(self) -> str | None:
+        return self.server_name() if self.server_name is not None else self.server
 
 
 class MeshWatcher:
@@ -190,14 +196,17 @@ class MeshWatcher:
         while not self._closing.wait(STOP_SECONDS):
             if not self._alive():
                 return
-            self.poll_stops()
-            now = time.monotonic()
-            if now >= next_config:
-                next_config = now + CONFIG_SECONDS
-                self.poll_config()
-            if now >= next_beat:
-                next_beat = now + BEAT_SECONDS
-                self.beat()
+            try:  # one failed job must not end the thread: stops would no longer reach the gate
+                self.poll_stops()
+                now = time.monotonic()
+                if now >= next_config:
+                    next_config = now + CONFIG_SECONDS
+                    self.poll_config()
+                if now >= next_beat:
+                    next_beat = now + BEAT_SECONDS
+                    self.beat()
+            except Exception:
+                log.exception("agent-mesh: the mesh watcher's job failed; it keeps watching")
 
     # -- the three jobs, each callable on its own (tests drive them one at a time) ------------------------
 
@@ -241,6 +250,11 @@ class MeshWatcher:
         except (ConfigError, ValueError, OSError) as exc:
             self._failed(str(exc))
             return None
+        except Exception as exc:  # anything else (RecursionError, MemoryError): the running policy stays, and the
+            # watcher's thread lives on to hand emergency stops to the gate
+            log.exception("agent-mesh: the changed config could not be loaded")
+            self._failed(f"{type(exc).__name__}: {exc}")
+            return None
         reloaded = Reloaded(loaded, policy_set, restart)
         previous = self.policy_hash
         if self._on_reload is not None:
@@ -279,7 +293,7 @@ class MeshWatcher:
             host=self._host,
             pid=self._pid,
             kind=info.kind,
-            server=info.server,
+            server=info.current_server(),
             agent=info.agent,
             started=info.started,
             heartbeat=self._clock(),

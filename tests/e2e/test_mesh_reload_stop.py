@@ -201,6 +201,8 @@ def test_an_edit_reaches_serve_the_proxy_and_mcpwrap_within_two_seconds_and_an_i
         with running_proxy(config) as proxy, wrapped(config) as client:
             procs, _ = wait_for_board(state, lambda ps: {p.kind for p in ps} == {"serve", "proxy", "mcpwrap"}, 30)
             (before,) = {p.policy_hash for p in procs}
+            # mcpwrap names the server as it introduced itself (initialize), not the command's basename
+            wait_for_board(state, lambda ps: any(p.kind == "mcpwrap" and p.server == "stdlib" for p in ps), 5)
             assert get(proxy.url, f"{upstream}/a").status_code == 200
 
             config.write_text(config.read_text().replace("action: allow", "action: deny"))
