@@ -2,8 +2,8 @@
 
 Every writer streams: it takes an iterator and writes each record as it comes, so exporting a large trace
 never holds it in memory. JSON and NL carry each record whole, as sealed (a record older than the `kind`
-field has none: it is a call); CSV flattens to a fixed set of columns, `kind` always filled, nested values
-(args, http) as JSON text.
+field has none: it is a call); CSV flattens to a fixed set of columns, `kind` always filled,
+args and http as JSON text (empty when the record has none), any other non-text value as JSON too.
 
 A CSV is opened in spreadsheets, and much of a record comes from the agent (tool names, session ids,
 arguments): a text cell that starts with = + - @ or a tab/CR would run as a formula there, so it gets a
@@ -28,6 +28,7 @@ CSV_COLUMNS = (
     "http", "policy_hash", "call_hash", "prev_hash", "hash",
 )  # fmt: skip
 _NUMBERS = frozenset({"ts", "status", "latency_ms"})
+_JSON = frozenset({"args", "http"})
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -79,6 +80,9 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         elif column == "time":
             ts = record.get("ts")
             value = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts)) if _number(ts) else None
+        elif column in _JSON:
+            # Always JSON text when present (a string argument list too), so json.loads reads back what was there.
+            value = _json(record[column]) if column in record else None
         else:
             value = record.get(column)
         cells.append(_cell(column, value))

@@ -1,0 +1,73 @@
+"""The export formats: whatever an agent puts into a record (tool names, session ids, arguments), the CSV
+reads back cell for cell and no cell runs as a spreadsheet formula; JSON and NL carry the record whole."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy.trace.formats import CSV_COLUMNS, write
+from tests.policy.trace.factories import record
+
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+TEXT_FIELDS = ("tool", "agent", "session_id", "reason", "rule", "server")
+
+hostile_text = st.one_of(
+    st.text(),
+    st.sampled_from(['=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tx", "\r=1", "'=1", '"', "a,b\nc"]),
+    st.builds(lambda p, t: p + t, st.sampled_from(FORMULA), st.text()),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def csv_of(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out = io.StringIO()
+    write(iter(records), out, "csv")
+    return list(csv.DictReader(io.StringIO(out.getvalue())))
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.fixed_dictionaries({name: hostile_text for name in TEXT_FIELDS}), args=json_values)
+def test_every_csv_cell_reads_back_and_none_starts_a_formula(fields: dict[str, str], args: Any) -> None:
+    rec = record(1, args=args, **fields)
+    (row,) = csv_of([rec])
+    for name, value in fields.items():
+        cell = row[name]
+        assert not cell.startswith(FORMULA)
+        assert cell == ("'" + value if value.startswith(FORMULA) else value)
+    assert json.loads(row["args"].removeprefix("'")) == args
+    assert float(row["ts"]) == rec["ts"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(records=st.lists(st.builds(lambda i, a, t: record(i, args=a, tool=t), st.integers(0, 99), json_values,
+                                  hostile_text), max_size=5))  # fmt: skip
+def test_json_and_nl_carry_every_record_whole(records: list[dict[str, Any]]) -> None:
+    as_json, as_nl = io.StringIO(), io.StringIO()
+    assert write(iter(records), as_json, "json") == len(records)
+    assert write(iter(records), as_nl, "nl") == len(records)
+    assert json.loads(as_json.getvalue()) == records
+    assert [json.loads(line) for line in as_nl.getvalue().split("\n") if line] == records
+
+
+def test_a_record_older_than_the_kind_field_is_a_call_in_csv() -> None:
+    rec = record(1)
+    del rec["kind"]
+    (row,) = csv_of([rec])
+    assert row["kind"] == "call"
+    assert tuple(row) == CSV_COLUMNS
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown export format 'xml'"):
+        write(iter([]), io.StringIO(), "xml")
