@@ -19,6 +19,7 @@ from policy.core.didyoumean import key_hint
 from policy.core.errors import ConfigError, config_errors
 from policy.core.model import Action
 from policy.core.secrets import Secret
+from policy.core.textfile import read_config_text
 from policy.core.upstream_url import parse_upstream
 from policy.core.yamlsrc import Lines, Path, format_path, load_yaml
 from policy.mesh.active import RegistryError
@@ -346,12 +347,19 @@ def _load_policy_dir(
     specs: list[PolicySpec] = []
     sources: list[PolicySource] = []
     errors: list[ConfigError] = []  # every file is read: all their errors are reported at once
-    files = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+    # Not only regular files: a FIFO or a link to /dev/zero named `*.yaml` is an error, never silently skipped.
+    files = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and not p.is_dir())
     for path in files:
         try:
-            data, flines = load_yaml(path.read_text("utf-8"), str(path), env)
+            data, flines = load_yaml(read_config_text(str(path)), str(path), env)
         except ConfigError as exc:
             errors.append(exc)
+            continue
+        except UnicodeDecodeError:
+            errors.append(ConfigError("not UTF-8 text", file=str(path)))
+            continue
+        except (OSError, ValueError) as exc:
+            errors.append(ConfigError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=str(path)))
             continue
         if data is None:
             continue
@@ -396,13 +404,15 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         )
     fs = FsPath(found)
     try:
-        text = fs.read_text("utf-8")
+        text = read_config_text(found)  # bounded: a FIFO, /dev/zero or a huge file is refused, never read whole
     except FileNotFoundError:
         raise ConfigError("no such file", file=found) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=found) from None
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", file=found) from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot read: {exc}", file=found) from None
     return load_config_text(text, found, str(fs.parent), env)
 
 
