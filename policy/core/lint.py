@@ -240,7 +240,10 @@ def unknown_tool(pattern: str, catalogue: ToolCatalogue, unknown_hosts: str = "p
     near = closest(pattern, names, n=3)
     also = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
     origin = catalogue.origins.get(server, "its tool list")
-    return f"{pattern!r} matches none of the {len(names)} tools of {server!r} (from {origin}){also}"
+    message = f"{pattern!r} matches none of the {len(names)} tools of {server!r} (from {origin}){also}"
+    if "pinned" not in origin:  # the spec names the REST operations only
+        message += f"; the tools of an MCP server also named {server!r} are known once an adapter has pinned them"
+    return message
 
 
 def _conditional(rule: Rule) -> bool:
