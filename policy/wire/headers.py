@@ -1,8 +1,10 @@
 """MCP's HTTP headers and the rule both eras share: a routing header that disagrees with the body is refused.
 
-2025-11-25 and older carry `Mcp-Session-Id`; 2026-07-28 mirrors each request's method and name into
-`Mcp-Method` / `Mcp-Name`. The body is what is judged and what the server runs, so a header naming another
-method or tool (which a router, a gateway or the server's own dispatch might read) refuses the request.
+2025-11-25 and older carry `Mcp-Session-Id`; 2026-07-28 mirrors each request's protocol version, method and
+name into `Mcp-Protocol-Version`, `Mcp-Method` and `Mcp-Name`. The body is what is judged and what the server
+runs, so a header naming another method or tool (which a router, a gateway or the server's own dispatch might
+read) refuses the request; so does a version header that disagrees with the body's `_meta` version (the MCP
+SDK's server picks the era by that header: the era judged would not be the era served).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import binascii
 import re
 from collections.abc import Mapping, Sequence
 
+from policy.wire.era import VERSION_HEADER, meta_version
 from policy.wire.messages import RpcMessage
 
 METHOD_HEADER = "mcp-method"
@@ -34,16 +37,21 @@ def decode_header_value(value: str) -> str | None:
 
 
 def check_routing_headers(messages: Sequence[RpcMessage], headers: Mapping[str, str]) -> None:
-    """Raise ValueError when `Mcp-Method` or `Mcp-Name` disagrees with a request in the body.
+    """Raise ValueError when `Mcp-Method`, `Mcp-Name` or `Mcp-Protocol-Version` disagrees with a request in the
+    body (the version header with a request whose `_meta` names a version).
 
     Absent headers are fine (older clients send none); a present one must match every request.
     """
     method_h = headers.get(METHOD_HEADER)
     name_h = headers.get(NAME_HEADER)
-    if method_h is None and name_h is None:
+    version_h = headers.get(VERSION_HEADER)
+    if method_h is None and name_h is None and version_h is None:
         return
     requests = [m for m in messages if m.method is not None]
     for msg in requests:
+        version = meta_version(msg.raw) if version_h is not None else None
+        if version is not None and version != version_h:
+            raise ValueError(f"Mcp-Protocol-Version header {version_h!r} does not match the body's version {version!r}")
         if method_h is not None and method_h != msg.method:
             raise ValueError(f"Mcp-Method header {method_h!r} does not match the body's method {msg.method!r}")
         key = NAME_BEARING.get(msg.method or "")

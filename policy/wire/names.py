@@ -36,7 +36,8 @@ _FOLDED_METHODS = {fold(m): m for m in KNOWN_METHODS}
 
 def misspelled_method(method: str) -> str | None:
     """The MCP method `method` imitates (policy.wire.kinds.KNOWN_METHODS), or None when it is one or
-    imitates none. Plain ASCII letters and digits skip the folding: they can only be themselves."""
-    if method in KNOWN_METHODS or (method.isascii() and method.isalnum()):
+    imitates none. Lower-case ASCII letters and digits skip the folding: they can only be themselves (while
+    "PING" or "INITIALIZE" folds onto a known method)."""
+    if method in KNOWN_METHODS or (method.isascii() and method.isalnum() and method == method.lower()):
         return None
     return _FOLDED_METHODS.get(fold(method))

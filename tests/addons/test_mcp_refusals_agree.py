@@ -14,7 +14,7 @@ import pytest
 from mcpwrap.frame_judge import FrameJudge
 from policy import Gate, MemoryStore, load_config
 from policy.trace import MemoryTraceSink
-from policy.wire import jsonrpc
+from policy.wire import era, jsonrpc
 from policy.wire.jsonrpc import Message
 from tests.addons.harness import harness, make_flow, rpc, write_config
 
@@ -64,7 +64,10 @@ async def over_stdio(tmp_path: Path, msg: Message, *, to_client: bool = False) -
 async def over_http(tmp_path: Path, msg: Message) -> bytes:
     (tmp_path / "http").mkdir()
     with harness(tmp_path / "http", hold_seconds=0) as h:
-        flow = make_flow("POST", URL, msg, {"mcp-session-id": "s1", "mcp-protocol-version": "2026-07-28"})
+        # The version header agrees with a `_meta` version (else it is a header mismatch); a body without one
+        # gets a 2026 header all the same: the era is the body's.
+        version = era.meta_version(msg) or "2026-07-28"
+        flow = make_flow("POST", URL, msg, {"mcp-session-id": "s1", "mcp-protocol-version": version})
         await h.addon.request(flow)
         assert flow.response is not None, "the proxy forwarded a call mcpwrap refuses"
         return flow.response.content or b""

@@ -185,3 +185,28 @@ def test_the_words_nan_and_infinity_inside_strings_are_fine() -> None:
     )
     (msg,), _ = parse_value(json.loads(raw), raw)
     assert tool_call_of(msg) == ("NaN", {"Inf": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("version_header", "meta_version", "refused"),
+    [
+        ("2026-07-28", "2026-07-28", False),
+        ("2025-11-25", None, False),  # a 2025-era client: the header, no `_meta`
+        ("2026-07-28", None, False),  # no version in the body to disagree with (the era is the body's: 2025)
+        ("2025-11-25", "2026-07-28", True),  # the SDK's server would serve the 2025 era what was judged as 2026
+        ("2026-07-28", "2025-11-25", True),
+    ],
+)
+def test_a_version_header_that_disagrees_with_the_body_meta_is_refused(
+    version_header: str, meta_version: str | None, refused: bool
+) -> None:
+    params: dict[str, Any] = {"name": "t"}
+    if meta_version is not None:
+        params["_meta"] = {era.META_PROTOCOL_VERSION: meta_version}
+    msgs, _ = parse_body(body({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+    headers = {era.VERSION_HEADER: version_header}
+    if refused:
+        with pytest.raises(ValueError, match="Mcp-Protocol-Version header"):
+            check_routing_headers(msgs, headers)
+    else:
+        check_routing_headers(msgs, headers)

@@ -19,6 +19,8 @@ from policy.wire.names import fold, imitated, misspelled_method
         ("tools/\u200bcall", "tools/call"),
         ("ｔｏｏｌｓ/call", "tools/call"),  # fullwidth letters
         ("Sampling/CreateMessage", "sampling/createMessage"),
+        ("PING", "ping"),  # plain ASCII letters once skipped the folding: upper case imitates too
+        ("Initialize", "initialize"),
         ("tools/call", None),
         ("vendor/thing", None),
         ("ping", None),
