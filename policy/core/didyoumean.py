@@ -19,6 +19,7 @@ CUTOFF = 0.6  # difflib's default: `wehn` -> `when`, `polices` -> `policies`, no
 def closest(word: str, choices: Iterable[str], n: int = 1) -> list[str]:
     """The known names most like `word` (at most n, best first; none when nothing is close)."""
     import difflib  # only when a name is wrong: loading a good config (mcpwrap's start-up) never pays it
+
     return difflib.get_close_matches(word, sorted(set(choices)), n=n, cutoff=CUTOFF)
 
 
