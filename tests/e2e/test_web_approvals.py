@@ -172,6 +172,12 @@ async def test_the_page_shows_text_blocks_rest_request_lines_call_details_and_wh
             assert b.count("#trace-detail .session-records tr.current") == 1
             assert b.eval("location.hash").startswith("#trace-")
             b.screenshot("web-trace-detail.png")
+            # The open detail follows its session: a new call of the same agent process joins its list.
+            rows = b.count("#trace-detail .session-records tr[data-seq]")
+            assert not (await asyncio.wait_for(agent.call_tool("get-env", {}), CALL_SECONDS)).is_error
+            more = f"#trace-detail .session-records tr[data-seq] >> nth={rows}"
+            await asyncio.to_thread(b.wait_for, more)
+            assert "everything.get-env" in b.text("#trace-detail .session-records tr[data-seq] >> nth=0")
             b.click("#trace-detail button[data-action=close-detail]")
             await asyncio.to_thread(b.wait_for, "#trace-detail", state="hidden")
 

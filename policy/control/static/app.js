@@ -36,7 +36,7 @@ async function refresh(name) {
 }
 
 // A trace row opens its detail: a fragment the server rendered (and escaped), swapped into #trace-detail.
-async function openTrace(seq) {
+async function openTrace(seq, scroll = true) {
   const panel = document.getElementById("trace-detail");
   const response = await fetch("/ui/trace/" + encodeURIComponent(seq), { credentials: "same-origin" });
   if (response.status === 401) { location.assign("/login"); return; }
@@ -45,7 +45,13 @@ async function openTrace(seq) {
   panel.dataset.seq = seq;
   markCurrent();
   if (location.hash !== "#trace-" + seq) { history.replaceState(null, "", "#trace-" + seq); }
-  panel.scrollIntoView({ block: "start" });
+  if (scroll) { panel.scrollIntoView({ block: "start" }); }
+}
+
+// New records may belong to the open record's session: its list follows, where the reader is.
+function refreshDetail() {
+  const panel = document.getElementById("trace-detail");
+  if (!panel.hidden && panel.dataset.seq) { openTrace(panel.dataset.seq, false); }
 }
 
 function closeTrace() {
@@ -75,7 +81,7 @@ function debounce(fn, ms) {
   return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
 }
 
-const refreshTraces = debounce(() => refresh("traces"), 150);
+const refreshTraces = debounce(() => { refresh("traces"); refreshDetail(); }, 150);
 
 function connect() {
   const live = document.getElementById("live");
