@@ -1,8 +1,9 @@
-"""MCP JSON-RPC bodies as values: a decoded body (an HTTP POST's, a stdio frame's) -> messages, and the parts
-of a message the adapters read (its tool call, a tools/list result to filter).
+"""MCP JSON-RPC bodies as values: a decoded HTTP body -> messages, and the parts of a message an adapter reads
+(its tool call, a tools/list result to filter).
 
 The HTTP adapter decodes the body (charset, BOM, unsafe integers: addons/body_decode.py) and hands the value
-here with its bytes; what counts as a valid message is policy.wire.jsonrpc.invalid, the same for both.
+here with its bytes. What counts as a valid message is policy.wire.jsonrpc.invalid, which mcpwrap applies to
+each stdio frame too: one rule for both adapters.
 """
 
 from __future__ import annotations
