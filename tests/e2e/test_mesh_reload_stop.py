@@ -271,17 +271,22 @@ def test_stop_all_refuses_new_and_held_calls_in_mcpwrap_and_the_proxy_and_resume
             store.close()
 
         stop = subprocess.run(
-            [AGENT_MESH, "stop", "--config", str(config), "--all", "--reason", "e2e: runaway agent", "--by", "alice"],
+            [AGENT_MESH, "stop", "--config", str(config), "--all", "--reason", "e2e: runaway agent", "--by", "alice",
+             "--json"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         stopped_at = time.monotonic()
         assert stop.returncode == 0, stop.stderr
 
+        written_at = json.loads(stop.stdout)["stop"]["at"]  # when the stop row was written (wall clock)
         mcp_held = refusal(client.reply(1, STOP_SECONDS))
-        mcp_took = time.monotonic() - stopped_at
+        mcp_took, mcp_since_row = time.monotonic() - stopped_at, time.time() - written_at
         http_held = held_http.get(timeout=STOP_SECONDS)
-        http_took = time.monotonic() - stopped_at
-        print(f"\nheld calls refused {mcp_took:.3f} s (mcpwrap) and {http_took:.3f} s (proxy) after `stop` returned")
+        http_took, http_since_row = time.monotonic() - stopped_at, time.time() - written_at
+        print(
+            f"\nheld calls refused {mcp_took:.3f} s (mcpwrap) and {http_took:.3f} s (proxy) after `stop` returned;"
+            f" at most {mcp_since_row:.3f} s / {http_since_row:.3f} s after the stop row was written"
+        )
         assert mcp_held["code"] == "stopped"
         assert "e2e: runaway agent" in mcp_held["reason"]
         assert "alice" in mcp_held["reason"]
