@@ -17,6 +17,8 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
+from policy.core.invisible import one_line
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -90,7 +92,9 @@ def console() -> Console:
 
 
 def echo_table(rows: Sequence[Sequence[str]], header: Sequence[str], *, coloured: Sequence[str] = ()) -> None:
-    """Print a table: rich on a terminal (fitted to its width, values in `coloured` columns painted)."""
+    """Print a table: rich on a terminal (fitted to its width, values in `coloured` columns painted). Cells are
+    one line each, control and invisible characters shown as escapes: they hold what agents and servers named."""
+    rows = [[one_line(cell) for cell in row] for row in rows]
     if not styled():
         click.echo(plain_table(rows, header))
         return

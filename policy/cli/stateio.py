@@ -19,6 +19,7 @@ import click
 from policy.cli.common import load_loaded, where_used
 from policy.core.config import parse_duration
 from policy.core.errors import StoreUnavailable
+from policy.core.invisible import one_line
 from policy.gate.operator import Operator
 from policy.store.base import Approval, Fact, Grant, StoreConflict
 from policy.store.db import DB_NAME
@@ -140,23 +141,27 @@ def approval_card(a: Approval) -> str:
     """Everything a human needs to decide, arguments pretty-printed."""
     now = time.time()
     state = a.effective_state(now).value
+    # What the agent named (agent, session, tool, request, arguments) is shown one line each, escapes visible:
+    # a carriage return or a right-to-left override must not make the card read as another call.
+    session = f", session {one_line(a.session_id)}" if a.session_id else ""
     lines = [
         f"approval {a.id}  [{state}]",
-        f"  agent:     {a.agent}  ({a.surface}{', session ' + a.session_id if a.session_id else ''})",
-        f"  tool:      {a.full_name}",
-        *([f"  request:   {a.request_line}"] if a.request_line else []),
-        f"  rule:      {a.rule}: {a.reason}",
+        f"  agent:     {one_line(a.agent)}  ({a.surface}{session})",
+        f"  tool:      {one_line(a.full_name)}",
+        *([f"  request:   {one_line(a.request_line)}"] if a.request_line else []),
+        f"  rule:      {a.rule}: {one_line(a.reason)}",
         f"  asked:     {ago(a.created_at, now)}   expires {ago(a.expires_at, now)}",
     ]
     if a.resolved_at is not None:
-        lines.append(f"  decided:   {state} by {a.resolved_by} {ago(a.resolved_at, now)}: {a.resolution or '-'}")
+        by, why = one_line(a.resolved_by or "-"), one_line(a.resolution or "-")
+        lines.append(f"  decided:   {state} by {by} {ago(a.resolved_at, now)}: {why}")
     if a.used_at is not None:
         lines.append(f"  used:      {ago(a.used_at, now)} by call {a.used_by}")
     if a.grant_id:
         lines.append(f"  grant:     {a.grant_id}")
     args = json.dumps(a.arguments, indent=2, ensure_ascii=False, sort_keys=True)
     lines.append("  arguments (query and body):" if a.request_line else "  arguments:")
-    lines += [f"    {line}" for line in args.splitlines()]
+    lines += [f"    {one_line(line)}" for line in args.splitlines()]
     return "\n".join(lines)
 
 

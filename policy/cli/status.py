@@ -13,6 +13,7 @@ from policy.cli.common import ConfigProblem, config_option, load_loaded, where_u
 from policy.cli.look import echo_table, paint
 from policy.cli.stateio import ago, echo_json, json_option, no_state_message
 from policy.core.errors import StoreUnavailable
+from policy.core.invisible import one_line
 from policy.mesh import emergency
 from policy.mesh.status import describe_process, disk_hashes
 from policy.store.board import Process, SqliteBoard, Stop
@@ -97,4 +98,4 @@ def status(config_path: str | None, state_dir: str | None, show_gone: bool, as_j
     echo_table(table, ["KIND", "PID", "SERVER", "AGENT", "POLICY", "STATE", "SEEN"], coloured=["STATE"])
     for r in rows:
         for note in r["notes"]:
-            click.echo(f"* {r['kind']} pid {r['pid']}: {note}")
+            click.echo(f"* {r['kind']} pid {r['pid']}: {one_line(note)}")  # a reload error quotes the file

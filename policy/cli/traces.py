@@ -17,6 +17,7 @@ from policy.cli.common import load_loaded, load_policy_set
 from policy.cli.look import paint
 from policy.cli.trace_common import adopt, state_option
 from policy.cli.trace_evidence import evidence_commands
+from policy.core.invisible import one_line
 from policy.gate.dryrun import replay_judge
 from policy.trace.query import VERDICTS, Filters, TraceSource, open_source, parse_when
 from policy.trace.record import event_label, is_call
@@ -86,7 +87,7 @@ def _source(config_path: str | None, state_dir: Path | None, traces_file: Path |
 
 
 def _cell(value: Any, width: int) -> str:
-    text = "-" if value is None or value == "" else str(value)
+    text = "-" if value is None or value == "" else one_line(str(value))  # agent-chosen text: no escapes
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
