@@ -217,12 +217,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         8,
         "full-text search over the traces (sqlite-utils' layout: traces_fts, triggers traces_ai/_ad/_au), back-filled",
         # `reason` lives in the sealed record only: a virtual generated column exposes it (nothing stored, the
-        # writer unchanged). The FTS table is external-content (no second copy of the arguments); the triggers
-        # keep it in step with every insert, delete and update; the 'rebuild' back-fills the rows already there.
+        # writer unchanged); NULL for a record SQLite's JSON cannot read (Python writes NaN and Infinity, which
+        # SQLite 3.40 calls malformed): json_extract would raise, and fail the trace write or this migration.
+        # The FTS table is external-content (no second copy of the arguments); the triggers keep it in step
+        # with every insert, delete and update; the 'rebuild' back-fills the rows already there.
         # Laid out as sqlite-utils' enable_fts(create_triggers=True) lays it out, so `sqlite-utils search` and
         # Datasette find it; written as SQL because enable_fts commits mid-way and a migration is one transaction.
         """
-        ALTER TABLE traces ADD COLUMN reason TEXT GENERATED ALWAYS AS (json_extract(record, '$.reason')) VIRTUAL;
+        ALTER TABLE traces ADD COLUMN reason TEXT GENERATED ALWAYS AS
+            (CASE WHEN json_valid(record) THEN json_extract(record, '$.reason') END) VIRTUAL;
         CREATE VIRTUAL TABLE [traces_fts] USING FTS5 (
             [tool], [args], [reason], [rule], [agent], [session_id],
             content=[traces], content_rowid=[seq]

@@ -149,3 +149,27 @@ def test_a_newer_store_with_the_index_migrates_idempotently(tmp_path: Path) -> N
     with closing(sqlite3.connect(db)) as conn:
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"traces_ai", "traces_ad", "traces_au"} <= triggers
+
+
+def test_a_record_sqlite_json_cannot_read_is_still_written_indexed_and_migrated(tmp_path: Path) -> None:
+    """Python writes NaN and Infinity, which SQLite's JSON calls malformed: the record's `reason` is then NULL,
+    and neither the write nor migration 8's back-fill fails on it."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    hostile = [record(1, args={"n": float("inf"), "m": float("nan"), "path": "/etc/hosts"})]
+    jsonl_trace(old, 2)
+    writer = TraceWriter(old, TraceSettings(sqlite=False))
+    writer.emit(hostile[0] | {"trace_id": "t-hostile-old"})
+    assert writer.close()
+    lines = [line for path in trace_files(old) for line in path.read_text().splitlines() if line]
+    assert "Infinity" in lines[-1]
+    db = schema_7_with_rows(old, lines)
+    with closing(connect(db)):
+        pass
+    assert [r["trace_id"] for r in search(db, "hosts", Filters())] == ["t-hostile-old"]
+    writer = TraceWriter(new, TraceSettings())
+    writer.emit(hostile[0] | {"trace_id": "t-hostile-new"})
+    assert writer.close()
+    assert [r["trace_id"] for r in search(new / DB_NAME, "hosts", Filters())] == ["t-hostile-new"]
+    with closing(sqlite3.connect(new / DB_NAME)) as conn:
+        assert conn.execute("SELECT reason FROM traces").fetchall() == [(None,)]
