@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from policy.core.config import Config, LoadedConfig, find_config, load_config, load_config_text, parse_duration
+    from policy.core.config import Config, LoadedConfig, load_config_text, parse_duration
     from policy.core.engine import PolicySet, compile_policies, decide
     from policy.core.errors import ConfigError, StoreUnavailable
     from policy.core.model import (
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from policy.core.refusal import refusal_payload, refusal_text
     from policy.gate.gate import Gate
     from policy.gate.operator import Operator
+    from policy.mesh.load import find_config, load_config
     from policy.store import Approval, ApprovalState, Fact, Grant, MemoryStore, SqliteStore, Store, StoreConflict
     from policy.trace import (
         MemoryTraceSink,
@@ -83,9 +84,9 @@ _MODULES: dict[str, str] = {
     "decide": "policy.core.engine",
     "exit_on_sigterm": "policy.trace",
     "filter_list": "policy.wire.listing",
-    "find_config": "policy.core.config",
+    "find_config": "policy.mesh.load",
     "input_requests": "policy.wire.kinds",
-    "load_config": "policy.core.config",
+    "load_config": "policy.mesh.load",
     "load_config_text": "policy.core.config",
     "parse_duration": "policy.core.config",
     "policy_hides": "policy.wire.listing",

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 
 import click
 
-from policy.core.config import LoadedConfig, load_config
+from policy.core.config import LoadedConfig
 from policy.core.engine import PolicySet, compile_policies
 from policy.core.errors import ConfigError
 from policy.core.model import HttpInfo, Surface, ToolCall
 from policy.mesh.active import RegistryError, Resolved, resolve, stray_config_note
+from policy.mesh.load import load_config
 from policy.mesh.locate import DEFAULT_CONFIG_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -222,6 +222,7 @@ def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: boo
       agent-mesh test policies/cases.yaml --config agent-mesh.yaml
     """
     from policy.gate.dryrun import case_judge
+    from policy.mesh.load import load_config
 
     results: list[CaseResult] = []
     for path in cases_files:
@@ -229,7 +230,7 @@ def test_cmd(config_path: str | None, cases_files: tuple[str, ...], as_json: boo
             suite = load_cases(path)
         except ConfigError as exc:
             raise ConfigProblem(str(exc)) from None
-        results += run_cases(suite, case_judge, config_path)
+        results += run_cases(suite, case_judge, config_path, load_config)
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))
     else:

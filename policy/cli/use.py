@@ -9,9 +9,10 @@ import os
 import click
 
 from policy.cli.common import ConfigProblem, resolve_mesh
-from policy.core.config import LoadedConfig, load_config
+from policy.core.config import LoadedConfig
 from policy.core.errors import ConfigError
 from policy.mesh.active import BUILT_IN, ENVIRONMENT, FLAG, register, registry_path, unregister
+from policy.mesh.load import load_config
 from policy.mesh.locate import DEFAULT_CONFIG_NAME
 
 

@@ -8,14 +8,14 @@ case sees what the live gate decides, the built-in state-dir guard included (`ru
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policy.core.config import LoadedConfig, load_config, load_config_text, validation_error
+from policy.core.config import LoadedConfig, load_config_file, load_config_text, validation_error
 from policy.core.errors import ConfigError
 from policy.core.model import Decision, HttpInfo, Surface, ToolCall
 from policy.core.yamlsrc import load_yaml
@@ -69,6 +69,7 @@ class Suite(_Strict):
 Judgement = tuple[Decision, str]
 # Builds the judge of one loaded config (compiling it: may raise ConfigError).
 Judge = Callable[[LoadedConfig], Callable[[ToolCall], Judgement]]
+Loader = Callable[[str | None, Mapping[str, str]], LoadedConfig]
 
 
 @dataclass
@@ -114,8 +115,12 @@ def _expected(e: Expect) -> str:
     return f"{e.decision or '*'} by {e.rule or '*'}" + (f" ({e.verdict})" if e.verdict else "")
 
 
-def run_cases(loaded: LoadedSuite, judge: Judge, config_path: str | None = None) -> list[CaseResult]:
-    """Run every case; config per case: its own `config:`, else the suite's, else --config, else the default."""
+def run_cases(
+    loaded: LoadedSuite, judge: Judge, config_path: str | None = None, load: Loader | None = None
+) -> list[CaseResult]:
+    """Run every case; config per case: its own `config:`, else the suite's, else --config, else the default.
+
+    `load` finds and loads that last one (the active mesh's rule lives above the core: `policy.mesh.load`)."""
     base = Path(loaded.file).parent
     cache: dict[tuple[str | None, tuple[tuple[str, str], ...]], Callable[[ToolCall], Judgement] | ConfigError] = {}
     results = []
@@ -129,9 +134,11 @@ def run_cases(loaded: LoadedSuite, judge: Judge, config_path: str | None = None)
                     label = f"{loaded.file}[{case.name}]" if case.config is not None else f"{loaded.file}[config]"
                     cache[key] = judge(load_config_text(text, label, str(base), env))
                 elif loaded.suite.config_file:
-                    cache[key] = judge(load_config(str(base / loaded.suite.config_file), env))
+                    cache[key] = judge(load_config_file(str(base / loaded.suite.config_file), env))
+                elif load is not None:
+                    cache[key] = judge(load(config_path, env))
                 else:
-                    cache[key] = judge(load_config(config_path, env))
+                    raise ConfigError("a case names no config and no loader was given for the active mesh's")
             except ConfigError as exc:
                 cache[key] = exc
         results.append(_run_one(loaded.file, case, cache[key]))

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from policy.core.builtin import default_config_path
 from policy.core.didyoumean import key_hint
 from policy.core.errors import ConfigError, config_errors
 from policy.core.model import Action
@@ -22,8 +23,6 @@ from policy.core.secrets import Secret
 from policy.core.textfile import read_config_text
 from policy.core.upstream_url import parse_upstream
 from policy.core.yamlsrc import Lines, Path, format_path, load_yaml
-from policy.mesh.active import RegistryError
-from policy.mesh.locate import default_config_path, default_state_dir, find_config
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -389,19 +388,16 @@ def _load_policy_dir(
     return specs, sources
 
 
-def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Load the config at `path` (found with find_config when None); the built-in default when none exists."""
-    try:
-        found = find_config(path, env)
-    except RegistryError as exc:  # a damaged registry: never another policy silently
-        raise ConfigError(exc.reason, file=exc.path) from None
-    if found is None:
-        # The built-in default keeps its state in the user's data dir, wherever the command runs.
-        loaded = load_config_text(default_config_text(), "<built-in default>", ".", env)
-        state = default_state_dir(env)
-        return LoadedConfig(
-            loaded.config.model_copy(update={"state_dir": state}), loaded.sources, loaded.file, loaded.lines
-        )
+def load_default_config(state_dir: str, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """The built-in default, keeping its state in `state_dir` (the active mesh's rule puts it in the data dir)."""
+    loaded = load_config_text(default_config_text(), "<built-in default>", ".", env)
+    return LoadedConfig(
+        loaded.config.model_copy(update={"state_dir": state_dir}), loaded.sources, loaded.file, loaded.lines
+    )
+
+
+def load_config_file(found: str, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load the config file at `found` (its `policy_dir` and `state_dir` relative to its folder)."""
     fs = FsPath(found)
     try:
         text = read_config_text(found)  # bounded: a FIFO, /dev/zero or a huge file is refused, never read whole
@@ -423,10 +419,11 @@ __all__ = [
     "PolicySource",
     "PolicySpec",
     "Rule",
+    "default_config_path",
     "default_config_text",
-    "find_config",
     "format_path",
-    "load_config",
+    "load_config_file",
     "load_config_text",
+    "load_default_config",
     "parse_duration",
 ]

@@ -6,9 +6,9 @@ before it imports the rest of the core (see `mcpwrap.checked`). The rule itself 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
+from policy.core.builtin import default_config_path
 from policy.mesh.active import ENV_VAR, default_state_dir, resolve
 
 DEFAULT_CONFIG_NAME = "agent-mesh.yaml"
@@ -22,8 +22,3 @@ def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> s
     The working directory is not looked at: `./agent-mesh.yaml` counts only when named. Raises
     `policy.mesh.active.RegistryError` (a ValueError) when the registry file is damaged."""
     return resolve(explicit, env).config
-
-
-def default_config_path() -> str:
-    """The file holding the built-in default configuration (YAML)."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core", "default.yaml")

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policy.core.config import Config, ConfigError, LoadedConfig, load_config
+from policy.core.config import Config, ConfigError, LoadedConfig
 from policy.core.engine import PolicySet, compile_policies
 from policy.core.textfile import read_bounded
 from policy.gate.gate import Gate, new_trace_id
 from policy.gate.stop import Stops
+from policy.mesh.load import load_config
 from policy.store.board import Board, MemoryBoard, Process, SqliteBoard, this_host
 from policy.store.sqlite import SqliteStore
 from policy.trace.sink import TraceSink

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy.core.config import ConfigError, load_config
+from policy.core.config import ConfigError
 from policy.core.engine import compile_policies
+from policy.mesh.load import load_config
 from policy.store.board import Process, this_host
 
 

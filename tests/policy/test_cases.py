@@ -10,6 +10,7 @@ import pytest
 
 from policy.core.casefile import load_cases, run_cases
 from policy.gate.dryrun import case_judge
+from policy.mesh.load import load_config
 
 CASES_DIR = Path(__file__).parent / "cases"
 FILES = sorted(CASES_DIR.glob("*.yaml"))
@@ -18,7 +19,7 @@ FILES = sorted(CASES_DIR.glob("*.yaml"))
 def _all_results() -> list[tuple[str, object]]:
     out = []
     for f in FILES:
-        for r in run_cases(load_cases(str(f)), case_judge):
+        for r in run_cases(load_cases(str(f)), case_judge, load=load_config):
             out.append((f"{f.stem}: {r.name}", r))
     return out
 

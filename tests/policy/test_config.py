@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from policy import ConfigError, ToolCall, compile_policies, decide, load_config, parse_duration
 from policy.cli import cli
-from policy.core.config import find_config, load_config_text
+from policy.core.config import load_config_text
+from policy.mesh.load import find_config
 from policy.mesh.locate import ENV_VAR
 
 POLICY = "name: {name}\nagent: {agent}\nrules:\n  - {{tools: ['*'], action: allow}}\n"
