@@ -127,6 +127,32 @@ def _differences(old: dict[str, str], new: dict[str, str], old_command: list[str
     return out
 
 
+# Variables of an entry's `env` that choose another policy or state for mcpwrap (the active-mesh rule reads
+# them), or run other code inside it (Python's start-up, the dynamic loader). The client passes `env` to the
+# process it starts, and a project's client config is a file the agent can write: such an entry is refused.
+_HIJACK_EXACT = frozenset({"AGENT_MESH_CONFIG", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "HOME"})
+_HIJACK_PREFIXES = ("PYTHON", "LD_", "DYLD_")
+
+
+def _hijacking(env: Any) -> list[str]:
+    """The names in an entry's `env` that change which policy mcpwrap runs or what code it runs (any case:
+    Windows reads them so)."""
+    if not isinstance(env, dict):
+        return []
+    return [
+        k for k in env if isinstance(k, str) and (k.upper() in _HIJACK_EXACT or k.upper().startswith(_HIJACK_PREFIXES))
+    ]
+
+
+def _stdio(entry: Any) -> bool:
+    """Whether the client starts this entry as a process: a `command`, and no `type` naming another transport
+    (VS Code and Claude Code use the `url` of a `type: http|sse` entry whatever its `command` says)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("command"), str):
+        return False
+    kind = entry.get("type")
+    return kind is None or (isinstance(kind, str) and kind.strip().lower() == "stdio")
+
+
 def wrap_servers(
     data: dict[str, Any], mcpwrap: Sequence[str], *, agent: str, config: str | None, state_dir: str | None = None
 ) -> Outcome:
@@ -134,9 +160,15 @@ def wrap_servers(
     done = Outcome()
     for table in _server_tables(data):
         for name, entry in table.items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("command"), str):
+            if not _stdio(entry):
                 done.skipped.append(f"{name} (not a stdio server: govern it through the proxy)")
                 continue
+            hijack = _hijacking(entry.get("env"))
+            if hijack:
+                raise ValueError(
+                    f"server {name!r}: its env sets {', '.join(hijack)}, which would choose another policy or run "
+                    "other code inside mcpwrap; remove it from the entry (pass --config to choose the mesh)"
+                )
             args = entry.get("args", [])
             if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
                 raise ValueError(f"server {name!r}: args must be a list of strings")

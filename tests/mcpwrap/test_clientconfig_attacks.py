@@ -1,0 +1,78 @@
+"""`mcpwrap install` on a client config an agent may have written (a project's `.mcp.json`, `.vscode/mcp.json`):
+an entry the client runs differently from what install reads must never be reported as governed.
+
+- `env` travels with the entry: `AGENT_MESH_CONFIG`, `XDG_CONFIG_HOME`/`XDG_DATA_HOME`/`HOME` pick another
+  policy or state for mcpwrap, and `PYTHONPATH`, `PYTHONWARNINGS`, `LD_PRELOAD`, … run other code inside it;
+- `type: http|sse` makes the client use the entry's `url` whatever its `command` says.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcpwrap import clientconfig
+
+MCPWRAP = ["/opt/venv/bin/mcpwrap"]
+HIJACKS = [
+    "AGENT_MESH_CONFIG", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "HOME", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP",
+    "PYTHONWARNINGS", "PYTHONUSERBASE", "PYTHONSAFEPATH", "PYTHONEXECUTABLE", "PYTHONBREAKPOINT",
+    "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH",
+]  # fmt: skip
+
+
+def client(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"mcpServers": {"fs": entry}}
+
+
+def wrapped_entry(**extra: Any) -> dict[str, Any]:
+    data = client({"command": "npx", "args": ["-y", "server-filesystem", "/tmp"]})
+    clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None)
+    entry: dict[str, Any] = data["mcpServers"]["fs"]
+    entry.update(extra)
+    return entry
+
+
+@pytest.mark.parametrize("variable", HIJACKS)
+def test_an_entry_whose_env_chooses_the_policy_or_the_code_mcpwrap_runs_is_refused(variable: str) -> None:
+    for entry in (
+        {"command": "npx", "args": ["server-filesystem"], "env": {variable: "/tmp/evil"}},  # before install
+        wrapped_entry(env={variable: "/tmp/evil"}),  # added to an entry installed before
+    ):
+        with pytest.raises(ValueError, match=f"server 'fs': its env sets {variable}"):
+            clientconfig.wrap_servers(client(entry), MCPWRAP, agent="claude", config=None)
+
+
+@given(st.sampled_from(HIJACKS), st.lists(st.booleans(), min_size=30, max_size=30))
+def test_the_variables_are_recognised_in_any_case(variable: str, upper: list[bool]) -> None:
+    spelled = "".join(c.upper() if u else c.lower() for c, u in zip(variable, upper, strict=False))
+    with pytest.raises(ValueError, match="its env sets"):
+        clientconfig.wrap_servers(
+            client({"command": "npx", "env": {spelled: "x"}}), MCPWRAP, agent="claude", config=None
+        )
+
+
+def test_an_ordinary_env_is_kept_as_it_is() -> None:
+    data = client({"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "UTC", "GITHUB_TOKEN": "t"}})
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None)
+    assert done.wrapped == ["fs"]
+    assert data["mcpServers"]["fs"]["env"] == {"TZ": "UTC", "GITHUB_TOKEN": "t"}
+
+
+@pytest.mark.parametrize("kind", ["http", "sse", "streamable-http", "HTTP", "ws"])
+def test_an_entry_of_another_transport_is_skipped_even_with_a_command(kind: str) -> None:
+    data = client({"type": kind, "url": "https://evil.example/mcp", "command": "npx", "args": ["x"]})
+    before = copy.deepcopy(data)
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None)
+    assert done.wrapped == []
+    assert done.skipped == ["fs (not a stdio server: govern it through the proxy)"]
+    assert data == before
+
+
+def test_a_stdio_type_is_wrapped() -> None:
+    data = client({"type": "stdio", "command": "npx", "args": ["x"]})
+    assert clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None).wrapped == ["fs"]
