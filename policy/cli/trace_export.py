@@ -188,7 +188,7 @@ def export_cmd(
 
 def _write(records: Iterator[dict[str, Any]], stream: TextIO, fmt: str) -> int:
     try:
-        return write(records, stream, fmt)
+        return write(records, stream, fmt, terminal=stream.isatty())
     except BrokenPipeError:  # `| head`: the reader has what it wanted; nothing more goes to the closed pipe
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -7,7 +7,8 @@ args and http as JSON text (empty when the record has none), any other non-text 
 
 A CSV is opened in spreadsheets, and much of a record comes from the agent (tool names, session ids,
 arguments): a text cell that starts with = + - @ or a tab/CR would run as a formula there, so it gets a
-leading ' (OWASP's advice). Numbers are written as numbers.
+leading ' (OWASP's advice). Numbers are written as numbers. A CSV printed on a terminal shows control
+characters as visible escapes (an ESC[2K or a carriage return in a tool name would erase a row there).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from policy.core.invisible import one_line
 from policy.trace.record import is_call
 
 FORMATS = ("json", "csv", "nl")
@@ -32,14 +34,16 @@ _JSON = frozenset({"args", "http"})
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def write(records: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> int:
-    """Write every record in `fmt` (json, csv or nl); returns how many were written."""
+def write(records: Iterable[dict[str, Any]], out: TextIO, fmt: str, *, terminal: bool = False) -> int:
+    """Write every record in `fmt` (json, csv or nl); returns how many were written. `terminal`: the CSV goes to
+    the operator's terminal, so its text is shown one line a cell, control characters as visible escapes (JSON
+    escapes them itself)."""
     if fmt == "nl":
         return write_nl(records, out)
     if fmt == "json":
         return write_json(records, out)
     if fmt == "csv":
-        return write_csv(records, out)
+        return write_csv(records, out, terminal=terminal)
     raise ValueError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
@@ -61,18 +65,18 @@ def write_json(records: Iterable[dict[str, Any]], out: TextIO) -> int:
     return count
 
 
-def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+def write_csv(records: Iterable[dict[str, Any]], out: TextIO, *, terminal: bool = False) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for record in records:
-        writer.writerow(csv_row(record))
+        writer.writerow(csv_row(record, terminal=terminal))
         count += 1
     return count
 
 
-def csv_row(record: dict[str, Any]) -> list[Any]:
-    """The CSV cells of one record, in CSV_COLUMNS order."""
+def csv_row(record: dict[str, Any], *, terminal: bool = False) -> list[Any]:
+    """The CSV cells of one record, in CSV_COLUMNS order (for a terminal: escaped as policy.core.invisible does)."""
     cells: list[Any] = []
     for column in CSV_COLUMNS:
         if column == "kind":
@@ -85,7 +89,8 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
             value = _json(record[column]) if column in record else None
         else:
             value = record.get(column)
-        cells.append(_cell(column, value))
+        cell = _cell(column, value)
+        cells.append(one_line(cell) if terminal and isinstance(cell, str) else cell)
     return cells
 
 

@@ -134,9 +134,11 @@ def test_search_prints_a_table_and_says_when_nothing_matches(config: Path) -> No
     result = run(config, "traces", "search", "passwd")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].split()[:4] == ["TIME", "AGENT", "TOOL", "VERDICT"]
-    assert "fs.delete_file" in result.stdout and "deny" in result.stdout
+    assert "fs.delete_file" in result.stdout
+    assert "deny" in result.stdout
     nothing = run(config, "traces", "search", "nowhere")
-    assert nothing.exit_code == 0 and nothing.stdout == ""
+    assert nothing.exit_code == 0
+    assert nothing.stdout == ""
     assert "no traced records match" in nothing.stderr
 
 
@@ -188,7 +190,8 @@ def test_search_exits_2_from_the_installed_command_without_a_traceback(config: P
         check=False,
     )
     assert done.returncode == 2
-    assert "syntax error" in done.stderr and "Traceback" not in done.stderr
+    assert "syntax error" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # export
@@ -224,7 +227,8 @@ def test_export_csv_has_a_header_and_one_row_per_record_that_reads_back(config: 
     assert len(rows) == len(records) == 5
     for row, record in zip(rows, records, strict=True):
         assert row["kind"] == record["kind"]
-        assert row["tool"] == record["tool"] and row["trace_id"] == record["trace_id"]
+        assert row["tool"] == record["tool"]
+        assert row["trace_id"] == record["trace_id"]
         assert json.loads(row["args"]) == record["args"]
         assert float(row["ts"]) == record["ts"]
         assert row["verdict"] == (record.get("verdict") or "")
@@ -272,3 +276,19 @@ def test_a_bundle_takes_no_other_filter(config: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "only --since goes with --bundle" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+async def test_search_prints_names_with_terminal_escapes_as_visible_escapes(tmp_path: Path) -> None:
+    path = tmp_path / "agent-mesh.yaml"
+    path.write_text(CONFIG)
+    gate = Gate.open(load_config(str(path)))
+    call = ToolCall("claude", "mcp_stdio", "fs", "delete_file\r\x1b[2Kfs.read_file allow", {"path": "/etc/passwd"},
+                    session_id="s\x1b]52;c;ZXZpbA==\x07\u202e")  # fmt: skip
+    verdict = await gate.check(call)
+    gate.finish(call, verdict, Outcome(forwarded=False))
+    await gate.aclose()
+    result = run(path, "traces", "search", "passwd")
+    assert result.exit_code == 0, result.output
+    for raw in ("\x1b", "\r", "\x07", "\u202e"):
+        assert raw not in result.output
+    assert "\\x1b" in result.output

@@ -71,3 +71,16 @@ def test_a_record_older_than_the_kind_field_is_a_call_in_csv() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown export format 'xml'"):
         write(iter([]), io.StringIO(), "xml")
+
+
+def test_a_csv_for_the_terminal_shows_control_characters_as_escapes_and_a_file_keeps_them() -> None:
+    hide = "delete_file\r\x1b[2K2026-01-01  claude  fs.read_file  allow"
+    rec = record(1, tool=hide, session_id="s\x1b]52;c;ZXZpbA==\x07\u202e")
+    on_terminal, to_file = io.StringIO(), io.StringIO()
+    write(iter([rec]), on_terminal, "csv", terminal=True)
+    write(iter([rec]), to_file, "csv")
+    for raw in ("\x1b", "\r", "\x07", "\u202e"):
+        assert raw not in on_terminal.getvalue()
+    assert "delete_file\\x0d\\x1b[2K" in on_terminal.getvalue()
+    (row,) = list(csv.DictReader(io.StringIO(to_file.getvalue())))
+    assert row["tool"] == hide
