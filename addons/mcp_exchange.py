@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from addons.sse_stream import SseParser, format_event
 from policy import Outcome, ToolCall, Verdict, filter_list
 from policy.core.model import parse_json, readonly
+from policy.gate.listing import Hidden
 from policy.wire.jsonrpc import INTERNAL_ERROR, RequestId, dump, error, id_key, undeliverable
-from policy.wire.listing import Hidden
 
 if TYPE_CHECKING:
     from addons.mcp_asked import AskedRequests
@@ -23,7 +23,7 @@ Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
 # (agent, server, session, tools/list result) -> (the result as the agent may see it, entries removed):
 # Gate.observe_tools through the handler (pins, mcp.hide_denied_tools).
 Visible = Callable[[str, str, str | None, Any], tuple[Any, int]]
-# (agent, server, session) -> what to hide from that agent's resources/prompts lists (policy.wire.listing).
+# (agent, server, session) -> what to hide from that agent's resources/prompts lists (policy.gate.listing).
 Hides = Callable[[str, str, str | None], Hidden]
 
 

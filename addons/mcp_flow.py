@@ -26,10 +26,10 @@ from policy import (
     classify_request,
     policy_hides,
 )
+from policy.gate.listing import Hidden
 from policy.wire import era, refusals
 from policy.wire.headers import SESSION_HEADER
 from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, REFUSED, dump, error
-from policy.wire.listing import Hidden
 from policy.wire.messages import RpcMessage
 from policy.wire.names import imitated, misspelled_method
 
@@ -66,7 +66,7 @@ class McpHandler:
         self.asked = AskedRequests(self.denies, self._withheld, self._continues)
 
     def hides(self, agent: str, server: str, session: str | None) -> Hidden:
-        """What to hide from this agent's resources/prompts lists of `server` (policy.wire.listing)."""
+        """What to hide from this agent's resources/prompts lists of `server` (policy.gate.listing)."""
         return policy_hides(self.judge.gate, agent=agent, surface="mcp_http", server=server, session=session)
 
     def denies(self, agent: str, server: str, kind: RequestKind, session: str | None) -> bool:

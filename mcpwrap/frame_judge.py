@@ -132,7 +132,7 @@ class FrameJudge:
         return self._tools.filter(self.server, body, for_client=True)
 
     def filter_list(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A resources/prompts list result without what this agent may never read (policy.wire.listing)."""
+        """A resources/prompts list result without what this agent may never read (policy.gate.listing)."""
         hidden = policy_hides(
             self._gate, agent=self._agent, surface="mcp_stdio", server=self.server, session=self._session_id
         )

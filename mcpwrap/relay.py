@@ -24,9 +24,9 @@ from mcpwrap.flights import INTERNAL_ID_PREFIX, Batch, InFlight, Judging, Plan, 
 from mcpwrap.frame_judge import CallTicket, FrameJudge, Judged
 from mcpwrap.framing import ByteSink, FrameTooLarge, read_frames, write_frame
 from policy import Outcome, RequestKind
+from policy.gate.listing import FILTERED
 from policy.wire import jsonrpc
 from policy.wire.jsonrpc import Message
-from policy.wire.listing import FILTERED
 
 # An internal request mcpwrap sends the server itself (server/discover, tools/list) waits this long.
 INTERNAL_REQUEST_SECONDS = 10.0

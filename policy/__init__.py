@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from policy.core.refusal import refusal_payload, refusal_text
     from policy.gate.gate import Gate
+    from policy.gate.listing import filter_list, policy_hides
     from policy.gate.operator import Operator
     from policy.mesh.load import find_config, load_config
     from policy.store import Approval, ApprovalState, Fact, Grant, MemoryStore, SqliteStore, Store, StoreConflict
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
         verify_state,
     )
     from policy.wire.kinds import Direction, RequestKind, RequestRole, classify_request, input_requests
-    from policy.wire.listing import filter_list, policy_hides
 
 _MODULES: dict[str, str] = {
     "Action": "policy.core.model",
@@ -83,13 +83,13 @@ _MODULES: dict[str, str] = {
     "configure_otel": "policy.trace",
     "decide": "policy.core.engine",
     "exit_on_sigterm": "policy.trace",
-    "filter_list": "policy.wire.listing",
+    "filter_list": "policy.gate.listing",
     "find_config": "policy.mesh.load",
     "input_requests": "policy.wire.kinds",
     "load_config": "policy.mesh.load",
     "load_config_text": "policy.core.config",
     "parse_duration": "policy.core.config",
-    "policy_hides": "policy.wire.listing",
+    "policy_hides": "policy.gate.listing",
     "record_call": "policy.trace",
     "refusal_payload": "policy.core.refusal",
     "refusal_text": "policy.core.refusal",

@@ -216,3 +216,64 @@ def test_no_adapter_reaches_a_store_or_builds_a_verdict(path: Path) -> None:
 def test_the_wire_layer_is_pure(path: Path) -> None:
     bad = {m for m in _modules(path, runtime_only=True) if _under(m, WIRE_MAY_NOT)}
     assert not bad, f"{path} imports {sorted(bad)}: policy/wire does no I/O and knows no adapter, gate or store"
+
+
+# The layers of `policy/` (docs/architecture.md): a package imports only from its own layer and those below it.
+# core < store < trace < wire < gate < mesh < the operator surfaces (cli, control) < the adapters (addons, mcpwrap).
+LAYERS: dict[str, set[str]] = {
+    "core": {"core"},
+    "store": {"core", "store"},
+    "trace": {"core", "store", "trace"},
+    "wire": {"core", "wire"},
+    "gate": {"core", "store", "trace", "wire", "gate"},
+    "mesh": {"core", "store", "trace", "wire", "gate", "mesh"},
+    "cli": {"core", "store", "trace", "wire", "gate", "mesh", "cli"},
+    "control": {"core", "store", "trace", "wire", "gate", "mesh", "control"},
+}
+OPERATOR_ONLY = {"click", "starlette", "uvicorn", "rich"}
+NO_IO_IN_CORE = {"click", "starlette", "uvicorn", "sqlite3", "httpx", "rich"}
+
+
+def _policy_imports(path: Path) -> set[str]:
+    """The `policy.<package>` names a module imports (TYPE_CHECKING imports count too: they are dependencies)."""
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + ([f"{node.module}.{a.name}" for a in node.names] if node.module == "policy" else [])
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "policy" and len(parts) > 1 and parts[1] in LAYERS:
+                out.add(parts[1])
+    return out
+
+
+def _layer_files(layer: str) -> list[Path]:
+    return sorted((ROOT / "policy" / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_each_layer_of_the_core_imports_only_its_own_layer_and_those_below(layer: str) -> None:
+    wrong = {
+        str(p.relative_to(ROOT)): sorted(_policy_imports(p) - LAYERS[layer])
+        for p in _layer_files(layer)
+        if _policy_imports(p) - LAYERS[layer]
+    }
+    assert not wrong, f"layer {layer!r} reaches up: {wrong}"
+
+
+def test_the_pure_core_imports_no_io_library() -> None:
+    wrong = {str(p.relative_to(ROOT)): sorted(_imports(p) & NO_IO_IN_CORE) for p in _layer_files("core")}
+    assert not {k: v for k, v in wrong.items() if v}
+
+
+def test_only_the_operator_surfaces_import_click_or_starlette() -> None:
+    below = [p for layer in ("core", "store", "trace", "wire", "gate", "mesh") for p in _layer_files(layer)]
+    wrong = {str(p.relative_to(ROOT)): sorted(_imports(p) & OPERATOR_ONLY) for p in below}
+    assert not {k: v for k, v in wrong.items() if v}
+
+
+def test_every_module_of_policy_lives_in_a_layer() -> None:
+    loose = sorted(p.name for p in (ROOT / "policy").glob("*.py") if p.name != "__init__.py")
+    assert loose == [], f"modules outside the layers: {loose}"

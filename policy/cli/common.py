@@ -13,7 +13,7 @@ import click
 from policy.core.config import LoadedConfig
 from policy.core.engine import PolicySet, compile_policies
 from policy.core.errors import ConfigError
-from policy.core.model import HttpInfo, Surface, ToolCall
+from policy.core.model import HttpInfo, Surface, ToolCall, split_tool
 from policy.mesh.active import RegistryError, Resolved, resolve, stray_config_note
 from policy.mesh.load import load_config
 from policy.mesh.locate import DEFAULT_CONFIG_NAME
@@ -95,12 +95,6 @@ def load_policy_set(config_path: str | None) -> tuple[PolicySet, str]:
         return compile_policies(loaded), loaded.file
     except ConfigError as exc:
         raise ConfigProblem(str(exc)) from None
-
-
-def split_tool(full: str) -> tuple[str, str]:
-    """`filesystem.write_file` -> ("filesystem", "write_file"); the server is what precedes the first dot."""
-    server, dot, tool = full.partition(".")
-    return (server, tool) if dot else ("", full)
 
 
 def parse_json_object(text: str, what: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from policy.cli.common import split_tool
 from policy.control.common import authed, json_body, limit_param, ok, plane_of, text_field
 from policy.control.metrics import CONTENT_TYPE
 from policy.control.plane import ControlPlane
@@ -22,7 +21,7 @@ from policy.control.problems import bad_request
 from policy.control.views import policies_view
 from policy.control.watch import Event
 from policy.core.errors import StoreUnavailable
-from policy.core.model import SURFACES, HttpInfo, Surface, ToolCall
+from policy.core.model import SURFACES, HttpInfo, Surface, ToolCall, split_tool
 from policy.gate.dryrun import open_dry_run, refresh_stops
 from policy.gate.gate import Gate
 from policy.trace.feed import TraceFilter, parse_filter

@@ -240,3 +240,9 @@ class Outcome:
         if self.is_error or (self.status is not None and self.status >= 400) or self.exit_code:
             return "upstream_error"
         return "ok"
+
+
+def split_tool(full: str) -> tuple[str, str]:
+    """`filesystem.write_file` -> ("filesystem", "write_file"); the server is what precedes the first dot."""
+    server, dot, tool = full.partition(".")
+    return (server, tool) if dot else ("", full)

@@ -1,4 +1,4 @@
-"""policy.wire.listing: list results filtered by what the agent may never use."""
+"""policy.gate.listing: list results filtered by what the agent may never use."""
 
 from __future__ import annotations
 
