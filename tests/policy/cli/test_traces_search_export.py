@@ -292,3 +292,18 @@ async def test_search_prints_names_with_terminal_escapes_as_visible_escapes(tmp_
     for raw in ("\x1b", "\r", "\x07", "\u202e"):
         assert raw not in result.output
     assert "\\x1b" in result.output
+
+
+async def test_with_the_table_off_export_reads_the_jsonl_files_and_search_says_why_it_cannot(tmp_path: Path) -> None:
+    path = tmp_path / "agent-mesh.yaml"
+    path.write_text(CONFIG + "traces: {sqlite: false}\n")
+    gate = Gate.open(load_config(str(path)))
+    for call in CALLS:
+        verdict = await gate.check(call)
+        gate.finish(call, verdict, Outcome(forwarded=verdict.allowed))
+    await gate.aclose()
+    exported = json_lines(run(path, "traces", "export", "--format", "nl"))
+    assert [r["tool"] for r in exported] == [c.full_name for c in CALLS]
+    result = run(path, "traces", "search", "passwd")
+    assert result.exit_code == 1
+    assert "traces.sqlite off" in result.stderr
