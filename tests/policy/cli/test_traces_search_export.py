@@ -307,3 +307,14 @@ async def test_with_the_table_off_export_reads_the_jsonl_files_and_search_says_w
     result = run(path, "traces", "search", "passwd")
     assert result.exit_code == 1
     assert "traces.sqlite off" in result.stderr
+
+
+def test_search_on_a_state_db_from_before_the_index_adds_it_and_finds_the_old_rows(tmp_path: Path) -> None:
+    from tests.policy.trace.test_search_index import jsonl_trace, schema_7_with_rows
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    schema_7_with_rows(state, jsonl_trace(state, 6))
+    result = CliRunner().invoke(cli, ["traces", "search", "passwd", "--json", "--state-dir", str(state)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["trace_id"] for line in result.stdout.splitlines()] == ["t-000003"]
