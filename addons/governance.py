@@ -169,6 +169,7 @@ class Governance:
             reach = Reach(resolver)
             reach.set_control(parse_listen(loaded.config.control.listen))
             check_upstreams(servers, reach)
+            reach.set_upstreams((name, u.host, u.port) for name, u in servers.upstreams.items())
         except (ConfigError, ValueError) as exc:
             raise exceptions.OptionsError(f"agent-mesh: {exc}") from None  # type: ignore[no-untyped-call]
         old = self.judge
@@ -255,7 +256,7 @@ class Governance:
             return
         host, port = flow.request.host, flow.request.port
         addresses = await self._addresses(host)
-        refused = self._refusal(addresses, port)
+        refused = self._refusal(addresses, port) or self._upstream_refusal(host, port, addresses)
         if refused is not None:
             _answer(flow, _refusal_answer(refused))
             return
@@ -331,7 +332,7 @@ class Governance:
             default = req.port == {"http": 80, "https": 443}.get(req.scheme)
             req.headers["Host"] = req.authority or (name if default else f"{name}:{req.port}")
         addresses = await self._addresses(host)
-        refused = self._refusal(addresses, port)
+        refused = self._refusal(addresses, port) or self._upstream_refusal(host, port, addresses)
         if refused is not None:
             _answer(flow, _refusal_answer(refused))
             tried = Request(req.method, scheme, host, port, path, headers, b"")
@@ -542,6 +543,19 @@ class Governance:
             self.reach.set_proxy(_proxy_listen_addresses())
         return self.reach.refusal(addresses, port)
 
+    def _upstream_refusal(self, host: str, port: int, addresses: tuple[Address, ...]) -> Refusal | None:
+        """A request addressed to where a server's calls are sent (servers.X.upstream) rather than to the server's
+        public URL: judged there it would be another host's call, past the server's own rules. (Not checked at
+        `server_connect`: the calls judged as the server's are sent there.)"""
+        name = self.reach.upstream_of(addresses, port) if self.reach.upstreams else None
+        if name is None or self.servers.match(host, port, "/", addresses).target is not None:
+            return None  # not an upstream, or the address of a configured server too: judged as that server
+        return Refusal(
+            "upstream_direct",
+            f"{host}:{port} is where server {name!r} is sent (servers.{name}.upstream): call it at its public URL, "
+            "where its rules apply",
+        )
+
     def _pin(self, client: str, host: str, port: int, match: Match) -> None:
         if match.address is None:
             return
@@ -613,10 +627,8 @@ def _answer(flow: http.HTTPFlow, answer: Answer) -> None:
 
 
 def _refusal_answer(refused: Refusal) -> Answer:
-    title = (
-        "The control plane is not reachable through the proxy"
-        if refused.code == "control_plane"
-        else "The proxy does not forward requests to itself"
-    )
+    title = {
+        "control_plane": "The control plane is not reachable through the proxy",
+        "upstream_direct": "A server with an upstream is called at its public URL",
+    }.get(refused.code, "The proxy does not forward requests to itself")
     return problem(403, refused.code, title, refused.detail)
-

@@ -84,12 +84,24 @@ class Reach:
         self.local = local or LocalAddresses()
         self.control: Listener | None = None
         self.proxy: list[Listener] = []
+        self.upstreams: list[tuple[str, Listener]] = []  # (server name, where servers.X.upstream sends its calls)
 
     def set_control(self, listen: tuple[str, int] | None) -> None:
         self.control = None if listen is None else self.listener(*listen)
 
     def set_proxy(self, addresses: Iterable[tuple[str, int]]) -> None:
         self.proxy = [self.listener(host or "0.0.0.0", port) for host, port in addresses]
+
+    def set_upstreams(self, upstreams: Iterable[tuple[str, str, int]]) -> None:
+        """(server, host, port) of each `servers.X.upstream`: resolved once, like the control plane."""
+        self.upstreams = [(name, self.listener(host, port)) for name, host, port in upstreams]
+
+    def upstream_of(self, addresses: tuple[Address, ...], port: int) -> str | None:
+        """The server whose upstream this destination is, in any spelling of its address (None: no server's)."""
+        for name, listener in self.upstreams:
+            if listener.reached_by(addresses, port):
+                return name
+        return None
 
     def listener(self, host: str, port: int) -> Listener:
         found = self.resolver.now(host or "0.0.0.0")
