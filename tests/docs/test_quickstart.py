@@ -105,6 +105,7 @@ def test_a_newcomer_runs_the_quick_start_verbatim_on_a_fresh_clone(
         with Proc(["bash", "-c", script], cwd=clone, env=env, inherit_env=False, name="second-terminal") as terminal:
             if held_calls:
                 approve_on_the_page(b, terminal)
+                served.wait_for_line(r"held: claude -> touch\s+approval [0-9a-f]{12}\s+http://", timeout=HELD_SECONDS)
             code = terminal.wait_exit(timeout=RUN_SECONDS)
             out = terminal.output()
         assert code == 0, f"{page.name}'s commands failed:\n{out}"
