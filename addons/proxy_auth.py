@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from addons.agent_env import parse_session
 from policy import Config
 from policy.core.secrets import reveal
 
@@ -72,9 +73,16 @@ class AgentAuth:
         except ValueError as exc:
             raise AuthRequired(str(exc)) from None
         user, _, session = name.partition("/")
-        identity = Identity(user, session or None)
         if not user:
             raise AuthRequired("credentials must name an agent")
+        if session:
+            # The agent writes its own user name: the session obeys the grammar `env --session` writes, so no
+            # escape, separator or kilobyte of text lands in every trace record of the connection.
+            try:
+                parse_session(session)
+            except ValueError as exc:
+                raise AuthRequired(f"the session in the proxy user AGENT/SESSION: {exc}") from None
+        identity = Identity(user, session or None)
         if not self.required:
             return identity
         expected = self.tokens.get(user)
