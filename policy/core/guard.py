@@ -290,6 +290,9 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool
         if command[0] in ("cd", "pushd") and len(command) > 1:  # later commands of a shell line start there
             base = lexical(command[1], base)
             continue
+        operator = _operator_command(command)
+        if operator is not None:
+            return operator
         for arg in command[1:]:
             value = arg.partition("=")[2] if arg.startswith("-") else arg
             if value and len(value) <= _MAX_PATH:
@@ -315,6 +318,38 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool
             found = _links_inside(paths, [lexical(f, base) for f in folders])
             if found is not None:
                 return f"{tool!r} follows symlinks while walking: {found}"
+    return None
+
+
+# Runners that start the command named after their own words (`uv run agent-mesh …`).
+_RUNNERS = frozenset({"uv", "uvx", "pipx", "poetry", "pdm", "hatch", "rye", "npx", "pixi", "conda", "micromamba"})
+_RUNNER_WORDS = frozenset({"run", "exec", "tool", "x"})
+
+
+def _operator_command(command: Sequence[str]) -> str | None:
+    """What makes `command` one of the operator's: `agent-mesh` (any subcommand: `use` writes the registry,
+    `approvals approve` and `resume` change the state from inside, where no argument shows it) or `mcpwrap
+    install|shims` (they rewrite how the agent's own servers and binaries are governed). Found by name through
+    a runner (`uv run`) or `python -m policy.cli|mcpwrap`; a copy under another name is past what is read."""
+    words = list(command)
+    if words and _command_name(words[0]) in _RUNNERS:
+        words = words[1:]
+        while words and (words[0] in _RUNNER_WORDS or words[0].startswith("-")):
+            words = words[1:]
+    if not words:
+        return None
+    name = _command_name(words[0])
+    if name.startswith("python") and "-m" in words[1:]:
+        at = words.index("-m", 1)
+        module = words[at + 1] if at + 1 < len(words) else ""
+        name = {"policy.cli": "agent-mesh", "policy": "agent-mesh", "mcpwrap": "mcpwrap"}.get(module, name)
+        words = [name, *words[at + 2 :]]
+    if name == "agent-mesh":
+        return f"{' '.join(command[:3])!r} runs agent-mesh's operator commands (approvals, stops, the active mesh)"
+    if name == "mcpwrap":
+        head = words[1 : words.index("--")] if "--" in words else words[1:]
+        if "install" in head or "shims" in head:
+            return f"{' '.join(command[:3])!r} changes how the agent's servers and commands are governed"
     return None
 
 

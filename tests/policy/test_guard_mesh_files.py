@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy import ToolCall
-from policy.core.config import load_config
+from policy import ToolCall, load_config
 from policy.core.guard import GUARD_RULE
 from policy.core.guard_mesh import guarded_files, mesh_guard
 
@@ -164,3 +163,39 @@ def test_every_spelling_of_a_policy_file_is_refused(target: str, percent: list[i
         at = len(WORK) + (i % (len(spelled) - len(WORK)))
         spelled = spelled[:at] + f"%{ord(spelled[at]):02X}" + spelled[at + 1 :]
     assert refused(ToolCall("claude", "filesystem", "", "write_file", {key: spelled, "content": "x"}))
+
+
+# The operator's commands change the same files from inside: `agent-mesh use` writes the registry, `approvals
+# approve` the approvals, `resume` lifts a stop, `mcpwrap install --undo` unwraps every server of a client.
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["agent-mesh", "use", "/tmp/evil.yaml"],
+        ["agent-mesh", "approvals", "approve", "3f9c2a"],
+        ["/home/u/.venv/bin/agent-mesh", "resume", "--all"],
+        ["AGENT-MESH", "grants", "add"],
+        ["env", "FOO=1", "agent-mesh", "use", "--default"],
+        ["bash", "-c", "cd /tmp && agent-mesh approvals approve 3f9c2a"],
+        ["sh", "-c", "true; nohup agent-mesh resume --all &"],
+        ["python3", "-m", "policy.cli", "approvals", "approve", "3f9c2a"],
+        ["uv", "run", "agent-mesh", "use", "x.yaml"],
+        ["mcpwrap", "install", "--undo", "--client-config", "/home/u/.cursor/mcp.json"],
+        ["mcpwrap", "shims", "--dir", "/tmp/s", "git"],
+        ["python", "-m", "mcpwrap", "install", "--client-config", "x.json"],
+    ],
+)
+def test_a_command_line_running_the_operators_commands_is_refused(argv: list[str]) -> None:
+    assert refused(ToolCall("claude", "cli", "", argv[0], {"argv": argv, "cwd": PROJECT}))
+    assert refused(ToolCall("claude", "shell", "", "run", {"command": " ".join(argv)}))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["mcpwrap", "exec", "--agent", "claude", "--", "git", "status"],  # a governed command
+        ["grep", "-n", "agent-mesh", "src/main.py"],  # the name as a word, not the command
+        ["git", "log", "--grep", "agent-mesh use"],
+    ],
+)
+def test_commands_that_only_mention_the_mesh_pass(argv: list[str]) -> None:
+    assert not refused(ToolCall("claude", "cli", "", argv[0], {"argv": argv, "cwd": PROJECT}))
