@@ -279,3 +279,185 @@ def test_the_trace_holds_the_same_events_on_every_surface(seen: Seen) -> None:
 def test_each_run_records_one_policy(seen: Seen) -> None:
     for key in RUNS:
         assert len({r["policy_hash"] for r in seen[key]["calls"] + seen[key]["events"]}) == 1, key
+
+
+# The same JSON-RPC requests, as bytes, on both surfaces: what the SDK client parses away (key order,
+# spacing, escapes, fields it does not model) must be the same too. A session is a list of steps; between
+# two sessions the server's `echo` may change (a new mcpwrap process; a new connection and MCP session).
+Step = tuple[str, str, dict[str, Any]]
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+INITIALIZE = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "parity", "version": "1"}}
+INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+RAW_STEPS: list[Step] = [
+    ("hidden tool, before any listing", "tools/call", {"name": "hide_me", "arguments": {}}),
+    ("the listing", "tools/list", {}),
+    ("denied call", "tools/call", {"name": "echo", "arguments": {"text": "forbidden"}}),
+    ("denied resource read", "resources/read", {"uri": "notes://private/keys"}),
+    ("hidden tool, after the listing", "tools/call", {"name": "hide_me", "arguments": {}}),
+    ("allowed call", "tools/call", {"name": "echo", "arguments": {"text": "one"}}),
+]
+CALL_ECHO: Step = ("call echo", "tools/call", {"name": "echo", "arguments": {"text": "two"}})
+
+
+def request(id_: int, method: str, params: dict[str, Any], era: str) -> dict[str, Any]:
+    if era != "legacy":
+        params = {**params, "_meta": MODERN_META}
+    return {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+
+
+async def raw_stdio_session(config: Path, folder: Path, era: str, steps: list[Step]) -> list[bytes]:
+    """One mcpwrap process: the answer (one line of bytes) to each step."""
+    argv = ["-m", "mcpwrap", "--config", str(config), "--agent", "claude", "--server", "parity", "--"]
+    argv += [sys.executable, str(SERVER), str(folder / "description.txt"), "stdio"]
+    pipe = asyncio.subprocess.PIPE
+    proc = await asyncio.create_subprocess_exec(sys.executable, *argv, stdin=pipe, stdout=pipe, stderr=pipe)
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdin is not None
+    assert stdout is not None
+
+    async def ask(message: dict[str, Any]) -> bytes:
+        stdin.write(json.dumps(message).encode() + b"\n")
+        await stdin.drain()
+        while True:  # the answer to this id; the server's notifications and requests in between are skipped
+            line = await asyncio.wait_for(stdout.readline(), 30)
+            assert line, "mcpwrap closed its stdout"
+            got = json.loads(line)
+            if got.get("id") == message["id"] and "method" not in got:
+                return line.rstrip(b"\n")
+
+    try:
+        if era == "legacy":
+            await ask(request(0, "initialize", INITIALIZE, era))
+            stdin.write(INITIALIZED + b"\n")
+        return [await ask(request(i + 1, method, params, era)) for i, (_, method, params) in enumerate(steps)]
+    finally:
+        stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def raw_over_stdio(folder: Path, era: str, sessions: list[list[Step]], between: list[str]) -> list[list[bytes]]:
+    config = folder / "agent-mesh.yaml"
+    config.write_text(CONFIG.format(state=folder / "state", url="http://127.0.0.1:9/mcp"))
+    out = []
+    for n, steps in enumerate(sessions):
+        if n:
+            (folder / "description.txt").write_text(between[n - 1])
+        out.append(await raw_stdio_session(config, folder, era, steps))
+    return out
+
+
+def sse_message(body: bytes, id_: int) -> bytes:
+    """The JSON-RPC answer to `id_` in a response body: the body itself, or the `data:` of one SSE event."""
+    if body.lstrip().startswith(b"{"):
+        return body.strip()
+    for line in body.splitlines():
+        if line.startswith(b"data:"):
+            data = line[5:].strip()
+            if data and json.loads(data).get("id") == id_:
+                return data
+    raise AssertionError(f"no answer to {id_} in {body!r}")
+
+
+async def raw_http_session(proxy_port: int, url: str, era: str, steps: list[Step]) -> list[bytes]:
+    """One connection through the proxy (and in the 2025-11-25 era one MCP session): each step's answer."""
+    proxied = httpx2.AsyncClient(proxy=f"http://claude:s3cret@127.0.0.1:{proxy_port}", timeout=30)
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+    async def ask(message: dict[str, Any]) -> bytes:
+        extra = {}
+        if era != "legacy":  # what a 2026-07-28 client mirrors into headers
+            params = message["params"]
+            extra = {"mcp-protocol-version": era, "mcp-method": message["method"]}
+            name = params.get("name", params.get("uri"))
+            if name is not None:
+                extra["mcp-name"] = name
+        answer = await proxied.post(url, content=json.dumps(message).encode(), headers=headers | extra)
+        if "mcp-session-id" in answer.headers:
+            headers["mcp-session-id"] = answer.headers["mcp-session-id"]
+            headers["mcp-protocol-version"] = "2025-11-25"
+        return sse_message(answer.content, message["id"])
+
+    async with proxied:
+        if era == "legacy":
+            await ask(request(0, "initialize", INITIALIZE, era))
+            await proxied.post(url, content=INITIALIZED, headers=headers)
+        return [await ask(request(i + 1, method, params, era)) for i, (_, method, params) in enumerate(steps)]
+
+
+async def raw_over_http(folder: Path, era: str, sessions: list[list[Step]], between: list[str]) -> list[list[bytes]]:
+    port = free_port()
+    argv = [sys.executable, str(SERVER), str(folder / "description.txt"), str(port)]
+    with Proc(argv, name=f"parity-raw-{era}") as server:
+        await asyncio.to_thread(server.wait_for_port, port, timeout=20)
+        url = f"http://127.0.0.1:{port}/mcp"
+        config = folder / "agent-mesh.yaml"
+        config.write_text(CONFIG.format(state=folder / "state", url=url))
+        with running_proxy(config) as proxy:
+            out = []
+            for n, steps in enumerate(sessions):
+                if n:
+                    (folder / "description.txt").write_text(between[n - 1])
+                out.append(await raw_http_session(proxy.port, url, era, steps))
+            return out
+
+
+RAW = {"stdio": raw_over_stdio, "http": raw_over_http}
+# Session 1 lists (and pins) the tools and runs RAW_STEPS; then echo changes; session 2 calls it at once.
+SESSIONS = [[*RAW_STEPS], [CALL_ECHO]]
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[list[bytes]]]:
+    out: dict[tuple[str, str], list[list[bytes]]] = {}
+    for surface, era in RUNS:
+        folder = tmp_path_factory.mktemp(f"raw-{surface}-{era}")
+        (folder / "description.txt").write_text(HONEST)
+        out[(surface, era)] = asyncio.run(RAW[surface](folder, era, SESSIONS, [RUG_PULL]))
+    return out
+
+
+def without_trace_ids(line: bytes) -> bytes:
+    return TRACE_ID.sub("<trace id>", line.decode()).encode()
+
+
+BEFORE_LISTING = pytest.mark.xfail(
+    strict=True,
+    reason="finding: before a tools/list passed through the proxy it does not know the tool's outputSchema, so "
+    "its refusal carries structuredContent (which clients validate against that schema); mcpwrap lists the "
+    "tools itself before the first call and leaves structuredContent out",
+)
+STEP_CASES = [
+    pytest.param(i, id=name, marks=[BEFORE_LISTING] if name.endswith("before any listing") else [])
+    for i, (name, _, _) in enumerate(RAW_STEPS)
+]
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("step", STEP_CASES)
+def test_the_same_request_gets_the_same_bytes_back_on_both_surfaces(
+    raw: dict[tuple[str, str], list[list[bytes]]], step: int, era: str
+) -> None:
+    over_stdio, over_http = (without_trace_ids(raw[(surface, era)][0][step]) for surface in SURFACES)
+    assert over_stdio == over_http
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_a_new_session_calling_a_changed_tool_without_listing_it_meets_its_pin_on_every_surface(
+    raw: dict[tuple[str, str], list[list[bytes]]], era: str
+) -> None:
+    answers = {surface: json.loads(raw[(surface, era)][1][0]) for surface in SURFACES}
+    assert answers["stdio"]["result"]["isError"] is True  # mcpwrap lists the tools itself before the first call
+    assert answers["stdio"]["result"]["_meta"]["agent-mesh/refusal"]["rule"] == "mcp.pin_changed"
+    if answers["http"]["result"].get("isError") is not True:
+        pytest.xfail(
+            "finding: the proxy compares a tool with its pin only when a tools/list passes through it; a client "
+            "that calls the changed tool without listing it first has the call run (mcpwrap refuses it)"
+        )
+    assert answers["http"]["result"]["_meta"]["agent-mesh/refusal"]["rule"] == "mcp.pin_changed"
