@@ -182,7 +182,10 @@ class _Builder:
 def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tuple[Any, Lines]:
     """Parse YAML text into plain data and the line map; syntax errors become ConfigError with a line."""
     lines = Lines(file)
-    loader = _CappedLoader(text, file)
+    try:
+        loader = _CappedLoader(text, file)  # its reader refuses a NUL or an escape character here, at once
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}".replace('"<unicode string>"', "the file"), file=file) from None
     try:
         node = loader.get_single_node()
     except RecursionError:

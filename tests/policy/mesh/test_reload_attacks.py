@@ -142,3 +142,30 @@ def test_a_reload_failing_in_an_unforeseen_way_keeps_the_policy_and_the_watcher_
         assert mesh.stops.stopping("claude") is not None
     finally:
         mesh.watcher.close()
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [BOMB, "x: " + "[" * 5000 + "]" * 5000 + "\n", "name: x\nrules: [{tools: ['*'], action: allow}]\n\x00"],
+    ids=["billion-laughs", "deep-nesting", "nul"],
+)
+def test_a_hostile_yaml_file_in_the_policy_dir_is_a_reload_error_and_the_policy_stays(mesh: Mesh, text: str) -> None:
+    (mesh.policies / "zz.yaml").write_text(text)
+    assert mesh.poll_twice() is None
+    assert mesh.kept_running()
+    assert "zz.yaml" in (mesh.watcher.reload_error or "")
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\ufffe"])
+def test_a_character_yaml_refuses_is_a_config_error_naming_the_file(tmp_path: Path, character: str) -> None:
+    (tmp_path / "agent-mesh.yaml").write_text(f"version: 1\n# {character}\n")
+    with pytest.raises(ConfigError, match="special characters are not allowed") as raised:
+        load_config(str(tmp_path / "agent-mesh.yaml"))
+    assert raised.value.file == str(tmp_path / "agent-mesh.yaml")
