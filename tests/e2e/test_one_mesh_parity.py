@@ -59,6 +59,11 @@ policies:
         action: human_approval
       - {{name: echo, tools: ["parity.echo"], action: allow}}
       - {{name: never-hide-me, tools: ["parity.hide_me"], action: deny}}
+      - name: nothing-destructive
+        tools: ["parity.*"]
+        when: {{tool.annotations.destructiveHint: {{eq: true}}}}
+        action: deny
+        reason: destructive tools are not for agents
       - name: private-notes
         tools: ["parity.resources/read"]
         when: {{args.uri: {{glob: "notes://private/**"}}}}
@@ -161,7 +166,8 @@ async def scenario(folder: Path, surface: str, era: str) -> dict[str, Any]:
         seen["listed_after_change"] = [(t.name, t.description) for t in (await c.list_tools()).tools]
         seen["changed"] = dump(await c.call_tool("echo", {"text": "two"}))
         seen["hidden_called"] = dump(await c.call_tool("hide_me", {}))
-    seen["calls"], seen["events"] = await records(config, 7)
+        seen["destructive"] = dump(await c.call_tool("wipe", {}))
+    seen["calls"], seen["events"] = await records(config, 8)
     return seen
 
 
@@ -217,9 +223,10 @@ def alike(by_run: dict[tuple[str, str], Any]) -> bool:
 
 def test_every_surface_lists_the_same_tools_hiding_the_denied_one_and_then_the_changed_one(seen: Seen) -> None:
     assert alike(across(seen, "listed")), across(seen, "listed")
-    assert seen[RUNS[0]]["listed"] == [("echo", HONEST)]  # hide_me: denied whatever the arguments
+    # hide_me: denied whatever the arguments, so never shown; wipe is denied by its annotations, yet shown
+    assert seen[RUNS[0]]["listed"] == [("wipe", "Deletes everything."), ("echo", HONEST)]
     assert alike(across(seen, "listed_after_change")), across(seen, "listed_after_change")
-    assert seen[RUNS[0]]["listed_after_change"] == []  # pin_changed: deny, so hidden like any denied tool
+    assert seen[RUNS[0]]["listed_after_change"] == [("wipe", "Deletes everything.")]  # echo: pin_changed deny
 
 
 @pytest.mark.parametrize("era", ERAS)
@@ -230,7 +237,7 @@ def test_an_allowed_call_answers_the_same_on_every_surface(seen: Seen, step: str
     assert '"isError": true' not in answers[("stdio", era)]
 
 
-@pytest.mark.parametrize("step", ["denied", "read_denied", "changed", "hidden_called"])
+@pytest.mark.parametrize("step", ["denied", "read_denied", "changed", "hidden_called", "destructive"])
 def test_a_refusal_is_the_same_to_the_byte_on_every_surface_and_in_both_eras(seen: Seen, step: str) -> None:
     refusals = across(seen, step)
     assert alike(refusals), refusals
@@ -261,6 +268,7 @@ def test_the_trace_holds_the_same_calls_on_every_surface(seen: Seen) -> None:
         ("parity.echo", "human_approval", "allow", "ok", "human:root"),
         ("parity.echo", "deny", "deny", "refused", "pin:changed"),
         ("parity.hide_me", "deny", "deny", "refused", "policy:claude/never-hide-me"),
+        ("parity.wipe", "deny", "deny", "refused", "policy:claude/nothing-destructive"),
     ]
 
 
@@ -269,6 +277,7 @@ def test_the_trace_holds_the_same_events_on_every_surface(seen: Seen) -> None:
     assert alike(events), json.dumps({str(k): v for k, v in events.items()}, indent=1)
     assert [(r["event"], r["tool"], r["rule"]) for r in events[RUNS[0]]] == [
         ("tool_first_seen", "parity.hide_me", "mcp.pin_new"),
+        ("tool_first_seen", "parity.wipe", "mcp.pin_new"),
         ("tool_first_seen", "parity.echo", "mcp.pin_new"),
         ("tools_hidden", "parity.tools/list", "mcp.hide"),
         ("tool_changed", "parity.echo", "mcp.pin_changed"),
@@ -293,10 +302,12 @@ INITIALIZE = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo":
 INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
 RAW_STEPS: list[Step] = [
     ("hidden tool, before any listing", "tools/call", {"name": "hide_me", "arguments": {}}),
+    ("destructive tool, before any listing", "tools/call", {"name": "wipe", "arguments": {}}),
     ("the listing", "tools/list", {}),
     ("denied call", "tools/call", {"name": "echo", "arguments": {"text": "forbidden"}}),
     ("denied resource read", "resources/read", {"uri": "notes://private/keys"}),
     ("hidden tool, after the listing", "tools/call", {"name": "hide_me", "arguments": {}}),
+    ("destructive tool, after the listing", "tools/call", {"name": "wipe", "arguments": {}}),
     ("allowed call", "tools/call", {"name": "echo", "arguments": {"text": "one"}}),
 ]
 CALL_ECHO: Step = ("call echo", "tools/call", {"name": "echo", "arguments": {"text": "two"}})
@@ -427,14 +438,19 @@ def without_trace_ids(line: bytes) -> bytes:
     return TRACE_ID.sub("<trace id>", line.decode()).encode()
 
 
-BEFORE_LISTING = pytest.mark.xfail(
-    strict=True,
-    reason="finding: before a tools/list passed through the proxy it does not know the tool's outputSchema, so "
-    "its refusal carries structuredContent (which clients validate against that schema); mcpwrap lists the "
-    "tools itself before the first call and leaves structuredContent out",
-)
+# Findings, kept as strict xfails so that the fix shows: before any tools/list has passed through the proxy it
+# knows neither the tools' annotations nor their output schemas (it learns them only from listings it
+# forwards, addons/mcp_flow.py); mcpwrap lists the tools itself before the first call (FrameJudge).
+FINDINGS = {
+    "hidden tool, before any listing": "the proxy's refusal of a tool with an outputSchema carries "
+    "structuredContent (which clients validate against that schema); mcpwrap's leaves it out",
+    "destructive tool, before any listing": "a rule on tool.annotations does not see the annotations at the "
+    "proxy: the destructive tool runs there; mcpwrap refuses it (the agent need only skip tools/list)",
+}
 STEP_CASES = [
-    pytest.param(i, id=name, marks=[BEFORE_LISTING] if name.endswith("before any listing") else [])
+    pytest.param(i, id=name, marks=[pytest.mark.xfail(strict=True, reason=f"finding: {FINDINGS[name]}")])
+    if name in FINDINGS
+    else pytest.param(i, id=name)
     for i, (name, _, _) in enumerate(RAW_STEPS)
 ]
 

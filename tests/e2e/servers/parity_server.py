@@ -6,8 +6,9 @@ Streamable HTTP, so that any difference a client sees comes from the mesh's surf
 
 `echo` says its text back; each `tools/list` reads DESCRIPTION_FILE and lists `echo` with that text as its
 description (a rug pull on demand: rewrite the file). `hide_me` is for the policy to deny whatever the
-arguments. Two resources: `notes://public/readme` and `notes://private/keys` (a read to deny: refused as a
-JSON-RPC error rather than an isError result).
+arguments; `wipe` says it is destructive (`annotations.destructiveHint`), for a rule on annotations. Two
+resources: `notes://public/readme` and `notes://private/keys` (a read to deny: refused as a JSON-RPC error
+rather than an isError result).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 
 
 class Parity(MCPServer):
@@ -25,6 +27,7 @@ class Parity(MCPServer):
         self._file = description_file
         self._description: str | None = None
         self.add_tool(hide_me, description="Never shown to the agent.")
+        self.add_tool(wipe, description="Deletes everything.", annotations=ToolAnnotations(destructiveHint=True))
         self.resource("notes://public/readme")(readme)
         self.resource("notes://private/keys")(keys)
 
@@ -44,6 +47,10 @@ def echo(text: str) -> str:
 
 def hide_me() -> str:
     return "hidden"
+
+
+def wipe() -> str:
+    return "wiped"
 
 
 def readme() -> str:
