@@ -27,7 +27,7 @@ class Parity(MCPServer):
         self._file = description_file
         self._description: str | None = None
         self.add_tool(hide_me, description="Never shown to the agent.")
-        self.add_tool(wipe, description="Deletes everything.", annotations=ToolAnnotations(destructiveHint=True))
+        self.add_tool(wipe, description="Deletes everything.", annotations=ToolAnnotations(destructive_hint=True))
         self.resource("notes://public/readme")(readme)
         self.resource("notes://private/keys")(keys)
 
