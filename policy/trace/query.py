@@ -160,9 +160,17 @@ class FileSource:
     def records(self, filters: Filters, *, newest_first: bool = False) -> Iterator[dict[str, Any]]:
         files = self.files()
         for path in reversed(files) if newest_first else files:
+            if not newest_first:
+                # Streamed line by line (`traces export` of a large file); binary lines end at b"\n" only.
+                with path.open("rb") as f:
+                    for raw in f:
+                        record = _parse(raw.decode("utf-8", errors="replace"))
+                        if record is not None and filters.matches(record):
+                            yield record
+                continue
             # Split on newlines only: a record may hold U+2028 or U+0085, which `splitlines` also cuts at.
             lines = path.read_text("utf-8", errors="replace").split("\n")
-            for line in reversed(lines) if newest_first else lines:
+            for line in reversed(lines):
                 record = _parse(line)
                 if record is not None and filters.matches(record):
                     yield record

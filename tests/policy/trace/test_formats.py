@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,15 @@ def test_a_csv_for_the_terminal_shows_control_characters_as_escapes_and_a_file_k
     assert "delete_file\\x0d\\x1b[2K" in on_terminal.getvalue()
     (row,) = list(csv.DictReader(io.StringIO(to_file.getvalue())))
     assert row["tool"] == hide
+
+
+def test_a_jsonl_trace_is_read_line_by_line_and_only_newlines_end_a_record(tmp_path: Path) -> None:
+    from policy.trace.query import FileSource, Filters
+
+    odd = [record(i, args={"text": f"a\u2028b\u0085c\r{i}"}) for i in range(3)]
+    path = tmp_path / "traces.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in odd), "utf-8")
+    read = FileSource([path]).records(Filters())
+    assert next(read) == odd[0]  # one record at a time: a generator over the open file
+    assert [*read] == odd[1:]
+    assert list(FileSource([path]).records(Filters(), newest_first=True)) == odd[::-1]
