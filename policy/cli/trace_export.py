@@ -108,7 +108,7 @@ def _state_db(config_path: str | None, state_dir: Path | None) -> Path:
         try:
             with closing(connect(db)):
                 pass
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             pass  # read as it is: the search says what is missing
     return db
 
