@@ -16,7 +16,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -294,6 +294,7 @@ def test_each_run_records_one_policy(seen: Seen) -> None:
 # spacing, escapes, fields it does not model) must be the same too. A session is a list of steps; between
 # two sessions the server's `echo` may change (a new mcpwrap process; a new connection and MCP session).
 Step = tuple[str, str, dict[str, Any]]
+Raw = list[list[bytes]]  # per session, each step's answer
 MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
@@ -353,13 +354,16 @@ async def raw_stdio_session(config: Path, folder: Path, era: str, steps: list[St
             await proc.wait()
 
 
-async def raw_over_stdio(folder: Path, era: str, sessions: list[list[Step]], between: list[str]) -> list[list[bytes]]:
+Between = Callable[[Path], Awaitable[None]]  # what happens between two sessions, given the config
+
+
+async def raw_over_stdio(folder: Path, era: str, sessions: list[list[Step]], between: Between, text: str) -> Raw:
     config = folder / "agent-mesh.yaml"
-    config.write_text(CONFIG.format(state=folder / "state", url="http://127.0.0.1:9/mcp"))
+    config.write_text(text.format(state=folder / "state", url="http://127.0.0.1:9/mcp"))
     out = []
     for n, steps in enumerate(sessions):
         if n:
-            (folder / "description.txt").write_text(between[n - 1])
+            await between(config)
         out.append(await raw_stdio_session(config, folder, era, steps))
     return out
 
@@ -402,19 +406,19 @@ async def raw_http_session(proxy_port: int, url: str, era: str, steps: list[Step
         return [await ask(request(i + 1, method, params, era)) for i, (_, method, params) in enumerate(steps)]
 
 
-async def raw_over_http(folder: Path, era: str, sessions: list[list[Step]], between: list[str]) -> list[list[bytes]]:
+async def raw_over_http(folder: Path, era: str, sessions: list[list[Step]], between: Between, text: str) -> Raw:
     port = free_port()
     argv = [sys.executable, str(SERVER), str(folder / "description.txt"), str(port)]
     with Proc(argv, name=f"parity-raw-{era}") as server:
         await asyncio.to_thread(server.wait_for_port, port, timeout=20)
         url = f"http://127.0.0.1:{port}/mcp"
         config = folder / "agent-mesh.yaml"
-        config.write_text(CONFIG.format(state=folder / "state", url=url))
+        config.write_text(text.format(state=folder / "state", url=url))
         with running_proxy(config) as proxy:
             out = []
             for n, steps in enumerate(sessions):
                 if n:
-                    (folder / "description.txt").write_text(between[n - 1])
+                    await between(config)
                 out.append(await raw_http_session(proxy.port, url, era, steps))
             return out
 
@@ -430,7 +434,11 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[
     for surface, era in RUNS:
         folder = tmp_path_factory.mktemp(f"raw-{surface}-{era}")
         (folder / "description.txt").write_text(HONEST)
-        out[(surface, era)] = asyncio.run(RAW[surface](folder, era, SESSIONS, [RUG_PULL]))
+
+        async def rug_pull(config: Path, folder: Path = folder) -> None:
+            (folder / "description.txt").write_text(RUG_PULL)
+
+        out[(surface, era)] = asyncio.run(RAW[surface](folder, era, SESSIONS, rug_pull, CONFIG))
     return out
 
 
@@ -477,3 +485,57 @@ def test_a_new_session_calling_a_changed_tool_without_listing_it_meets_its_pin_o
             "that calls the changed tool without listing it first has the call run (mcpwrap refuses it)"
         )
     assert answers["http"]["result"]["_meta"]["agent-mesh/refusal"]["rule"] == "mcp.pin_changed"
+
+
+# The other shapes: refusals as JSON-RPC errors (`mcp.refuse_as: error`) and a call not held at all
+# (`approval.hold_seconds: 0`), refused as pending until a human approves it between the sessions.
+CONFIG_ERRORS = CONFIG.replace("hold_seconds: 60", "hold_seconds: 0").replace(
+    "mcp: {{pin_changed: deny}}", "mcp: {{pin_changed: deny, refuse_as: error}}"
+)
+ASK: Step = ("call that needs a human", "tools/call", {"name": "echo", "arguments": {"text": "ask a human"}})
+ERROR_STEPS: list[Step] = [
+    ("the listing", "tools/list", {}),
+    ("denied call", "tools/call", {"name": "echo", "arguments": {"text": "forbidden"}}),
+    ASK,
+    ("hidden tool", "tools/call", {"name": "hide_me", "arguments": {}}),
+]
+ERROR_SESSIONS = [ERROR_STEPS, [ASK, ASK]]  # approved between: the first runs, the second asks again
+
+
+async def approve_all(config: Path) -> None:
+    pending = json.loads(await cli_json("approvals", "list", "--config", config, "--json"))
+    assert len(pending) == 1, pending
+    await cli_json("approvals", "approve", pending[0]["id"], "--config", config)
+
+
+@pytest.fixture(scope="module")
+def raw_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Raw]:
+    out: dict[tuple[str, str], Raw] = {}
+    for surface, era in RUNS:
+        folder = tmp_path_factory.mktemp(f"raw-errors-{surface}-{era}")
+        (folder / "description.txt").write_text(HONEST)
+        out[(surface, era)] = asyncio.run(RAW[surface](folder, era, ERROR_SESSIONS, approve_all, CONFIG_ERRORS))
+    return out
+
+
+APPROVAL_ID = re.compile(r"\b[0-9a-f]{12}\b")
+
+
+def without_ids(line: bytes) -> bytes:
+    return APPROVAL_ID.sub("<approval id>", without_trace_ids(line).decode()).encode()
+
+
+ERROR_CASES = [
+    pytest.param(session, step, id=f"{session + 1}: {name}")
+    for session, steps in enumerate(ERROR_SESSIONS)
+    for step, (name, _, _) in enumerate(steps)
+]
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize(("session", "step"), ERROR_CASES)
+def test_refused_as_errors_and_pending_without_a_hold_the_bytes_are_the_same_on_both_surfaces(
+    raw_errors: dict[tuple[str, str], Raw], session: int, step: int, era: str
+) -> None:
+    over_stdio, over_http = (without_ids(raw_errors[(surface, era)][session][step]) for surface in SURFACES)
+    assert over_stdio == over_http
