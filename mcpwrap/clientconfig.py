@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy.core.textfile import read_bounded
+
 BACKUP_SUFFIX = ".agent-mesh.bak"
+# Claude Code keeps its history in ~/.claude.json (megabytes); far above that, a file is no client's config.
+MAX_CLIENT_CONFIG_BYTES = 64 * 1024 * 1024
 _SERVER_KEYS = ("mcpServers", "servers")
 # mcpwrap's own flags in a wrapped entry, in the order install writes them.
 _FLAGS = ("--agent", "--server", "--config", "--state-dir")
@@ -229,12 +233,14 @@ def _entries(data: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
 def load(path: Path) -> ClientFile:
     """Parse a client config: JSON, else JSONC/JSON5 (VS Code's comments and trailing commas). Raises
     ValueError naming the file (and the line, for JSON)."""
-    try:
-        text = path.read_text("utf-8")
+    try:  # bounded: a FIFO or /dev/zero in the client config's place must not hang or fill the install
+        text = read_bounded(str(path), MAX_CLIENT_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read ({exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     jsonc = False
     try:
         data = json.loads(text)

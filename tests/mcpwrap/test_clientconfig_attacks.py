@@ -9,6 +9,8 @@ an entry the client runs differently from what install reads must never be repor
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,3 +78,35 @@ def test_an_entry_of_another_transport_is_skipped_even_with_a_command(kind: str)
 def test_a_stdio_type_is_wrapped() -> None:
     data = client({"type": "stdio", "command": "npx", "args": ["x"]})
     assert clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None).wrapped == ["fs"]
+
+
+def test_a_client_config_that_never_ends_is_refused_without_reading_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "mcp.json"
+    os.mkfifo(fifo)  # opened for reading, it would wait for a writer forever
+    with pytest.raises(ValueError, match="not a regular file"):
+        clientconfig.load(fifo)
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        clientconfig.load(link)
+
+
+def test_a_client_config_larger_than_any_client_writes_is_refused_by_its_size(tmp_path: Path) -> None:
+    huge = tmp_path / "mcp.json"
+    with open(huge, "wb") as f:
+        f.truncate(clientconfig.MAX_CLIENT_CONFIG_BYTES + 1)  # sparse: nothing to read, only its size
+    with pytest.raises(ValueError, match="larger than"):
+        clientconfig.load(huge)
+
+
+def test_duplicate_keys_are_read_as_the_clients_read_them_the_last_one_wins(tmp_path: Path) -> None:
+    # JSON.parse (every Node client) keeps the last of two equal keys: install must wrap that very entry
+    path = tmp_path / "mcp.json"
+    path.write_text(
+        '{"mcpServers": {"fs": {"command": "safe"}, "fs": {"command": "npx", "args": ["evil"]}},'
+        ' "mcpServers": {"fs": {"command": "npx", "args": ["evil"]}}}'
+    )
+    data = clientconfig.load(path).data
+    done = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None)
+    assert done.wrapped == ["fs"]
+    assert data["mcpServers"]["fs"]["args"][-2:] == ["npx", "evil"]
