@@ -21,7 +21,7 @@ import click
 from policy.cli.common import load_loaded
 from policy.cli.trace_common import adopt, state_option
 from policy.cli.trace_evidence import export_bundle_cmd
-from policy.cli.traces import _filter_options, _filters, _print, _read, _source
+from policy.cli.traces import _filter_options, _filters, _print, _read, _source, traces_group
 from policy.store.db import DB_NAME
 from policy.trace.formats import FORMATS, write
 from policy.trace.query import VERDICTS, Filters
@@ -200,4 +200,5 @@ def _private_file(path: Path) -> TextIO:
     return open(fd, "w", encoding="utf-8", newline="")  # closed by the caller's `with`
 
 
-read_commands: list[click.Command] = [search_cmd, export_cmd]
+for _command in (search_cmd, export_cmd):
+    traces_group.add_command(_command)

@@ -329,9 +329,11 @@ def _replay_text(file: str, policy_hash: str, result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
-from policy.cli.trace_export import read_commands  # noqa: E402 (it takes this module's filter options)
-
-for _command in [*evidence_commands, *read_commands]:
+for _command in evidence_commands:
     traces_group.add_command(_command)
+
+# `search` and `export` take this module's filter options, so trace_export.py imports this module and adds them
+# to traces_group itself: a plain import here, which holds whichever of the two modules is imported first.
+import policy.cli.trace_export  # noqa: E402, F401
 
 trace_commands = [traces_group, replay_cmd]
