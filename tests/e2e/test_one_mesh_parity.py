@@ -508,13 +508,21 @@ async def approve_all(config: Path) -> None:
     await cli_json("approvals", "approve", pending[0]["id"], "--config", config)
 
 
+Traced = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (call records, event records)
+
+
+async def raw_and_traced(surface: str, folder: Path, era: str) -> tuple[Raw, Traced]:
+    answers = await RAW[surface](folder, era, ERROR_SESSIONS, approve_all, CONFIG_ERRORS)
+    return answers, await records(folder / "agent-mesh.yaml", 5)
+
+
 @pytest.fixture(scope="module")
-def raw_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Raw]:
-    out: dict[tuple[str, str], Raw] = {}
+def raw_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Raw, Traced]]:
+    out: dict[tuple[str, str], tuple[Raw, Traced]] = {}
     for surface, era in RUNS:
         folder = tmp_path_factory.mktemp(f"raw-errors-{surface}-{era}")
         (folder / "description.txt").write_text(HONEST)
-        out[(surface, era)] = asyncio.run(RAW[surface](folder, era, ERROR_SESSIONS, approve_all, CONFIG_ERRORS))
+        out[(surface, era)] = asyncio.run(raw_and_traced(surface, folder, era))
     return out
 
 
@@ -535,7 +543,41 @@ ERROR_CASES = [
 @pytest.mark.parametrize("era", ERAS)
 @pytest.mark.parametrize(("session", "step"), ERROR_CASES)
 def test_refused_as_errors_and_pending_without_a_hold_the_bytes_are_the_same_on_both_surfaces(
-    raw_errors: dict[tuple[str, str], Raw], session: int, step: int, era: str
+    raw_errors: dict[tuple[str, str], tuple[Raw, Traced]], session: int, step: int, era: str
 ) -> None:
-    over_stdio, over_http = (without_ids(raw_errors[(surface, era)][session][step]) for surface in SURFACES)
+    over_stdio, over_http = (without_ids(raw_errors[(surface, era)][0][session][step]) for surface in SURFACES)
     assert over_stdio == over_http
+
+
+def test_pending_approved_and_spent_leave_the_same_calls_in_the_trace_on_every_surface(
+    raw_errors: dict[tuple[str, str], tuple[Raw, Traced]],
+) -> None:
+    calls = {key: [record(r) for r in raw_errors[key][1][0]] for key in RUNS}
+    assert alike(calls), json.dumps({str(k): v for k, v in calls.items()}, indent=1)
+    texts = [(r["args"].get("text"), r["verdict"], r["outcome"], r["decided_by"]) for r in calls[RUNS[0]]]
+    assert [t for t in texts if t[0] is not None] == [
+        ("forbidden", "deny", "refused", "policy:claude/no-forbidden-words"),
+        ("ask a human", "pending", "refused", "policy:claude/ask-first"),
+        ("ask a human", "allow", "ok", "human:root"),
+        ("ask a human", "pending", "refused", "policy:claude/ask-first"),
+    ]
+
+
+def test_the_same_kinds_of_events_are_traced_on_every_surface(
+    raw_errors: dict[tuple[str, str], tuple[Raw, Traced]],
+) -> None:
+    kinds = {key: sorted({json.dumps(record(r), sort_keys=True) for r in raw_errors[key][1][1]}) for key in RUNS}
+    assert alike(kinds), kinds
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding: mcpwrap lists the tools itself before a session's first call and the Gate traces a "
+    "tools_hidden event for that listing too ('1 tool(s) of parity not shown to claude'), though the agent was "
+    "shown nothing; the proxy traces one only for the listings the agent asked for",
+)
+def test_the_same_events_are_traced_on_every_surface_one_for_one(
+    raw_errors: dict[tuple[str, str], tuple[Raw, Traced]],
+) -> None:
+    events = {key: [record(r) for r in raw_errors[key][1][1]] for key in RUNS}
+    assert alike(events), json.dumps({str(k): v for k, v in events.items()}, indent=1)
