@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from policy.core.guard_cli import KNOWN, WALKERS, commands_of, follows_links, walked
+from policy.core.guard_cli import KNOWN, WALKERS, changed_paths, commands_of, follows_links, walked
 from policy.core.guard_paths import MAX_PATTERNS, PROTECTED_NAMES, StatePaths, decoded, lexical, words
 from policy.core.model import Action, Decision, ToolCall
 
@@ -309,6 +309,11 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool
                     return f"{arg!r} (that is {real})"
         folders = walked(command, base, os.path.lexists)
         tool = " ".join(command[:2]) if len(command) > 1 else command[0]
+        if paths.guards_more:  # a folder above the config, policy_dir or registry moved, removed or written over
+            for path in changed_paths(command, base, os.path.lexists):
+                absolute = lexical(path, base)
+                if paths.holds_guarded(absolute) or paths.holds_guarded(paths.resolved(absolute)):
+                    return f"{tool!r} replaces {absolute}, which holds a file that chooses the policy"
         for folder in folders or ():
             absolute = lexical(folder, base)
             for candidate in dict.fromkeys([absolute, paths.resolved(absolute)]):

@@ -190,6 +190,63 @@ def walked(argv: Sequence[str], cwd: str, exists: Callable[[str], bool]) -> list
     return present or [cwd]
 
 
+# Commands that move, remove, copy onto, link over or change every path they are given (a folder: all below it).
+CHANGERS = frozenset(
+    {"mv", "cp", "rsync", "rm", "rmdir", "ln", "install", "chmod", "chown", "chgrp", "setfacl", "scp", "rclone",
+     "unlink", "shred", "truncate"}
+)  # fmt: skip
+_COPIERS = frozenset({"cp", "rsync", "scp", "install", "ln", "rclone"})
+_EXECS = frozenset({"-delete", "-exec", "-execdir", "-ok", "-okdir", "-x", "--exec", "-X", "--exec-batch"})
+
+
+def changed_paths(argv: Sequence[str], cwd: str, exists: Callable[[str], bool]) -> list[str]:
+    """The paths a command replaces, removes or writes below (relative to `cwd`, existing or not): each path
+    argument of a CHANGER (`mv /tmp/x DIR` puts another DIR in place), the folder an archive is extracted
+    into (`tar x`, `unzip`, `7z x`: `-C`/`-d`/`-o` or the cwd), the folders `find -exec|-delete` and `fd -x`
+    walk. The guard refuses them when they hold a file that chooses the policy."""
+    if not argv:
+        return []
+    name, args = _name(argv[0]), list(argv[1:])
+    if name in CHANGERS:
+        out = [a.partition("=")[2] if a.startswith("-") else a for a in args if a != "--"]
+        out = [a for a in out if a]
+        if name in _COPIERS and not any(a in ("-t", "--target-directory") or a.startswith("--target") for a in args):
+            return out[-1:]  # a copy leaves its sources as they were: only where it writes counts
+        return out
+    if name in ("find", "fd", "fdfind"):
+        return (walked(argv, cwd, exists) or []) if any(a in _EXECS for a in args) else []
+    if name in ("tar", "bsdtar"):
+        first = args[0] if args and not args[0].startswith("-") else ""
+        extract = "x" in first or any(
+            a in ("--extract", "--get") or (a.startswith("-") and not a.startswith("--") and "x" in a) for a in args
+        )
+        return [_option_value(args, ("-C", "--directory")) or "."] if extract else []
+    if name == "unzip":
+        listing = any(a.startswith("-") and not a.startswith("--") and ("l" in a or "t" in a or "Z" in a) for a in args)
+        return [] if listing else [_option_value(args, ("-d",)) or "."]
+    if name in ("7z", "7za", "7zr"):
+        if not args or args[0] not in ("x", "e"):
+            return []
+        return [next((a[2:] for a in args if a.startswith("-o") and len(a) > 2), ".")]
+    if name in ("pax", "cpio") and any(a.startswith("-") and ("r" in a or "i" in a) for a in args):
+        return ["."]
+    return []
+
+
+def _option_value(args: Sequence[str], names: Sequence[str]) -> str | None:
+    """The value of the last of `names` (`-C DIR`, `-CDIR`, `--directory=DIR`), or None."""
+    found = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                found = args[i + 1]
+            elif name.startswith("--") and arg.startswith(name + "="):
+                found = arg[len(name) + 1 :]
+            elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+                found = arg[len(name) :]
+    return found
+
+
 def follows_links(argv: Sequence[str]) -> bool:
     """Whether a recursive command follows the symlinks it meets inside the folders it walks."""
     name = _name(argv[0])

@@ -22,7 +22,6 @@ from policy.core.config import LoadedConfig
 from policy.core.guard import state_guard
 from policy.core.model import Decision, ToolCall
 from policy.core.secrets import SecretRef
-from policy.mesh.active import config_home
 
 
 class Guarded(NamedTuple):
@@ -33,10 +32,19 @@ class Guarded(NamedTuple):
     secrets: tuple[str, ...]
 
 
+def registry_folder(env: Mapping[str, str] | None = None) -> str:
+    """The registry's folder, `$XDG_CONFIG_HOME/agent-mesh` else `~/.config/agent-mesh`: the rule of
+    policy.mesh.active.config_home, restated here because the core sits below the mesh layer (a test holds
+    the two equal)."""
+    env = os.environ if env is None else env
+    home = env.get("HOME") or os.path.expanduser("~")
+    return os.path.join(env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), "agent-mesh")
+
+
 def guarded_files(loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> Guarded:
     """Absolute paths of the config file, its policy_dir, the registry's folder, and each `{$file}` secret the
     config keeps unread (the built-in default has no file of its own: only the registry and secrets)."""
-    files: list[str] = [config_home(env)]
+    files: list[str] = [registry_folder(env)]
     if not loaded.file.startswith("<"):
         config_file = os.path.abspath(loaded.file)
         files.append(config_file)

@@ -185,6 +185,7 @@ class StatePaths:
         extra = _roots(also)
         self._extra = tuple(r.casefold() for r in extra)
         self._extra_below = tuple(r + "/" for r in self._extra)
+        self.guards_more = bool(extra)  # files besides the state dir: more to check per command line
         self._walked = self._folded + tuple(r.casefold() for r in _roots(walked))
         if extra:
             inodes, files = _extra_inodes(extra)
@@ -215,6 +216,15 @@ class StatePaths:
         folded = path.casefold().rstrip("/") or "/"
         prefix = folded if folded.endswith("/") else folded + "/"
         return any(r == folded or r.startswith(prefix) for r in self._walked)
+
+    def holds_guarded(self, path: str) -> bool:
+        """Whether the absolute, normalised `path` is a guarded file or folder (policy.core.guard_mesh) or above
+        one: moving, removing or replacing it replaces what chooses the policy."""
+        if not self._extra:
+            return False
+        folded = path.casefold().rstrip("/") or "/"
+        prefix = folded if folded.endswith("/") else folded + "/"
+        return any(r == folded or r.startswith(prefix) for r in self._extra)
 
     def named(self, word: str, *, whole: bool) -> bool:
         """Whether a path segment of `word` names the state by its name alone, whatever folder it is in.

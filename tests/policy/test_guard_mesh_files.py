@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from policy import ToolCall, load_config
 from policy.core.guard import GUARD_RULE
-from policy.core.guard_mesh import guarded_files, mesh_guard
+from policy.core.guard_mesh import guarded_files, mesh_guard, registry_folder
+from policy.mesh.active import config_home, registry_path
 
 
 def _layout() -> str:
@@ -199,3 +200,52 @@ def test_a_command_line_running_the_operators_commands_is_refused(argv: list[str
 )
 def test_commands_that_only_mention_the_mesh_pass(argv: list[str]) -> None:
     assert not refused(ToolCall("claude", "cli", "", argv[0], {"argv": argv, "cwd": PROJECT}))
+
+
+# Replacing a folder above a policy file replaces the file without naming it: `mv ~/.config ~/.config.old`, then
+# `mv /tmp/evil ~/.config` (whose agent-mesh/active.json is the agent's). Commands that move, remove, copy onto,
+# link or extract over a folder holding one are refused; reading it (`grep -r`, `ls -R`) is not.
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"mv {WORK}/xdg {WORK}/xdg.old",  # moves the registry's folder away
+        f"mv /tmp/evil-xdg {WORK}/xdg",  # puts another in its place (it need not exist now)
+        f"mv {PROJECT} {PROJECT}.old",
+        f"cp -r /tmp/evil/. {PROJECT}",  # copies a tree onto the config's folder
+        f"rsync -a /tmp/evil/ {PROJECT}/",
+        f"rm -rf {PROJECT}/policies/..",
+        f"ln -sfn /tmp/evil {WORK}/xdg",
+        f"cd {PROJECT} && tar xf /tmp/evil.tar",  # extracts into the config's folder
+        f"cd {PROJECT} && unzip -o /tmp/evil.zip",
+        f"tar -C {PROJECT} -xf /tmp/evil.tar",
+        f"cd {PROJECT} && find . -name '*.yaml' -exec sed -i s/deny/allow/ {{}} +",
+        f"cd {PROJECT} && find . -delete",
+        f"cd {WORK} && mv proj other",
+    ],
+)
+def test_replacing_a_folder_that_holds_a_policy_file_is_refused(line: str) -> None:
+    assert refused(shell(line, cwd=WORK))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"cp -r {PROJECT}/src /tmp/backup",  # copies out of the project
+        f"rsync -a {PROJECT}/ /tmp/backup/",  # the whole project, config included: a copy changes nothing there
+        f"mv {PROJECT}/src/main.py {PROJECT}/src/app.py",
+        f"rm -rf {PROJECT}/src/build",  # (a path that does not exist)
+        f"cd {PROJECT} && tar czf /tmp/src.tgz src",  # creates an archive
+        f"cd {PROJECT} && find . -name '*.py'",
+        f"ls -R {WORK}/xdg",
+    ],
+)
+def test_work_inside_the_project_beside_the_policy_files_passes(line: str) -> None:
+    assert not refused(shell(line, cwd=PROJECT))
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"HOME": "/home/u"}, {"HOME": "/home/u", "XDG_CONFIG_HOME": "/x/conf"}, {"XDG_CONFIG_HOME": ""}],
+)
+def test_the_guarded_registry_folder_is_the_one_the_active_mesh_rule_reads(env: dict[str, str]) -> None:
+    assert registry_folder(env) == config_home(env) == os.path.dirname(registry_path(env))
