@@ -389,7 +389,7 @@ def _deny(found: str) -> Decision:
     return Decision(
         Action.DENY,
         GUARD_RULE,
-        f"the arguments reach agent-mesh's own state ({found}): agents may not read or change approvals, grants "
-        "or the operator token",
+        f"the arguments reach agent-mesh's own state ({found}): agents may not read or change approvals, grants, "
+        "the operator token, or the files and commands that choose the policy",
         considered=(),
     )
