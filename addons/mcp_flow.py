@@ -27,9 +27,9 @@ from policy import (
     policy_hides,
 )
 from policy.gate.listing import Hidden
-from policy.wire import era, refusals
+from policy.wire import era, refusals, rejects
 from policy.wire.headers import SESSION_HEADER
-from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, REFUSED, dump, error
+from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, REFUSED, dump, error
 from policy.wire.messages import RpcMessage
 from policy.wire.names import imitated, misspelled_method
 
@@ -140,13 +140,12 @@ class McpHandler:
             params = msg.raw.get("params")
             misspelled = misspelled_method(msg.method)
             if misspelled is not None:  # as mcpwrap: never judged as an unknown method a lenient server might run
-                why = f"agent-mesh: method {msg.method!r} is not {misspelled!r} spelled exactly; it was not run"
-                answers[i] = error(msg.id, INVALID_REQUEST, why)
+                answers[i] = rejects.misspelt_method(msg.id, msg.method, misspelled)
                 continue
             try:
                 kind = classify_request(msg.method, params)
             except ValueError as exc:
-                answers[i] = error(msg.id, INVALID_PARAMS, str(exc))
+                answers[i] = rejects.unreadable(msg.id, exc)
                 continue
             if kind.role is not RequestRole.CALL:
                 if kind.role is RequestRole.LIST:
@@ -157,8 +156,7 @@ class McpHandler:
             is_tool = msg.method == "tools/call"
             lookalike = imitated(kind.tool, self.listed.get(body.server, ())) if is_tool else None
             if lookalike is not None:  # rules for the listed tool would miss it; a lenient server might run that tool
-                why = f"agent-mesh: tool {kind.tool!r} is not the listed tool {lookalike!r} spelled exactly; not run"
-                answers[i] = error(msg.id, INVALID_PARAMS, why)
+                answers[i] = rejects.lookalike_tool(msg.id, kind.tool, lookalike)
                 continue
             # Annotations describe tools: a resource read or an unknown method has none to trust.
             ann = self.annotations.get((body.server, kind.tool), {}) if is_tool else {}

@@ -11,7 +11,7 @@ from typing import Any
 
 from mcpwrap.frame_judge import CallTicket
 from policy import RequestKind, classify_request
-from policy.wire import jsonrpc
+from policy.wire import jsonrpc, rejects
 from policy.wire.jsonrpc import Message
 from policy.wire.names import misspelled_method
 
@@ -68,12 +68,11 @@ def admit(msg: Message, busy: Callable[[str], bool]) -> RequestKind | Message:
         return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
     imitated = misspelled_method(msg["method"])
     if imitated is not None:
-        why = f"mcpwrap: method {msg['method']!r} is not {imitated!r} spelled exactly; this request was not run"
-        return jsonrpc.error(request_id, jsonrpc.INVALID_REQUEST, why)
+        return rejects.misspelt_method(request_id, msg["method"], imitated)
     try:
         return classify_request(msg["method"], msg.get("params"))
     except ValueError as exc:
-        return jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}")
+        return rejects.unreadable(request_id, exc)
 
 
 def sort_batch(

@@ -27,7 +27,7 @@ from policy import (
     policy_hides,
 )
 from policy.core.model import readonly
-from policy.wire import era, jsonrpc, refusals
+from policy.wire import era, jsonrpc, refusals, rejects
 from policy.wire.jsonrpc import Message
 
 log = logging.getLogger("mcpwrap")
@@ -157,7 +157,7 @@ class FrameJudge:
             kind = kind or classify_request(msg.get("method"), msg.get("params"), direction)
             forward = jsonrpc.dump(msg)  # what the receiver gets is exactly what was judged
         except ValueError as exc:
-            return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, f"mcpwrap: {exc}"))
+            return Judged(answer=rejects.unreadable(request_id, exc))
         is_tool = kind.method == "tools/call" and not to_client
         name = kind.tool
         if not to_client and not modern and self._server is None and not await self._initialize_answered():
@@ -172,8 +172,7 @@ class FrameJudge:
             if lookalike is not None:
                 # Judged under its odd spelling, rules for the listed tool would miss it; a lenient server
                 # might still run that tool. Refused (before the Gate: it is not a call to any listed tool).
-                why = f"mcpwrap: tool {name!r} is not the listed tool {lookalike!r} spelled exactly; it was not run"
-                return Judged(answer=jsonrpc.error(request_id, jsonrpc.INVALID_PARAMS, why))
+                return Judged(answer=rejects.lookalike_tool(request_id, name, lookalike))
             if not to_client and self._server is None and not self._initialized.is_set():
                 # A 2026-era `_meta` on a call to a server that cannot answer server/discover: judged under
                 # the command's basename, it would escape the rules written for the server's own name.
