@@ -26,6 +26,7 @@ import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from policy.wire.headers import NAME_BEARING
 from tests.e2e.proxy_harness import AGENT_MESH, running_proxy
 from tests.support.net import free_port
 from tests.support.proc import Proc, run
@@ -304,12 +305,22 @@ INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
 RAW_STEPS: list[Step] = [
     ("hidden tool, before any listing", "tools/call", {"name": "hide_me", "arguments": {}}),
     ("destructive tool, before any listing", "tools/call", {"name": "wipe", "arguments": {}}),
+    ("look-alike tool name, before any listing", "tools/call", {"name": "Echo", "arguments": {"text": "x"}}),
     ("the listing", "tools/list", {}),
     ("denied call", "tools/call", {"name": "echo", "arguments": {"text": "forbidden"}}),
     ("denied resource read", "resources/read", {"uri": "notes://private/keys"}),
     ("hidden tool, after the listing", "tools/call", {"name": "hide_me", "arguments": {}}),
     ("destructive tool, after the listing", "tools/call", {"name": "wipe", "arguments": {}}),
     ("allowed call", "tools/call", {"name": "echo", "arguments": {"text": "one"}}),
+    (
+        "allowed call, text beyond ASCII",
+        "tools/call",
+        {"name": "echo", "arguments": {"text": "h\u00e9 \u2028 \U0001f600"}},
+    ),
+    ("look-alike tool name, after the listing", "tools/call", {"name": "Echo", "arguments": {"text": "x"}}),
+    ("misspelt method", "tools/Call", {"name": "echo", "arguments": {"text": "x"}}),
+    ("a call without a tool name", "tools/call", {"arguments": {"text": "x"}}),
+    ("unknown tool", "tools/call", {"name": "nope", "arguments": {}}),
 ]
 CALL_ECHO: Step = ("call echo", "tools/call", {"name": "echo", "arguments": {"text": "two"}})
 
@@ -390,7 +401,7 @@ async def raw_http_session(proxy_port: int, url: str, era: str, steps: list[Step
         if era != "legacy":  # what a 2026-07-28 client mirrors into headers
             params = message["params"]
             extra = {"mcp-protocol-version": era, "mcp-method": message["method"]}
-            name = params.get("name", params.get("uri"))
+            name = params.get(NAME_BEARING.get(message["method"], ""))
             if name is not None:
                 extra["mcp-name"] = name
         answer = await proxied.post(url, content=json.dumps(message).encode(), headers=headers | extra)
@@ -446,12 +457,17 @@ def without_trace_ids(line: bytes) -> bytes:
     return TRACE_ID.sub("<trace id>", line.decode()).encode()
 
 
+# The server's own answer, which the mesh passes on as it came: the SDK server escapes non-ASCII in its
+# 2026-07-28 HTTP JSON responses (the same server writes UTF-8 on stdio), so these compare as JSON values.
+SERVER_SPELLS = {"allowed call, text beyond ASCII"}
 # Findings, kept as strict xfails so that the fix shows: before any tools/list has passed through the proxy it
 # knows neither the tools' annotations nor their output schemas (it learns them only from listings it
 # forwards, addons/mcp_flow.py); mcpwrap lists the tools itself before the first call (FrameJudge).
 FINDINGS = {
     "hidden tool, before any listing": "the proxy's refusal of a tool with an outputSchema carries "
     "structuredContent (which clients validate against that schema); mcpwrap's leaves it out",
+    "look-alike tool name, before any listing": "the proxy passes a look-alike of a tool name (Echo for echo) "
+    "to the server; mcpwrap refuses it (-32602) as it does after a listing",
     "destructive tool, before any listing": "a rule on tool.annotations does not see the annotations at the "
     "proxy: the destructive tool runs there; mcpwrap refuses it (the agent need only skip tools/list)",
 }
@@ -469,6 +485,9 @@ def test_the_same_request_gets_the_same_bytes_back_on_both_surfaces(
     raw: dict[tuple[str, str], list[list[bytes]]], step: int, era: str
 ) -> None:
     over_stdio, over_http = (without_trace_ids(raw[(surface, era)][0][step]) for surface in SURFACES)
+    if RAW_STEPS[step][0] in SERVER_SPELLS:
+        assert json.loads(over_stdio) == json.loads(over_http)
+        return
     assert over_stdio == over_http
 
 
