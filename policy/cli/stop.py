@@ -9,6 +9,7 @@ from policy.cli.common import config_option, load_loaded
 from policy.cli.stateio import by_option, echo_json, json_option
 from policy.core.config import LoadedConfig
 from policy.core.errors import StoreUnavailable
+from policy.core.invisible import one_line
 from policy.mesh import emergency
 from policy.store.board import ALL, SqliteBoard
 from policy.trace.writer import TraceWriter
@@ -52,6 +53,8 @@ def stop_cmd(config_path: str | None, agent: str | None, everyone: bool, reason:
     board, sink = _board_and_sink(loaded)
     try:
         made = emergency.stop(board, sink, scope, reason, by)
+        known = [*loaded.config.agents, *(p.agent for p in board.processes() if p.agent)]
+        note = emergency.unknown_agent_note(scope, known)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--reason") from None
     except StoreUnavailable as exc:
@@ -60,11 +63,13 @@ def stop_cmd(config_path: str | None, agent: str | None, everyone: bool, reason:
         board.close()
         sink.close()
     if as_json:
-        echo_json({"stop": emergency.to_json(made)})
+        echo_json({"stop": emergency.to_json(made), "note": note})
         return
     who = "every agent" if scope == ALL else f"agent {scope!r}"
     click.echo(f"stopped {who} (stop {made.id}): running processes refuse their calls within a fraction of a second")
     click.echo(f"lift it with: agent-mesh resume {'--all' if scope == ALL else '--agent ' + scope}")
+    if note:
+        click.echo(one_line(note))
 
 
 @click.command("resume")

@@ -79,7 +79,10 @@ async def stop(request: Request) -> Response:
         raise bad_request(str(exc).replace("with --reason", "in reason")) from None
     by = text_field(body, "by") or who.operator
     made: Stop = await _with_sink(plane, lambda sink: emergency.stop(plane.board, sink, scope, reason, by))
-    return ok({"stop": emergency.to_json(made)}, 201)
+    # A stop matches the exact name: say so when it names no agent that is configured or running.
+    running = await asyncio.to_thread(plane.board.processes)
+    note = emergency.unknown_agent_note(scope, [*plane.config.agents, *(p.agent for p in running if p.agent)])
+    return ok({"stop": emergency.to_json(made), "note": note}, 201)
 
 
 async def resume(request: Request) -> Response:

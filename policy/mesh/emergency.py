@@ -8,6 +8,7 @@ while a stop of all agents holds leaves that agent stopped: the result says so.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,31 @@ from policy.gate.gate import new_trace_id
 from policy.gate.stop import describe
 from policy.store.board import ALL, Board, Stop
 from policy.trace.sink import TraceSink
+from policy.wire.names import imitated
 
 MAX_REASON = 1000
-__all__ = ["Resumed", "check_reason", "describe", "parse_scope", "resume", "stop", "to_json"]
+__all__ = ["Resumed", "check_reason", "describe", "parse_scope", "resume", "stop", "to_json", "unknown_agent_note"]
+
+
+def unknown_agent_note(scope: str, known: Iterable[str]) -> str | None:
+    """A note when a per-agent stop names no agent that is `known` (configured, or on the board): it matches
+    exact names only, so `Claude`, `claude\u200b` or a typo stop nothing while the operator reads "stopped".
+    Names the known agent it imitates (same letters once case, spaces, invisible and compatibility characters
+    are set aside), if any."""
+    names = sorted({k for k in known if k})
+    if scope == ALL or scope in names:
+        return None
+    meant = imitated(scope, names)
+    if meant is not None:
+        return (
+            f"note: no agent called {scope!r} is configured or running; {meant!r} is, and a stop matches the exact "
+            f"name: agent-mesh stop --agent {meant}"
+        )
+    listed = ", ".join(names[:10]) or "none"
+    return (
+        f"note: no agent called {scope!r} is configured or running (known: {listed}): the stop refuses only the "
+        "calls of an agent calling itself exactly that"
+    )
 
 
 def parse_scope(agent: str | None, everyone: bool) -> str:
