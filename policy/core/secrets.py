@@ -97,7 +97,7 @@ def read_secret_file(ref: SecretRef) -> str:
     when other users can read or write it (the mesh's own state files are 0600 for the same reason)."""
     path = os.path.join(ref.base_dir, os.path.expanduser(ref.name))
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block: refused below as no regular file
     except FileNotFoundError:
         raise ref.missing(f"secret file {path} does not exist") from None
     except OSError as exc:
