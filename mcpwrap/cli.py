@@ -214,13 +214,17 @@ def install(client_config: Path, config_path: str | None, agent: str, undo: bool
         click.echo(json.dumps(out))
         return
     verb = "unwrapped" if undo else "wrapped"
-    click.echo(f"{verb} {len(outcome.wrapped)} server(s) in {client_config}: {', '.join(outcome.wrapped) or '-'}")
+    # Server names come from a file the agent may have written: escapes shown, never sent to the terminal.
+    from policy.core.invisible import one_line
+
+    wrapped = one_line(", ".join(outcome.wrapped) or "-")
+    click.echo(f"{verb} {len(outcome.wrapped)} server(s) in {client_config}: {wrapped}")
     for name, changes in outcome.updated.items():
-        click.echo(f"updated {name}: {'; '.join(changes)}")
+        click.echo(one_line(f"updated {name}: {'; '.join(changes)}"))
     if outcome.unchanged:
-        click.echo(f"up to date: {', '.join(outcome.unchanged)}")
+        click.echo(one_line(f"up to date: {', '.join(outcome.unchanged)}"))
     for why in outcome.skipped:
-        click.echo(f"skipped {why}")
+        click.echo(one_line(f"skipped {why}"))
     if not undo:
         mesh = config or "the active mesh (now the built-in default; `agent-mesh serve` or `agent-mesh use` changes it)"
         click.echo(f"agent {agent}, config {mesh}")

@@ -9,6 +9,7 @@ an entry the client runs differently from what install reads must never be repor
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,21 @@ def test_duplicate_keys_are_read_as_the_clients_read_them_the_last_one_wins(tmp_
     done = clientconfig.wrap_servers(data, MCPWRAP, agent="claude", config=None)
     assert done.wrapped == ["fs"]
     assert data["mcpServers"]["fs"]["args"][-2:] == ["npx", "evil"]
+
+
+def test_install_prints_server_names_with_escapes_as_visible_escapes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mcpwrap.cli import cli
+
+    client = tmp_path / "mcp.json"
+    hidden = "fs\r\x1b[2Kok\u202e"
+    client.write_text(
+        json.dumps({"mcpServers": {hidden: {"command": "npx"}, hidden + "2": {"type": "http", "url": "https://x"}}})
+    )
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    result = CliRunner().invoke(cli, ["install", "--client-config", str(client), "--agent", "a"], env=env)
+    assert result.exit_code == 0, result.output
+    for raw in ("\x1b", "\r", "\u202e"):
+        assert raw not in result.output
+    assert "fs\\x0d\\x1b[2Kok" in result.output
