@@ -54,6 +54,9 @@ def guarded_files(loaded: LoadedConfig, env: Mapping[str, str] | None = None) ->
     secrets = [
         os.path.join(r.base_dir, os.path.expanduser(r.name)) for r in _secrets(loaded.config) if r.kind == "file"
     ]
+    # and those read when the config loaded (a `{$file}` outside the keys kept unread: a rule's reason, a header)
+    for lines in (loaded.lines, *(source.lines for source in loaded.sources)):
+        secrets += lines.secret_files
     return Guarded(_absolute(files), _absolute(secrets))
 
 

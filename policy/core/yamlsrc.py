@@ -43,6 +43,8 @@ class Lines:
 
     file: str
     by_path: dict[Path, int] = field(default_factory=dict)
+    # Every `{$file: PATH}` of the file, resolved or not: the argument guard keeps agents away from them.
+    secret_files: list[str] = field(default_factory=list)
 
     def line_of(self, path: Path) -> int | None:
         """The line of the path, or of its nearest ancestor that has one."""
@@ -176,6 +178,8 @@ class _Builder:
         ref = SecretRef(
             kind, name, file=self.lines.file, line=self.lines.line_of(path), path=format_path(path), base_dir=base
         )
+        if kind == "file":
+            self.lines.secret_files.append(os.path.join(base, os.path.expanduser(name)))
         return ref if is_lazy(path) else ref.resolve(self.env)
 
 

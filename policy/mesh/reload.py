@@ -246,7 +246,7 @@ class MeshWatcher:
         try:
             fresh = self._loader(self.loaded.file)
             merged, restart = keep_running(self.loaded.config, fresh.config)
-            loaded = LoadedConfig(merged, fresh.sources, fresh.file)
+            loaded = LoadedConfig(merged, fresh.sources, fresh.file, fresh.lines)
             policy_set = compile_policies(loaded)
         except (ConfigError, ValueError, OSError) as exc:
             self._failed(str(exc))

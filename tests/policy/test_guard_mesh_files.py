@@ -9,15 +9,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy import ToolCall, load_config
+from policy import ToolCall, compile_policies, load_config
 from policy.core.guard import GUARD_RULE
 from policy.core.guard_mesh import guarded_files, mesh_guard, registry_folder
 from policy.mesh.active import config_home, registry_path
+from policy.mesh.reload import MeshWatcher, ProcessInfo
 
 
 def _layout() -> str:
@@ -249,3 +251,31 @@ def test_work_inside_the_project_beside_the_policy_files_passes(line: str) -> No
 )
 def test_the_guarded_registry_folder_is_the_one_the_active_mesh_rule_reads(env: dict[str, str]) -> None:
     assert registry_folder(env) == config_home(env) == os.path.dirname(registry_path(env))
+
+
+def test_a_file_secret_read_when_the_config_loads_is_guarded_too_and_after_a_reload(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    for name in ("reason.txt", "team.txt"):
+        (tmp_path / name).write_text("ask the on-call\n")
+        (tmp_path / name).chmod(0o600)
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(
+        f"version: 1\nstate_dir: {tmp_path}/state\npolicy_dir: policies\npolicies:\n  - name: p\n    rules:\n"
+        "      - {tools: ['*'], action: deny, reason: {$file: reason.txt}}\n"
+    )
+    (tmp_path / "policies" / "team.yaml").write_text(
+        "name: team\nrules:\n  - {tools: ['x'], action: deny, reason: {$file: ../team.txt}}\n"
+    )
+    loaded = load_config(str(config), env=ENV)
+    read = {str(tmp_path / "reason.txt"), str(tmp_path / "team.txt")}
+    assert set(guarded_files(loaded, ENV).secrets) == read
+    watcher = MeshWatcher(
+        loaded, compile_policies(loaded).policy_hash, ProcessInfo("mcpwrap"), board=None, stops=None, on_reload=None
+    )
+    config.write_text(config.read_text() + "# changed\n")
+    reloaded = watcher.poll_config() or watcher.poll_config()
+    assert reloaded is not None
+    assert set(guarded_files(reloaded.loaded, ENV).secrets) == {
+        str(tmp_path / "reason.txt"),
+        str(tmp_path / "team.txt"),
+    }
