@@ -193,7 +193,7 @@ class StatePaths:
         # The names of every guarded file or folder (a cheap textual pre-filter lets a string mentioning one in).
         self.mentioned = self.names | frozenset(posixpath.basename(r) for r in extra)
         # A guarded file named as distinctively as the mesh's (`agent-mesh.yaml`) counts as the last segment of a
-        # relative path or a whole argument, wherever it is: an MCP server's cwd is not known here.
+        # relative path given as a whole argument, wherever it is: an MCP server's cwd is not known here.
         self._file_names = frozenset(
             posixpath.basename(r).casefold() for r in extra if "agent-mesh" in posixpath.basename(r) and _is_file(r)
         )
@@ -238,7 +238,7 @@ class StatePaths:
             return True
         if not segments or word.startswith(("/", "~")):
             return False
-        if segments[-1] in self._file_names and (whole or "/" in word):
+        if segments[-1] in self._file_names and whole:  # a path argument; prose that mentions it is read as paths
             return True
         return segments[0] == self._name_folded and (whole or "/" in word)
 

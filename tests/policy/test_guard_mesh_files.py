@@ -279,3 +279,16 @@ def test_a_file_secret_read_when_the_config_loads_is_guarded_too_and_after_a_rel
         str(tmp_path / "reason.txt"),
         str(tmp_path / "team.txt"),
     }
+
+
+def test_a_relative_path_to_a_file_named_like_the_config_is_refused_whatever_the_servers_cwd() -> None:
+    # the filesystem server may run elsewhere than the mesh: `agent-mesh.yaml` may be the config there
+    for path in ("agent-mesh.yaml", "./agent-mesh.yaml", "sub/../AGENT-MESH.YAML"):
+        call = ToolCall("claude", "filesystem", "", "write_file", {"path": path, "content": "x"})
+        assert GUARD(call) is not None
+
+
+def test_prose_mentioning_the_configs_name_is_written_where_it_resolves_elsewhere() -> None:
+    text = "Edit examples/agent-mesh.yaml, then run agent-mesh check."
+    call = ToolCall("claude", "filesystem", "", "write_file", {"path": f"{WORK}/elsewhere/README.md", "content": text})
+    assert GUARD(call) is None
