@@ -56,7 +56,7 @@ policies:
         reason: that word is not said here
       - name: ask-first
         tools: ["parity.echo"]
-        when: {{args.text: {{eq: ask a human}}}}
+        when: {{args.text: {{glob: "ask *"}}}}
         action: human_approval
       - {{name: echo, tools: ["parity.echo"], action: allow}}
       - {{name: never-hide-me, tools: ["parity.hide_me"], action: deny}}
@@ -70,6 +70,10 @@ policies:
         when: {{args.uri: {{glob: "notes://private/**"}}}}
         action: deny
         reason: the private notes stay private
+      - name: held-notes
+        tools: ["parity.resources/read"]
+        when: {{args.uri: {{glob: "notes://held/**"}}}}
+        action: human_approval
       - {{name: the-rest, tools: ["parity.*"], action: allow}}
 """
 HONEST = "Says the text back."
@@ -112,15 +116,16 @@ async def cli_json(*argv: str | Path) -> Any:
     return done.stdout
 
 
-async def approve_when_pending(config: Path) -> dict[str, Any]:
-    """Wait (bounded) for the held call's approval and approve it from the CLI, as an operator would."""
+async def when_pending(config: Path, *then: str) -> dict[str, Any]:
+    """Wait (bounded) for the held call's approval, then decide it from the CLI (`approve`, `deny`) as an
+    operator would, or run another command (`stop --all`) naming the config."""
     for _ in range(200):
         pending = json.loads(await cli_json("approvals", "list", "--config", config, "--json"))
         if pending:
-            await cli_json("approvals", "approve", pending[0]["id"], "--config", config)
+            await cli_json(*(str(pending[0]["id"]) if a == "{id}" else a for a in then), "--config", config)
             return dict(pending[0])
         await asyncio.sleep(0.05)
-    raise AssertionError("no approval appeared")
+    raise AssertionError(f"no approval appeared: {pending}")
 
 
 async def records(config: Path, calls: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -161,14 +166,25 @@ async def scenario(folder: Path, surface: str, era: str) -> dict[str, Any]:
         except MCPError as refused:
             seen["read_denied"] = error_dump(refused)
         held = asyncio.create_task(c.call_tool("echo", {"text": "ask a human"}))
-        seen["approval"] = await approve_when_pending(config)
+        seen["approval"] = await when_pending(config, "approvals", "approve", "{id}")
         seen["approved"] = dump(await asyncio.wait_for(held, 60))
+        held = asyncio.create_task(c.call_tool("echo", {"text": "ask again"}))
+        await when_pending(config, "approvals", "deny", "{id}", "--reason", "not today")
+        seen["held_denied"] = dump(await asyncio.wait_for(held, 60))
         description.write_text(RUG_PULL)
         seen["listed_after_change"] = [(t.name, t.description) for t in (await c.list_tools()).tools]
         seen["changed"] = dump(await c.call_tool("echo", {"text": "two"}))
         seen["hidden_called"] = dump(await c.call_tool("hide_me", {}))
         seen["destructive"] = dump(await c.call_tool("wipe", {}))
-    seen["calls"], seen["events"] = await records(config, 8)
+        held_read = asyncio.create_task(c.read_resource("notes://held/plans"))
+        await when_pending(config, "stop", "--all", "--reason", "parity: hands off", "--by", "alice")
+        try:
+            await asyncio.wait_for(held_read, 60)
+            seen["held_stopped"] = None
+        except MCPError as refused:
+            seen["held_stopped"] = error_dump(refused)
+        await cli_json("resume", "--all", "--config", config)
+    seen["calls"], seen["events"] = await records(config, 10)
     return seen
 
 
@@ -202,16 +218,24 @@ PER_APPROVAL = {
 }  # fmt: skip
 
 
+SHORT_ID = re.compile(r"\b[0-9a-f]{12}\b")  # an approval's or a stop's id
+WHEN = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b")  # when a stop was made, in its reason
+
+
+def without_ids(text: str) -> str:
+    return WHEN.sub("<when>", SHORT_ID.sub("<id>", TRACE_ID.sub("<trace id>", text)))
+
+
 def wire(value: Any) -> str:
-    """The JSON the client got, trace ids taken out: what must be identical to the byte across surfaces."""
-    return TRACE_ID.sub("<trace id>", json.dumps(value, sort_keys=True, ensure_ascii=False))
+    """The JSON the client got, ids and times taken out: what must be identical across surfaces."""
+    return without_ids(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
 def record(r: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in r.items() if k not in PER_SURFACE}
     if "approval_id" in r:
         out["approval_id"] = r["approval_id"] is not None
-    return out
+    return dict(json.loads(wire(out)))
 
 
 def across(seen: Seen, step: str, runs: list[tuple[str, str]] = RUNS) -> dict[tuple[str, str], str]:
@@ -238,17 +262,29 @@ def test_an_allowed_call_answers_the_same_on_every_surface(seen: Seen, step: str
     assert '"isError": true' not in answers[("stdio", era)]
 
 
-@pytest.mark.parametrize("step", ["denied", "read_denied", "changed", "hidden_called", "destructive"])
+REFUSALS = {  # step: (code, rule)
+    "denied": ("denied", "claude/no-forbidden-words"),
+    "read_denied": ("denied", "claude/private-notes"),
+    "held_denied": ("denied", "claude/ask-first"),
+    "changed": ("denied", "mcp.pin_changed"),
+    "hidden_called": ("denied", "claude/never-hide-me"),
+    "destructive": ("denied", "claude/nothing-destructive"),
+    "held_stopped": ("stopped", "stop"),
+}
+
+
+@pytest.mark.parametrize("step", list(REFUSALS))
 def test_a_refusal_is_the_same_to_the_byte_on_every_surface_and_in_both_eras(seen: Seen, step: str) -> None:
     refusals = across(seen, step)
     assert alike(refusals), refusals
     refusal = seen[RUNS[0]][step]
-    payload = refusal["data"] if step == "read_denied" else refusal["_meta"]["agent-mesh/refusal"]
-    assert payload["code"] == "denied"
-    if step == "read_denied":
-        assert refusal["code"] == -32001
-    else:
+    if "isError" in refusal:  # a tools/call: an isError result
         assert refusal["isError"] is True
+        payload = refusal["_meta"]["agent-mesh/refusal"]
+    else:  # a resource read: a JSON-RPC error
+        assert refusal["code"] == -32001
+        payload = refusal["data"]
+    assert (payload["code"], payload["rule"]) == REFUSALS[step]
 
 
 def test_a_held_call_waits_for_the_same_approval_on_every_surface(seen: Seen) -> None:
@@ -267,28 +303,34 @@ def test_the_trace_holds_the_same_calls_on_every_surface(seen: Seen) -> None:
         ("parity.resources/read", "allow", "allow", "ok", "policy:claude/the-rest"),
         ("parity.resources/read", "deny", "deny", "refused", "policy:claude/private-notes"),
         ("parity.echo", "human_approval", "allow", "ok", "human:root"),
+        ("parity.echo", "human_approval", "deny", "refused", "human:root"),
         ("parity.echo", "deny", "deny", "refused", "pin:changed"),
         ("parity.hide_me", "deny", "deny", "refused", "policy:claude/never-hide-me"),
         ("parity.wipe", "deny", "deny", "refused", "policy:claude/nothing-destructive"),
+        ("parity.resources/read", "deny", "deny", "refused", "stop:alice"),
     ]
 
 
 def test_the_trace_holds_the_same_events_on_every_surface(seen: Seen) -> None:
     events = {key: [record(r) for r in seen[key]["events"]] for key in RUNS}
     assert alike(events), json.dumps({str(k): v for k, v in events.items()}, indent=1)
-    assert [(r["event"], r["tool"], r["rule"]) for r in events[RUNS[0]]] == [
+    assert [(r["event"], r.get("tool"), r["rule"]) for r in events[RUNS[0]]] == [
         ("tool_first_seen", "parity.hide_me", "mcp.pin_new"),
         ("tool_first_seen", "parity.wipe", "mcp.pin_new"),
         ("tool_first_seen", "parity.echo", "mcp.pin_new"),
         ("tools_hidden", "parity.tools/list", "mcp.hide"),
         ("tool_changed", "parity.echo", "mcp.pin_changed"),
         ("tools_hidden", "parity.tools/list", "mcp.hide"),
+        ("stop", None, "stop"),
+        ("resume", None, "stop"),
     ]
 
 
 def test_each_run_records_one_policy(seen: Seen) -> None:
-    for key in RUNS:
-        assert len({r["policy_hash"] for r in seen[key]["calls"] + seen[key]["events"]}) == 1, key
+    for key in RUNS:  # (stop and resume are written by the CLI, under no policy)
+        hashes = {r.get("policy_hash") for r in seen[key]["calls"] + seen[key]["events"] if r["rule"] != "stop"}
+        assert len(hashes) == 1, (key, hashes)
+        assert None not in hashes
 
 
 # The same JSON-RPC requests, as bytes, on both surfaces: what the SDK client parses away (key order,
@@ -457,6 +499,10 @@ def without_trace_ids(line: bytes) -> bytes:
     return TRACE_ID.sub("<trace id>", line.decode()).encode()
 
 
+def without_any_ids(line: bytes) -> bytes:
+    return without_ids(line.decode()).encode()
+
+
 # The server's own answer, which the mesh passes on as it came: the SDK server escapes non-ASCII in its
 # 2026-07-28 HTTP JSON responses (the same server writes UTF-8 on stdio), so these compare as JSON values.
 SERVER_SPELLS = {"allowed call, text beyond ASCII"}
@@ -545,13 +591,6 @@ def raw_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str]
     return out
 
 
-APPROVAL_ID = re.compile(r"\b[0-9a-f]{12}\b")
-
-
-def without_ids(line: bytes) -> bytes:
-    return APPROVAL_ID.sub("<approval id>", without_trace_ids(line).decode()).encode()
-
-
 ERROR_CASES = [
     pytest.param(session, step, id=f"{session + 1}: {name}")
     for session, steps in enumerate(ERROR_SESSIONS)
@@ -564,7 +603,7 @@ ERROR_CASES = [
 def test_refused_as_errors_and_pending_without_a_hold_the_bytes_are_the_same_on_both_surfaces(
     raw_errors: dict[tuple[str, str], tuple[Raw, Traced]], session: int, step: int, era: str
 ) -> None:
-    over_stdio, over_http = (without_ids(raw_errors[(surface, era)][0][session][step]) for surface in SURFACES)
+    over_stdio, over_http = (without_any_ids(raw_errors[(surface, era)][0][session][step]) for surface in SURFACES)
     assert over_stdio == over_http
 
 
