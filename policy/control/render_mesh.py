@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from policy.control.render_values import visible
+
 
 def _e(value: Any) -> str:
     return escape(str(value), quote=True)
@@ -24,14 +26,14 @@ def mesh(view: Mapping[str, Any], now: float | None = None) -> str:
     for stop in view["stops"]:
         scope = stop["scope"]
         parts.append(
-            f'<p class="flag banner stopped">STOPPED: {_e(stop["description"])} '
+            f'<p class="flag banner stopped">STOPPED: {visible(str(stop["description"]))} '
             f'<button data-action="resume" data-scope="{_e(scope)}">Resume</button></p>'
         )
     for p in view["processes"]:
         if p["reload_error"]:
             parts.append(
                 f'<p class="flag banner">The changed config was not taken by {_e(p["kind"])} pid {_e(p["pid"])}: '
-                f"it still runs policy <code>{_e(p['policy_hash'])}</code>. {_e(p['reload_error'])}</p>"
+                f"it still runs policy <code>{_e(p['policy_hash'])}</code>. {visible(str(p['reload_error']))}</p>"
             )
     parts.append(
         '<p class="stop-controls"><input id="stop-agent" placeholder="agent" aria-label="agent to stop"> '
@@ -41,12 +43,13 @@ def mesh(view: Mapping[str, Any], now: float | None = None) -> str:
     rows = []
     for p in view["processes"]:
         mark = "" if p["current"] else ' <span class="flag">other policy</span>'
-        who = " · ".join(_e(x) for x in (p["server"], p["agent"]) if x)
+        # names a server or agent chose: invisible characters shown as escapes (render_values.visible)
+        who = " · ".join(visible(str(x)) for x in (p["server"], p["agent"]) if x)
         notes = "; ".join(p["notes"])
         rows.append(
             f"<tr><td>{_e(p['kind'])}</td><td>{_e(p['pid'])}</td><td>{who}</td>"
             f"<td><code>{_e(p['policy_hash'])}</code>{mark}</td><td>{_e(_seen(p['heartbeat'], now))}</td>"
-            f'<td class="muted">{_e(notes)}</td></tr>'
+            f'<td class="muted">{visible(notes)}</td></tr>'
         )
     if rows:
         head = "<tr><th>kind</th><th>pid</th><th>server · agent</th><th>policy</th><th>seen</th><th></th></tr>"
