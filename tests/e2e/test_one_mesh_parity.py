@@ -1,14 +1,18 @@
 """One mesh (issue 15): the same scenario, against the same server logic and the same policy, over every
 surface — stdio through `mcpwrap` and MCP over Streamable HTTP through `agent-mesh proxy` — in both protocol
-eras (2025-11-25 and 2026-07-28), driven by the real MCP SDK client. An allowed call, a denied call (an
-isError result) and a denied resource read (a JSON-RPC error), a held call approved with
-`agent-mesh approvals approve`, a tool whose description changed after it was pinned (`mcp.pin_changed:
-deny`), and a tool the policy denies whatever the arguments (hidden by `mcp.hide_denied_tools`).
+eras (2025-11-25 and 2026-07-28), driven by the real MCP SDK client: an allowed call; a denied call (an
+isError result) and a denied resource read (a JSON-RPC error); a held call approved with `agent-mesh
+approvals approve`, another denied with `approvals deny`; a tool whose description changed after it was
+pinned (`mcp.pin_changed: deny`); a tool the policy denies whatever the arguments (hidden by
+`mcp.hide_denied_tools`); a tool denied by its annotations; a held read refused by `agent-mesh stop --all`.
 
-Every surface must give the same answers, refusals identical to the byte once ids and trace ids are
-taken out, and the same trace records once the fields that name the surface (surface, session, trace id,
-time, latency, HTTP details) are taken out. The scenario runs once per surface and era (a module fixture);
-each test below compares one step across all of them."""
+Every surface must give the same answers, refusals identical once ids, trace ids and times are taken out,
+and the same trace records once the fields that name the surface (surface, session, trace id, time,
+latency, HTTP details) are taken out. The scenario runs once per surface and era (a module fixture); each
+test compares one step across all of them. Then the same raw JSON-RPC requests are sent to both surfaces
+and the answers compared byte for byte, with refusals as JSON-RPC errors (`mcp.refuse_as: error`), pending
+without a hold, approved once and approved with a grant. Differences still open are strict xfails naming
+the finding."""
 
 from __future__ import annotations
 
@@ -564,21 +568,31 @@ ERROR_STEPS: list[Step] = [
     ASK,
     ("hidden tool", "tools/call", {"name": "hide_me", "arguments": {}}),
 ]
-ERROR_SESSIONS = [ERROR_STEPS, [ASK, ASK]]  # approved between: the first runs, the second asks again
+ASK_OTHER: Step = ("another call that needs a human", "tools/call", {"name": "echo", "arguments": {"text": "ask b"}})
+# Approved between sessions 1 and 2: the first ASK runs, the second asks again; approved with a grant
+# (`--for 30m`) between sessions 2 and 3: another call of the tool runs without asking.
+ERROR_SESSIONS = [ERROR_STEPS, [ASK, ASK], [ASK_OTHER]]
+DECISIONS = [(), ("--for", "30m")]
 
 
-async def approve_all(config: Path) -> None:
-    pending = json.loads(await cli_json("approvals", "list", "--config", config, "--json"))
-    assert len(pending) == 1, pending
-    await cli_json("approvals", "approve", pending[0]["id"], "--config", config)
+def approving() -> Between:
+    """Between each two sessions: approve the one pending call, as DECISIONS say."""
+    left = list(DECISIONS)
+
+    async def approve(config: Path) -> None:
+        pending = json.loads(await cli_json("approvals", "list", "--config", config, "--json"))
+        assert len(pending) == 1, pending
+        await cli_json("approvals", "approve", pending[0]["id"], *left.pop(0), "--config", config)
+
+    return approve
 
 
 Traced = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (call records, event records)
 
 
 async def raw_and_traced(surface: str, folder: Path, era: str) -> tuple[Raw, Traced]:
-    answers = await RAW[surface](folder, era, ERROR_SESSIONS, approve_all, CONFIG_ERRORS)
-    return answers, await records(folder / "agent-mesh.yaml", 5)
+    answers = await RAW[surface](folder, era, ERROR_SESSIONS, approving(), CONFIG_ERRORS)
+    return answers, await records(folder / "agent-mesh.yaml", 6)
 
 
 @pytest.fixture(scope="module")
@@ -618,6 +632,7 @@ def test_pending_approved_and_spent_leave_the_same_calls_in_the_trace_on_every_s
         ("ask a human", "pending", "refused", "policy:claude/ask-first"),
         ("ask a human", "allow", "ok", "human:root"),
         ("ask a human", "pending", "refused", "policy:claude/ask-first"),
+        ("ask b", "allow", "ok", "grant:<id>"),
     ]
 
 
