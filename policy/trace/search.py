@@ -27,7 +27,15 @@ from typing import Any
 
 from policy.trace.query import Filters
 from policy.trace.record import is_call
-from policy.trace.search_index import FTS_COLUMNS, FTS_TABLE, PENDING_TABLE, catch_up, index_pending, read_mark
+from policy.trace.search_index import (
+    FTS_COLUMNS,
+    FTS_TABLE,
+    PENDING_TABLE,
+    catch_up,
+    in_step,
+    index_pending,
+    read_mark,
+)
 
 __all__ = ["FTS_COLUMNS", "FTS_TABLE", "KINDS", "NoIndex", "SearchError", "fts_phrases", "kind_matches", "search"]
 KINDS = ("call", "event")
@@ -93,8 +101,12 @@ def search(
             order_by=f"[{FTS_TABLE}].rank, [original].rowid",
             include_rank=True,
         )
-        if mark is not None and _has_rows_after(conn, mark.last_seq):
-            # Not indexed yet (state.db read-only here): searched in a temporary index, merged by rank
+        if mark is not None and not in_step(conn, mark):
+            # Out of step and not rebuilt (state.db read-only here): the whole table in the temporary index
+            index_pending(conn, 0)
+            rows = _search_pending(conn, query, 0, where, params)
+        elif mark is not None and _has_rows_after(conn, mark.last_seq):
+            # Not indexed yet (read-only, or written since the catch-up): in a temporary index, merged by rank
             index_pending(conn, mark.last_seq)
             later = _search_pending(conn, query, mark.last_seq, where, params)
             rows = heapq.merge(rows, later, key=lambda row: (row["rank"], row["seq"]))

@@ -56,12 +56,14 @@ def read_mark(conn: sqlite3.Connection) -> Mark | None:
 
 
 def in_step(conn: sqlite3.Connection, mark: Mark) -> bool:
-    """Do the rows up to the mark still number what was indexed? (A delete makes them fewer.)"""
+    """Do the rows up to the mark still number what was indexed (a delete makes them fewer), and does the index
+    hold that many documents (a mark moved past rows never indexed, by hand, would hide them from every search)?"""
     if mark.last_seq < 0:
         return False
     total = int(conn.execute("SELECT count(*) FROM traces").fetchone()[0])
     newer = int(conn.execute("SELECT count(*) FROM traces WHERE seq > ?", [mark.last_seq]).fetchone()[0])
-    return total - newer == mark.indexed
+    documents = int(conn.execute(f"SELECT count(*) FROM [{FTS_TABLE}_docsize]").fetchone()[0])
+    return total - newer == mark.indexed == documents
 
 
 def catch_up(conn: sqlite3.Connection, batch: int = BATCH) -> CatchUp:

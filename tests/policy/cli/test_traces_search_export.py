@@ -21,6 +21,7 @@ from policy.core.config import TraceSettings
 from policy.trace import TraceWriter
 from policy.trace.formats import CSV_COLUMNS
 from policy.trace.record import build_event
+from tests.policy.store.readonly import read_only
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = """
@@ -318,3 +319,13 @@ def test_search_on_a_state_db_from_before_the_index_adds_it_and_finds_the_old_ro
     result = CliRunner().invoke(cli, ["traces", "search", "passwd", "--json", "--state-dir", str(state)])
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["trace_id"] for line in result.stdout.splitlines()] == ["t-000003"]
+
+
+def test_search_of_a_read_only_state_db_finds_every_record_and_writes_nothing(config: Path) -> None:
+    db = config.parent / "state" / "state.db"
+    with read_only(db):
+        before = db.read_bytes()
+        assert found(config, "passwd") == ["fs.delete_file"]  # written, never indexed: the writer does not
+        assert sorted(found(config, "tmp")) == ["fs.read_dir", "fs.read_file", "fs.write_file"]
+        assert db.read_bytes() == before
+    assert found(config, "passwd") == ["fs.delete_file"]  # writable again: caught up for good

@@ -185,3 +185,32 @@ def test_any_mix_of_writes_deletes_and_catch_ups_searches_exactly_what_the_table
             indexed = {r[0] for r in conn.execute("SELECT rowid FROM traces_fts WHERE traces_fts MATCH 'fs'")}
             assert indexed == table
             conn.execute("INSERT INTO traces_fts (traces_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_a_mark_moved_past_unindexed_records_by_hand_does_not_hide_them(tmp_path: Path) -> None:
+    write(tmp_path, 0, 10)
+    db = tmp_path / DB_NAME
+    assert found(db, "w1") == ["t-000001"]
+    write(tmp_path, 10, 5)
+    with closing(connect(db)) as conn:  # the counts made to add up, the index holding none of the five
+        conn.execute("UPDATE traces_fts_state SET last_seq = 1000, indexed = 15")
+    with read_only(db):
+        assert found(db, "w12") == ["t-000012"]  # searched from the table itself, nothing written
+        assert len(found(db, "srv")) == 15
+        assert mark_of(db) == Mark(1000, 15)
+    assert found(db, "w12") == ["t-000012"]  # rebuilt
+    assert mark_of(db) == Mark(15, 15)
+    index_is_sound(db)
+
+
+def test_a_read_only_state_db_with_rows_deleted_under_the_index_is_searched_from_the_table(tmp_path: Path) -> None:
+    write(tmp_path, 0, 10)
+    db = tmp_path / DB_NAME
+    assert found(db, "w1") == ["t-000001"]
+    with closing(connect(db)) as conn:
+        conn.execute("DELETE FROM traces WHERE trace_id = 't-000002'")
+        append(conn, "late", "git.push")
+    with read_only(db):
+        assert found(db, "w2") == []
+        assert found(db, "push") == ["late"]
+        assert len(found(db, "srv")) == 9

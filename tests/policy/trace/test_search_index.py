@@ -110,8 +110,10 @@ def test_the_generated_reason_column_and_the_index_leave_the_chain_verifiable(tm
 def test_sqlite_utils_finds_the_index_and_searches_it(migrated: Path) -> None:
     database = sqlite_utils.Database(migrated)
     try:
-        assert database["traces"].detect_fts() == FTS_TABLE
-        assert [row["trace_id"] for row in database["traces"].search("passwd", columns=["trace_id"])] == ["t-000003"]
+        assert database.table("traces").detect_fts() == FTS_TABLE
+        assert [row["trace_id"] for row in database.table("traces").search("passwd", columns=["trace_id"])] == [
+            "t-000003"
+        ]
     finally:
         database.close()
 
