@@ -654,3 +654,55 @@ def test_the_same_events_are_traced_on_every_surface_one_for_one(
 ) -> None:
     events = {key: [record(r) for r in raw_errors[key][1][1]] for key in RUNS}
     assert alike(events), json.dumps({str(k): v for k, v in events.items()}, indent=1)
+
+
+# One state dir for both surfaces, as one mesh has: decision memory learnt on one surface should count on
+# the other (memory.auto_approve_after: 1 — one approval of a call approves the identical call from then on).
+CONFIG_MEMORY = CONFIG_ERRORS.replace(
+    "approval: {{hold_seconds: 0}}", "approval: {{hold_seconds: 0}}\nmemory: {{auto_approve_after: 1}}"
+)
+
+
+async def memory_across_surfaces(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    port = free_port()
+    argv = [sys.executable, str(SERVER), str(folder / "description.txt"), str(port)]
+    with Proc(argv, name="parity-memory") as server:
+        await asyncio.to_thread(server.wait_for_port, port, timeout=20)
+        url = f"http://127.0.0.1:{port}/mcp"
+        config = folder / "agent-mesh.yaml"
+        config.write_text(CONFIG_MEMORY.format(state=folder / "state", url=url))
+        with running_proxy(config) as proxy:
+            out: dict[str, list[dict[str, Any]]] = {}
+            out["stdio, first"] = [json.loads(a) for a in await raw_stdio_session(config, folder, "legacy", [ASK])]
+            await approving()(config)
+            out["stdio, approved"] = [json.loads(a) for a in await raw_stdio_session(config, folder, "legacy", [ASK])]
+            out["stdio, remembered"] = [json.loads(a) for a in await raw_stdio_session(config, folder, "legacy", [ASK])]
+            answers = await raw_http_session(proxy.port, url, "legacy", [ASK])
+            out["http, remembered"] = [json.loads(a) for a in answers]
+        out["calls"], _ = await records(config, 4)
+        return out
+
+
+@pytest.fixture(scope="module")
+def memory(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("memory")
+    (folder / "description.txt").write_text(HONEST)
+    return asyncio.run(memory_across_surfaces(folder))
+
+
+def test_an_approval_remembered_on_stdio_approves_the_identical_call_there(memory: dict[str, Any]) -> None:
+    assert memory["stdio, first"][0]["error"]["data"]["code"] == "approval_pending"
+    assert memory["stdio, approved"][0]["result"]["isError"] is False
+    assert memory["stdio, remembered"][0]["result"]["isError"] is False
+    decided = [(r["surface"], r["decided_by"].split(":")[0]) for r in memory["calls"]]
+    assert decided[:3] == [("mcp_stdio", "policy"), ("mcp_stdio", "human"), ("mcp_stdio", "memory")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding: over HTTP a call's memory key (and call_hash) also binds the request line (method, host, "
+    "port, path: policy/gate/memory.py MemoryKey, policy/core/model.py call_hash), over stdio it does not; so "
+    "the same MCP call approved through mcpwrap is asked again through the proxy, though both share state.db",
+)
+def test_an_approval_remembered_on_stdio_approves_the_identical_call_over_http(memory: dict[str, Any]) -> None:
+    assert "result" in memory["http, remembered"][0], memory["http, remembered"][0]
