@@ -163,6 +163,7 @@ async def scenario(folder: Path, surface: str, era: str) -> dict[str, Any]:
         seen["listed"] = [(t.name, t.description) for t in (await c.list_tools()).tools]
         seen["allowed"] = dump(await c.call_tool("echo", {"text": "one"}))
         seen["denied"] = dump(await c.call_tool("echo", {"text": "forbidden"}))
+        seen["resources"] = [str(r.uri) for r in (await c.list_resources()).resources]
         seen["read"] = dump(await c.read_resource("notes://public/readme"))
         try:
             await c.read_resource("notes://private/keys")
@@ -256,6 +257,11 @@ def test_every_surface_lists_the_same_tools_hiding_the_denied_one_and_then_the_c
     assert seen[RUNS[0]]["listed"] == [("wipe", "Deletes everything."), ("echo", HONEST)]
     assert alike(across(seen, "listed_after_change")), across(seen, "listed_after_change")
     assert seen[RUNS[0]]["listed_after_change"] == [("wipe", "Deletes everything.")]  # echo: pin_changed deny
+
+
+def test_every_surface_lists_the_same_resources_hiding_the_denied_one(seen: Seen) -> None:
+    assert alike(across(seen, "resources")), across(seen, "resources")
+    assert seen[RUNS[0]]["resources"] == ["notes://public/readme"]
 
 
 @pytest.mark.parametrize("era", ERAS)
