@@ -11,8 +11,8 @@ and the same trace records once the fields that name the surface (surface, sessi
 latency, HTTP details) are taken out. The scenario runs once per surface and era (a module fixture); each
 test compares one step across all of them. Then the same raw JSON-RPC requests are sent to both surfaces
 and the answers compared byte for byte, with refusals as JSON-RPC errors (`mcp.refuse_as: error`), pending
-without a hold, approved once and approved with a grant. Differences still open are strict xfails naming
-the finding."""
+without a hold, approved once and approved with a grant; and decision memory learnt on one surface is tried
+on the other (one state dir). Differences still open are strict xfails naming the finding."""
 
 from __future__ import annotations
 
