@@ -541,6 +541,7 @@ class Governance:
         if not self._proxy_known:
             self._proxy_known = True
             self.reach.set_proxy(_proxy_listen_addresses())
+            self.reach.set_web(_web_listen_addresses())
         return self.reach.refusal(addresses, port)
 
     def _upstream_refusal(self, host: str, port: int, addresses: tuple[Address, ...]) -> Refusal | None:
@@ -597,6 +598,15 @@ def _proxy_listen_addresses() -> list[tuple[str, int]]:
     for addr in server.listen_addrs():
         out.append((str(addr[0]), int(addr[1])))
     return out
+
+
+def _web_listen_addresses() -> list[tuple[str, int]]:
+    """Where mitmweb's interface listens, under mitmweb (`serve --web`); none under mitmdump or a test harness."""
+    try:
+        host, port = ctx.options.web_host, ctx.options.web_port  # only mitmweb's options have them
+    except (AttributeError, KeyError):
+        return []
+    return [(str(host), int(port))] if port else []
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -85,12 +85,16 @@ class Reach:
         self.control: Listener | None = None
         self.proxy: list[Listener] = []
         self.upstreams: list[tuple[str, Listener]] = []  # (server name, where servers.X.upstream sends its calls)
+        self.web: list[Listener] = []  # mitmweb's interface (`serve --web`): it resumes held calls
 
     def set_control(self, listen: tuple[str, int] | None) -> None:
         self.control = None if listen is None else self.listener(*listen)
 
     def set_proxy(self, addresses: Iterable[tuple[str, int]]) -> None:
         self.proxy = [self.listener(host or "0.0.0.0", port) for host, port in addresses]
+
+    def set_web(self, addresses: Iterable[tuple[str, int]]) -> None:
+        self.web = [self.listener(host or "0.0.0.0", port) for host, port in addresses]
 
     def set_upstreams(self, upstreams: Iterable[tuple[str, str, int]]) -> None:
         """(server, host, port) of each `servers.X.upstream`: resolved once, like the control plane."""
@@ -110,10 +114,15 @@ class Reach:
         return Listener(found, port, self.local)
 
     def refusal(self, addresses: tuple[Address, ...], port: int) -> Refusal | None:
-        """control_plane / proxy_loop when the destination is one of them in any spelling."""
+        """control_plane / proxy_loop when the destination is one of them (or mitmweb's interface) in any spelling."""
         if self.control is not None and self.control.reached_by(addresses, port):
             return Refusal("control_plane", "agents cannot reach agent-mesh's control plane: approvals are for humans")
         for listener in self.proxy:
             if listener.reached_by(addresses, port):
                 return Refusal("proxy_loop", "the request is addressed to this proxy itself")
+        for listener in self.web:
+            if listener.reached_by(addresses, port):
+                return Refusal(
+                    "control_plane", "agents cannot reach mitmweb's interface: resuming held calls is for humans"
+                )
         return None
