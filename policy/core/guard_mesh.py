@@ -42,15 +42,21 @@ def registry_folder(env: Mapping[str, str] | None = None) -> str:
 
 
 def guarded_files(loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> Guarded:
-    """Absolute paths of the config file, its policy_dir, the registry's folder, and each `{$file}` secret the
-    config keeps unread (the built-in default has no file of its own: only the registry and secrets)."""
+    """Absolute paths of the config file, its policy_dir and local OpenAPI specs, the registry's folder, and each
+    `{$file}` secret (the built-in default has no file of its own: only the registry and secrets)."""
     files: list[str] = [registry_folder(env)]
     if not loaded.file.startswith("<"):
         config_file = os.path.abspath(loaded.file)
         files.append(config_file)
+        folder = os.path.dirname(config_file)
         policy_dir = loaded.config.policy_dir
         if policy_dir:
-            files.append(os.path.join(os.path.dirname(config_file), os.path.expanduser(policy_dir)))
+            files.append(os.path.join(folder, os.path.expanduser(policy_dir)))
+        # A local OpenAPI spec names the operations rules match (`github.getRepo`): rewritten, it renames them.
+        for server in loaded.config.servers.values():
+            spec = server.openapi
+            if spec and not spec.startswith(("http://", "https://")):
+                files.append(os.path.join(folder, os.path.expanduser(spec)))
     secrets = [
         os.path.join(r.base_dir, os.path.expanduser(r.name)) for r in _secrets(loaded.config) if r.kind == "file"
     ]

@@ -17,6 +17,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from policy.core.textfile import read_bounded
+
+# The largest public specs (GitHub's REST description) are some tens of MB; far above that is no spec.
+MAX_SPEC_BYTES = 256 * 1024 * 1024
 METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE")
 READ_METHODS = frozenset({"GET", "HEAD"})
 _VARIABLE = re.compile(r"\{([^{}]*)\}")
@@ -66,11 +70,11 @@ def read_spec_text(location: str, base_dir: str | Path = ".", fetch: Fetch | Non
     path = Path(location).expanduser()
     if not path.is_absolute():
         path = Path(base_dir) / path
-    try:
-        return path.read_text("utf-8")
+    try:  # bounded: a FIFO or /dev/zero in the spec's place must not hang the proxy's (re)configure
+        return read_bounded(str(path), MAX_SPEC_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ValueError(f"OpenAPI spec {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, not a regular file, too large
         raise ValueError(f"OpenAPI spec {path}: cannot read: {exc}") from None
 
 

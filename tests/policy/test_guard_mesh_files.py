@@ -292,3 +292,30 @@ def test_prose_mentioning_the_configs_name_is_written_where_it_resolves_elsewher
     text = "Edit examples/agent-mesh.yaml, then run agent-mesh check."
     call = ToolCall("claude", "filesystem", "", "write_file", {"path": f"{WORK}/elsewhere/README.md", "content": text})
     assert GUARD(call) is None
+
+
+def test_a_local_openapi_spec_names_the_operations_rules_match_so_it_is_guarded(tmp_path: Path) -> None:
+    # renaming operationId deleteRepo to getRepo in the spec would make `github.getRepo: allow` allow a delete
+    (tmp_path / "specs").mkdir()
+    config = tmp_path / "agent-mesh.yaml"
+    config.write_text(
+        f"version: 1\nstate_dir: {tmp_path}/state\nservers:\n  shop: {{openapi: specs/shop.yaml}}\n"
+        "  remote: {openapi: 'https://example.com/openapi.json'}\npolicies: []\n"
+    )
+    loaded = load_config(str(config), env=ENV)
+    assert str(tmp_path / "specs" / "shop.yaml") in guarded_files(loaded, ENV).files
+    guard = mesh_guard(loaded, ENV)
+    assert guard(write_file(str(tmp_path / "specs" / "shop.yaml"))) is not None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_an_openapi_spec_that_is_no_regular_file_is_refused_without_reading_it(tmp_path: Path, kind: str) -> None:
+    from policy.core.openapi_spec import read_spec_text
+
+    spec = tmp_path / "spec.yaml"
+    if kind == "fifo":
+        os.mkfifo(spec)
+    else:
+        spec.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_spec_text(str(spec))
