@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import time
 from collections.abc import Mapping
 
@@ -22,6 +23,7 @@ ENV_VAR = "AGENT_MESH_CONFIG"
 REGISTRY_NAME = "active.json"
 STATE_NAME = ".agent-mesh"
 _FORMAT = 1
+_MAX_BYTES = 64 * 1024  # a registry is a few lines of JSON
 
 FLAG = "--config"
 ENVIRONMENT = f"${ENV_VAR}"
@@ -92,8 +94,11 @@ def read_registered(env: Mapping[str, str] | None = None) -> Resolved | None:
     falling back to the built-in default would run another policy than the operator chose."""
     path = registry_path(env)
     try:
-        with open(path, encoding="utf-8") as f:
+        # without blocking: a FIFO in the registry's place would hang every start (refused below, not a file)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), encoding="utf-8") as f:
             st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
+                raise RegistryError(path, f"not a registered mesh (a regular file of at most {_MAX_BYTES} bytes)")
             if st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 # whoever can write it chooses the policy every command and mcpwrap runs
                 mode = st.st_mode & 0o777
