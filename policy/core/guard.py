@@ -312,7 +312,8 @@ def _argv_hit(paths: StatePaths, argv: Sequence[str], base: str, *, hidden: bool
         if paths.guards_more:  # a folder above the config, policy_dir or registry moved, removed or written over
             for path in changed_paths(command, base, os.path.lexists):
                 absolute = lexical(path, base)
-                if paths.holds_guarded(absolute) or paths.holds_guarded(paths.resolved(absolute)):
+                real = paths.resolved(absolute)
+                if paths.holds_guarded(absolute) or paths.holds_guarded(real) or paths.inside(real):
                     return f"{tool!r} replaces {absolute}, which holds a file that chooses the policy"
         for folder in folders or ():
             absolute = lexical(folder, base)

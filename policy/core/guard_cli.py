@@ -8,6 +8,7 @@ arguments that exist, else the working directory (where `grep -r TOKEN` and `fin
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shlex
 from collections.abc import Callable, Iterator, Sequence
@@ -195,24 +196,26 @@ CHANGERS = frozenset(
     {"mv", "cp", "rsync", "rm", "rmdir", "ln", "install", "chmod", "chown", "chgrp", "setfacl", "scp", "rclone",
      "unlink", "shred", "truncate"}
 )  # fmt: skip
-_COPIERS = frozenset({"cp", "rsync", "scp", "install", "ln", "rclone"})
+_MOVERS = frozenset({"mv", "cp", "rsync", "scp", "install", "ln", "rclone"})
 _EXECS = frozenset({"-delete", "-exec", "-execdir", "-ok", "-okdir", "-x", "--exec", "-X", "--exec-batch"})
 
 
-def changed_paths(argv: Sequence[str], cwd: str, exists: Callable[[str], bool]) -> list[str]:
+def changed_paths(
+    argv: Sequence[str], cwd: str, exists: Callable[[str], bool], is_dir: Callable[[str], bool] = os.path.isdir
+) -> list[str]:
     """The paths a command replaces, removes or writes below (relative to `cwd`, existing or not): each path
-    argument of a CHANGER (`mv /tmp/x DIR` puts another DIR in place), the folder an archive is extracted
-    into (`tar x`, `unzip`, `7z x`: `-C`/`-d`/`-o` or the cwd), the folders `find -exec|-delete` and `fd -x`
-    walk. The guard refuses them when they hold a file that chooses the policy."""
+    argument of a CHANGER (`rm -r DIR`; `mv /tmp/x DIR` puts another DIR in place), what a copy or move writes
+    (into an existing folder: the folder/NAME of each source, the folder itself for `SRC/` or `SRC/.`), the
+    folder an archive is extracted into (`tar x`, `unzip`, `7z x`: `-C`/`-d`/`-o` or the cwd), the folders
+    `find -exec|-delete` and `fd -x` walk. The guard refuses them when they hold a file that chooses the policy."""
     if not argv:
         return []
     name, args = _name(argv[0]), list(argv[1:])
     if name in CHANGERS:
+        if name in _MOVERS:
+            return _written(name, args, cwd, is_dir)
         out = [a.partition("=")[2] if a.startswith("-") else a for a in args if a != "--"]
-        out = [a for a in out if a]
-        if name in _COPIERS and not any(a in ("-t", "--target-directory") or a.startswith("--target") for a in args):
-            return out[-1:]  # a copy leaves its sources as they were: only where it writes counts
-        return out
+        return [a for a in out if a]
     if name in ("find", "fd", "fdfind"):
         return (walked(argv, cwd, exists) or []) if any(a in _EXECS for a in args) else []
     if name in ("tar", "bsdtar"):
@@ -231,6 +234,36 @@ def changed_paths(argv: Sequence[str], cwd: str, exists: Callable[[str], bool]) 
     if name in ("pax", "cpio") and any(a.startswith("-") and ("r" in a or "i" in a) for a in args):
         return ["."]
     return []
+
+
+def _written(name: str, args: Sequence[str], cwd: str, is_dir: Callable[[str], bool]) -> list[str]:
+    """What `cp|mv|rsync|scp|install|ln|rclone SOURCES… DEST` (or `-t DEST SOURCES…`) puts in place, and for
+    `mv` the sources it takes away."""
+    words: list[str] = []
+    target: str | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-t", "--target-directory") and i + 1 < len(args):
+            target, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--target-directory="):
+            target = arg.partition("=")[2]
+        elif arg != "--" and not arg.startswith("-"):
+            words.append(arg)
+        i += 1
+    if target is None and words:
+        target, words = words[-1], words[:-1]
+    if not target:
+        return words if name == "mv" else []
+    out = list(words) if name == "mv" else []  # a move takes its sources away; a copy leaves them be
+    if not words or not is_dir(posixpath.join(cwd, target)):
+        return [*out, target]  # a new name, or one file replaced
+    for source in words:
+        bare = source.rstrip("/")
+        contents = source.endswith("/") or bare.endswith("/.") or bare in (".", "")
+        out.append(target if contents else posixpath.join(target, posixpath.basename(bare)))
+    return out
 
 
 def _option_value(args: Sequence[str], names: Sequence[str]) -> str | None:

@@ -211,12 +211,14 @@ def test_commands_that_only_mention_the_mesh_pass(argv: list[str]) -> None:
     "line",
     [
         f"mv {WORK}/xdg {WORK}/xdg.old",  # moves the registry's folder away
-        f"mv /tmp/evil-xdg {WORK}/xdg",  # puts another in its place (it need not exist now)
         f"mv {PROJECT} {PROJECT}.old",
         f"cp -r /tmp/evil/. {PROJECT}",  # copies a tree onto the config's folder
+        f"cp /tmp/x/agent-mesh.yaml {PROJECT}/",  # lands as the config
+        f"cp -t {PROJECT} /tmp/x/agent-mesh.yaml",
+        f"mv /tmp/policies {PROJECT}",  # lands as the policy_dir
         f"rsync -a /tmp/evil/ {PROJECT}/",
         f"rm -rf {PROJECT}/policies/..",
-        f"ln -sfn /tmp/evil {WORK}/xdg",
+        f"cp /tmp/evil.yaml -t {PROJECT}/policies",  # lands inside the policy_dir
         f"cd {PROJECT} && tar xf /tmp/evil.tar",  # extracts into the config's folder
         f"cd {PROJECT} && unzip -o /tmp/evil.zip",
         f"tar -C {PROJECT} -xf /tmp/evil.tar",
@@ -234,6 +236,11 @@ def test_replacing_a_folder_that_holds_a_policy_file_is_refused(line: str) -> No
     [
         f"cp -r {PROJECT}/src /tmp/backup",  # copies out of the project
         f"rsync -a {PROJECT}/ /tmp/backup/",  # the whole project, config included: a copy changes nothing there
+        f"cp /tmp/notes.txt {PROJECT}/",  # a file copied into the config's folder lands beside it
+        f"cp /tmp/a.txt /tmp/b.txt {PROJECT}",
+        f"mv /tmp/notes.txt {PROJECT}",
+        f"rsync -a /tmp/assets {PROJECT}/",  # lands as {PROJECT}/assets
+        f"cp -t {PROJECT} /tmp/notes.txt",
         f"mv {PROJECT}/src/main.py {PROJECT}/src/app.py",
         f"rm -rf {PROJECT}/src/build",  # (a path that does not exist)
         f"cd {PROJECT} && tar czf /tmp/src.tgz src",  # creates an archive
@@ -319,3 +326,11 @@ def test_an_openapi_spec_that_is_no_regular_file_is_refused_without_reading_it(t
         spec.symlink_to("/dev/zero")
     with pytest.raises(ValueError, match="not a regular file"):
         read_spec_text(str(spec))
+
+
+def test_a_folder_put_where_a_missing_registry_folder_would_be_is_refused(tmp_path: Path) -> None:
+    # nothing registered yet: ~/.config/agent-mesh does not exist, and moving a folder there creates active.json
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "conf"), "HOME": str(tmp_path / "home")}
+    guard = mesh_guard(LOADED, env)
+    for line in (f"mv /tmp/evil {tmp_path}/conf/agent-mesh", f"cd {tmp_path} && cp -r /tmp/evil conf/agent-mesh"):
+        assert guard(shell(line, cwd=str(tmp_path))) is not None
