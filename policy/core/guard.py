@@ -16,8 +16,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from policy.core.guard_cli import KNOWN, WALKERS, changed_paths, commands_of, follows_links, walked
+from policy.core.guard_cli import KNOWN, WALKERS, commands_of, follows_links, walked
 from policy.core.guard_paths import MAX_PATTERNS, PROTECTED_NAMES, StatePaths, decoded, lexical, words
+from policy.core.guard_writes import changed_paths
 from policy.core.model import Action, Decision, ToolCall
 
 GUARD_RULE = "guard/state-dir"
