@@ -334,3 +334,48 @@ def test_a_folder_put_where_a_missing_registry_folder_would_be_is_refused(tmp_pa
     guard = mesh_guard(LOADED, env)
     for line in (f"mv /tmp/evil {tmp_path}/conf/agent-mesh", f"cd {tmp_path} && cp -r /tmp/evil conf/agent-mesh"):
         assert guard(shell(line, cwd=str(tmp_path))) is not None
+
+
+TARGETS = [
+    f"{PROJECT}/agent-mesh.yaml",
+    f"{PROJECT}/policies/new.yaml",
+    f"{WORK}/xdg/agent-mesh/active.json",
+    f"{WORK}/secrets/claude.token",
+]
+
+
+@st.composite
+def spelled(draw: st.DrawFn) -> str:
+    """A hostile spelling of one guarded path: detours, doubled slashes, case, escapes, a pattern, a URL."""
+    target = draw(st.sampled_from(TARGETS))
+    head, name = target.rsplit("/", 1)
+    parts = head.split("/")
+    at = draw(st.integers(min_value=2, max_value=len(parts)))
+    detour = draw(st.sampled_from(["", "/.", "//", "/src/..", "/./x/.."]))
+    head = "/".join(parts[:at]) + detour + ("/" + "/".join(parts[at:]) if parts[at:] else "")
+    if draw(st.booleans()):
+        name = name.upper()
+    style = draw(st.sampled_from(["plain", "percent", "glob", "brace", "url", "backslash"]))
+    if style == "percent":
+        i = draw(st.integers(min_value=0, max_value=len(name) - 1))
+        name = name[:i] + f"%{ord(name[i]):02X}" + name[i + 1 :]
+    elif style == "glob":
+        i = draw(st.integers(min_value=1, max_value=len(name) - 1))
+        name = name[:i] + "?" + name[i + 1 :]
+    elif style == "brace":
+        name = "{" + name + ",x}"
+    elif style == "backslash":
+        i = draw(st.integers(min_value=1, max_value=len(name) - 1))
+        name = name[:i] + "\\" + name[i:]
+    path = f"{head}/{name}"
+    return f"file://{path}" if style == "url" else path
+
+
+@settings(max_examples=300, deadline=None)
+@given(spelled(), st.sampled_from(["path", "file", "target", "uri", "destination", "shell"]))
+def test_any_spelling_of_a_guarded_file_is_refused_under_any_key_or_in_a_shell_line(path: str, key: str) -> None:
+    if key == "shell":
+        call = shell(f"cat /tmp/evil > {path}")
+    else:
+        call = ToolCall("claude", "filesystem", "", "write_file", {key: path, "content": "x"})
+    assert refused(call), path
