@@ -32,6 +32,7 @@ from addons.mcp_flow import (
     lower_headers,
     remove_header,
 )
+from addons.mcp_learn import Destination, Fetch, ToolLearner, as_asked, destination, fetch_over_http
 from addons.mcp_streams import McpStreams
 from addons.mcp_view import McpView
 from addons.proxy_auth import REALM, AgentAuth, AuthRequired, Identity
@@ -90,8 +91,12 @@ class Governance:
         config_file: str = "",
         kind: str = "proxy",
         watch: bool | None = None,
+        fetch_tools: Fetch | None = None,
     ) -> None:
         self._gate_factory = gate_factory
+        # The proxy's own tools/list before a session's first call (addons/mcp_learn): sent with httpx to the
+        # judged address; a fetch given by a test or an embedding program is handed the URL as asked.
+        self._fetch_tools = fetch_tools
         self.kind = kind  # how this process shows on the mesh board (`agent-mesh status`): proxy | serve
         # The watcher (reload, stops, heartbeat) runs for a real proxy process: by default with the default
         # gate (state.db), not for a gate given by a test or an embedding program.
@@ -183,6 +188,10 @@ class Governance:
         self.judge = Judge(self._gate_factory(loaded))
         self.mcp = McpHandler(self.judge, loaded.config.mcp.refuse_as)
         self.mcp.trusted = frozenset(n for n, s in loaded.config.servers.items() if s.mcp_url)
+        fetch, locate = (
+            (fetch_over_http, self._listing_destination) if self._fetch_tools is None else (self._fetch_tools, as_asked)
+        )
+        self.mcp.learner, self.mcp.locate = ToolLearner(fetch), locate
         if self.streams is not None:
             self.streams.close("the configuration was reloaded")
         self.streams = McpStreams(self.judge.gate.finish, self.mcp.listing, self.mcp.hides, self.mcp.asked)
@@ -556,6 +565,23 @@ class Governance:
             f"{host}:{port} is where server {name!r} is sent (servers.{name}.upstream): call it at its public URL, "
             "where its rules apply",
         )
+
+    async def _listing_destination(self, flow: http.HTTPFlow, server: str) -> Destination:
+        """Where the proxy's own tools/list for `server` goes: where this flow's call would (addons/mcp_learn)."""
+        target = self.servers.by_name.get(server)
+        upstream, base = (target.upstream, target.upstream_base) if target is not None else (None, "")
+        return await destination(flow.request, flow.client_conn.id, upstream, base, self._judged_address)
+
+    async def _judged_address(self, client: str, host: str, port: int) -> str:
+        """The address `server_connect` would connect this client to (the pin, else resolved and checked)."""
+        pinned = self._pins.get((client, host, port))
+        addresses = (pinned,) if pinned is not None else await self._addresses(host)
+        if not addresses:
+            raise ValueError(f"{host!r} does not resolve")
+        refused = self._refusal(addresses, port)
+        if refused is not None:
+            raise ValueError(f"the connection is refused ({refused.code}): {refused.detail}")
+        return str(addresses[0])
 
     def _pin(self, client: str, host: str, port: int, match: Match) -> None:
         if match.address is None:

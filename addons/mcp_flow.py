@@ -5,7 +5,7 @@ elements swapped for pings whose answers become the refusals (batches, the 2024-
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from addons.classify import McpBody
 from addons.flow_judge import REFUSED_ICON, REFUSED_MARK, Judge, annotate
 from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
+from addons.mcp_learn import Destination, LearnFailed, PageRequest, ToolLearner, listing_headers, page_body
 from addons.proxy_auth import Identity
 from policy import (
     HttpInfo,
@@ -29,11 +30,13 @@ from policy import (
 from policy.gate.listing import Hidden
 from policy.wire import era, refusals, rejects
 from policy.wire.headers import SESSION_HEADER
-from policy.wire.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS, REFUSED, dump, error
+from policy.wire.jsonrpc import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, REFUSED, dump, error
 from policy.wire.messages import RpcMessage
 from policy.wire.names import imitated, misspelled_method
 
 JSON = {"content-type": "application/json"}
+LEARN_RULE = "mcp.tools_unknown"  # the rule of a call refused because its server's tools could not be listed
+type Locate = Callable[[http.HTTPFlow, str], Awaitable[Destination]]  # where a flow's server listing goes
 MAX_LISTED = 4096  # tool names remembered per server (lookalike checks); a flood of listed names is not kept
 PROXY_AUTHORIZATION = "proxy-authorization"
 
@@ -64,6 +67,9 @@ class McpHandler:
         # Tool names each server listed: a call naming a lookalike of one is refused (policy.wire.names).
         self.listed: dict[str, set[str]] = {}
         self.asked = AskedRequests(self.denies, self._withheld, self._continues)
+        # The proxy's own tools/list before a session's first call (addons/mcp_learn); None: not learned.
+        self.learner: ToolLearner | None = None
+        self.locate: Locate | None = None
 
     def hides(self, agent: str, server: str, session: str | None) -> Hidden:
         """What to hide from this agent's resources/prompts lists of `server` (policy.gate.listing)."""
@@ -101,6 +107,8 @@ class McpHandler:
             if isinstance(tool, dict):
                 self.visible(agent, server, session, tool)  # remembers annotations and output schemas
         seen = self.judge.gate.observe_tools(server, agent, tools, surface="mcp_http", session_id=session)
+        if self.learner is not None and seen.error is None and not isinstance(result.get("nextCursor"), str):
+            self.learner.learned((agent, server, session or ""))  # the client listed: no listing of our own
         if len(seen.tools) == len(tools):
             return result, 0
         return {**result, "tools": seen.tools}, len(tools) - len(seen.tools)
@@ -125,6 +133,8 @@ class McpHandler:
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}
         has_inputs = False
+        # The 2024-11-05 transport answers on its event stream, not the POST: not listed ahead there (yet).
+        unlearned = await self._learn(flow, agent, body, session) if self.learner and not legacy else None
         for i, msg in enumerate(body.messages):
             if msg.method is None:
                 asked = self.asked.answered(mcp_session, msg.raw)
@@ -154,6 +164,9 @@ class McpHandler:
             version = era.protocol_version(msg.raw, headers)
             modern = era.is_modern_request(msg.raw)
             is_tool = msg.method == "tools/call"
+            if is_tool and unlearned is not None:  # fail closed: never judged without what the listing says
+                answers[i] = self._unlearned(msg, agent, body.server, kind, session, info, unlearned)
+                continue
             lookalike = imitated(kind.tool, self.listed.get(body.server, ())) if is_tool else None
             if lookalike is not None:  # rules for the listed tool would miss it; a lenient server might run that tool
                 answers[i] = rejects.lookalike_tool(msg.id, kind.tool, lookalike)
@@ -223,6 +236,54 @@ class McpHandler:
                 flow.request.content = dump(raws if body.is_batch else raws[0])
         if answers:
             self._apply(flow, body, answers, tracker, legacy)
+
+    async def _learn(self, flow: http.HTTPFlow, agent: str, body: McpBody, session: str) -> str | None:
+        """Before a session's first tools/call, list the server's tools (addons/mcp_learn): None when they
+        are known, else why they could not be learned (the calls are refused)."""
+        assert self.learner is not None
+        key = (agent, body.server, session)
+        if self.learner.knows(key):
+            return None
+        first = next((m for m in body.messages if m.method == "tools/call" and m.has_id), None)
+        if first is None:
+            return None
+        meta = first.params.get("_meta") if isinstance(first.params, dict) else None
+        modern = era.is_modern_request(first.raw)
+        envelope: dict[str, Any] = {"_meta": meta} if modern else {}
+        try:
+            if self.locate is None:
+                raise LearnFailed("no way to reach the server")
+            where = await self.locate(flow, body.server)
+            headers = listing_headers(flow.request.headers.fields, where.host, modern)
+
+            def page(request_id: str, params: Mapping[str, Any]) -> PageRequest:
+                return PageRequest(where, headers, request_id, page_body(request_id, {**envelope, **params}))
+
+            def feed(result: Mapping[str, Any]) -> None:
+                tools = result.get("tools")
+                if not isinstance(tools, list):
+                    raise LearnFailed("the listing has no tools array")
+                for tool in tools:
+                    if isinstance(tool, dict):
+                        self.visible(agent, body.server, session, tool)  # annotations, output schemas, names
+                seen = self.judge.gate.observe_tools(body.server, agent, tools, surface="mcp_http", session_id=session)
+                if seen.error is not None:
+                    raise LearnFailed(f"the tools could not be compared with their pins: {seen.error}")
+
+            await self.learner.learn(key, page, feed)
+        except (LearnFailed, ValueError) as exc:
+            return str(exc)
+        return None
+
+    def _unlearned(
+        self, msg: RpcMessage, agent: str, server: str, kind: RequestKind, session: str, info: HttpInfo, why: str
+    ) -> dict[str, Any]:
+        """A call refused because its server's tools could not be learned: recorded, answered as mcpwrap
+        answers a call it could not judge (a JSON-RPC internal error)."""
+        reason = f"agent-mesh could not learn the server's tools ({why}); the call was not run"
+        call = ToolCall(agent, "mcp_http", server, kind.tool, kind.arguments or {}, session, info)
+        self.judge.gate.finish(call, self.judge.gate.refuse(LEARN_RULE, reason), Outcome(False))
+        return error(msg.id, INTERNAL_ERROR, reason)
 
     def _inputs_refused(self, inputs: list[_Judged]) -> dict[int, Verdict]:
         """Record each judged input response; the first refused one of each message (keyed by id(msg))."""

@@ -15,6 +15,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
 from addons.governance import Governance
+from addons.mcp_learn import PageRequest
 from policy import Gate, LoadedConfig, MemoryStore
 from policy.trace import MemoryTraceSink
 
@@ -81,9 +82,25 @@ def rpc(method: str, params: dict[str, Any] | None = None, rid: Any = 1) -> dict
     return msg
 
 
+class ListingServer:
+    """The upstream's side of the proxy's own tools/list (addons/mcp_learn): answers each page from `pages`
+    (by default one page with no tools, so a call is judged as before) and keeps the requests it got."""
+
+    def __init__(self) -> None:
+        self.pages: list[dict[str, Any]] = [{"tools": []}]
+        self.requests: list[PageRequest] = []
+
+    async def __call__(self, page: PageRequest) -> dict[str, Any]:
+        self.requests.append(page)
+        params = json.loads(page.body).get("params") or {}
+        index = int(params["cursor"]) if "cursor" in params else 0
+        return {"jsonrpc": "2.0", "id": page.request_id, "result": self.pages[index]}
+
+
 class Harness:
     def __init__(self, addon: Governance, tctx: taddons.context, sink: MemoryTraceSink, store: MemoryStore):
         self.addon = addon
+        self.listing = ListingServer()
         self.tctx = tctx
         self.sink = sink
         self.store = store
@@ -107,10 +124,13 @@ def harness(tmp_path: Path, hold_seconds: float = 5) -> Iterator[Harness]:
     def factory(loaded: LoadedConfig) -> Gate:
         return Gate.open(loaded, store=store, sink=sink)
 
-    addon = Governance(factory)
+    listing = ListingServer()
+    addon = Governance(factory, fetch_tools=listing)
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mesh_config=str(write_config(tmp_path, hold_seconds)))
-        yield Harness(addon, tctx, sink, store)
+        h = Harness(addon, tctx, sink, store)
+        h.listing = listing
+        yield h
 
 
 async def wait_until(cond: Callable[[], bool], seconds: float = 5.0) -> None:

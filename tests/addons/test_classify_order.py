@@ -17,7 +17,7 @@ from addons.embedded_proxy import ControlAddress, run_where_scripts_run
 from addons.governance import Governance
 from policy import Gate, LoadedConfig, MemoryStore
 from policy.trace import MemoryTraceSink
-from tests.addons.harness import Harness, make_flow
+from tests.addons.harness import Harness, ListingServer, make_flow
 
 CONFIG = """
 version: 1
@@ -43,7 +43,7 @@ def governed(tmp_path: Path) -> Iterator[Harness]:
 
     path = tmp_path / "agent-mesh.yaml"
     path.write_text(CONFIG)
-    addon = Governance(factory)
+    addon = Governance(factory, fetch_tools=ListingServer())
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mesh_config=str(path))
         yield Harness(addon, tctx, sink, store)

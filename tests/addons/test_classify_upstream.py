@@ -20,7 +20,7 @@ from addons.governance import Governance
 from addons.upstream import parse_upstream, upstream_path
 from policy import ConfigError, Gate, LoadedConfig, MemoryStore, load_config_text
 from policy.trace import MemoryTraceSink
-from tests.addons.harness import Harness, make_flow, rpc
+from tests.addons.harness import Harness, ListingServer, make_flow, rpc
 
 CONFIG = """
 version: 1
@@ -50,7 +50,7 @@ def governed(tmp_path: Path, text: str = CONFIG) -> Iterator[Harness]:
 
     path = tmp_path / "agent-mesh.yaml"
     path.write_text(text)
-    addon = Governance(factory)
+    addon = Governance(factory, fetch_tools=ListingServer())
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mesh_config=str(path))
         yield Harness(addon, tctx, sink, store)

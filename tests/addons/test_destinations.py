@@ -25,7 +25,7 @@ from addons.governance import Governance
 from addons.mcp_flow import McpHandler
 from policy import Gate, LoadedConfig, MemoryStore
 from policy.trace import MemoryTraceSink
-from tests.addons.harness import Harness, creds, make_flow, rpc, wait_until
+from tests.addons.harness import Harness, ListingServer, creds, make_flow, rpc, wait_until
 
 CONFIG = """
 version: 1
@@ -62,7 +62,7 @@ def governed(tmp_path: Path, unknown: str = "policy", pending: int = 50) -> Iter
 
     path = tmp_path / "agent-mesh.yaml"
     path.write_text(CONFIG.replace("UNKNOWN", unknown).replace("PENDING", str(pending)))
-    addon = Governance(factory)
+    addon = Governance(factory, fetch_tools=ListingServer())
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mesh_config=str(path))
         yield Harness(addon, tctx, sink, store)

@@ -17,7 +17,7 @@ from policy import Gate, LoadedConfig, Operator, load_config
 from policy.store.base import ApprovalState
 from policy.store.sqlite import SqliteStore
 from policy.trace import MemoryTraceSink
-from tests.addons.harness import Harness, make_flow, rpc, wait_until
+from tests.addons.harness import Harness, ListingServer, make_flow, rpc, wait_until
 
 HELD = 1000
 CONFIG = f"""
@@ -50,7 +50,7 @@ def on_sqlite(tmp_path: Path) -> Iterator[tuple[Harness, Path]]:
         stores.append(SqliteStore(loaded.config.state_dir))
         return Gate.open(loaded, store=stores[-1], sink=sink)
 
-    addon = Governance(factory)
+    addon = Governance(factory, fetch_tools=ListingServer())
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mesh_config=str(path))
         yield Harness(addon, tctx, sink, stores[0]), path  # type: ignore[arg-type]

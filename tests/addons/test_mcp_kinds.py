@@ -19,7 +19,7 @@ from addons.governance import Governance
 from addons.mcp_exchange import id_key
 from policy import Gate, LoadedConfig, MemoryStore, classify_request
 from policy.trace import MemoryTraceSink
-from tests.addons.harness import Harness, make_flow, rpc, wait_until
+from tests.addons.harness import Harness, ListingServer, make_flow, rpc, wait_until
 
 URL = "https://notes.test/mcp"
 CONFIG = """
@@ -51,7 +51,7 @@ def kinds(tmp_path: Path) -> Iterator[Harness]:
     def factory(loaded: LoadedConfig) -> Gate:
         return Gate.open(loaded, store=store, sink=sink)
 
-    addon = Governance(factory)
+    addon = Governance(factory, fetch_tools=ListingServer())
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mesh_config=str(tmp_path / "agent-mesh.yaml"))
         yield Harness(addon, tctx, sink, store)
