@@ -516,17 +516,10 @@ def without_any_ids(line: bytes) -> bytes:
 # The server's own answer, which the mesh passes on as it came: the SDK server escapes non-ASCII in its
 # 2026-07-28 HTTP JSON responses (the same server writes UTF-8 on stdio), so these compare as JSON values.
 SERVER_SPELLS = {"allowed call, text beyond ASCII"}
-# Findings, kept as strict xfails so that the fix shows: before any tools/list has passed through the proxy it
-# knows neither the tools' annotations nor their output schemas (it learns them only from listings it
-# forwards, addons/mcp_flow.py); mcpwrap lists the tools itself before the first call (FrameJudge).
-FINDINGS = {
-    "hidden tool, before any listing": "the proxy's refusal of a tool with an outputSchema carries "
-    "structuredContent (which clients validate against that schema); mcpwrap's leaves it out",
-    "look-alike tool name, before any listing": "the proxy passes a look-alike of a tool name (Echo for echo) "
-    "to the server; mcpwrap refuses it (-32602) as it does after a listing",
-    "destructive tool, before any listing": "a rule on tool.annotations does not see the annotations at the "
-    "proxy: the destructive tool runs there; mcpwrap refuses it (the agent need only skip tools/list)",
-}
+# Findings, kept as strict xfails so that the fix shows. (Closed: before any tools/list had passed through the
+# proxy it knew neither the tools' annotations nor their output schemas nor their names; it now lists the tools
+# itself before a session's first call, as mcpwrap does: addons/mcp_learn.py.)
+FINDINGS: dict[str, str] = {}
 STEP_CASES = [
     pytest.param(i, id=name, marks=[pytest.mark.xfail(strict=True, reason=f"finding: {FINDINGS[name]}")])
     if name in FINDINGS
@@ -554,11 +547,7 @@ def test_a_new_session_calling_a_changed_tool_without_listing_it_meets_its_pin_o
     answers = {surface: json.loads(raw[(surface, era)][1][0]) for surface in SURFACES}
     assert answers["stdio"]["result"]["isError"] is True  # mcpwrap lists the tools itself before the first call
     assert answers["stdio"]["result"]["_meta"]["agent-mesh/refusal"]["rule"] == "mcp.pin_changed"
-    if answers["http"]["result"].get("isError") is not True:
-        pytest.xfail(
-            "finding: the proxy compares a tool with its pin only when a tools/list passes through it; a client "
-            "that calls the changed tool without listing it first has the call run (mcpwrap refuses it)"
-        )
+    assert answers["http"]["result"]["isError"] is True  # the proxy lists the tools itself too (addons/mcp_learn)
     assert answers["http"]["result"]["_meta"]["agent-mesh/refusal"]["rule"] == "mcp.pin_changed"
 
 
