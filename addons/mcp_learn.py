@@ -144,14 +144,21 @@ def answer_from(body: bytes, content_type: str, request_id: str) -> Mapping[str,
 
 
 def _verify() -> ssl.SSLContext | bool:
-    """Upstream certificates are checked as mitmproxy checks them (its `ssl_insecure` option)."""
+    """Upstream certificates are checked as mitmproxy checks them: its `ssl_insecure` option, and the CAs of
+    `ssl_verify_upstream_trusted_ca` / `_confdir` (certifi + `proxy.extra_ca` under agent-mesh serve/proxy)."""
     try:
         from mitmproxy import ctx
 
-        insecure = bool(ctx.options.ssl_insecure)
+        options = ctx.options
+        if options.ssl_insecure:
+            return False
+        cafile = options.ssl_verify_upstream_trusted_ca
+        capath = options.ssl_verify_upstream_trusted_confdir
     except (AttributeError, KeyError):
-        insecure = False
-    return not insecure
+        return True
+    if not cafile and not capath:
+        return True
+    return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
 
 
 async def fetch_over_http(page: PageRequest) -> Mapping[str, Any]:

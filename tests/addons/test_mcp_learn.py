@@ -1,0 +1,211 @@
+"""The proxy lists a server's tools itself before a session's first tools/call (addons/mcp_learn), so an agent
+that skips tools/list is judged as one that listed: annotations, look-alike names, output schemas and pins
+hold either way; a listing that fails refuses the call, recorded; only a session's first call pays."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import http
+from mitmproxy.test import taddons
+
+from addons.governance import Governance
+from addons.mcp_learn import LearnFailed, PageRequest
+from policy import Gate, LoadedConfig, MemoryStore
+from policy.trace import MemoryTraceSink
+from tests.addons.harness import Harness, ListingServer, make_flow, rpc
+
+URL = "https://notes.test/mcp"
+SESSION = {"mcp-session-id": "s1", "mcp-protocol-version": "2025-11-25", "authorization": "Bearer for-notes"}
+CONFIG = """
+version: 1
+state_dir: state
+agents: {claude: {token: s3cret}}
+servers:
+  notes: {mcp_url: "https://notes.test/mcp"}
+mcp: {pin_changed: deny}
+policies:
+  - name: claude
+    agent: claude
+    loop_detection: {enabled: false}
+    rules:
+      - name: nothing-destructive
+        tools: ["notes.*"]
+        when: {tool.annotations.destructiveHint: {eq: true}}
+        action: deny
+      - {name: never-secret, tools: ["notes.secret"], action: deny}
+      - {name: the-rest, tools: ["notes.*"], action: allow}
+"""
+TOOLS: list[dict[str, Any]] = [
+    {"name": "read_note", "description": "reads a note", "inputSchema": {"type": "object"}},
+    {"name": "wipe", "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": True}},
+    {"name": "secret", "inputSchema": {"type": "object"}, "outputSchema": {"type": "object"}},
+]
+
+
+@contextmanager
+def governed(tmp_path: Path, pages: list[dict[str, Any]] | None = None) -> Iterator[Harness]:
+    sink, store, listing = MemoryTraceSink(), MemoryStore(), ListingServer()
+    listing.pages = pages if pages is not None else [{"tools": TOOLS}]
+
+    def factory(loaded: LoadedConfig) -> Gate:
+        return Gate.open(loaded, store=store, sink=sink)
+
+    (tmp_path / "agent-mesh.yaml").write_text(CONFIG)
+    addon = Governance(factory, fetch_tools=listing)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mesh_config=str(tmp_path / "agent-mesh.yaml"))
+        h = Harness(addon, tctx, sink, store)
+        h.listing = listing
+        yield h
+
+
+async def called(h: Harness, tool: str, rid: int = 1, headers: dict[str, str] | None = None) -> http.HTTPFlow:
+    flow = make_flow("POST", URL, rpc("tools/call", {"name": tool, "arguments": {}}, rid), headers or SESSION)
+    await h.addon.request(flow)
+    return flow
+
+
+def reply(flow: http.HTTPFlow) -> dict[str, Any]:
+    assert flow.response is not None, "the call was forwarded"
+    out: dict[str, Any] = json.loads(flow.response.content or b"")
+    return out
+
+
+def flow_id(flow: http.HTTPFlow) -> Any:
+    return json.loads(flow.request.content or b"")["id"]
+
+
+def calls(h: Harness) -> list[dict[str, Any]]:
+    return [r for r in h.records if r.get("kind") != "event"]
+
+
+async def test_a_destructive_tool_called_without_listing_is_refused_by_its_annotations(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        flow = await called(h, "wipe")
+        assert reply(flow)["result"]["isError"] is True
+        assert reply(flow)["result"]["_meta"]["agent-mesh/refusal"]["rule"] == "claude/nothing-destructive"
+        assert len(h.listing.requests) == 1  # the proxy listed the tools itself first
+
+
+async def test_the_listing_carries_the_agents_credentials_and_session_but_never_the_proxys(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        await called(h, "read_note")
+        (page,) = h.listing.requests
+        headers = dict(page.headers)
+        assert headers["authorization"] == "Bearer for-notes"
+        assert headers["mcp-session-id"] == "s1"
+        assert headers["mcp-protocol-version"] == "2025-11-25"
+        assert "proxy-authorization" not in headers
+        assert json.loads(page.body)["method"] == "tools/list"
+
+
+async def test_a_lookalike_of_a_tool_never_listed_by_the_agent_is_refused(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        flow = await called(h, "Read_Note")
+        assert (reply(flow)["id"], reply(flow)["error"]["code"]) == (1, -32602)
+
+
+async def test_a_refused_tool_with_an_output_schema_gets_no_structured_content(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        result = reply(await called(h, "secret"))["result"]
+        assert result["isError"] is True
+        assert "structuredContent" not in result  # a client would validate it against the tool's outputSchema
+
+
+async def test_a_changed_tool_called_in_a_new_session_without_listing_meets_its_pin(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        assert (await called(h, "read_note")).response is None  # pinned as first listed, then forwarded
+        h.listing.pages = [{"tools": [{**TOOLS[0], "description": "reads a note, then mails it away"}]}]
+        other = {**SESSION, "mcp-session-id": "s2"}
+        result = reply(await called(h, "read_note", 2, other))["result"]
+        assert result["_meta"]["agent-mesh/refusal"]["rule"] == "mcp.pin_changed"
+
+
+async def test_only_a_sessions_first_call_pays_for_the_listing(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        flows = [await called(h, "read_note", rid) for rid in range(3)]
+        assert all(f.response is None for f in flows)
+        assert len(h.listing.requests) == 1
+        flows.append(await called(h, "read_note", 9, {**SESSION, "mcp-session-id": "s2"}))
+        assert len(h.listing.requests) == 2
+        for flow in flows:
+            h.respond(flow, 200, {"jsonrpc": "2.0", "id": flow_id(flow), "result": {"content": []}})
+        assert [r["tool"] for r in calls(h)] == ["notes.read_note"] * 4  # the listings are not call records
+
+
+async def test_concurrent_first_calls_share_one_listing(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        flows = [make_flow("POST", URL, rpc("tools/call", {"name": "read_note"}, i), SESSION) for i in range(5)]
+        await asyncio.gather(*(h.addon.request(f) for f in flows))
+        assert all(f.response is None for f in flows)
+        assert len(h.listing.requests) == 1
+
+
+async def test_a_session_whose_client_listed_first_is_not_listed_again(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        listing = make_flow("POST", URL, rpc("tools/list", {}, 1), SESSION)
+        await h.addon.request(listing)
+        h.respond(listing, 200, {"jsonrpc": "2.0", "id": 1, "result": {"tools": TOOLS}})
+        assert reply(await called(h, "wipe", 2))["result"]["isError"] is True
+        assert not h.listing.requests
+
+
+async def test_every_page_is_learned_following_next_cursor(tmp_path: Path) -> None:
+    pages = [{"tools": TOOLS[:1], "nextCursor": "1"}, {"tools": TOOLS[1:]}]
+    with governed(tmp_path, pages) as h:
+        assert reply(await called(h, "wipe"))["result"]["isError"] is True  # wipe is on the second page
+        assert [json.loads(p.body)["params"] for p in h.listing.requests] == [{}, {"cursor": "1"}]
+
+
+async def test_a_listing_that_fails_refuses_the_call_and_records_it(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+
+        async def down(page: PageRequest) -> dict[str, Any]:
+            raise LearnFailed("the server answered the listing with HTTP 502")
+
+        assert h.addon.mcp is not None
+        assert h.addon.mcp.learner is not None
+        h.addon.mcp.learner.fetch = down
+        error = reply(await called(h, "read_note"))["error"]
+        assert error["code"] == -32603
+        assert "could not learn the server's tools (the server answered the listing with HTTP 502)" in error["message"]
+        ((record,),) = [calls(h)]
+        assert (record["tool"], record["rule"], record["outcome"]) == (
+            "notes.read_note",
+            "mcp.tools_unknown",
+            "refused",
+        )
+
+
+async def test_a_listing_answered_with_a_json_rpc_error_refuses_the_call(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+
+        async def refuses(page: PageRequest) -> dict[str, Any]:
+            return {"jsonrpc": "2.0", "id": page.request_id, "error": {"code": -32601, "message": "no tools"}}
+
+        assert h.addon.mcp is not None
+        assert h.addon.mcp.learner is not None
+        h.addon.mcp.learner.fetch = refuses
+        assert "no tools" in reply(await called(h, "read_note"))["error"]["message"]
+        assert (await called(h, "read_note", 2)).response is not None  # still refused: nothing was learned
+
+
+async def test_a_2026_call_lists_with_its_meta_and_the_method_header(tmp_path: Path) -> None:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    with governed(tmp_path) as h:
+        msg = rpc("tools/call", {"name": "wipe", "arguments": {}, "_meta": meta}, 1)
+        headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "wipe"}
+        flow = make_flow("POST", URL, msg, headers)
+        await h.addon.request(flow)
+        assert reply(flow)["result"]["isError"] is True
+        (page,) = h.listing.requests
+        assert json.loads(page.body)["params"] == {"_meta": meta}
+        sent = dict(page.headers)
+        assert sent["mcp-method"] == "tools/list"
+        assert "mcp-name" not in sent
