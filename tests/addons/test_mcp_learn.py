@@ -157,7 +157,7 @@ async def test_a_session_whose_client_listed_first_is_not_listed_again(tmp_path:
 
 
 async def test_every_page_is_learned_following_next_cursor(tmp_path: Path) -> None:
-    pages = [{"tools": TOOLS[:1], "nextCursor": "1"}, {"tools": TOOLS[1:]}]
+    pages: list[dict[str, Any]] = [{"tools": TOOLS[:1], "nextCursor": "1"}, {"tools": TOOLS[1:]}]
     with governed(tmp_path, pages) as h:
         assert reply(await called(h, "wipe"))["result"]["isError"] is True  # wipe is on the second page
         assert [json.loads(p.body)["params"] for p in h.listing.requests] == [{}, {"cursor": "1"}]
