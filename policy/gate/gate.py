@@ -26,19 +26,19 @@ from policy.core.guard_mesh import mesh_guard
 from policy.core.model import Action, Decision, Outcome, ToolCall, Verdict, VerdictKind
 from policy.gate.continuation import Continuations, continued, unbound
 from policy.gate.ladder import Ladder
-from policy.gate.operator import Operator
 from policy.gate.ladder import by_policy as _by_policy
 from policy.gate.ladder import failed as _failed
 from policy.gate.ladder import store_failed as _store_failed
-from policy.gate.preview import EmptyStore, Preview, preview_ladder, stopped_preview
+from policy.gate.operator import Operator
 from policy.gate.pins import Listing, PinRung, import_pin_file, observe_tools
+from policy.gate.preview import EmptyStore, Preview, preview_ladder, stopped_preview
 from policy.gate.ratelimit import limits_for, refusal
 from policy.gate.stop import Stops, stopped_verdict
 from policy.gate.supervisor import Supervisor
-from policy.store.statedir import require_private
 from policy.store.base import Admission, Limits, Store
 from policy.store.board import SqliteBoard, Stop
 from policy.store.sqlite import SqliteStore
+from policy.store.statedir import require_private
 from policy.store.wakeup import ApprovalWakeup
 from policy.trace import TraceSink, TraceWriter
 from policy.trace.sink import LateOutcome

@@ -16,8 +16,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from policy.store.statedir import make_private_dir
 from policy.store.db import DB_NAME, connect
+from policy.store.statedir import make_private_dir
 from policy.trace.mend import mend_table
 from policy.trace.record import COLUMNS, GENESIS, Prepared, chain_hash, parse_line, prepare
 from policy.trace.signer import DEFAULT_EVERY, Checkpointer

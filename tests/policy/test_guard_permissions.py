@@ -15,6 +15,7 @@ import pytest
 
 from policy import Gate, LoadedConfig, Outcome, SqliteStore, ToolCall, load_config_text
 from policy.control.auth import load_or_create_token
+from policy.store.base import Limits
 from policy.store.statedir import (
     StateDirExposed,
     exposures,
@@ -23,7 +24,6 @@ from policy.store.statedir import (
     make_private_dir,
     require_private,
 )
-from policy.store.base import Limits
 
 COUNTED = Limits("p", per_minute=1000)  # a budget, so that admitting a call writes to state.db
 

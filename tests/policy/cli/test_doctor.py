@@ -17,8 +17,8 @@ from click.testing import CliRunner, Result
 from policy import SqliteStore
 from policy.cli import cli
 from policy.control.auth import load_or_create_token
-from policy.store.statedir import forget_checks
 from policy.store.base import Limits
+from policy.store.statedir import forget_checks
 
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="checking another user's access needs files owned by others")
 NOBODY = "nobody"
