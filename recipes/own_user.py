@@ -26,8 +26,8 @@ from pathlib import Path
 from addons.mesh_ca import ensure_ca
 from policy import Gate, SqliteStore, load_config
 from policy.control.auth import load_or_create_token
-from policy.store.statedir import StateDirExposed, forget_checks
 from policy.store.base import Limits
+from policy.store.statedir import StateDirExposed, forget_checks
 
 UNIT = Path(__file__).resolve().parents[1] / "contrib" / "systemd" / "agent-mesh.service"
 AGENT = "nobody"
