@@ -47,9 +47,7 @@ _PULL = (
 _BACKFILL = "SELECT agent, call_hash, ts FROM loop_log WHERE scope = ? AND ts > ? AND origin <> ? AND seq <= ?"
 
 # One identical call's rows that memory does not hold, for a preview (LoopLedger.peek).
-_PEEK = (
-    "SELECT ts FROM loop_log WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? AND seq > ? AND origin <> ?"
-)
+_PEEK = "SELECT ts FROM loop_log WHERE scope = ? AND agent = ? AND call_hash = ? AND ts > ? AND seq > ? AND origin <> ?"
 
 Key = tuple[str, str, str]  # (scope, agent, call_hash)
 Event = tuple[str, str, str, float]
