@@ -195,6 +195,7 @@ class Governance:
         if self.streams is not None:
             self.streams.close("the configuration was reloaded")
         self.streams = McpStreams(self.judge.gate.finish, self.mcp.listing, self.mcp.hides, self.mcp.asked)
+        self.streams.tools_changed = self.mcp.learner.forget
         if old is not None:
             ctx.master.event_loop.create_task(old.gate.aclose())
         log.info("agent-mesh: governing with %s (%d servers)", loaded.file, len(loaded.config.servers))

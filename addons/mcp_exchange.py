@@ -25,6 +25,9 @@ Finish = Callable[[ToolCall, Verdict, Outcome | Callable[[], Outcome]], None]
 Visible = Callable[[str, str, str | None, Any], tuple[Any, int]]
 # (agent, server, session) -> what to hide from that agent's resources/prompts lists (policy.gate.listing).
 Hides = Callable[[str, str, str | None], Hidden]
+# The server (None: unknown) said its tools changed: what the proxy learned of them is listed again.
+ToolsChanged = Callable[[str | None], None]
+LIST_CHANGED = "notifications/tools/list_changed"
 
 
 @dataclass(slots=True)
@@ -88,6 +91,7 @@ class ResponseTracker:
         self.calls: dict[str, Tracked] = {}
         self.lists: dict[str, tuple[str, str, str | None, str]] = {}
         self.substitutes: dict[str, dict[str, Any]] = {}
+        self.tools_changed: ToolsChanged | None = None
 
     def track_call(self, request_id: RequestId | None, call: ToolCall, verdict: Verdict) -> None:
         self.calls[id_key(request_id)] = Tracked(call, verdict, time.perf_counter())
@@ -115,6 +119,8 @@ class ResponseTracker:
     def process(self, msg: Any, status: int | None) -> Any | None:
         """One message from the upstream: record outcomes; return its replacement, or None to keep it."""
         if not _answers(msg):
+            if self.tools_changed is not None and isinstance(msg, dict) and msg.get("method") == LIST_CHANGED:
+                self.tools_changed(self.owner[1] if self.owner is not None else None)
             return None
         key = id_key(msg.get("id"))
         swap = self.substitutes.pop(key, None)
@@ -218,6 +224,8 @@ class SseRewriter:
             if event.event != "message" or not event.data:
                 out.append(event.raw)
                 continue
+            if "list_changed" in event.data and self.tracker.tools_changed is not None and not self.tracker.waiting:
+                self.tracker.process_body(event.data.encode("utf-8"), self._status)  # (GET streams: nothing waits)
             # A server request names its method; an escaped spelling (`"\u006dethod"`) is parsed too, never skipped.
             asks = self.tracker.asked is not None and ('"method"' in event.data or "\\u" in event.data)
             if not asks and not self.tracker.waiting:

@@ -212,9 +212,10 @@ class ToolLearner:
             self._learned.clear()
         self._learned.add(key)
 
-    def forget(self, server: str) -> None:
-        """The server said its tools changed: every session lists again before its next call."""
-        self._learned = {k for k in self._learned if k[1] != server}
+    def forget(self, server: str | None) -> None:
+        """The server said its tools changed (None: a server not known here): every session of it (of every
+        server) lists again before its next call."""
+        self._learned = {k for k in self._learned if server is not None and k[1] != server}
 
     async def learn(
         self, key: tuple[str, str, str], pages: Callable[[str, Mapping[str, Any]], PageRequest], feed: Feed

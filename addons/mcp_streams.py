@@ -8,7 +8,7 @@ from urllib.parse import urljoin, urlsplit
 from mitmproxy import http
 
 from addons.mcp_asked import AskedRequests
-from addons.mcp_exchange import Finish, Hides, ResponseTracker, SseRewriter, Visible, unanswered
+from addons.mcp_exchange import Finish, Hides, ResponseTracker, SseRewriter, ToolsChanged, Visible, unanswered
 from addons.mcp_flow import header_value
 from addons.upstream import asked_url
 from policy.wire.headers import SESSION_HEADER
@@ -33,9 +33,12 @@ class McpStreams:
         self.parked: dict[str, ResponseTracker] = {}
         self._endpoints: dict[str, list[Endpoint]] = {}
         self._gets: dict[str, tuple[ResponseTracker, str | None]] = {}
+        self.tools_changed: ToolsChanged | None = None  # the proxy lists a server's tools again (mcp_learn)
 
     def new_tracker(self) -> ResponseTracker:
-        return ResponseTracker(self._finish, self._visible, self._hides, self.asked)
+        tracker = ResponseTracker(self._finish, self._visible, self._hides, self.asked)
+        tracker.tools_changed = self.tools_changed
+        return tracker
 
     def legacy_session(self, host: str, port: int, path: str) -> ResponseTracker | None:
         """The event stream a POST to a 2024-11-05 endpoint belongs to, if any."""

@@ -209,3 +209,35 @@ async def test_a_2026_call_lists_with_its_meta_and_the_method_header(tmp_path: P
         sent = dict(page.headers)
         assert sent["mcp-method"] == "tools/list"
         assert "mcp-name" not in sent
+
+
+CHANGED = b'data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n'
+
+
+async def test_a_server_saying_its_tools_changed_on_its_get_stream_has_them_listed_again(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        await called(h, "read_note")
+        stream_flow = make_flow("GET", URL, None, {**SESSION, "accept": "text/event-stream"})
+        await h.addon.request(stream_flow)
+        stream_flow.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(stream_flow)
+        stream = stream_flow.response.stream
+        assert callable(stream)
+        assert stream(CHANGED) == CHANGED  # passed on to the client as it came
+        h.listing.pages = [
+            {"tools": [*TOOLS[:1], {**TOOLS[0], "name": "wipe_all", "annotations": {"destructiveHint": True}}]}
+        ]
+        assert reply(await called(h, "wipe_all", 2))["result"]["isError"] is True
+        assert len(h.listing.requests) == 2
+
+
+async def test_a_server_saying_its_tools_changed_in_a_calls_stream_has_them_listed_again(tmp_path: Path) -> None:
+    with governed(tmp_path) as h:
+        flow = await called(h, "read_note")
+        flow.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(flow)
+        stream = flow.response.stream
+        assert callable(stream)
+        stream(CHANGED + b'data: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}\n\n')
+        await called(h, "read_note", 2)
+        assert len(h.listing.requests) == 2
