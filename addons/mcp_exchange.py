@@ -4,6 +4,7 @@ server sends its client in a stream are checked (addons/mcp_asked.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ Hides = Callable[[str, str, str | None], Hidden]
 # The server (None: unknown) said its tools changed: what the proxy learned of them is listed again.
 ToolsChanged = Callable[[str | None], None]
 LIST_CHANGED = "notifications/tools/list_changed"
+DROPPED: dict[str, Any] = {}  # process(): the answer to the proxy's own request (mcp_learn), never the client's
 
 
 @dataclass(slots=True)
@@ -92,6 +94,8 @@ class ResponseTracker:
         self.lists: dict[str, tuple[str, str, str | None, str]] = {}
         self.substitutes: dict[str, dict[str, Any]] = {}
         self.tools_changed: ToolsChanged | None = None
+        # The proxy's own requests answered on this stream (a 2024-11-05 session's tools/list, addons/mcp_learn).
+        self.own: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     def track_call(self, request_id: RequestId | None, call: ToolCall, verdict: Verdict) -> None:
         self.calls[id_key(request_id)] = Tracked(call, verdict, time.perf_counter())
@@ -114,7 +118,7 @@ class ResponseTracker:
 
     @property
     def waiting(self) -> bool:
-        return bool(self.calls or self.lists or self.substitutes)
+        return bool(self.calls or self.lists or self.substitutes or self.own)
 
     def process(self, msg: Any, status: int | None) -> Any | None:
         """One message from the upstream: record outcomes; return its replacement, or None to keep it."""
@@ -123,6 +127,11 @@ class ResponseTracker:
                 self.tools_changed(self.owner[1] if self.owner is not None else None)
             return None
         key = id_key(msg.get("id"))
+        own = self.own.pop(key, None) if self.own else None
+        if own is not None:
+            if not own.done():
+                own.set_result(msg)
+            return DROPPED
         swap = self.substitutes.pop(key, None)
         if swap is not None:
             return swap
@@ -169,8 +178,11 @@ class ResponseTracker:
             new = [self.process(m, status) for m in value]
             if all(n is None for n in new):
                 return None
-            return _dump([n if n is not None else m for n, m in zip(new, value, strict=True)])
+            kept = [n if n is not None else m for n, m in zip(new, value, strict=True) if n is not DROPPED]
+            return _dump(kept) if kept else b""
         replaced = self.process(value, status)
+        if replaced is DROPPED:
+            return b""  # only the proxy's own answer: nothing for the client
         return _dump(replaced) if replaced is not None else None
 
     def close(self, error: str) -> None:
@@ -181,6 +193,10 @@ class ResponseTracker:
         self.calls.clear()
         self.lists.clear()
         self.substitutes.clear()
+        for own in self.own.values():
+            if not own.done():
+                own.set_exception(ConnectionError(error))
+        self.own.clear()
 
 
 def _dump(out: Any) -> bytes:
@@ -233,7 +249,10 @@ class SseRewriter:
                 continue
             rewritten = self._asks(event.data) if asks else None
             if self.tracker.waiting:
-                rewritten = self._rewrite(rewritten or event.data) or rewritten
+                new = self._rewrite(rewritten or event.data)
+                if new == "":
+                    continue  # the answer to the proxy's own request: never passed to the client
+                rewritten = new or rewritten
             out.append(format_event(rewritten, event_id=event.id) if rewritten is not None else event.raw)
         return b"".join(out)
 

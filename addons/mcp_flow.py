@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from mitmproxy import http
@@ -15,7 +16,15 @@ from addons.classify import McpBody
 from addons.flow_judge import REFUSED_ICON, REFUSED_MARK, Judge, annotate
 from addons.mcp_asked import Asked, AskedRequests
 from addons.mcp_exchange import ResponseTracker
-from addons.mcp_learn import Destination, LearnFailed, PageRequest, ToolLearner, listing_headers, page_body
+from addons.mcp_learn import (
+    Destination,
+    LearnFailed,
+    PageRequest,
+    ToolLearner,
+    listing_headers,
+    page_body,
+    through_stream,
+)
 from addons.proxy_auth import Identity
 from policy import (
     HttpInfo,
@@ -133,8 +142,7 @@ class McpHandler:
         judged: list[_Judged] = []
         answers: dict[int, dict[str, Any]] = {}
         has_inputs = False
-        # The 2024-11-05 transport answers on its event stream, not the POST: not listed ahead there (yet).
-        unlearned = await self._learn(flow, agent, body, session) if self.learner and not legacy else None
+        unlearned = await self._learn(flow, agent, body, session, tracker if legacy else None) if self.learner else None
         for i, msg in enumerate(body.messages):
             if msg.method is None:
                 asked = self.asked.answered(mcp_session, msg.raw)
@@ -165,7 +173,9 @@ class McpHandler:
             modern = era.is_modern_request(msg.raw)
             is_tool = msg.method == "tools/call"
             if is_tool and unlearned is not None:  # fail closed: never judged without what the listing says
-                answers[i] = self._unlearned(msg, agent, body.server, kind, session, info, unlearned)
+                version = era.protocol_version(msg.raw, headers)
+                call = ToolCall(agent, "mcp_http", body.server, kind.tool, kind.arguments or {}, session, info, version)
+                answers[i] = self._unlearned(msg, call, era.is_modern_request(msg.raw), unlearned)
                 continue
             lookalike = imitated(kind.tool, self.listed.get(body.server, ())) if is_tool else None
             if lookalike is not None:  # rules for the listed tool would miss it; a lenient server might run that tool
@@ -237,11 +247,14 @@ class McpHandler:
         if answers:
             self._apply(flow, body, answers, tracker, legacy)
 
-    async def _learn(self, flow: http.HTTPFlow, agent: str, body: McpBody, session: str) -> str | None:
+    async def _learn(
+        self, flow: http.HTTPFlow, agent: str, body: McpBody, session: str, stream: ResponseTracker | None
+    ) -> str | None:
         """Before a session's first tools/call, list the server's tools (addons/mcp_learn): None when they
-        are known, else why they could not be learned (the calls are refused)."""
+        are known, else why they could not be learned (the calls are refused). `stream`: the 2024-11-05
+        session's event stream, where the listing is answered (its endpoint, with its session, keys it)."""
         assert self.learner is not None
-        key = (agent, body.server, session)
+        key = (agent, body.server, session if stream is None else f"{session} {flow.request.path}")
         if self.learner.knows(key):
             return None
         first = next((m for m in body.messages if m.method == "tools/call" and m.has_id), None)
@@ -257,7 +270,8 @@ class McpHandler:
             headers = listing_headers(flow.request.headers.fields, where.host, modern)
 
             def page(request_id: str, params: Mapping[str, Any]) -> PageRequest:
-                return PageRequest(where, headers, request_id, page_body(request_id, {**envelope, **params}))
+                content = page_body(request_id, {**envelope, **params})
+                return PageRequest(where, headers, request_id, content, on_stream=stream is not None)
 
             def feed(result: Mapping[str, Any]) -> None:
                 tools = result.get("tools")
@@ -270,19 +284,24 @@ class McpHandler:
                 if seen.error is not None:
                     raise LearnFailed(f"the tools could not be compared with their pins: {seen.error}")
 
-            await self.learner.learn(key, page, feed)
+            fetch = self.learner.fetch if stream is None else partial(through_stream, self.learner.fetch, stream.own)
+            await self.learner.learn(key, page, feed, fetch)
         except (LearnFailed, ValueError) as exc:
             return str(exc)
         return None
 
-    def _unlearned(
-        self, msg: RpcMessage, agent: str, server: str, kind: RequestKind, session: str, info: HttpInfo, why: str
-    ) -> dict[str, Any]:
-        """A call refused because its server's tools could not be learned: recorded, answered as mcpwrap
-        answers a call it could not judge (a JSON-RPC internal error)."""
+    def _unlearned(self, msg: RpcMessage, call: ToolCall, modern: bool, why: str) -> dict[str, Any]:
+        """A call whose server's tools could not be learned: refused either way, recorded. When the policy
+        (a stop, the guard) refuses it whatever the tools say, that refusal, as after a listing; else answered
+        as mcpwrap answers a call it could not judge (a JSON-RPC internal error)."""
+        gate = self.judge.gate
+        verdict = gate.policy_refusal(call)
+        if verdict is not None:
+            gate.finish(call, verdict, Outcome(False))
+            structured = (call.server, call.tool) not in self.with_output_schema
+            return refusals.refusal(msg.id, verdict, modern=modern, refuse_as=self.refuse_as, structured=structured)
         reason = f"agent-mesh could not learn the server's tools ({why}); the call was not run"
-        call = ToolCall(agent, "mcp_http", server, kind.tool, kind.arguments or {}, session, info)
-        self.judge.gate.finish(call, self.judge.gate.refuse(LEARN_RULE, reason), Outcome(False))
+        gate.finish(call, gate.refuse(LEARN_RULE, reason), Outcome(False))
         return error(msg.id, INTERNAL_ERROR, reason)
 
     def _inputs_refused(self, inputs: list[_Judged]) -> dict[int, Verdict]:

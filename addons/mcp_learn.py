@@ -32,6 +32,7 @@ from mitmproxy import http
 
 from addons.sse_stream import SseParser
 from addons.upstream import Upstream, upstream_path
+from policy.wire.jsonrpc import id_key
 
 MAX_PAGES = 50  # as mcpwrap (MAX_LIST_PAGES): a server listing more pages than this is cut short
 MAX_BYTES = 8 * 1024 * 1024  # one page's answer; more is refused as too large to learn from
@@ -73,6 +74,7 @@ class PageRequest:
     headers: tuple[tuple[str, str], ...]
     request_id: str
     body: bytes
+    on_stream: bool = False  # a 2024-11-05 session: the answer comes on its event stream, not on the POST
 
 
 type Fetch = Callable[[PageRequest], Awaitable[Mapping[str, Any]]]  # one page -> the JSON-RPC response
@@ -182,6 +184,8 @@ async def fetch_over_http(page: PageRequest) -> Mapping[str, Any]:
                     if len(body) > MAX_BYTES:
                         raise LearnFailed(f"the listing is over {MAX_BYTES} bytes")
                 kind = response.headers.get("content-type", "")
+                if page.on_stream:
+                    return {}  # accepted: the answer comes on the session's event stream (through_stream)
             finally:
                 await response.aclose()
     except TimeoutError:
@@ -192,6 +196,28 @@ async def fetch_over_http(page: PageRequest) -> Mapping[str, Any]:
         return answer_from(bytes(body), kind, page.request_id)
     except ValueError as exc:
         raise LearnFailed(str(exc)) from None
+
+
+async def through_stream(
+    fetch: Fetch, own: dict[str, asyncio.Future[dict[str, Any]]], page: PageRequest
+) -> Mapping[str, Any]:
+    """One page of a 2024-11-05 session: POSTed to its endpoint, answered on its event stream, where the
+    stream's tracker (`own`, keyed by the request id's key) hands the answer here and keeps it from the client."""
+    key = id_key(page.request_id)
+    waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    own[key] = waiter
+    try:
+        answer = await fetch(page)
+        if "result" in answer or "error" in answer:
+            return answer  # answered on the POST after all
+        async with asyncio.timeout(SECONDS):
+            return await waiter
+    except TimeoutError:
+        raise LearnFailed(f"the server did not answer the listing on its event stream within {SECONDS:g} s") from None
+    except ConnectionError as exc:
+        raise LearnFailed(f"the event stream ended before the listing was answered ({exc})") from None
+    finally:
+        own.pop(key, None)
 
 
 class ToolLearner:
@@ -218,7 +244,11 @@ class ToolLearner:
         self._learned = {k for k in self._learned if server is not None and k[1] != server}
 
     async def learn(
-        self, key: tuple[str, str, str], pages: Callable[[str, Mapping[str, Any]], PageRequest], feed: Feed
+        self,
+        key: tuple[str, str, str],
+        pages: Callable[[str, Mapping[str, Any]], PageRequest],
+        feed: Feed,
+        fetch: Fetch | None = None,
     ) -> None:
         """List (once, however many first calls arrive together) and feed each page. Raises LearnFailed."""
         running = self._inflight.get(key)
@@ -228,7 +258,7 @@ class ToolLearner:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
-            await self._list(pages, feed)
+            await self._list(pages, feed, fetch or self.fetch)
         except asyncio.CancelledError:
             done.set_exception(LearnFailed("the listing was cancelled"))
             raise
@@ -247,13 +277,13 @@ class ToolLearner:
             if done.done() and not done.cancelled():
                 done.exception()  # retrieved here: a failure with no other waiter is not "never retrieved"
 
-    async def _list(self, pages: Callable[[str, Mapping[str, Any]], PageRequest], feed: Feed) -> None:
+    async def _list(self, pages: Callable[[str, Mapping[str, Any]], PageRequest], feed: Feed, fetch: Fetch) -> None:
         cursor: str | None = None
         for _ in range(MAX_PAGES):
             self._ids += 1
             request_id = f"agent-mesh-learn-{self._ids}"
             page = pages(request_id, {} if cursor is None else {"cursor": cursor})
-            answer = await self.fetch(page)
+            answer = await fetch(page)
             result = answer.get("result")
             if not isinstance(result, dict):
                 err = answer.get("error")

@@ -241,3 +241,75 @@ async def test_a_server_saying_its_tools_changed_in_a_calls_stream_has_them_list
         stream(CHANGED + b'data: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}\n\n')
         await called(h, "read_note", 2)
         assert len(h.listing.requests) == 2
+
+
+async def test_a_2024_11_05_session_is_listed_through_its_event_stream_and_the_client_never_sees_it(
+    tmp_path: Path,
+) -> None:
+    with governed(tmp_path) as h:
+        stream_flow = make_flow("GET", "https://notes.test/sse")
+        await h.addon.request(stream_flow)
+        stream_flow.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(stream_flow)
+        stream = stream_flow.response.stream
+        assert callable(stream)
+        stream(b"event: endpoint\ndata: /messages/?session_id=abc\n\n")
+        passed: list[bytes] = []
+
+        async def accepted_then_on_the_stream(page: PageRequest) -> dict[str, Any]:
+            answer = {"jsonrpc": "2.0", "id": page.request_id, "result": {"tools": TOOLS}}
+            event = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
+            asyncio.get_running_loop().call_soon(lambda: passed.append(stream(event)))
+            return {}  # 202 Accepted: the answer comes on the event stream
+
+        assert h.addon.mcp is not None
+        assert h.addon.mcp.learner is not None
+        h.addon.mcp.learner.fetch = accepted_then_on_the_stream
+        post = make_flow("POST", "https://notes.test/messages/?session_id=abc", rpc("tools/call", {"name": "wipe"}, 4))
+        await h.addon.request(post)
+        assert passed == [b""]  # the proxy's own answer was taken off the stream
+        assert json.loads(post.request.content or b"") == {"jsonrpc": "2.0", "id": 4, "method": "ping"}  # refused
+
+
+async def test_a_2024_11_05_listing_never_answered_on_the_stream_refuses_the_call(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import addons.mcp_learn as learn
+
+    monkeypatch.setattr(learn, "SECONDS", 0.05)
+    with governed(tmp_path) as h:
+        stream_flow = make_flow("GET", "https://notes.test/sse")
+        await h.addon.request(stream_flow)
+        stream_flow.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+        h.addon.responseheaders(stream_flow)
+        assert callable(stream_flow.response.stream)
+        stream_flow.response.stream(b"event: endpoint\ndata: /messages/?session_id=abc\n\n")
+
+        async def accepted(page: PageRequest) -> dict[str, Any]:
+            return {}
+
+        assert h.addon.mcp is not None
+        assert h.addon.mcp.learner is not None
+        h.addon.mcp.learner.fetch = accepted
+        post = make_flow("POST", "https://notes.test/messages/?session_id=abc", rpc("tools/call", {"name": "echo"}, 5))
+        await h.addon.request(post)
+        assert post.response is None  # the 2024-11-05 refusal travels the stream as a ping's answer
+        assert json.loads(post.request.content or b"") == {"jsonrpc": "2.0", "id": 5, "method": "ping"}
+        ((record,),) = [calls(h)]
+        assert record["rule"] == "mcp.tools_unknown"
+
+
+async def test_a_call_the_policy_denies_whatever_the_tools_say_gets_that_refusal_when_the_listing_fails(
+    tmp_path: Path,
+) -> None:
+    with governed(tmp_path) as h:
+
+        async def down(page: PageRequest) -> dict[str, Any]:
+            raise LearnFailed("the server answered the listing with HTTP 400")
+
+        assert h.addon.mcp is not None
+        assert h.addon.mcp.learner is not None
+        h.addon.mcp.learner.fetch = down
+        result = reply(await called(h, "secret"))["result"]
+        assert result["_meta"]["agent-mesh/refusal"]["rule"] == "claude/never-secret"
+        assert [r["rule"] for r in calls(h)] == ["claude/never-secret"]
