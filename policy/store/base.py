@@ -28,25 +28,6 @@ from policy.core.records import (
     window_start,
 )
 
-__all__ = [
-    "ADMITTED",
-    "MIN_PREFIX",
-    "WINDOW",
-    "Admission",
-    "Approval",
-    "ApprovalState",
-    "Fact",
-    "Grant",
-    "Limits",
-    "Store",
-    "StoreConflict",
-    "StoreUnavailable",
-    "check_prefix",
-    "new_id",
-    "per_minute_refusal",
-    "window_start",
-]
-
 
 @runtime_checkable
 class Store(Protocol):
