@@ -228,7 +228,7 @@ class SseRewriter:
         self._session = session
         self._parser = SseParser()
 
-    def __call__(self, chunk: bytes) -> bytes:
+    def __call__(self, chunk: bytes) -> bytes | list[bytes]:
         out = [self._prefix] if self._prefix else []
         self._prefix = b""
         if not chunk:
@@ -254,7 +254,9 @@ class SseRewriter:
                     continue  # the answer to the proxy's own request: never passed to the client
                 rewritten = new or rewritten
             out.append(format_event(rewritten, event_id=event.id) if rewritten is not None else event.raw)
-        return b"".join(out)
+        # Nothing to send (an unfinished event, an answer taken off the stream): no chunk at all, since an empty
+        # one is the last chunk of a chunked response and would end the client's stream.
+        return b"".join(out) or []
 
     def _asks(self, data: str) -> str | None:
         """The event's data with each server request the policy denies replaced by a ping (None: unchanged)."""

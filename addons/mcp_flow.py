@@ -252,9 +252,9 @@ class McpHandler:
     ) -> str | None:
         """Before a session's first tools/call, list the server's tools (addons/mcp_learn): None when they
         are known, else why they could not be learned (the calls are refused). `stream`: the 2024-11-05
-        session's event stream, where the listing is answered (its endpoint, with its session, keys it)."""
+        session's event stream, where the listing is answered."""
         assert self.learner is not None
-        key = (agent, body.server, session if stream is None else f"{session} {flow.request.path}")
+        key = (agent, body.server, session)
         if self.learner.knows(key):
             return None
         first = next((m for m in body.messages if m.method == "tools/call" and m.has_id), None)

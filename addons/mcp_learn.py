@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import certifi
 import httpx
 from mitmproxy import http
 
@@ -147,20 +148,23 @@ def answer_from(body: bytes, content_type: str, request_id: str) -> Mapping[str,
 
 def _verify() -> ssl.SSLContext | bool:
     """Upstream certificates are checked as mitmproxy checks them: its `ssl_insecure` option, and the CAs of
-    `ssl_verify_upstream_trusted_ca` / `_confdir` (certifi + `proxy.extra_ca` under agent-mesh serve/proxy)."""
+    `ssl_verify_upstream_trusted_ca` / `_confdir` (certifi + `proxy.extra_ca` under agent-mesh serve/proxy),
+    else certifi's; like mitmproxy's OpenSSL, without Python 3.13's X.509 strict mode."""
+    cafile: str | None = None
+    capath: str | None = None
     try:
         from mitmproxy import ctx
 
         options = ctx.options
         if options.ssl_insecure:
             return False
-        cafile = options.ssl_verify_upstream_trusted_ca
-        capath = options.ssl_verify_upstream_trusted_confdir
+        cafile = options.ssl_verify_upstream_trusted_ca or None
+        capath = options.ssl_verify_upstream_trusted_confdir or None
     except (AttributeError, KeyError):
-        return True
-    if not cafile and not capath:
-        return True
-    return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+        pass
+    context = ssl.create_default_context(cafile=cafile or (None if capath else certifi.where()), capath=capath)
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return context
 
 
 async def fetch_over_http(page: PageRequest) -> Mapping[str, Any]:

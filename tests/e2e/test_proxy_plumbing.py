@@ -59,6 +59,16 @@ class _Headers(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(out)
 
+    def do_POST(self) -> None:
+        """As an MCP server: the proxy lists its tools before a session's first call (addons/mcp_learn)."""
+        asked = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        out = json.dumps({"jsonrpc": "2.0", "id": asked.get("id"), "result": {"tools": []}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
     def log_message(self, format: str, *args: Any) -> None:
         return
 
