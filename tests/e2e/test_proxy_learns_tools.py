@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client, MCPError
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.proxy_harness import AGENT_MESH, running_proxy
@@ -108,3 +109,34 @@ async def test_a_server_that_cannot_list_its_tools_gets_no_call(tmp_path: Path, 
     assert "could not learn the server's tools" in refused.value.error.message
     ((record,),) = [await call_records(config, 1)]
     assert (record["tool"], record["outcome"], record["rule"]) == ("learn.echo", "refused", "mcp.tools_unknown")
+
+
+async def test_a_2024_11_05_session_is_listed_on_its_event_stream_before_its_first_call(tmp_path: Path) -> None:
+    """The listing is POSTed to the endpoint the stream announced; its answer comes on the stream, and is
+    taken off it: the client sees only the answers to its own requests."""
+    port = free_port()
+    with Proc([sys.executable, str(SERVER), str(port), TOKEN, "sse"], name="learn-sse") as server:
+        await asyncio.to_thread(server.wait_for_port, port, timeout=20)
+        url = f"http://127.0.0.1:{port}/sse"
+        config = tmp_path / "agent-mesh.yaml"
+        config.write_text(CONFIG.format(state=tmp_path / "state", url=url))
+        with running_proxy(config) as proxy:
+
+            def factory(
+                headers: dict[str, str] | None = None,
+                timeout: httpx2.Timeout | None = None,
+                auth: httpx2.Auth | None = None,
+            ) -> httpx2.AsyncClient:
+                return httpx2.AsyncClient(
+                    proxy=f"http://claude:s3cret@127.0.0.1:{proxy.port}",
+                    headers={**(headers or {}), "Authorization": f"Bearer {TOKEN}"},
+                    timeout=timeout,
+                    auth=auth,
+                )
+
+            async with Client(sse_client(url, httpx_client_factory=factory), mode="legacy") as c:
+                wiped = await c.call_tool("wipe", {})
+                said = await c.call_tool("echo", {"text": "hello"})
+    assert wiped.is_error is True
+    assert (wiped.meta or {})["agent-mesh/refusal"]["rule"] == "claude/nothing-destructive"
+    assert [getattr(block, "text", None) for block in said.content] == ["hello"]

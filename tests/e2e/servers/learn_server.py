@@ -1,10 +1,11 @@
 """An MCP server (Python SDK `MCPServer`, both eras, Streamable HTTP) that needs a bearer token on every
 request, for the e2e of the proxy's own tools/list before a session's first call.
 
-    python learn_server.py PORT TOKEN [broken]
+    python learn_server.py PORT TOKEN [broken|sse]
 
 `echo` says its text back; `wipe` says it is destructive (`annotations.destructiveHint`). With `broken`, its
-`tools/list` fails (a JSON-RPC error), while its tools still run when called.
+`tools/list` fails (a JSON-RPC error), while its tools still run when called. With `sse`, it speaks the
+2024-11-05 transport (an event stream at /sse, calls POSTed to the endpoint it announces).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def bearer(app: ASGIApp, token: str) -> ASGIApp:
 def main() -> None:
     port, token = int(sys.argv[1]), sys.argv[2]
     server = Learn(broken=sys.argv[3:] == ["broken"])
-    uvicorn.run(bearer(server.streamable_http_app(), token), host="127.0.0.1", port=port, log_level="warning")
+    app = server.sse_app() if sys.argv[3:] == ["sse"] else server.streamable_http_app()
+    uvicorn.run(bearer(app, token), host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":
