@@ -116,8 +116,6 @@ class McpHandler:
             if isinstance(tool, dict):
                 self.visible(agent, server, session, tool)  # remembers annotations and output schemas
         seen = self.judge.gate.observe_tools(server, agent, tools, surface="mcp_http", session_id=session)
-        if self.learner is not None and seen.error is None and not isinstance(result.get("nextCursor"), str):
-            self.learner.learned((agent, server, session or ""))  # the client listed: no listing of our own
         if len(seen.tools) == len(tools):
             return result, 0
         return {**result, "tools": seen.tools}, len(tools) - len(seen.tools)

@@ -237,7 +237,7 @@ class ToolLearner:
         return key in self._learned
 
     def learned(self, key: tuple[str, str, str]) -> None:
-        """The tools of this session's server are known (the proxy's listing, or the client's own)."""
+        """The tools of this session's server are known: all pages of the proxy's own listing were fed."""
         if len(self._learned) >= SESSIONS:
             self._learned.clear()
         self._learned.add(key)

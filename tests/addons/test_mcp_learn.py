@@ -147,13 +147,15 @@ async def test_concurrent_first_calls_share_one_listing(tmp_path: Path) -> None:
         assert len(h.listing.requests) == 1
 
 
-async def test_a_session_whose_client_listed_first_is_not_listed_again(tmp_path: Path) -> None:
-    with governed(tmp_path) as h:
-        listing = make_flow("POST", URL, rpc("tools/list", {}, 1), SESSION)
+async def test_a_client_listing_of_a_later_page_only_does_not_stand_for_the_whole_listing(tmp_path: Path) -> None:
+    """A client may ask for any page (`cursor`): its listing refreshes what is known, but the proxy's own
+    listing, every page of it, is what a session's first call waits for."""
+    with governed(tmp_path, [{"tools": TOOLS[1:2], "nextCursor": "1"}, {"tools": TOOLS[:1]}]) as h:
+        listing = make_flow("POST", URL, rpc("tools/list", {"cursor": "1"}, 1), SESSION)
         await h.addon.request(listing)
-        h.respond(listing, 200, {"jsonrpc": "2.0", "id": 1, "result": {"tools": TOOLS}})
-        assert reply(await called(h, "wipe", 2))["result"]["isError"] is True
-        assert not h.listing.requests
+        h.respond(listing, 200, {"jsonrpc": "2.0", "id": 1, "result": {"tools": TOOLS[:1]}})
+        assert reply(await called(h, "wipe", 2))["result"]["isError"] is True  # wipe: on the page never asked for
+        assert len(h.listing.requests) == 2
 
 
 async def test_every_page_is_learned_following_next_cursor(tmp_path: Path) -> None:
