@@ -80,9 +80,13 @@ class Upstream(asyncio.Protocol):
             end = head_end + 4 + length
             if len(self.buf) < end:
                 return
-            self.buf = self.buf[end:]
+            body, self.buf = self.buf[head_end + 4 : end], self.buf[end:]
+            reply = REPLY
+            if b'"tools/list"' in body:  # the proxy lists the tools before a connection's first call (mcp_learn)
+                listed = {"jsonrpc": "2.0", "id": json.loads(body)["id"], "result": {"tools": []}}
+                reply = json.dumps(listed).encode()
             out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-            self.transport.write(out % (len(REPLY), REPLY))  # type: ignore[attr-defined]
+            self.transport.write(out % (len(reply), reply))  # type: ignore[attr-defined]
 
 
 def request(i: int, upstream: int, via_proxy: bool) -> bytes:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -32,9 +33,14 @@ from mitmproxy import http  # noqa: E402
 from mitmproxy.test import taddons, tflow  # noqa: E402
 
 from addons.governance import Governance  # noqa: E402
+from addons.mcp_learn import PageRequest  # noqa: E402
 
 WARM_UP = 300
 UPSTREAM = "127.0.0.1:9"
+
+
+async def _no_tools(page: PageRequest) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": page.request_id, "result": {"tools": []}}
 
 
 def flow(i: int) -> http.HTTPFlow:
@@ -60,7 +66,7 @@ async def run(n: int, profile: str | None, count: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="proxy-hooks-") as tmp:
         config = Path(tmp) / "agent-mesh.yaml"
         config.write_text(bench.CONFIG.format(state=Path(tmp) / "state", port=9))
-        addon = Governance()
+        addon = Governance(fetch_tools=_no_tools)  # each flow is a session: its first call lists (mcp_learn)
         with taddons.context(addon) as tctx:
             tctx.configure(addon, mesh_config=str(config))
             pairs = [(flow(i), http.Response.make(200, bench.REPLY, {"content-type": "application/json"}))
