@@ -113,7 +113,7 @@ def listing_headers(fields: tuple[tuple[bytes, bytes], ...], host: str, modern: 
     for raw_key, raw_value in fields:
         key = raw_key.decode("latin-1").lower()
         if key not in _DROPPED:
-            out.append((key, raw_value.decode("utf-8", "surrogateescape")))
+            out.append((key, raw_value.decode("latin-1")))  # sent back as the very bytes (fetch_over_http)
     if modern or any(k.lower() == b"mcp-method" for k, _ in fields):
         out.append(("mcp-method", "tools/list"))
     return tuple(out)
@@ -176,7 +176,11 @@ async def fetch_over_http(page: PageRequest) -> Mapping[str, Any]:
             asyncio.timeout(SECONDS),
         ):
             request = client.build_request(
-                "POST", page.destination.url, headers=list(page.headers), content=page.body, extensions=extensions
+                "POST",
+                page.destination.url,
+                headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in page.headers],
+                content=page.body,
+                extensions=extensions,
             )
             response = await client.send(request, stream=True)
             try:

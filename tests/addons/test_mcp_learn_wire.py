@@ -53,7 +53,7 @@ def upstream(reply: Reply) -> Iterator[tuple[int, list[dict[str, Any]]]]:
 
 def page(port: int, request_id: str = "agent-mesh-learn-1") -> PageRequest:
     where = Destination(f"http://127.0.0.1:{port}/mcp", "notes.example:8080")
-    headers = listing_headers(((b"Authorization", b"Bearer t"),), where.host, modern=False)
+    headers = listing_headers(((b"Authorization", b"Bearer t"), (b"X-Note", b"caf\xc3\xa9")), where.host, modern=False)
     return PageRequest(where, headers, request_id, learn.page_body(request_id, {}))
 
 
@@ -68,6 +68,7 @@ async def test_a_json_answer_is_read_and_the_request_reaches_the_address_under_t
     ((request,),) = [seen]
     assert request["headers"]["host"] == "notes.example:8080"
     assert request["headers"]["authorization"] == "Bearer t"
+    assert request["headers"]["x-note"].encode("latin-1") == b"caf\xc3\xa9"  # the agent's very bytes
     assert request["body"]["method"] == "tools/list"
 
 
