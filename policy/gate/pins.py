@@ -75,7 +75,8 @@ class PinRung:
         self._store = store
         self.clock = clock
         self._pins: dict[tuple[str, str], Pin | None] = {}  # what this process knows; None: never listed
-        self._hidden: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (agent, surface, server) -> last reported
+        # (agent, surface, server, session) -> last reported: once per session, as an mcpwrap process reports it
+        self._hidden: dict[tuple[str, str, str, str], tuple[str, ...]] = {}
 
     # -- listings ----------------------------------------------------------------------------------------
 
@@ -88,6 +89,7 @@ class PinRung:
         agent: str,
         surface: str,
         hides: Hides,
+        session: str | None = None,
     ) -> Listing:
         """The listed tools without those this agent may not see; records each tool's form as seen.
 
@@ -107,7 +109,7 @@ class PinRung:
                 hidden.append(name)
             else:
                 kept.append(tool)
-        key = (agent, surface, server)
+        key = (agent, surface, server, session or "")
         if hidden and self._hidden.get(key) != tuple(hidden):
             if len(self._hidden) >= _CACHE_LIMIT:
                 self._hidden.clear()
@@ -242,7 +244,9 @@ def observe_tools(
         return hide and not gate.visible(ToolCall(agent, surface, server, name, session_id=session_id))  # type: ignore[arg-type]
 
     try:
-        listing = gate.pins.observe(gate.config.mcp, server, tools, agent=agent, surface=surface, hides=hides)
+        listing = gate.pins.observe(
+            gate.config.mcp, server, tools, agent=agent, surface=surface, hides=hides, session=session_id
+        )
     except Exception as exc:
         log.error("agent-mesh: tools/list of %s not shown: the pins could not be compared: %s", server, exc)
         names = tuple(t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str))
