@@ -209,16 +209,16 @@ async def story(folder: Path, env: dict[str, str], problems: list[str]) -> None:
             print("5. agent-mesh status:")
             status = json.loads(cli(env, "status", "--config", str(config), "--json").stdout)
             shown = [(p.get("kind"), p.get("policy_hash"), p.get("current")) for p in status["processes"]]
-            for row in shown:
-                print(f"  {row}")
+            for process in shown:
+                print(f"  {process}")
             hashes = {h for _, h, _ in shown}
             if len(shown) < 2 or len(hashes) != 1 or not all(current for _, _, current in shown):
                 problems.append(f"status does not show both processes on the config's policy: {shown}")
 
     seen = trace_rules(env, config, 12)
     print("the trace (surface, tool, verdict, rule):")
-    for row in seen:
-        print(f"  {row}")
+    for traced in seen:
+        print(f"  {traced}")
     for surface in ("mcp_stdio", "mcp_http"):
         first_two = [(t, v, d) for s, t, v, d in seen if s == surface][:2]  # delete, then read
         if first_two != [("notes.delete_note", "deny", "policy:claude/keep-notes"),

@@ -8,7 +8,6 @@ import pytest
 from tests.support.recipes import load_recipe
 
 
-@pytest.mark.e2e
 def test_the_same_call_gets_the_same_verdict_and_rule_on_both_surfaces(capfd: pytest.CaptureFixture[str]) -> None:
     assert load_recipe("one_mesh").main() == 0, capfd.readouterr().out
     out = capfd.readouterr().out
