@@ -40,6 +40,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
+from policy.control.auth import load_or_create_token
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 START_SECONDS = 30.0
@@ -155,6 +157,7 @@ async def story(folder: Path, env: dict[str, str], problems: list[str]) -> None:
     server_port, proxy_port = free_port(), free_port()
     url = f"http://127.0.0.1:{server_port}/mcp"
     config.write_text(CONFIG.format(state=state, url=url, reads="allow"))
+    secret, _ = load_or_create_token(state)  # what `agent-mesh serve` makes on its first start
     token = state / "operator.token"
     server = [sys.executable, __file__, "http-server", str(server_port)]
     proxy = [
@@ -185,8 +188,10 @@ async def story(folder: Path, env: dict[str, str], problems: list[str]) -> None:
             if said != ("deny", "guard/state-dir"):
                 problems.append(f"explain did not name the state-dir guard: {explained}")
             guarded = await call_everywhere(clients, "read_note", {"name": str(token)})
-            if not all(r.is_error and "token" not in text(r).split("agent-mesh")[0] for r in guarded.values()):
-                problems.append("a surface let a read of the operator token through")
+            if not all(r.is_error and explained["reason"] in text(r) for r in guarded.values()):
+                problems.append("a surface did not refuse the read of the operator token as explain said")
+            if any(secret in text(r) for r in guarded.values()):
+                problems.append("the operator token reached the agent")
 
             print("3. an emergency stop, then resume:")
             cli(env, "stop", "--all", "--config", str(config), "--reason", "recipe: hands off the notes", "--by", "ops")
