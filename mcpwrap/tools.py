@@ -96,7 +96,10 @@ class ToolBook:
                 raise StoreUnavailable(why)
             log.error("tools/list of %s shown empty: %s", server, why)
             return {**body, "tools": []}
-        self.listed = True
+        if not for_client:
+            # Only mcpwrap's own listing, which follows every page, counts as knowing the tools: a client may list
+            # one page (a `cursor` of its choosing) and then call a tool of another, judged without its annotations.
+            self.listed = True
         if len(listing.tools) != len(tools):
             log.warning("tools/list of %s: %d entries not shown", server, len(tools) - len(listing.tools))
             return {**body, "tools": listing.tools}

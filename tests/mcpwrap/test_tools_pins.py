@@ -38,3 +38,41 @@ async def test_a_listing_the_gate_compared_is_passed_on_as_the_gate_left_it(tmp_
     body = {"tools": [ECHO, {**ECHO, "description": "a second echo"}, {"name": 7}], "nextCursor": "c"}
     assert await judge.filter_tools(body) == {"tools": [ECHO], "nextCursor": "c"}
     gate.store.close()
+
+
+DESTRUCTIVE = """
+version: 1
+state_dir: {state}
+policies:
+  - name: all
+    agent: claude
+    rules:
+      - {{tools: ["srv.*"], when: {{tool.annotations.destructiveHint: true}}, action: deny}}
+      - {{tools: ["srv.*"], action: allow}}
+"""
+
+
+async def test_a_clients_partial_listing_does_not_stand_in_for_mcpwraps_own(tmp_path: Path) -> None:
+    # The client lists one page (a cursor of its choosing) that leaves out `wipe`, then calls `wipe`: mcpwrap
+    # still lists every page itself first, so the annotation rule holds.
+    loaded = load_config_text(DESTRUCTIVE.format(state=tmp_path / "state"), "test.yaml", str(tmp_path))
+    gate = Gate.open(loaded, store=SqliteStore(tmp_path / "state"), sink=MemoryTraceSink())
+    judge = FrameJudge(gate, agent="claude", session_id="s", server="srv", fallback_server="srv")
+    wipe = {"name": "wipe", "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": True}}
+    asked: list[str] = []
+
+    async def ask(method: str, params: dict[str, object]) -> dict[str, object]:
+        asked.append(method)
+        return {"jsonrpc": "2.0", "id": 0, "result": {"tools": [ECHO, wipe]}}
+
+    async def notify(_msg: dict[str, object]) -> None:
+        return None
+
+    judge.bind(ask)
+    await judge.filter_tools({"tools": [ECHO]})  # the page the client chose to list
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "wipe", "arguments": {}}}
+    judged = await judge.judge(call, notify)
+    assert asked == ["tools/list"]
+    assert judged.forward is None
+    assert judged.answer is not None
+    gate.store.close()
