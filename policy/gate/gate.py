@@ -216,6 +216,7 @@ class Gate:
         state dir, store, trace writer and supervisor stay those the gate opened with (a restart changes them).
         """
         policy_set = compile_policies(loaded) if policy_set is None else policy_set
+        self._guard = mesh_guard(loaded)  # the files that choose the policy may move while the policy does not
         if policy_set.policy_hash == self.policy_set.policy_hash:
             return
         # Trace ids begin with the time in ms: let this ms end, so every id made from now on sorts after the
@@ -227,7 +228,6 @@ class Gate:
         self._ladder = Ladder(loaded.config, self.store, self._clock, self._ladder.supervisor)
         self._decisions = {}
         self._limits = {}
-        self._guard = mesh_guard(loaded)  # a new policy_dir or secret file is guarded from now on
         self.loaded, self.config, self.policy_set = loaded, loaded.config, policy_set
 
     def _hash_for(self, trace_id: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from policy import Outcome, ToolCall, VerdictKind, load_config_text, refusal_payload, refusal_text
+from policy import Outcome, ToolCall, VerdictKind, compile_policies, load_config_text, refusal_payload, refusal_text
 from policy.gate.stop import Stops, is_stop
 from policy.store import Store
 from policy.store.board import ALL, MemoryBoard, Stop
@@ -151,3 +151,22 @@ async def test_a_gate_opened_while_a_stop_holds_obeys_it_from_its_first_call(tmp
         assert is_stop(await gate.check(read()))
     finally:
         await gate.aclose()
+
+
+async def test_a_swap_that_keeps_the_policy_still_guards_a_moved_secret_file(tmp_path: Path, store: Store) -> None:
+    # A `{$file}` resolved at load puts its content, not its path, in the config: moving it to another file of the
+    # same content keeps the policy hash, and the new file must still be guarded from the next call on.
+    mesh = Mesh(tmp_path / "state", store)
+    for name in ("first.listen", "moved.listen"):
+        (tmp_path / name).write_text("127.0.0.1:9999\n")
+        (tmp_path / name).chmod(0o600)
+    base = config_text(tmp_path / "state")
+    first = load_config_text(base + f"control:\n  listen: {{$file: {tmp_path / 'first.listen'}}}\n", "t.yaml", ".")
+    moved = load_config_text(base + f"control:\n  listen: {{$file: {tmp_path / 'moved.listen'}}}\n", "t.yaml", ".")
+    mesh.gate.swap(first)
+    mesh.gate.swap(moved)
+    assert mesh.gate.policy_set.policy_hash == compile_policies(first).policy_hash
+    call = ToolCall("claude", "mcp_stdio", "fs", "read_file", {"path": str(tmp_path / "moved.listen")})
+    verdict = await mesh.gate.check(call)
+    assert verdict.kind is VerdictKind.DENY
+    assert verdict.decision.rule == "guard/state-dir"
