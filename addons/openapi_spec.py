@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from policy.core import openapi_spec as _core
 from policy.core.openapi_spec import (
     METHODS,
@@ -17,8 +15,7 @@ from policy.core.openapi_spec import (
     parse_document,
     parse_spec,
 )
-
-FETCH_TIMEOUT_SECONDS = 20.0
+from policy.mesh.fetch import FETCH_TIMEOUT_SECONDS, fetch_text
 
 __all__ = [
     "FETCH_TIMEOUT_SECONDS",
@@ -34,17 +31,6 @@ __all__ = [
     "read_spec_text",
     "starter_policy",
 ]
-
-
-def fetch_text(url: str) -> str:
-    """The text at an http(s) URL (redirects followed). Raises ValueError naming the URL."""
-    try:
-        resp = httpx.get(url, timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise ValueError(f"cannot fetch OpenAPI spec {url}: {exc}") from None
-    if resp.status_code != 200:
-        raise ValueError(f"cannot fetch OpenAPI spec {url}: HTTP {resp.status_code}")
-    return resp.text
 
 
 def read_spec_text(location: str, base_dir: str | Path = ".") -> str:

@@ -147,21 +147,9 @@ def _discover_openapi(spec: str, server: str | None, command: tuple[str, ...]) -
     if not server:
         raise click.UsageError("--openapi needs --server NAME (the API's name in tool names)")
     from policy.core.openapi_spec import starter_policy as openapi_starter_policy
+    from policy.mesh.fetch import fetch_text
 
     try:
-        click.echo(openapi_starter_policy(spec, server, _fetch), nl=False)
+        click.echo(openapi_starter_policy(spec, server, fetch_text), nl=False)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _fetch(url: str) -> str:
-    """A spec given as an http(s) URL (httpx imported only then)."""
-    import httpx
-
-    try:
-        resp = httpx.get(url, timeout=20.0, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise ValueError(f"cannot fetch OpenAPI spec {url}: {exc}") from None
-    if resp.status_code != 200:
-        raise ValueError(f"cannot fetch OpenAPI spec {url}: HTTP {resp.status_code}")
-    return resp.text
